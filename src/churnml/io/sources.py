@@ -1,0 +1,311 @@
+"""Read the customer's tables through the config mapping into canonical ibis tables.
+
+Everything stays lazy inside one DuckDB connection: files are scanned in place, warehouse
+tables are referenced, and SQL sources (PostgreSQL, ...) are pulled once into temp tables.
+The result of `load_sources` is one ibis table per canonical table, with contract column names
+and types, plus what the profile needs (unmapped columns, the raw columns before casting).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+
+import ibis
+import pandas as pd
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from churnml.config import (
+    AccountKey,
+    ChurnmlConfig,
+    DuckDBTableSource,
+    FileSource,
+    SqlSource,
+    TableMapping,
+)
+from churnml.contract import LOAD_ORDER, TABLES, Table
+
+
+class SourceError(RuntimeError):
+    """A source could not be read or mapped; the message names the table and column."""
+
+
+@dataclass
+class MappedTable:
+    """A canonical table plus what the profile and the validation need to know about it."""
+
+    name: str
+    table: ibis.Table  # contract columns with contract types (unparseable values become NULL)
+    raw: ibis.Table  # contract columns before casting, for type checks
+    source_columns: list[str]
+    unmapped_columns: list[str]
+    orphan_key: str | None = None  # source column used to reach account_id, if any
+    attributes: list[str] = field(default_factory=list)
+
+
+def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBackend:
+    """Open the DuckDB warehouse (created on first use) with the configured resources."""
+    path = cfg.resolve(cfg.warehouse.path)
+    if read_only and not path.exists():
+        raise SourceError(f"warehouse {path} does not exist; run `churnml demo-data` or fix warehouse.path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, object] = {"threads": cfg.warehouse.threads}
+    if cfg.warehouse.memory_limit:
+        kwargs["memory_limit"] = cfg.warehouse.memory_limit
+    con = ibis.duckdb.connect(str(path), read_only=read_only, **kwargs)
+    con.raw_sql("SET TimeZone='UTC'")
+    return con
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a (possibly schema-qualified) identifier for DuckDB/PostgreSQL."""
+    parts = name.split(".")
+    for part in parts:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            raise SourceError(f"{name!r} is not a valid table or column identifier")
+    return ".".join('"' + p + '"' for p in parts)
+
+
+def put_frame(con: DuckDBBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
+    """Copy a pandas frame into a temp table of the connection and return it as an ibis table."""
+    view = f"__frame_{name}"
+    con.con.register(view, frame)
+    try:
+        con.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(name)} AS SELECT * FROM {view}")
+    finally:
+        con.con.unregister(view)
+    return con.table(name)
+
+
+def _read_file(con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str) -> ibis.Table:
+    pattern = str(cfg.resolve(source.path))
+    if not glob.glob(pattern):
+        raise SourceError(f"table {table}: no file matches {pattern}")
+    fmt = source.format
+    if fmt == "auto":
+        fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
+    if fmt == "parquet":
+        return con.read_parquet(pattern, table_name=f"src_{table}")
+    # Read every CSV column as text: the contract casts and reports values that do not parse.
+    return con.read_csv(pattern, table_name=f"src_{table}", all_varchar=True)
+
+
+def _read_duckdb(con: DuckDBBackend, source: DuckDBTableSource, cfg: ChurnmlConfig, table: str) -> ibis.Table:
+    if source.database is None:
+        if source.table not in con.list_tables():
+            raise SourceError(
+                f"table {table}: warehouse table {source.table!r} does not exist "
+                f"(warehouse has: {sorted(con.list_tables())})"
+            )
+        return con.table(source.table)
+    path = cfg.resolve(source.database)
+    if not path.exists():
+        raise SourceError(f"table {table}: DuckDB database {path} does not exist")
+    alias = f"src_db_{table}"
+    attached = {r[0] for r in con.con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    if alias not in attached:
+        con.con.execute(f"ATTACH '{path.as_posix()}' AS {alias} (READ_ONLY)")
+    return con.table(source.table, database=alias)
+
+
+def read_sql_frame(url_env: str, query: str, table: str) -> pd.DataFrame:
+    """Run a query on the SQLAlchemy URL held in an environment variable."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(url_env)
+    if not url:
+        raise SourceError(f"table {table}: environment variable {url_env} holding the database URL is not set")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sa.text(query), conn)
+    except Exception as exc:  # the driver's message, without the URL (it may carry credentials)
+        raise SourceError(f"table {table}: query on ${url_env} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> ibis.Table:
+    if isinstance(source, FileSource):
+        return _read_file(con, source, cfg, table)
+    if isinstance(source, DuckDBTableSource):
+        return _read_duckdb(con, source, cfg, table)
+    if isinstance(source, SqlSource):
+        return put_frame(con, f"src_{table}", read_sql_frame(source.url_env, source.query, table))
+    raise SourceError(f"table {table}: unsupported source {source!r}")
+
+
+def _cast(column: ibis.Column, dtype: str) -> ibis.Column:
+    """Cast to the contract type; values that do not parse become NULL (validation reports them)."""
+    if dtype == "timestamp":
+        if column.type().is_timestamp():
+            # Offset-aware values are converted to UTC (the session zone), then made naive.
+            return column.cast("timestamp") if column.type().timezone else column
+        if column.type().is_date():
+            return column.cast("timestamp")
+        return column.cast("string").try_cast("timestamp")
+    if dtype == "boolean" and column.type().is_string():
+        lowered = column.lower().strip()
+        return ibis.cases(
+            (lowered.isin(["true", "t", "1", "yes", "y"]), True),
+            (lowered.isin(["false", "f", "0", "no", "n", ""]), False),
+            else_=ibis.null("boolean"),
+        )
+    if dtype == "string":
+        return column.cast("string")
+    return column.try_cast(dtype)
+
+
+def _join_account_key(
+    table_name: str,
+    raw: ibis.Table,
+    key: AccountKey,
+    con: DuckDBBackend,
+    cfg: ChurnmlConfig,
+    mapped: dict[str, MappedTable],
+) -> ibis.Table:
+    if key.column not in raw.columns:
+        raise SourceError(
+            f"table {table_name}: account_key.column {key.column!r} is not a column of the source "
+            f"(columns: {list(raw.columns)})"
+        )
+    if key.via is not None:
+        if key.via not in mapped:
+            raise SourceError(
+                f"table {table_name}: account_key.via {key.via!r} must be a table mapped before it "
+                f"(mapping order: {list(LOAD_ORDER)})"
+            )
+        lookup = mapped[key.via].table
+    else:
+        lookup = _read_source(con, key.lookup, cfg, f"{table_name}_lookup")
+    for col in (key.lookup_key, key.lookup_account_id):
+        if col not in lookup.columns:
+            raise SourceError(
+                f"table {table_name}: lookup column {col!r} not found (lookup columns: {list(lookup.columns)})"
+            )
+    pairs = lookup.select(
+        __lookup_key=lookup[key.lookup_key].cast("string"),
+        __lookup_account=lookup[key.lookup_account_id].cast("string"),
+    ).distinct(on="__lookup_key", keep="first")
+    joined = raw.left_join(pairs, raw[key.column].cast("string") == pairs.__lookup_key)
+    return joined.mutate(account_id=joined.__lookup_account).drop("__lookup_key", "__lookup_account")
+
+
+def map_table(
+    name: str,
+    mapping: TableMapping,
+    con: DuckDBBackend,
+    cfg: ChurnmlConfig,
+    mapped: dict[str, MappedTable],
+) -> MappedTable:
+    """Read one source and give it the contract's column names and types."""
+    contract: Table = TABLES[name]
+    source = _read_source(con, mapping.source, cfg, name)
+    source_columns = list(source.columns)
+    unknown_targets = sorted(set(mapping.columns) - set(contract.column_names) - _attributes(cfg, name))
+    if unknown_targets:
+        raise SourceError(
+            f"table {name}: columns mapping names {unknown_targets}, which are not contract columns "
+            f"(contract: {contract.column_names})"
+        )
+    missing_sources = {c: s for c, s in mapping.columns.items() if s not in source_columns}
+    if missing_sources:
+        c, s = next(iter(missing_sources.items()))
+        raise SourceError(
+            f"table {name}, column {c}: mapped to source column {s!r}, which does not exist "
+            f"(source columns: {source_columns})"
+        )
+    raw = source
+    if mapping.account_key is not None:
+        raw = _join_account_key(name, raw, mapping.account_key, con, cfg, mapped)
+
+    selections: dict[str, ibis.Value] = {}
+    used: set[str] = set()
+    for col in contract.columns:
+        src = mapping.columns.get(col.name, col.name)
+        if col.name == "account_id" and mapping.account_key is not None:
+            src = "account_id"
+        if src in raw.columns:
+            selections[col.name] = raw[src]
+            used.add(src)
+        elif col.required:
+            raise SourceError(
+                f"table {name}, column {col.name}: required column not found "
+                f"(source columns: {source_columns}; map it under sources.{name}.columns)"
+            )
+        else:
+            selections[col.name] = ibis.literal(col.default, type=col.dtype)
+    attributes = sorted(_attributes(cfg, name))
+    for attr in attributes:
+        src = mapping.columns.get(attr, attr)
+        if src not in raw.columns:
+            raise SourceError(
+                f"table {name}, column {attr}: declared as an account attribute feature but not found "
+                f"(source columns: {source_columns})"
+            )
+        if attr not in selections:
+            selections[attr] = raw[src]
+            used.add(src)
+    raw_selected = raw.select(**selections)
+    typed = {}
+    for col_name in raw_selected.columns:
+        if col_name in contract.column_names:
+            typed[col_name] = _cast(raw_selected[col_name], contract.column(col_name).dtype)
+        elif col_name in cfg.features.account_attributes_numeric:
+            typed[col_name] = _cast(raw_selected[col_name], "float64")
+        else:
+            typed[col_name] = raw_selected[col_name].cast("string")
+    unmapped = [c for c in source_columns if c not in used and c != (mapping.account_key.column if mapping.account_key else None)]
+    return MappedTable(
+        name=name,
+        table=raw_selected.select(**typed),
+        raw=raw_selected,
+        source_columns=source_columns,
+        unmapped_columns=unmapped,
+        orphan_key=mapping.account_key.column if mapping.account_key else None,
+        attributes=attributes,
+    )
+
+
+def _attributes(cfg: ChurnmlConfig, name: str) -> set[str]:
+    if name != "accounts":
+        return set()
+    declared = set(cfg.features.account_attributes_categorical) | set(cfg.features.account_attributes_numeric)
+    return declared - set(TABLES["accounts"].column_names)
+
+
+def load_sources(con: DuckDBBackend, cfg: ChurnmlConfig) -> dict[str, MappedTable]:
+    """Map every configured source onto the contract, in an order that lets keys be looked up."""
+    mapped: dict[str, MappedTable] = {}
+    for name in LOAD_ORDER:
+        mapping = cfg.sources.get(name)
+        if mapping is None:
+            continue
+        mapped[name] = map_table(name, mapping, con, cfg, mapped)
+    return mapped
+
+
+def materialize(con: DuckDBBackend, mapped: dict[str, MappedTable]) -> dict[str, ibis.Table]:
+    """Compute each mapped table once into a temp table, so features do not redo the mapping."""
+    out: dict[str, ibis.Table] = {}
+    for name, m in mapped.items():
+        target = f"canonical_{name}"
+        sql = ibis.to_sql(m.table, dialect="duckdb")
+        con.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(target)} AS {sql}")
+        out[name] = con.table(target)
+    return out
+
+
+__all__ = [
+    "MappedTable",
+    "SourceError",
+    "connect_warehouse",
+    "load_sources",
+    "map_table",
+    "materialize",
+    "put_frame",
+    "quote_identifier",
+    "read_sql_frame",
+]

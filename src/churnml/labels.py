@@ -1,0 +1,121 @@
+"""Churn and expansion labels: tested functions of (as-of, horizon, definition).
+
+Labels look only at the subscription history inside the horizon after the as-of (plus the
+reactivation gap for churn). A snapshot whose horizon is not over at ``observed_until`` gets no
+label: it is kept for scoring, never for training.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from churnml.config import LabelConfig
+from churnml.features import plan_rank
+
+FAR_FUTURE = datetime(9999, 1, 1)
+
+
+def active_periods(subscriptions: ir.Table, reactivation_gap_days: int) -> ir.Table:
+    """Merge an account's subscription rows into active periods.
+
+    Rows that overlap, touch, or are separated by less than the gap belong to one period: a
+    customer who cancels and comes back within the gap has not churned.
+    """
+    s = subscriptions.select(
+        "account_id", "start_at", end_filled=subscriptions.end_at.fill_null(ibis.timestamp(FAR_FUTURE))
+    )
+    ordered = ibis.window(group_by="account_id", order_by=["start_at", "end_filled"])
+    running = ibis.window(group_by="account_id", order_by=["start_at", "end_filled"], preceding=None, following=0)
+    s = s.mutate(reach=s.end_filled.max().over(running))
+    s = s.mutate(prev_reach=s.reach.lag().over(ordered))
+    gap = ibis.interval(days=reactivation_gap_days)
+    s = s.mutate(is_new=ibis.ifelse(s.prev_reach.isnull() | (s.start_at >= s.prev_reach + gap), 1, 0))
+    s = s.mutate(period=s.is_new.sum().over(running))
+    periods = s.group_by(["account_id", "period"]).aggregate(
+        period_start=s.start_at.min(), period_end=s.end_filled.max()
+    )
+    return periods.mutate(
+        period_end=ibis.ifelse(periods.period_end >= ibis.timestamp(FAR_FUTURE), ibis.null("timestamp"), periods.period_end)
+    )
+
+
+def churn_labels(
+    subscriptions: ir.Table, spine: ir.Table, labels: LabelConfig, observed_until: datetime
+) -> ir.Table:
+    """1 when the account's active period ends within the horizon and it does not come back
+    within the reactivation gap; NULL when the horizon (plus gap) is not yet observed."""
+    periods = active_periods(subscriptions, labels.reactivation_gap_days)
+    j = spine.left_join(
+        periods,
+        [
+            spine.account_id == periods.account_id,
+            periods.period_start < spine.as_of,
+            periods.period_end.isnull() | (periods.period_end >= spine.as_of),
+        ],
+    )
+    horizon_end = j.as_of + ibis.interval(days=labels.churn_horizon_days)
+    mature = horizon_end + ibis.interval(days=labels.reactivation_gap_days) <= ibis.timestamp(observed_until)
+    churned = j.period_end.notnull() & (j.period_end <= horizon_end)
+    out = j.group_by([j.account_id, j.as_of]).aggregate(
+        churned=churned.cast("int64").max(), mature=mature.cast("int64").max(), churn_at=j.period_end.max()
+    )
+    return out.select(
+        "account_id",
+        "as_of",
+        churn_label=ibis.ifelse(out.mature == 1, out.churned, ibis.null("int64")),
+        churn_at=ibis.ifelse((out.mature == 1) & (out.churned == 1), out.churn_at, ibis.null("timestamp")),
+    )
+
+
+def _state_at(subs: ir.Table, points: ir.Table, at: str) -> ir.Table:
+    """Account-level MRR, seats and best plan at each (account_id, point) instant."""
+    j = points.inner_join(
+        subs, [points.account_id == subs.account_id, subs.start_at <= points[at], subs.end_at.isnull() | (subs.end_at > points[at])]
+    )
+    return j.group_by([j.account_id, j.as_of, j[at]]).aggregate(
+        mrr=j.mrr.sum(), seats=j.seats.fill_null(0).sum(), rank=j.plan_rank.max()
+    )
+
+
+def upsell_labels(
+    subscriptions: ir.Table, spine: ir.Table, labels: LabelConfig, observed_until: datetime
+) -> ir.Table:
+    """1 when, within the horizon, account MRR rises by the configured share and amount, or the
+    seat count or plan rank goes up; NULL when the horizon is not yet observed."""
+    subs = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, tuple(labels.plan_order)))
+    base_points = spine.mutate(base_at=spine.as_of - ibis.interval(microseconds=1))
+    base = _state_at(subs, base_points, "base_at").select(
+        "account_id", "as_of", base_mrr="mrr", base_seats="seats", base_rank="rank"
+    )
+    horizon = ibis.interval(days=labels.upsell_horizon_days)
+    changes = spine.inner_join(
+        subs, [spine.account_id == subs.account_id, subs.start_at >= spine.as_of, subs.start_at < spine.as_of + horizon]
+    ).select("account_id", "as_of", change_at="start_at").distinct()
+    future = _state_at(subs, changes, "change_at")
+    best = future.group_by(["account_id", "as_of"]).aggregate(
+        max_mrr=future.mrr.max(), max_seats=future.seats.max(), max_rank=future.rank.max()
+    )
+    out = spine.left_join(base, ["account_id", "as_of"]).select(spine, base.base_mrr, base.base_seats, base.base_rank)
+    out = out.left_join(best, ["account_id", "as_of"]).select(out, best.max_mrr, best.max_seats, best.max_rank)
+    grew_mrr = (out.max_mrr >= out.base_mrr * (1.0 + labels.upsell_min_mrr_share)) & (
+        out.max_mrr - out.base_mrr >= labels.upsell_min_mrr_amount
+    ) & (out.max_mrr > out.base_mrr)
+    upsold = out.max_mrr.notnull() & (grew_mrr | (out.max_seats > out.base_seats) | (out.max_rank > out.base_rank))
+    mature = out.as_of + horizon <= ibis.timestamp(observed_until)
+    return out.select(
+        "account_id",
+        "as_of",
+        upsell_label=ibis.ifelse(mature, upsold.fill_null(False).cast("int64"), ibis.null("int64")),
+    )
+
+
+def build_labels(
+    subscriptions: ir.Table, spine: ir.Table, labels: LabelConfig, observed_until: datetime
+) -> ir.Table:
+    """Both labels on the spine; NULL where the horizon is not observed yet."""
+    churn = churn_labels(subscriptions, spine, labels, observed_until)
+    upsell = upsell_labels(subscriptions, spine, labels, observed_until)
+    return churn.inner_join(upsell, ["account_id", "as_of"]).select(churn, upsell.upsell_label)
