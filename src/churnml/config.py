@@ -176,6 +176,7 @@ class OutreachConfig(StrictModel):
     churn_tier_thresholds: tuple[float, float] = (0.15, 0.35)
     upsell_tier_thresholds: tuple[float, float] = (0.20, 0.40)
     play_due_days: int = Field(7, ge=0)
+    expected_expansion_share: float = Field(0.2, ge=0, description="typical ARR growth of an expansion")
 
 
 class SinkConfig(StrictModel):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ibis
+import ibis.expr.types as ir
+
 
 @dataclass(frozen=True)
 class Column:
@@ -112,3 +115,24 @@ TABLES: dict[str, Table] = {
 
 # Order in which tables are mapped: a table may reach account_id through one mapped before it.
 LOAD_ORDER = ("accounts", "subscriptions", "support_tickets", "nps_responses", "usage_events")
+
+
+def cast_to_contract(column: ir.Column, dtype: str) -> ir.Column:
+    """Cast to the contract type; values that do not parse become NULL (validation reports them)."""
+    if dtype == "timestamp":
+        if column.type().is_timestamp():
+            # Offset-aware values are converted to UTC (the session zone), then made naive.
+            return column.cast("timestamp") if column.type().timezone else column
+        if column.type().is_date():
+            return column.cast("timestamp")
+        return column.cast("string").try_cast("timestamp")
+    if dtype == "boolean" and column.type().is_string():
+        lowered = column.lower().strip()
+        return ibis.cases(
+            (lowered.isin(["true", "t", "1", "yes", "y"]), True),
+            (lowered.isin(["false", "f", "0", "no", "n", ""]), False),
+            else_=ibis.null("boolean"),
+        )
+    if dtype == "string":
+        return column.cast("string")
+    return column.try_cast(dtype)

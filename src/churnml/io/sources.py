@@ -25,7 +25,7 @@ from churnml.config import (
     SqlSource,
     TableMapping,
 )
-from churnml.contract import LOAD_ORDER, TABLES, Table
+from churnml.contract import LOAD_ORDER, TABLES, Table, cast_to_contract
 
 
 class SourceError(RuntimeError):
@@ -137,27 +137,6 @@ def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> 
     raise SourceError(f"table {table}: unsupported source {source!r}")
 
 
-def _cast(column: ibis.Column, dtype: str) -> ibis.Column:
-    """Cast to the contract type; values that do not parse become NULL (validation reports them)."""
-    if dtype == "timestamp":
-        if column.type().is_timestamp():
-            # Offset-aware values are converted to UTC (the session zone), then made naive.
-            return column.cast("timestamp") if column.type().timezone else column
-        if column.type().is_date():
-            return column.cast("timestamp")
-        return column.cast("string").try_cast("timestamp")
-    if dtype == "boolean" and column.type().is_string():
-        lowered = column.lower().strip()
-        return ibis.cases(
-            (lowered.isin(["true", "t", "1", "yes", "y"]), True),
-            (lowered.isin(["false", "f", "0", "no", "n", ""]), False),
-            else_=ibis.null("boolean"),
-        )
-    if dtype == "string":
-        return column.cast("string")
-    return column.try_cast(dtype)
-
-
 def _join_account_key(
     table_name: str,
     raw: ibis.Table,
@@ -252,9 +231,9 @@ def map_table(
     typed = {}
     for col_name in raw_selected.columns:
         if col_name in contract.column_names:
-            typed[col_name] = _cast(raw_selected[col_name], contract.column(col_name).dtype)
+            typed[col_name] = cast_to_contract(raw_selected[col_name], contract.column(col_name).dtype)
         elif col_name in cfg.features.account_attributes_numeric:
-            typed[col_name] = _cast(raw_selected[col_name], "float64")
+            typed[col_name] = cast_to_contract(raw_selected[col_name], "float64")
         else:
             typed[col_name] = raw_selected[col_name].cast("string")
     unmapped = [c for c in source_columns if c not in used and c != (mapping.account_key.column if mapping.account_key else None)]

@@ -1,0 +1,73 @@
+"""Scoring flow: load champions, extract, validate, build features as of a date, score, write back, report."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from churnml.config import ChurnmlConfig
+from churnml.features import FeatureSpec
+from churnml.io import sinks, tracking
+from churnml.report import render_report
+from churnml.schemas import validate_scored
+from churnml.scoring import score_accounts
+from flows.tasks import build_matrix, canonical_tables, data_end, extract, read_config, validate
+
+
+@task(cache_policy=NO_CACHE)
+def load_champions(cfg: ChurnmlConfig) -> dict:
+    """Both champion bundles, before anything is read or written."""
+    return {target: tracking.load_champion(cfg, target) for target in ("churn", "upsell")}
+
+
+@task(cache_policy=NO_CACHE)
+def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str):
+    accounts = tables["accounts"].to_pandas()
+    (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
+    scored = score_accounts(
+        features, accounts, churn, upsell, {"churn": churn_v, "upsell": upsell_v},
+        cfg.outreach, datetime.now(UTC).replace(tzinfo=None), lang,
+    )
+    return validate_scored(scored)
+
+
+@task(cache_policy=NO_CACHE)
+def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
+    return sinks.write_sinks(con, scored, cfg)
+
+
+@task(cache_policy=NO_CACHE)
+def write_report(scored, cfg: ChurnmlConfig, lang: str) -> str:
+    folder = cfg.resolve(cfg.output.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    as_of = scored["as_of"].iloc[0] if len(scored) else datetime.now(UTC)
+    target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(render_report(scored, lang=lang), encoding="utf-8")
+    tmp.replace(target)
+    return str(target)
+
+
+@flow(name="churnml-score", log_prints=True)
+def scoring_flow(config_path: str | None = None, as_of: date | None = None, lang: str = "en") -> dict:
+    """Score every active account as of a date (default: the day after the latest data)."""
+    cfg = read_config(config_path)
+    champions = load_champions(cfg)
+    con, mapped = extract(cfg)
+    validate(mapped)
+    tables = canonical_tables(con, mapped)
+    if as_of is None:
+        as_of = data_end(tables).date()
+    spec = FeatureSpec.from_dict(champions["churn"][0].spec)
+    features = build_matrix(tables, [as_of], spec, None, None)
+    scored = score(features, tables, champions, cfg, lang)
+    written = write_back(con, scored, cfg)
+    report = write_report(scored, cfg, lang)
+    con.disconnect()
+    get_run_logger().info("scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report)
+    return {"as_of": str(as_of), "accounts": len(scored), "written": written, "report": report, "scored": scored}
+
+
+__all__ = ["scoring_flow"]

@@ -1,0 +1,64 @@
+"""pandera schemas at the boundaries: the feature frame and the scored output."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+FEATURE_FRAME = pa.DataFrameSchema(
+    {
+        "account_id": pa.Column(str, nullable=False),
+        "as_of": pa.Column("datetime64[us]", nullable=False, coerce=True),
+        r"usage_events_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
+        r"usage_active_days_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
+        r"support_tickets_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
+        "support_open_tickets": pa.Column(int, pa.Check.ge(0), coerce=True),
+        "contract_mrr": pa.Column(float, pa.Check.ge(0), nullable=False, coerce=True),
+        "contract_tenure_days": pa.Column(float, pa.Check.ge(0), nullable=True, coerce=True),
+        "usage_days_since_last_activity": pa.Column(float, pa.Check.ge(0), coerce=True),
+    },
+    checks=[pa.Check(lambda df: ~df.duplicated(["account_id", "as_of"]), error="one row per account and as-of")],
+    strict=False,
+    name="feature_frame",
+)
+
+LABELLED = pa.DataFrameSchema(
+    {
+        "churn_label": pa.Column("Int64", pa.Check.isin([0, 1]), nullable=True, coerce=True),
+        "upsell_label": pa.Column("Int64", pa.Check.isin([0, 1]), nullable=True, coerce=True),
+    },
+    strict=False,
+    name="labels",
+)
+
+SCORED_ACCOUNTS = pa.DataFrameSchema(
+    {
+        "account_id": pa.Column(str, nullable=False, unique=True),
+        "account_name": pa.Column(str),
+        "as_of": pa.Column("datetime64[us]"),
+        "scored_at": pa.Column("datetime64[us]"),
+        "p_churn": pa.Column(float, pa.Check.in_range(0, 1)),
+        "p_upsell": pa.Column(float, pa.Check.in_range(0, 1)),
+        "churn_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"])),
+        "upsell_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"])),
+        "health_score": pa.Column(int, pa.Check.in_range(0, 100)),
+        "arr": pa.Column(float, pa.Check.ge(0)),
+        "arr_at_risk": pa.Column(float, pa.Check.ge(0)),
+        "expected_expansion_arr": pa.Column(float, pa.Check.ge(0)),
+        "touch_model": pa.Column(str, pa.Check.isin(["high", "low", "tech"])),
+        "recommended_play": pa.Column(str),
+        "drivers_json": pa.Column(str),
+        "drivers_text": pa.Column(str),
+    },
+    strict=False,
+    name="scored_accounts",
+)
+
+
+def validate_features(frame: pd.DataFrame, labelled: bool = False) -> pd.DataFrame:
+    out = FEATURE_FRAME.validate(frame, lazy=True)
+    return LABELLED.validate(out, lazy=True) if labelled else out
+
+
+def validate_scored(frame: pd.DataFrame) -> pd.DataFrame:
+    return SCORED_ACCOUNTS.validate(frame, lazy=True)

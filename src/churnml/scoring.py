@@ -1,0 +1,65 @@
+"""Score active accounts as of a date: calibrated probabilities, outreach fields and drivers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from churnml.config import OutreachConfig
+from churnml.explain import drivers_for_frame
+from churnml.model import ModelBundle
+from churnml.outreach import outreach_fields
+
+SCORED_COLUMNS = [
+    "account_id", "account_name", "segment", "csm_owner", "as_of", "scored_at",
+    "churn_model_version", "upsell_model_version", "p_churn", "p_upsell", "churn_tier", "upsell_tier",
+    "health_score", "arr", "arr_at_risk", "expected_expansion_arr", "touch_model", "recommended_play",
+    "play_owner", "play_due", "drivers_json", "drivers_text", "upsell_drivers_json",
+]
+
+
+def score_accounts(
+    features: pd.DataFrame,
+    accounts: pd.DataFrame,
+    churn: ModelBundle,
+    upsell: ModelBundle,
+    versions: dict[str, str],
+    cfg: OutreachConfig,
+    scored_at: datetime,
+    lang: str = "en",
+) -> pd.DataFrame:
+    """One row per account in the feature frame, ready for write-back."""
+    if features.empty:
+        return pd.DataFrame(columns=SCORED_COLUMNS)
+    features = features.reset_index(drop=True)
+    scores = pd.DataFrame({"p_churn": churn.predict(features), "p_upsell": upsell.predict(features)})
+    arr = features["contract_arr"] if "contract_arr" in features.columns else pd.Series(0.0, index=features.index)
+    fields = outreach_fields(scores, arr, cfg)
+    contrib, _ = churn.contributions(features)
+    churn_json, churn_text = drivers_for_frame(features, contrib, churn.features, lang)
+    up_contrib, _ = upsell.contributions(features)
+    upsell_json, _ = drivers_for_frame(features, up_contrib, upsell.features, lang)
+    meta = accounts.set_index("account_id")
+    out = pd.DataFrame(
+        {
+            "account_id": features["account_id"].astype("str"),
+            "account_name": features["account_id"].map(meta["name"]).astype("str"),
+            "segment": features["account_id"].map(meta["segment"]) if "segment" in meta else None,
+            "csm_owner": features["account_id"].map(meta["csm_owner"]) if "csm_owner" in meta else None,
+            "as_of": pd.to_datetime(features["as_of"]).astype("datetime64[us]"),
+            "scored_at": pd.Timestamp(scored_at).as_unit("us"),
+            "churn_model_version": versions.get("churn", ""),
+            "upsell_model_version": versions.get("upsell", ""),
+            "p_churn": scores["p_churn"].round(6),
+            "p_upsell": scores["p_upsell"].round(6),
+        }
+    )
+    out = pd.concat([out, fields], axis=1)
+    out["play_owner"] = out["csm_owner"].fillna("CS operations (tech-touch)").astype("str")
+    out["play_due"] = (out["as_of"] + timedelta(days=cfg.play_due_days)).astype("datetime64[us]")
+    out["drivers_json"] = churn_json
+    out["drivers_text"] = churn_text
+    out["upsell_drivers_json"] = upsell_json
+    out = out[SCORED_COLUMNS].sort_values(["arr_at_risk", "p_churn"], ascending=False, kind="stable")
+    return out.reset_index(drop=True)

@@ -1,0 +1,167 @@
+"""Data checks on the mapped sources, before anything is computed.
+
+Checks run as aggregate queries on the (possibly huge) mapped tables; only a failing check
+fetches example rows. Every problem names its table, column, check, how many rows fail and a
+few example rows, so the owner of the data can find and fix them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnml.contract import TABLES, cast_to_contract
+
+ABSURD_MRR = 10_000_000.0
+EXAMPLES = 3
+
+
+@dataclass
+class DataProblem:
+    table: str
+    column: str
+    check: str
+    failing_rows: int
+    examples: list[dict] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        ex = "; ".join(str(e) for e in self.examples)
+        return f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows) e.g. {ex}"
+
+
+class DataValidationError(ValueError):
+    """Sources failed their checks; nothing was computed or written."""
+
+    def __init__(self, problems: list[DataProblem]):
+        self.problems = problems
+        lines = [f"{len(problems)} data problem(s) found; nothing was computed or written:"]
+        lines += [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class _Check:
+    column: str
+    name: str
+    failing: ir.BooleanValue  # row-level predicate, True where the row fails
+
+
+def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -> list[dict]:
+    rows = table.filter(predicate).select(*columns).limit(EXAMPLES).to_pandas()
+    return [{k: (None if pd.isna(v) else str(v)) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
+    """Predicates on a table holding the raw column ``c`` and its contract-typed twin ``__t_c``."""
+    contract = TABLES[name]
+    checks: list[_Check] = []
+
+    def typed(c: str) -> ir.Column:
+        return t[f"__t_{c}"]
+
+    for col in contract.columns:
+        if col.name not in t.columns:
+            continue
+        r, v = t[col.name], typed(col.name)
+        if col.required and col.name != "account_id":
+            checks.append(_Check(col.name, "required value is missing", r.isnull()))
+        if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
+            what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
+            checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
+        if col.dtype == "float64":
+            checks.append(_Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf())))
+        if col.dtype == "timestamp" and col.name != "end_at":
+            future = ibis.timestamp(now + timedelta(days=1))
+            checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
+    if "account_id" in t.columns:
+        checks.append(
+            _Check("account_id", "account_id is missing (or its key was not found in the lookup)", typed("account_id").isnull())
+        )
+    if name == "subscriptions":
+        checks.append(_Check("mrr", "negative MRR", typed("mrr") < 0))
+        checks.append(_Check("mrr", f"absurd MRR (> {ABSURD_MRR:,.0f})", typed("mrr") > ABSURD_MRR))
+        checks.append(
+            _Check("end_at", "subscription ends before it starts", typed("end_at").notnull() & (typed("end_at") < typed("start_at")))
+        )
+        checks.append(_Check("seats", "negative seats", typed("seats") < 0))
+    if name == "support_tickets":
+        checks.append(
+            _Check("closed_at", "ticket closed before it was opened", typed("closed_at").notnull() & (typed("closed_at") < typed("opened_at")))
+        )
+        checks.append(
+            _Check(
+                "first_response_at",
+                "first response before the ticket was opened",
+                typed("first_response_at").notnull() & (typed("first_response_at") < typed("opened_at")),
+            )
+        )
+        sat = typed("satisfaction")
+        checks.append(_Check("satisfaction", "satisfaction outside 1-5", sat.notnull() & ~sat.between(1, 5)))
+    if name == "nps_responses":
+        checks.append(_Check("score", "NPS score outside 0-10", typed("score").notnull() & ~typed("score").between(0, 10)))
+    if name == "usage_events":
+        checks.append(_Check("quantity", "negative quantity", typed("quantity") < 0))
+    return checks
+
+
+def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
+    """Row-level checks of one mapped table, plus emptiness and duplicate keys."""
+    contract = TABLES[name]
+    both = raw.mutate(
+        **{f"__t_{c.name}": cast_to_contract(raw[c.name], c.dtype) for c in contract.columns if c.name in raw.columns}
+    )
+    checks = _checks_for(name, both, now)
+    aggregates = {f"c{i}": ck.failing.fill_null(False).cast("int64").sum() for i, ck in enumerate(checks)}
+    result = both.aggregate(rows=both.count(), **aggregates).to_pandas().iloc[0]
+    if int(result["rows"]) == 0:
+        return [DataProblem(name, "*", "table is empty", 0)]
+    problems: list[DataProblem] = []
+    for i, ck in enumerate(checks):
+        n = int(result[f"c{i}"] or 0)
+        if n:
+            cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
+            cols = list(dict.fromkeys([*cols, ck.column]))
+            problems.append(DataProblem(name, ck.column, ck.name, n, _examples(both, ck.failing, cols)))
+    for key in contract.key:
+        dup = raw.group_by(key).aggregate(n=raw.count()).filter(lambda g: g.n > 1)
+        n_dup = int(dup.count().to_pyarrow().as_py())
+        if n_dup:
+            ex = dup.order_by(ibis.desc("n")).limit(EXAMPLES).to_pandas()
+            problems.append(
+                DataProblem(name, key, "duplicate key", n_dup, [{key: str(r[key]), "copies": int(r["n"])} for _, r in ex.iterrows()])
+            )
+    return problems
+
+
+def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataProblem]:
+    """Rows whose account_id is not a known account."""
+    known = accounts.select(known_id=accounts.account_id).distinct()
+    j = typed.filter(typed.account_id.notnull()).left_join(known, typed.account_id == known.known_id)
+    orphan = j.known_id.isnull()
+    n = int(j.filter(orphan).count().to_pyarrow().as_py())
+    if not n:
+        return []
+    ex = j.filter(orphan).select("account_id").distinct().limit(EXAMPLES).to_pandas()
+    return [DataProblem(name, "account_id", "rows for unknown accounts", n, ex.astype(str).to_dict("records"))]
+
+
+def validate_sources(mapped: dict, now: datetime | None = None) -> list[DataProblem]:
+    """Every check on every mapped table; an empty list means the data may be used."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    problems: list[DataProblem] = []
+    for name, m in mapped.items():
+        problems += check_table(name, m.raw, now)
+    if "accounts" in mapped:
+        for name, m in mapped.items():
+            if name != "accounts":
+                problems += check_orphans(name, m.table, mapped["accounts"].table)
+    return problems
+
+
+def raise_for_problems(problems: list[DataProblem]) -> None:
+    if problems:
+        raise DataValidationError(problems)
