@@ -84,6 +84,8 @@ _PATTERNS: list[tuple[str, str, str, str, str, str]] = [
      "MRR is {value:,.0f}", "MRRは{value:,.0f}"),
     (r"contract_arr", "contract", "annual recurring revenue (12 x MRR)", "currency/year",
      "ARR is {value:,.0f}", "ARRは{value:,.0f}"),
+    (r"contract_plan", "contract", "plan label at the as-of (the model uses its rank)", "label",
+     "On the {value} plan", "{value}プラン"),
     (r"contract_seats", "contract", "paid seats", "seats", "{value:.0f} paid seats", "契約シート数は{value:.0f}"),
     (r"contract_plan_rank", "contract", "position of the plan in the plan ladder", "rank",
      "Plan level {value:.0f}", "プランのランクは{value:.0f}"),

@@ -1,0 +1,114 @@
+"""The `churnml` command: demo data, data checks, training, scoring and schedules."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="churnml.yaml; default: the embedded demo config in the current folder"),
+]
+
+
+def _config(path: Path | None):
+    from churnml.config import ConfigError, default_config, load_config
+
+    try:
+        return load_config(path) if path else default_config(Path.cwd())
+    except ConfigError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+@app.command("demo-data")
+def demo_data(
+    accounts: Annotated[int, typer.Option(help="number of accounts")] = 2000,
+    months: Annotated[int, typer.Option(help="months of history")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    config: ConfigOption = None,
+) -> None:
+    """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
+    from churnml.io.warehouse_writer import write_demo_warehouse
+
+    cfg = _config(config)
+    path = cfg.resolve(cfg.warehouse.path)
+    counts = write_demo_warehouse(path, accounts, months, seed)
+    typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+
+
+@app.command("check-data")
+def check_data(config: ConfigOption = None) -> None:
+    """Load every source through the mapping, print a profile and run the data checks."""
+    from churnml.io.profile import profile_sources
+    from churnml.io.sources import SourceError, connect_warehouse, load_sources
+    from churnml.validation import validate_sources
+
+    cfg = _config(config)
+    try:
+        con = connect_warehouse(cfg, read_only=True)
+        mapped = load_sources(con, cfg)
+    except SourceError as exc:
+        typer.secho(f"mapping error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(profile_sources(mapped))
+    problems = validate_sources(mapped)
+    if problems:
+        typer.secho(f"{len(problems)} data problem(s):", fg="red", err=True)
+        for p in problems:
+            typer.secho(f"  - {p}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.secho("all checks passed", fg="green")
+
+
+@app.command()
+def train(config: ConfigOption = None) -> None:
+    """Retrain the churn and upsell models; promote a model only when it beats the champion."""
+    _quiet_prefect()
+    from flows.training import training_flow
+
+    summary = training_flow(config_path=str(config) if config else None)
+    typer.echo(summary["markdown"])
+
+
+@app.command()
+def score(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: day after the latest data")] = None,
+    lang: Annotated[str, typer.Option(help="language of driver sentences and report: en or ja")] = "en",
+    config: ConfigOption = None,
+) -> None:
+    """Score active accounts as of a date and write them back with drivers and plays."""
+    _quiet_prefect()
+    from flows.scoring import scoring_flow
+
+    if lang not in ("en", "ja"):
+        typer.secho("--lang must be en or ja", fg="red", err=True)
+        raise typer.Exit(2)
+    result = scoring_flow(
+        config_path=str(config) if config else None,
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        lang=lang,
+    )
+    scored = result["scored"]
+    typer.echo(f"scored {result['accounts']} active accounts as of {result['as_of']}")
+    cols = ["account_name", "p_churn", "p_upsell", "health_score", "churn_tier", "touch_model", "arr_at_risk"]
+    typer.echo(scored[cols].head(15).to_string(index=False))
+    for w in result["written"]:
+        typer.echo(f"written: {w}")
+    typer.echo(f"report: {result['report']}")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

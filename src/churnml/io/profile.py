@@ -1,0 +1,26 @@
+"""`churnml check-data` profile: rows, date ranges, null rates and unmapped columns per table."""
+
+from __future__ import annotations
+
+from churnml.contract import TABLES
+
+
+def profile_sources(mapped: dict) -> str:
+    lines = []
+    for name, m in mapped.items():
+        t = m.table
+        contract = TABLES[name]
+        aggs = {"rows": t.count()}
+        for col in t.columns:
+            aggs[f"null__{col}"] = t[col].isnull().cast("int64").sum()
+        if contract.time_column:
+            aggs["first"] = t[contract.time_column].min()
+            aggs["last"] = t[contract.time_column].max()
+        r = t.aggregate(**aggs).to_pandas().iloc[0]
+        rows = int(r["rows"])
+        lines.append(f"{name}: {rows:,} rows" + (f", {contract.time_column} {r['first']} .. {r['last']}" if contract.time_column else ""))
+        nulls = [f"{c} {int(r['null__' + c]) / rows:.0%}" for c in t.columns if rows and int(r["null__" + c])]
+        lines.append("  null rates: " + (", ".join(nulls) if nulls else "none"))
+        if m.unmapped_columns:
+            lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))
+    return "\n".join(lines)
