@@ -38,14 +38,17 @@ def demo_data(
     accounts: Annotated[int, typer.Option(help="number of accounts")] = 2000,
     months: Annotated[int, typer.Option(help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    events_per_user_day: Annotated[float, typer.Option(help="usage intensity; 0.18 gives ~500 events per account-month")] = 0.03,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
-    from churnml.io.warehouse_writer import write_demo_warehouse
+    from churnml.demo import DemoShape
+    from churnml.io.demo_writer import write_demo_warehouse
 
     cfg = _config(config)
     path = cfg.resolve(cfg.warehouse.path)
-    counts = write_demo_warehouse(path, accounts, months, seed)
+    shape = DemoShape(n_accounts=accounts, months=months, seed=seed, events_per_user_day=events_per_user_day)
+    counts = write_demo_warehouse(path, shape)
     typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
 
 
