@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -59,7 +59,7 @@ def scoring_flow(config_path: str | None = None, as_of: date | None = None, lang
     validate(mapped)
     tables = canonical_tables(con, mapped)
     if as_of is None:
-        as_of = data_end(tables).date()
+        as_of = data_end(tables).date() + timedelta(days=1)
     spec = FeatureSpec.from_dict(champions["churn"][0].spec)
     features = build_matrix(tables, [as_of], spec, None, None)
     scored = score(features, tables, champions, cfg, lang)

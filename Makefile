@@ -1,0 +1,64 @@
+# churnml: `make demo` runs the whole pipeline on embedded defaults; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_ACCOUNTS ?= 3000
+DEMO_MONTHS ?= 24
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+
+.PHONY: help venv demo demo-data train score check-data test lint format bench clean
+
+help: ## list every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+demo-data: $(STAMP) ## generate the demo warehouse (data/warehouse.duckdb)
+	$(BIN)/churnml demo-data --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS)
+
+check-data: $(STAMP) ## profile and check the configured sources
+	$(BIN)/churnml check-data
+
+train: $(STAMP) ## train, gate and register the churn and upsell models
+	$(BIN)/churnml train
+
+score: $(STAMP) ## score active accounts and write them back with a report
+	$(BIN)/churnml score
+
+demo: $(STAMP) ## end to end on embedded defaults: demo data, check, train, score, report
+	$(BIN)/churnml demo-data --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS)
+	$(BIN)/churnml check-data
+	$(BIN)/churnml train
+	$(BIN)/churnml score
+	@echo
+	@echo "scored table : data/warehouse.duckdb, table scored_accounts (history: scored_accounts_history)"
+	@echo "               $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/warehouse.duckdb', read_only=True).sql('select * from scored_accounts limit 10'))\""
+	@echo "MLflow UI    : $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db"
+	@echo "report       : $$(ls -t reports/*.html | head -1)"
+
+test: $(STAMP) ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
+
+format: $(STAMP) ## apply ruff formatting and fixes
+	$(BIN)/ruff check --fix src flows tests benchmarks
+	$(BIN)/ruff format src flows tests benchmarks
+
+bench: $(STAMP) ## run the benchmarks (by hand; prints figures)
+	$(BIN)/python benchmarks/features.py
+
+clean: ## remove generated data, runs and reports (keeps .venv)
+	rm -rf data mlruns reports exports .prefect

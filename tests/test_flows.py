@@ -1,0 +1,188 @@
+"""The flows end to end under a temporary Prefect backend, MLflow in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+from prefect.testing.utilities import prefect_test_harness
+
+from churnml.demo import DemoShape
+from churnml.io.demo_writer import write_demo_warehouse
+
+SHAPE = DemoShape(n_accounts=900, months=20, seed=11, events_per_user_day=0.02)
+
+
+@pytest.fixture(scope="module")
+def prefect_backend():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    write_demo_warehouse(root / "data" / "warehouse.duckdb", SHAPE)
+    return root
+
+
+def demo_config(root: Path) -> Path:
+    from importlib.resources import files
+
+    raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text("utf-8"))
+    raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/artifacts"}
+    raw["training"] = {"n_estimators": 120, "min_auc": 0.55}
+    path = root / "churnml.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def active_accounts_at(warehouse: Path, as_of: str) -> set[str]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute(
+        "SELECT DISTINCT account_id FROM subscriptions WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?)",
+        [as_of, as_of],
+    ).fetchall()
+    con.close()
+    return {r[0] for r in rows}
+
+
+@pytest.mark.slow
+def test_train_then_score_on_the_demo(prefect_backend, demo_dir):
+    from flows.scoring import scoring_flow
+    from flows.training import training_flow
+
+    config = demo_config(demo_dir)
+    summary = training_flow(config_path=str(config))
+    for target in ("churn", "upsell"):
+        t = summary["targets"][target]
+        assert t["version"] == "1"
+        assert 0.5 < t["metrics"]["roc_auc"] < 0.98
+        assert t["promoted"], t["decision"]
+
+    result = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    warehouse = demo_dir / "data" / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    scored = con.execute("SELECT * FROM scored_accounts").df()
+    con.close()
+    assert set(scored.account_id) == active_accounts_at(warehouse, "2026-10-01")
+    assert scored.account_id.is_unique
+    assert scored.p_churn.between(0, 1).all() and scored.p_upsell.between(0, 1).all()
+    assert (scored.churn_model_version == "1").all()
+    assert Path(result["report"]).exists()
+
+    # rerunning the same as-of replaces the rows, never duplicates them
+    scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    con = duckdb.connect(str(warehouse), read_only=True)
+    n_hist = con.execute("SELECT count(*) FROM scored_accounts_history").fetchall()[0][0]
+    con.close()
+    assert n_hist == len(scored)
+
+
+def export_differently(demo_dir: Path, target: Path) -> Path:
+    """The demo tables renamed, re-keyed and moved to files, as another company would keep them."""
+    con = duckdb.connect(str(demo_dir / "data" / "warehouse.duckdb"), read_only=True)
+    target.mkdir(parents=True, exist_ok=True)
+    # users: usage is keyed by user, which belongs to an organisation
+    con.execute(
+        f"""COPY (SELECT DISTINCT user_id AS uid, account_id AS org_ref FROM usage_events)
+            TO '{target}/users.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT user_id AS uid, occurred_at AS ts, event_type AS action, quantity AS amount
+                  FROM usage_events) TO '{target}/events.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT account_id AS org_id, name AS org_name, created_at AS signup_date, segment AS tier,
+                  industry, region, csm_owner AS owner, employee_count AS headcount FROM accounts)
+            TO '{target}/orgs.csv' (HEADER)"""
+    )
+    con.execute(
+        f"""COPY (SELECT subscription_id AS contract_no, account_id AS org_id, start_at AS valid_from,
+                  end_at AS valid_to, mrr AS monthly_fee, plan AS product, seats AS licences,
+                  billing_period FROM subscriptions) TO '{target}/contracts.csv' (HEADER)"""
+    )
+    # tickets carry the contract number, not the organisation
+    con.execute(
+        f"""COPY (SELECT t.ticket_id AS case_id, s.subscription_id AS contract_no, t.opened_at AS created,
+                  t.closed_at AS solved, t.status, t.category AS inquiry_type, t.priority AS severity,
+                  t.first_response_at AS first_reply, t.satisfaction AS csat, t.escalated
+                  FROM support_tickets t
+                  JOIN (SELECT account_id, min(subscription_id) AS subscription_id FROM subscriptions GROUP BY 1) s
+                  USING (account_id)) TO '{target}/cases.csv' (HEADER)"""
+    )
+    con.close()
+    raw = {
+        "warehouse": {"path": "wh/other.duckdb"},
+        "sources": {
+            "accounts": {
+                "source": {"kind": "file", "path": "orgs.csv"},
+                "columns": {
+                    "account_id": "org_id", "name": "org_name", "created_at": "signup_date",
+                    "segment": "tier", "csm_owner": "owner", "employee_count": "headcount",
+                },
+            },
+            "subscriptions": {
+                "source": {"kind": "file", "path": "contracts.csv"},
+                "columns": {
+                    "subscription_id": "contract_no", "account_id": "org_id", "start_at": "valid_from",
+                    "end_at": "valid_to", "mrr": "monthly_fee", "plan": "product", "seats": "licences",
+                },
+            },
+            "usage_events": {
+                "source": {"kind": "file", "path": "events.parquet"},
+                "columns": {"occurred_at": "ts", "event_type": "action", "quantity": "amount", "user_id": "uid"},
+                "account_key": {
+                    "column": "uid",
+                    "lookup": {"kind": "file", "path": "users.parquet"},
+                    "lookup_key": "uid",
+                    "lookup_account_id": "org_ref",
+                },
+            },
+            "support_tickets": {
+                "source": {"kind": "file", "path": "cases.csv"},
+                "columns": {
+                    "ticket_id": "case_id", "opened_at": "created", "closed_at": "solved",
+                    "category": "inquiry_type", "priority": "severity", "first_response_at": "first_reply",
+                    "satisfaction": "csat",
+                },
+                "account_key": {
+                    "column": "contract_no", "via": "subscriptions",
+                    "lookup_key": "subscription_id", "lookup_account_id": "account_id",
+                },
+            },
+        },
+        "features": {
+            "onboarding_events": ["integration_connected", "report_shared", "user_invited"],
+            "account_attributes_categorical": ["segment", "industry", "region"],
+            "account_attributes_numeric": ["employee_count"],
+        },
+        "labels": {"plan_order": ["starter", "growth", "business", "enterprise"]},
+        "training": {"n_estimators": 120, "min_auc": 0.55},
+        "mlflow": {"tracking_uri": "sqlite:///runs/mlflow.db", "artifact_root": "runs/artifacts", "experiment": "other"},
+        "output": {"sinks": [{"kind": "duckdb", "table": "scores"}, {"kind": "csv", "path": "crm"}]},
+    }
+    path = target / "other.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_same_pipeline_on_differently_laid_out_tables(prefect_backend, demo_dir, tmp_path):
+    from flows.scoring import scoring_flow
+    from flows.training import training_flow
+
+    config = export_differently(demo_dir, tmp_path / "other")
+    summary = training_flow(config_path=str(config))
+    assert summary["targets"]["churn"]["metrics"]["roc_auc"] > 0.55
+    result = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    con = duckdb.connect(str(tmp_path / "other" / "wh" / "other.duckdb"), read_only=True)
+    scored = con.execute("SELECT account_id, p_churn FROM scores").df()
+    con.close()
+    assert set(scored.account_id) == active_accounts_at(demo_dir / "data" / "warehouse.duckdb", "2026-10-01")
+    crm = pd.read_csv(tmp_path / "other" / "crm" / "scores_2026-10-01.csv")
+    assert sorted(crm.account_id) == sorted(scored.account_id)
+    assert result["accounts"] == len(scored)
