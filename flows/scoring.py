@@ -27,8 +27,14 @@ def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str):
     accounts = tables["accounts"].to_pandas()
     (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
     scored = score_accounts(
-        features, accounts, churn, upsell, {"churn": churn_v, "upsell": upsell_v},
-        cfg.outreach, datetime.now(UTC).replace(tzinfo=None), lang,
+        features,
+        accounts,
+        churn,
+        upsell,
+        {"churn": churn_v, "upsell": upsell_v},
+        cfg.outreach,
+        datetime.now(UTC).replace(tzinfo=None),
+        lang,
     )
     return validate_scored(scored)
 
@@ -51,7 +57,9 @@ def write_report(scored, cfg: ChurnmlConfig, lang: str) -> str:
 
 
 @flow(name="churnml-score", log_prints=True)
-def scoring_flow(config_path: str | None = None, as_of: date | None = None, lang: str = "en") -> dict:
+def scoring_flow(
+    config_path: str | None = None, as_of: date | None = None, lang: str = "en"
+) -> dict:
     """Score every active account as of a date (default: the day after the latest data)."""
     cfg = read_config(config_path)
     champions = load_champions(cfg)
@@ -66,8 +74,16 @@ def scoring_flow(config_path: str | None = None, as_of: date | None = None, lang
     written = write_back(con, scored, cfg)
     report = write_report(scored, cfg, lang)
     con.disconnect()
-    get_run_logger().info("scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report)
-    return {"as_of": str(as_of), "accounts": len(scored), "written": written, "report": report, "scored": scored}
+    get_run_logger().info(
+        "scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report
+    )
+    return {
+        "as_of": str(as_of),
+        "accounts": len(scored),
+        "written": written,
+        "report": report,
+        "scored": scored,
+    }
 
 
 __all__ = ["scoring_flow"]

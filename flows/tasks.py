@@ -49,7 +49,9 @@ def data_end(tables: dict) -> datetime:
 
 
 @task(cache_policy=NO_CACHE)
-def build_matrix(tables: dict, as_of_dates: list[date], spec, cfg: ChurnmlConfig | None, end: datetime | None) -> pd.DataFrame:
+def build_matrix(
+    tables: dict, as_of_dates: list[date], spec, cfg: ChurnmlConfig | None, end: datetime | None
+) -> pd.DataFrame:
     """Features (and labels when cfg is given) as a validated pandas frame."""
     expr = feature_matrix(tables, as_of_dates, spec, cfg.labels if cfg else None, end)
     frame = expr.to_pandas()

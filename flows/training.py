@@ -22,7 +22,9 @@ def train_one(frame, target: str, spec: dict, cfg: ChurnmlConfig) -> TrainResult
 
 
 @task(cache_policy=NO_CACHE)
-def log_and_gate(results: dict[str, TrainResult], frame, cfg: ChurnmlConfig, spec_dict: dict) -> dict:
+def log_and_gate(
+    results: dict[str, TrainResult], frame, cfg: ChurnmlConfig, spec_dict: dict
+) -> dict:
     """One MLflow run: params, metrics, catalogue, fingerprint; register; move champion if earned."""
     return tracking.log_training_run(results, frame, cfg, spec_dict)
 

@@ -29,7 +29,9 @@ def frames() -> dict[str, pd.DataFrame]:
         {
             "subscription_id": ["s1", "s2", "s3", "s4", "s5"],
             "account_id": ["acc_a", "acc_b", "acc_b", "acc_c", "acc_c"],
-            "start_at": pd.to_datetime(["2024-01-01", "2024-06-01", "2025-03-10", "2024-09-01", "2025-02-20"]),
+            "start_at": pd.to_datetime(
+                ["2024-01-01", "2024-06-01", "2025-03-10", "2024-09-01", "2025-02-20"]
+            ),
             "end_at": pd.to_datetime(["2025-04-15", "2025-03-10", None, "2025-02-10", None]),
             "mrr": [500.0, 1000.0, 1500.0, 100.0, 100.0],
             "plan": ["growth", "business", "business", "starter", "starter"],
@@ -42,12 +44,26 @@ def frames() -> dict[str, pd.DataFrame]:
             "account_id": ["acc_a"] * 4 + ["acc_b"] * 3 + ["acc_c"],
             "occurred_at": pd.to_datetime(
                 [
-                    "2024-12-20 09:00", "2025-01-10 10:00", "2025-01-31 23:59", "2025-02-01 00:00",
-                    "2025-01-05 08:00", "2025-01-20 08:00", "2025-01-25 12:00",
+                    "2024-12-20 09:00",
+                    "2025-01-10 10:00",
+                    "2025-01-31 23:59",
+                    "2025-02-01 00:00",
+                    "2025-01-05 08:00",
+                    "2025-01-20 08:00",
+                    "2025-01-25 12:00",
                     "2025-01-15 10:00",
                 ]
             ),
-            "event_type": ["login", "login", "report_created", "login", "login", "export", "login", "login"],
+            "event_type": [
+                "login",
+                "login",
+                "report_created",
+                "login",
+                "login",
+                "export",
+                "login",
+                "login",
+            ],
             "user_id": ["u1", "u2", "u1", "u1", "u7", "u8", "u7", None],
             "quantity": [1.0, 1.0, 2.0, 1.0, 1.0, 5.0, 1.0, 1.0],
         }

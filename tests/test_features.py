@@ -78,7 +78,9 @@ def test_records_at_or_after_the_as_of_change_nothing(tiny_frames, spec):
             "quantity": [1.0, 1.0],
         }
     )
-    later["usage_events"] = pd.concat([tiny_frames["usage_events"], extra_events], ignore_index=True)
+    later["usage_events"] = pd.concat(
+        [tiny_frames["usage_events"], extra_events], ignore_index=True
+    )
     tickets = tiny_frames["support_tickets"].copy()
     tickets.loc[tickets.ticket_id == "t2", "closed_at"] = pd.Timestamp("2025-02-05")
     later["support_tickets"] = tickets

@@ -33,7 +33,10 @@ def demo_config(root: Path) -> Path:
     from importlib.resources import files
 
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text("utf-8"))
-    raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/artifacts"}
+    raw["mlflow"] = {
+        "tracking_uri": "sqlite:///mlruns/mlflow.db",
+        "artifact_root": "mlruns/artifacts",
+    }
     raw["training"] = {"n_estimators": 120, "min_auc": 0.55}
     path = root / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -121,20 +124,34 @@ def export_differently(demo_dir: Path, target: Path) -> Path:
             "accounts": {
                 "source": {"kind": "file", "path": "orgs.csv"},
                 "columns": {
-                    "account_id": "org_id", "name": "org_name", "created_at": "signup_date",
-                    "segment": "tier", "csm_owner": "owner", "employee_count": "headcount",
+                    "account_id": "org_id",
+                    "name": "org_name",
+                    "created_at": "signup_date",
+                    "segment": "tier",
+                    "csm_owner": "owner",
+                    "employee_count": "headcount",
                 },
             },
             "subscriptions": {
                 "source": {"kind": "file", "path": "contracts.csv"},
                 "columns": {
-                    "subscription_id": "contract_no", "account_id": "org_id", "start_at": "valid_from",
-                    "end_at": "valid_to", "mrr": "monthly_fee", "plan": "product", "seats": "licences",
+                    "subscription_id": "contract_no",
+                    "account_id": "org_id",
+                    "start_at": "valid_from",
+                    "end_at": "valid_to",
+                    "mrr": "monthly_fee",
+                    "plan": "product",
+                    "seats": "licences",
                 },
             },
             "usage_events": {
                 "source": {"kind": "file", "path": "events.parquet"},
-                "columns": {"occurred_at": "ts", "event_type": "action", "quantity": "amount", "user_id": "uid"},
+                "columns": {
+                    "occurred_at": "ts",
+                    "event_type": "action",
+                    "quantity": "amount",
+                    "user_id": "uid",
+                },
                 "account_key": {
                     "column": "uid",
                     "lookup": {"kind": "file", "path": "users.parquet"},
@@ -145,13 +162,19 @@ def export_differently(demo_dir: Path, target: Path) -> Path:
             "support_tickets": {
                 "source": {"kind": "file", "path": "cases.csv"},
                 "columns": {
-                    "ticket_id": "case_id", "opened_at": "created", "closed_at": "solved",
-                    "category": "inquiry_type", "priority": "severity", "first_response_at": "first_reply",
+                    "ticket_id": "case_id",
+                    "opened_at": "created",
+                    "closed_at": "solved",
+                    "category": "inquiry_type",
+                    "priority": "severity",
+                    "first_response_at": "first_reply",
                     "satisfaction": "csat",
                 },
                 "account_key": {
-                    "column": "contract_no", "via": "subscriptions",
-                    "lookup_key": "subscription_id", "lookup_account_id": "account_id",
+                    "column": "contract_no",
+                    "via": "subscriptions",
+                    "lookup_key": "subscription_id",
+                    "lookup_account_id": "account_id",
                 },
             },
         },
@@ -162,8 +185,14 @@ def export_differently(demo_dir: Path, target: Path) -> Path:
         },
         "labels": {"plan_order": ["starter", "growth", "business", "enterprise"]},
         "training": {"n_estimators": 120, "min_auc": 0.55},
-        "mlflow": {"tracking_uri": "sqlite:///runs/mlflow.db", "artifact_root": "runs/artifacts", "experiment": "other"},
-        "output": {"sinks": [{"kind": "duckdb", "table": "scores"}, {"kind": "csv", "path": "crm"}]},
+        "mlflow": {
+            "tracking_uri": "sqlite:///runs/mlflow.db",
+            "artifact_root": "runs/artifacts",
+            "experiment": "other",
+        },
+        "output": {
+            "sinks": [{"kind": "duckdb", "table": "scores"}, {"kind": "csv", "path": "crm"}]
+        },
     }
     path = target / "other.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -182,7 +211,9 @@ def test_same_pipeline_on_differently_laid_out_tables(prefect_backend, demo_dir,
     con = duckdb.connect(str(tmp_path / "other" / "wh" / "other.duckdb"), read_only=True)
     scored = con.execute("SELECT account_id, p_churn FROM scores").df()
     con.close()
-    assert set(scored.account_id) == active_accounts_at(demo_dir / "data" / "warehouse.duckdb", "2026-10-01")
+    assert set(scored.account_id) == active_accounts_at(
+        demo_dir / "data" / "warehouse.duckdb", "2026-10-01"
+    )
     crm = pd.read_csv(tmp_path / "other" / "crm" / "scores_2026-10-01.csv")
     assert sorted(crm.account_id) == sorted(scored.account_id)
     assert result["accounts"] == len(scored)

@@ -10,19 +10,27 @@ from churnml.snapshots import active_accounts, as_of_table, snapshot_grid
 OBSERVED = datetime(2025, 12, 31)
 
 
-def labels_at(tables, as_of: date, cfg: LabelConfig = LabelConfig(), observed=OBSERVED) -> pd.DataFrame:
+def labels_at(
+    tables, as_of: date, cfg: LabelConfig = LabelConfig(), observed=OBSERVED
+) -> pd.DataFrame:
     spine = active_accounts(tables["subscriptions"], as_of_table([as_of]))
     out = build_labels(tables["subscriptions"], spine, cfg, observed).to_pandas()
     return out.set_index("account_id").sort_index()
 
 
 def test_snapshot_grid_monthly_and_weekly():
-    assert snapshot_grid(date(2025, 3, 17), 3) == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
+    assert snapshot_grid(date(2025, 3, 17), 3) == [
+        date(2025, 1, 1),
+        date(2025, 2, 1),
+        date(2025, 3, 1),
+    ]
     assert snapshot_grid(date(2025, 3, 17), 2, "weekly") == [date(2025, 3, 10), date(2025, 3, 17)]
 
 
 def test_active_accounts_follow_half_open_periods(tiny_tables):
-    spine = active_accounts(tiny_tables["subscriptions"], as_of_table([date(2025, 2, 15)])).to_pandas()
+    spine = active_accounts(
+        tiny_tables["subscriptions"], as_of_table([date(2025, 2, 15)])
+    ).to_pandas()
     # acc_c cancelled on 2025-02-10 and came back on 2025-02-20: not active on the 15th
     assert sorted(spine.account_id) == ["acc_a", "acc_b"]
 
@@ -56,7 +64,9 @@ def test_upsell_on_mrr_and_seats(tiny_tables):
     out = labels_at(tiny_tables, date(2025, 2, 1))
     assert out.loc["acc_b", "upsell_label"] == 1  # 1000 -> 1500 on 2025-03-10
     assert out.loc["acc_a", "upsell_label"] == 0
-    assert labels_at(tiny_tables, date(2025, 3, 15)).loc["acc_b", "upsell_label"] == 0  # already expanded
+    assert (
+        labels_at(tiny_tables, date(2025, 3, 15)).loc["acc_b", "upsell_label"] == 0
+    )  # already expanded
 
 
 def test_upsell_threshold_share():

@@ -10,11 +10,17 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True)
+app = typer.Typer(
+    help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True
+)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="churnml.yaml; default: the embedded demo config in the current folder"),
+    typer.Option(
+        "--config",
+        "-c",
+        help="churnml.yaml; default: the embedded demo config in the current folder",
+    ),
 ]
 
 
@@ -38,7 +44,9 @@ def demo_data(
     accounts: Annotated[int, typer.Option(help="number of accounts")] = 2000,
     months: Annotated[int, typer.Option(help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
-    events_per_user_day: Annotated[float, typer.Option(help="usage intensity; 0.18 gives ~500 events per account-month")] = 0.03,
+    events_per_user_day: Annotated[
+        float, typer.Option(help="usage intensity; 0.18 gives ~500 events per account-month")
+    ] = 0.03,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
@@ -47,7 +55,9 @@ def demo_data(
 
     cfg = _config(config)
     path = cfg.resolve(cfg.warehouse.path)
-    shape = DemoShape(n_accounts=accounts, months=months, seed=seed, events_per_user_day=events_per_user_day)
+    shape = DemoShape(
+        n_accounts=accounts, months=months, seed=seed, events_per_user_day=events_per_user_day
+    )
     counts = write_demo_warehouse(path, shape)
     typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
 
@@ -88,8 +98,12 @@ def train(config: ConfigOption = None) -> None:
 
 @app.command()
 def score(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: day after the latest data")] = None,
-    lang: Annotated[str, typer.Option(help="language of driver sentences and report: en or ja")] = "en",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: day after the latest data")
+    ] = None,
+    lang: Annotated[
+        str, typer.Option(help="language of driver sentences and report: en or ja")
+    ] = "en",
     config: ConfigOption = None,
 ) -> None:
     """Score active accounts as of a date and write them back with drivers and plays."""
@@ -106,7 +120,15 @@ def score(
     )
     scored = result["scored"]
     typer.echo(f"scored {result['accounts']} active accounts as of {result['as_of']}")
-    cols = ["account_name", "p_churn", "p_upsell", "health_score", "churn_tier", "touch_model", "arr_at_risk"]
+    cols = [
+        "account_name",
+        "p_churn",
+        "p_upsell",
+        "health_score",
+        "churn_tier",
+        "touch_model",
+        "arr_at_risk",
+    ]
     typer.echo(scored[cols].head(15).to_string(index=False))
     for w in result["written"]:
         typer.echo(f"written: {w}")

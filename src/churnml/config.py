@@ -82,12 +82,16 @@ class AccountKey(StrictModel):
     via: str | None = Field(None, description="canonical table used as lookup")
     lookup: Source | None = None
     lookup_key: str = Field(description="column of the lookup holding the same key")
-    lookup_account_id: str = Field("account_id", description="column of the lookup holding account_id")
+    lookup_account_id: str = Field(
+        "account_id", description="column of the lookup holding account_id"
+    )
 
     @model_validator(mode="after")
     def _one_lookup(self) -> AccountKey:
         if (self.via is None) == (self.lookup is None):
-            raise ValueError("account_key needs exactly one of `via` (a canonical table) or `lookup`")
+            raise ValueError(
+                "account_key needs exactly one of `via` (a canonical table) or `lookup`"
+            )
         if self.via is not None and self.via not in CANONICAL_TABLES:
             raise ValueError(f"account_key.via must be one of {CANONICAL_TABLES}, got {self.via!r}")
         return self
@@ -176,7 +180,9 @@ class OutreachConfig(StrictModel):
     churn_tier_thresholds: tuple[float, float] = (0.15, 0.35)
     upsell_tier_thresholds: tuple[float, float] = (0.20, 0.40)
     play_due_days: int = Field(7, ge=0)
-    expected_expansion_share: float = Field(0.2, ge=0, description="typical ARR growth of an expansion")
+    expected_expansion_share: float = Field(
+        0.2, ge=0, description="typical ARR growth of an expansion"
+    )
 
 
 class SinkConfig(StrictModel):
@@ -215,7 +221,9 @@ class ChurnmlConfig(StrictModel):
     def _known_tables(cls, v: dict[str, TableMapping]) -> dict[str, TableMapping]:
         unknown = sorted(set(v) - set(CANONICAL_TABLES))
         if unknown:
-            raise ValueError(f"unknown source table(s) {unknown}; expected {list(CANONICAL_TABLES)}")
+            raise ValueError(
+                f"unknown source table(s) {unknown}; expected {list(CANONICAL_TABLES)}"
+            )
         missing = [t for t in CANONICAL_TABLES if t not in v and t not in OPTIONAL_TABLES]
         if missing:
             raise ValueError(f"missing required source table(s) {missing}")

@@ -18,20 +18,56 @@ import pandas as pd
 PLANS = np.array(["starter", "growth", "business", "enterprise"])
 SEAT_PRICE = np.array([15.0, 30.0, 55.0, 90.0])
 SEGMENTS = np.array(["SMB", "Mid-Market", "Enterprise"])
-INDUSTRIES = np.array(["software", "retail", "finance", "healthcare", "manufacturing", "media", "education"])
+INDUSTRIES = np.array(
+    ["software", "retail", "finance", "healthcare", "manufacturing", "media", "education"]
+)
 REGIONS = np.array(["NA", "EMEA", "APAC", "LATAM"])
 EVENT_TYPES = np.array(
     [
-        "login", "dashboard_view", "report_created", "report_shared", "integration_connected",
-        "integration_sync", "user_invited", "export", "api_call", "alert_configured",
+        "login",
+        "dashboard_view",
+        "report_created",
+        "report_shared",
+        "integration_connected",
+        "integration_sync",
+        "user_invited",
+        "export",
+        "api_call",
+        "alert_configured",
     ]
 )
 # Base popularity of each event type; accounts adopt a subset (breadth) on top of this.
 EVENT_WEIGHTS = np.array([0.30, 0.25, 0.08, 0.04, 0.01, 0.12, 0.01, 0.06, 0.10, 0.03])
-TICKET_CATEGORIES = np.array(["defect", "outage", "how_to", "billing", "feature_request", "onboarding"])
+TICKET_CATEGORIES = np.array(
+    ["defect", "outage", "how_to", "billing", "feature_request", "onboarding"]
+)
 PRIORITIES = np.array(["low", "normal", "high", "urgent"])
-_WORDS_A = ["Blue", "North", "Bright", "Rapid", "Summit", "Cedar", "Atlas", "Nova", "Pioneer", "Harbor", "Quartz", "Maple"]
-_WORDS_B = ["Labs", "Systems", "Logistics", "Foods", "Health", "Analytics", "Retail", "Media", "Works", "Partners"]
+_WORDS_A = [
+    "Blue",
+    "North",
+    "Bright",
+    "Rapid",
+    "Summit",
+    "Cedar",
+    "Atlas",
+    "Nova",
+    "Pioneer",
+    "Harbor",
+    "Quartz",
+    "Maple",
+]
+_WORDS_B = [
+    "Labs",
+    "Systems",
+    "Logistics",
+    "Foods",
+    "Health",
+    "Analytics",
+    "Retail",
+    "Media",
+    "Works",
+    "Partners",
+]
 _JA = ["株式会社さくら", "山田商事株式会社", "株式会社ひかりソフト", "東京ロジスティクス株式会社"]
 
 
@@ -60,9 +96,15 @@ def generate_accounts(shape: DemoShape) -> tuple[pd.DataFrame, pd.DataFrame]:
     span_before = (window_start - (window_start - pd.DateOffset(years=4))).days
     span_within = (end - pd.DateOffset(months=4) - window_start).days
     offset = np.where(before, -rng.integers(1, span_before, n), rng.integers(0, span_within, n))
-    created = window_start.normalize() + pd.to_timedelta(offset, unit="D") + pd.to_timedelta(rng.integers(8, 18, n), unit="h")
+    created = (
+        window_start.normalize()
+        + pd.to_timedelta(offset, unit="D")
+        + pd.to_timedelta(rng.integers(8, 18, n), unit="h")
+    )
     segment_idx = rng.choice(3, n, p=[0.6, 0.3, 0.1])
-    employees = np.round(np.exp(rng.normal([3.0, 5.0, 7.5], 0.6, (n, 3))[np.arange(n), segment_idx])).astype(int)
+    employees = np.round(
+        np.exp(rng.normal([3.0, 5.0, 7.5], 0.6, (n, 3))[np.arange(n), segment_idx])
+    ).astype(int)
     names = [f"{rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)} {i}" for i in range(n)]
     for i in rng.choice(n, max(1, n // 50), replace=False):
         names[i] = f"{rng.choice(_JA)} {i}"
@@ -71,7 +113,9 @@ def generate_accounts(shape: DemoShape) -> tuple[pd.DataFrame, pd.DataFrame]:
     n_csm = max(5, n // 125)
     csm_pool = np.array([f"CSM {chr(65 + k % 26)}{k // 26 or ''}" for k in range(n_csm)])
     owner = csm_pool[rng.integers(0, n_csm, n)].astype(object)
-    owner[(segment_idx == 0) & (rng.random(n) < 0.4)] = None  # many small accounts are tech-touch only
+    owner[(segment_idx == 0) & (rng.random(n) < 0.4)] = (
+        None  # many small accounts are tech-touch only
+    )
     accounts = pd.DataFrame(
         {
             "account_id": [f"acc_{i:06d}" for i in range(n)],
@@ -104,7 +148,9 @@ def generate_accounts(shape: DemoShape) -> tuple[pd.DataFrame, pd.DataFrame]:
     return accounts, latent
 
 
-def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: DemoShape) -> pd.DataFrame:
+def simulate_subscriptions(
+    accounts: pd.DataFrame, latent: pd.DataFrame, shape: DemoShape
+) -> pd.DataFrame:
     """Month-by-month contract history: cancellations, comebacks, upgrades, seat changes, downgrades."""
     rng = np.random.default_rng(shape.seed + 1)
     n = len(accounts)
@@ -120,7 +166,9 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
     champion_day = latent.champion_left_day.to_numpy()
     plan_p = np.array([[0.55, 0.35, 0.10, 0.0], [0.15, 0.45, 0.35, 0.05], [0.0, 0.15, 0.45, 0.40]])
     rank = np.array([rng.choice(4, p=plan_p[s]) for s in seg])
-    seats = np.maximum(1, np.round(np.exp(rng.normal([1.8, 3.3, 5.0], 0.5, (n, 3))[np.arange(n), seg]))).astype(int)
+    seats = np.maximum(
+        1, np.round(np.exp(rng.normal([1.8, 3.3, 5.0], 0.5, (n, 3))[np.arange(n), seg]))
+    ).astype(int)
     annual = rng.random(n) < np.array([0.2, 0.5, 0.8])[seg]
     active = np.zeros(n, bool)
     ever = np.zeros(n, bool)
@@ -137,7 +185,11 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
     for m_start in months:
         m_end = m_start + pd.DateOffset(months=1)
         days_in = (m_end - m_start).days
-        start_now = ~ever & (created < np.datetime64(m_end)) & (created >= np.datetime64(m_start - pd.DateOffset(months=1)))
+        start_now = (
+            ~ever
+            & (created < np.datetime64(m_end))
+            & (created >= np.datetime64(m_start - pd.DateOffset(months=1)))
+        )
         start_now |= ~ever & (created < np.datetime64(m_start)) & (m_start == months[0])
         idx = np.where(start_now)[0]
         row_start[idx] = np.maximum(created[idx], np.datetime64(m_start)).astype("datetime64[us]")
@@ -146,7 +198,9 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
         # comebacks: a few churned customers return after a gap
         back = np.where(comeback & ~active & (churned_at < np.datetime64(m_start)))[0]
         if len(back):
-            t = np.datetime64(m_start) + rng.integers(0, days_in, len(back)).astype("timedelta64[D]")
+            t = np.datetime64(m_start) + rng.integers(0, days_in, len(back)).astype(
+                "timedelta64[D]"
+            )
             row_start[back] = contract_start[back] = t.astype("datetime64[us]")
             active[back] = True
             comeback[back] = False
@@ -154,8 +208,14 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
         if not len(live):
             continue
         day_of_window = (m_start - window_start).days
-        champ_gone = (champion_day[live] >= 0) & (champion_day[live] <= day_of_window) & (champion_day[live] > day_of_window - 150)
-        months_in = ((np.datetime64(m_start) - contract_start[live]).astype("timedelta64[D]").astype(int)) // 30
+        champ_gone = (
+            (champion_day[live] >= 0)
+            & (champion_day[live] <= day_of_window)
+            & (champion_day[live] > day_of_window - 150)
+        )
+        months_in = (
+            (np.datetime64(m_start) - contract_start[live]).astype("timedelta64[D]").astype(int)
+        ) // 30
         renewal = ~annual[live] | (months_in % 12 == 11)
         logit = (
             -5.3
@@ -171,7 +231,10 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
         hazard = _sigmoid(logit) * np.where(annual[live], np.where(renewal, 6.0, 0.0), 1.0)
         churn = live[rng.random(len(live)) < hazard]
         if len(churn):
-            at = (np.datetime64(m_start) + rng.integers(0, days_in, len(churn)).astype("timedelta64[D]")).astype("datetime64[us]")
+            at = (
+                np.datetime64(m_start)
+                + rng.integers(0, days_in, len(churn)).astype("timedelta64[D]")
+            ).astype("datetime64[us]")
             close(churn, at)
             active[churn] = False
             churned_at[churn] = at
@@ -179,30 +242,50 @@ def simulate_subscriptions(accounts: pd.DataFrame, latent: pd.DataFrame, shape: 
         rest = np.setdiff1d(live, churn, assume_unique=True)
         if not len(rest):
             continue
-        util = np.clip(0.35 + 0.5 * fit[rest] + 0.35 * momentum[rest] + rng.normal(0, 0.1, len(rest)), 0, 1.3)
-        grow_logit = -4.4 + 2.6 * momentum[rest] + 1.2 * fit[rest] + 1.6 * np.maximum(util - 0.85, 0) * 3 - 1.5 * pain[rest] + rng.normal(0, 0.4, len(rest))
+        util = np.clip(
+            0.35 + 0.5 * fit[rest] + 0.35 * momentum[rest] + rng.normal(0, 0.1, len(rest)), 0, 1.3
+        )
+        grow_logit = (
+            -4.4
+            + 2.6 * momentum[rest]
+            + 1.2 * fit[rest]
+            + 1.6 * np.maximum(util - 0.85, 0) * 3
+            - 1.5 * pain[rest]
+            + rng.normal(0, 0.4, len(rest))
+        )
         grow = rest[rng.random(len(rest)) < _sigmoid(grow_logit)]
         shrink_p = _sigmoid(-5.2 + 2.5 * pressure[rest] + 1.0 * (1 - fit[rest]))
         shrink = np.setdiff1d(rest[rng.random(len(rest)) < shrink_p], grow)
         for changed, up in ((grow, True), (shrink, False)):
             if not len(changed):
                 continue
-            at = (np.datetime64(m_start) + rng.integers(0, days_in, len(changed)).astype("timedelta64[D]")).astype("datetime64[us]")
+            at = (
+                np.datetime64(m_start)
+                + rng.integers(0, days_in, len(changed)).astype("timedelta64[D]")
+            ).astype("datetime64[us]")
             close(changed, at)
             row_start[changed] = at
             if up:
                 plan_up = (rng.random(len(changed)) < 0.3) & (rank[changed] < 3)
                 rank[changed] = rank[changed] + plan_up
                 factor = 1 + rng.uniform(0.1, 0.6, len(changed))
-                grown = np.minimum(np.ceil(seats[changed] * factor), np.array([60, 400, 3000])[seg[changed]])
+                grown = np.minimum(
+                    np.ceil(seats[changed] * factor), np.array([60, 400, 3000])[seg[changed]]
+                )
                 seats[changed] = np.where(plan_up, seats[changed], grown).astype(int)
             else:
                 plan_down = (rng.random(len(changed)) < 0.4) & (rank[changed] > 0)
                 rank[changed] = rank[changed] - plan_down
-                seats[changed] = np.where(plan_down, seats[changed], np.maximum(1, np.floor(seats[changed] * 0.75))).astype(int)
+                seats[changed] = np.where(
+                    plan_down, seats[changed], np.maximum(1, np.floor(seats[changed] * 0.75))
+                ).astype(int)
     for i in np.where(active)[0]:
         rows.append(_row(i, row_start[i], np.datetime64("NaT"), rank[i], seats[i], annual[i]))
-    subs = pd.DataFrame(rows).sort_values(["account_id", "start_at"], kind="stable").reset_index(drop=True)
+    subs = (
+        pd.DataFrame(rows)
+        .sort_values(["account_id", "start_at"], kind="stable")
+        .reset_index(drop=True)
+    )
     subs.insert(0, "subscription_id", [f"sub_{i:07d}" for i in range(len(subs))])
     subs["account_id"] = subs["account_id"].map(lambda i: f"acc_{i:06d}")
     subs["start_at"] = subs["start_at"].astype("datetime64[us]")
@@ -223,7 +306,9 @@ def _row(i: int, start, end, rank: int, seats: int, annual: bool) -> dict:
     }
 
 
-def _active_matrix(subs: pd.DataFrame, account_index: np.ndarray, days: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _active_matrix(
+    subs: pd.DataFrame, account_index: np.ndarray, days: pd.DatetimeIndex
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per account-day: active flag, seats, and days until the active period ends (inf if never)."""
     n, d = len(account_index), len(days)
     pos = {a: k for k, a in enumerate(account_index)}
@@ -251,7 +336,11 @@ def _active_matrix(subs: pd.DataFrame, account_index: np.ndarray, days: pd.Datet
 
 
 def iter_usage_events(
-    accounts: pd.DataFrame, latent: pd.DataFrame, subs: pd.DataFrame, shape: DemoShape, chunk_accounts: int = 1000
+    accounts: pd.DataFrame,
+    latent: pd.DataFrame,
+    subs: pd.DataFrame,
+    shape: DemoShape,
+    chunk_accounts: int = 1000,
 ) -> Iterator[pd.DataFrame]:
     """Usage events chunk by chunk, so 50M events never sit in memory at once."""
     end = pd.Timestamp(shape.end) + pd.Timedelta(days=1)
@@ -286,7 +375,9 @@ def iter_usage_events(
         acc_e = np.repeat(acc_k, reps)
         day_e = np.repeat(day_k, reps)
         # per-account adoption: breadth grows with fit and onboarding
-        adopt = rng.random((len(ids), len(EVENT_TYPES))) < np.clip(0.25 + 0.6 * fit + 0.2 * lat.onboarding_quality.to_numpy()[:, None], 0, 1)
+        adopt = rng.random((len(ids), len(EVENT_TYPES))) < np.clip(
+            0.25 + 0.6 * fit + 0.2 * lat.onboarding_quality.to_numpy()[:, None], 0, 1
+        )
         adopt[:, 0] = True
         w = adopt * EVENT_WEIGHTS[None, :]
         cw = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
@@ -302,13 +393,17 @@ def iter_usage_events(
         user = (rng.random(total) ** 1.5 * n_users[acc_e]).astype(int)
         seconds = rng.integers(7 * 3600, 20 * 3600, total)
         occurred = days.values[day_e].astype("datetime64[us]") + seconds.astype("timedelta64[s]")
-        quantity = np.where(EVENT_TYPES[etype] == "login", rng.gamma(2.0, 12.0, total).round(1), 1.0)
+        quantity = np.where(
+            EVENT_TYPES[etype] == "login", rng.gamma(2.0, 12.0, total).round(1), 1.0
+        )
         yield pd.DataFrame(
             {
                 "account_id": ids[acc_e],
                 "occurred_at": occurred,
                 "event_type": EVENT_TYPES[etype],
-                "user_id": pd.Series(ids[acc_e]).str.replace("acc_", "u_", regex=False).to_numpy() + "_" + user.astype(str),
+                "user_id": pd.Series(ids[acc_e]).str.replace("acc_", "u_", regex=False).to_numpy()
+                + "_"
+                + user.astype(str),
                 "quantity": quantity,
             }
         )
@@ -334,32 +429,56 @@ def generate_tickets_and_nps(
         pain = lat.loc[a, "support_pain"].to_numpy()
         # tickets cluster in the three months before a cancellation
         leaving = (on.end_at < end) & (on.end_at - m < pd.Timedelta(days=90))
-        rate = shape.tickets_per_account_month * (0.3 + 2.5 * pain) * np.where(leaving, 1.8, 1.0) * (on.seats.to_numpy() ** 0.25)
+        rate = (
+            shape.tickets_per_account_month
+            * (0.3 + 2.5 * pain)
+            * np.where(leaving, 1.8, 1.0)
+            * (on.seats.to_numpy() ** 0.25)
+        )
         k = rng.poisson(rate)
         idx = np.repeat(np.arange(len(a)), k)
         if len(idx):
             span = (m_end - m).total_seconds()
             opened = m + pd.to_timedelta(rng.uniform(0, span, len(idx)), unit="s")
             p = pain[idx]
-            prio = np.minimum(3, (rng.random(len(idx)) * 1.2 + 2.2 * p + rng.normal(0, 0.3, len(idx))).astype(int).clip(0))
-            cat = np.where(rng.random(len(idx)) < 0.4 * p + 0.1, rng.choice([0, 1], len(idx)), rng.choice([2, 3, 4, 5], len(idx)))
+            prio = np.minimum(
+                3,
+                (rng.random(len(idx)) * 1.2 + 2.2 * p + rng.normal(0, 0.3, len(idx)))
+                .astype(int)
+                .clip(0),
+            )
+            cat = np.where(
+                rng.random(len(idx)) < 0.4 * p + 0.1,
+                rng.choice([0, 1], len(idx)),
+                rng.choice([2, 3, 4, 5], len(idx)),
+            )
             first_h = rng.lognormal(np.log(2 + 20 * p), 0.8)
             resolve_h = first_h + rng.lognormal(np.log(6 + 60 * p), 1.0)
             first_at = opened + pd.to_timedelta(first_h, unit="h")
             closed_at = opened + pd.to_timedelta(resolve_h, unit="h")
             still_open = closed_at >= end
-            csat = np.clip(np.round(5 - 3 * p - resolve_h / 200 + rng.normal(0, 0.7, len(idx))), 1, 5)
+            csat = np.clip(
+                np.round(5 - 3 * p - resolve_h / 200 + rng.normal(0, 0.7, len(idx))), 1, 5
+            )
             csat = np.where(rng.random(len(idx)) < 0.4, np.nan, csat)
             tickets.append(
                 pd.DataFrame(
                     {
                         "account_id": a[idx],
                         "opened_at": opened.astype("datetime64[us]"),
-                        "closed_at": pd.Series(closed_at).where(~still_open).astype("datetime64[us]").to_numpy(),
-                        "status": np.where(still_open, np.where(first_at < end, "pending", "open"), "closed"),
+                        "closed_at": pd.Series(closed_at)
+                        .where(~still_open)
+                        .astype("datetime64[us]")
+                        .to_numpy(),
+                        "status": np.where(
+                            still_open, np.where(first_at < end, "pending", "open"), "closed"
+                        ),
                         "category": TICKET_CATEGORIES[cat],
                         "priority": PRIORITIES[prio],
-                        "first_response_at": pd.Series(first_at).where(first_at < end).astype("datetime64[us]").to_numpy(),
+                        "first_response_at": pd.Series(first_at)
+                        .where(first_at < end)
+                        .astype("datetime64[us]")
+                        .to_numpy(),
                         "satisfaction": np.where(still_open, np.nan, csat),
                         "escalated": rng.random(len(idx)) < 0.03 + 0.25 * p * (prio >= 2),
                     }
@@ -368,12 +487,34 @@ def generate_tickets_and_nps(
         if m.month in (1, 4, 7, 10):
             answer = rng.random(len(a)) < 0.4
             fit = lat.loc[a, "product_fit"].to_numpy()
-            score = np.clip(np.round(3 + 6 * fit - 4 * pain - 2 * leaving.to_numpy() + rng.normal(0, 1.5, len(a))), 0, 10)
+            score = np.clip(
+                np.round(
+                    3 + 6 * fit - 4 * pain - 2 * leaving.to_numpy() + rng.normal(0, 1.5, len(a))
+                ),
+                0,
+                10,
+            )
             when = m + pd.to_timedelta(rng.uniform(0, 20 * 86400, len(a)), unit="s")
-            nps.append(pd.DataFrame({"account_id": a[answer], "responded_at": when[answer].astype("datetime64[us]"), "score": score[answer].astype(int)}))
-    t = pd.concat(tickets, ignore_index=True).sort_values("opened_at", kind="stable").reset_index(drop=True)
+            nps.append(
+                pd.DataFrame(
+                    {
+                        "account_id": a[answer],
+                        "responded_at": when[answer].astype("datetime64[us]"),
+                        "score": score[answer].astype(int),
+                    }
+                )
+            )
+    t = (
+        pd.concat(tickets, ignore_index=True)
+        .sort_values("opened_at", kind="stable")
+        .reset_index(drop=True)
+    )
     t.insert(0, "ticket_id", [f"tkt_{i:08d}" for i in range(len(t))])
-    n = pd.concat(nps, ignore_index=True).sort_values("responded_at", kind="stable").reset_index(drop=True)
+    n = (
+        pd.concat(nps, ignore_index=True)
+        .sort_values("responded_at", kind="stable")
+        .reset_index(drop=True)
+    )
     n = n[n.responded_at < end]
     return t, n
 
@@ -393,5 +534,7 @@ def generate_demo_data(shape: DemoShape, with_events: bool = True) -> dict[str, 
         "demo_latent_truth": latent,
     }
     if with_events:
-        out["usage_events"] = pd.concat(list(iter_usage_events(accounts, latent, subs, shape)), ignore_index=True)
+        out["usage_events"] = pd.concat(
+            list(iter_usage_events(accounts, latent, subs, shape)), ignore_index=True
+        )
     return out

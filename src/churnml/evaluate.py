@@ -29,15 +29,23 @@ def recall_at_k(y_true: np.ndarray, score: np.ndarray, k: int) -> float:
     return float(y_true[top].sum() / positives)
 
 
-def classification_metrics(y_true: np.ndarray, probability: np.ndarray, capacity_k: int) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, capacity_k: int
+) -> dict[str, float]:
     """ROC AUC, PR AUC, Brier, log loss, top-decile lift and recall at capacity."""
     y_true = np.asarray(y_true, dtype=int)
     p = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
-    out = {"n": float(len(y_true)), "positive_rate": float(y_true.mean()) if len(y_true) else float("nan")}
+    out = {
+        "n": float(len(y_true)),
+        "positive_rate": float(y_true.mean()) if len(y_true) else float("nan"),
+    }
     if len(np.unique(y_true)) < 2:
         out.update(roc_auc=float("nan"), pr_auc=float("nan"))
     else:
-        out.update(roc_auc=float(roc_auc_score(y_true, p)), pr_auc=float(average_precision_score(y_true, p)))
+        out.update(
+            roc_auc=float(roc_auc_score(y_true, p)),
+            pr_auc=float(average_precision_score(y_true, p)),
+        )
     out.update(
         brier=float(brier_score_loss(y_true, p)) if len(y_true) else float("nan"),
         log_loss=float(log_loss(y_true, p, labels=[0, 1])) if len(y_true) else float("nan"),
@@ -62,6 +70,8 @@ def metrics_by_segment(
         if col not in frame.columns:
             continue
         for value, part in frame.groupby(col, observed=True, dropna=False):
-            m = classification_metrics(part[label].to_numpy(), part[probability].to_numpy(), capacity_k)
+            m = classification_metrics(
+                part[label].to_numpy(), part[probability].to_numpy(), capacity_k
+            )
             rows.append({"segment_column": col, "segment": str(value), **m})
     return pd.DataFrame(rows)

@@ -124,7 +124,9 @@ def plan_rank(plan: ir.StringValue, plan_order: tuple[str, ...]) -> ir.IntegerVa
     """Position of a plan in the configured order (0 when unknown or no order is given)."""
     if not plan_order:
         return ibis.literal(0, type="int64")
-    return ibis.cases(*[(plan == p, i + 1) for i, p in enumerate(plan_order)], else_=0).cast("int64")
+    return ibis.cases(*[(plan == p, i + 1) for i, p in enumerate(plan_order)], else_=0).cast(
+        "int64"
+    )
 
 
 def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
@@ -154,8 +156,12 @@ def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Ta
         aggs[f"usage_feature_breadth_{w}d"] = j.event_type.nunique(where=inw)
     main_w = spec.trend_window_days
     for et in spec.event_types:
-        aggs[f"usage_{_slug(et)}_{main_w}d"] = _sum_if(_in_window(j.day, j.as_of, main_w) & (j.event_type == et), j.n)
-    previous = (j.day >= j.as_of - ibis.interval(days=2 * main_w)) & (j.day < j.as_of - ibis.interval(days=main_w))
+        aggs[f"usage_{_slug(et)}_{main_w}d"] = _sum_if(
+            _in_window(j.day, j.as_of, main_w) & (j.event_type == et), j.n
+        )
+    previous = (j.day >= j.as_of - ibis.interval(days=2 * main_w)) & (
+        j.day < j.as_of - ibis.interval(days=main_w)
+    )
     aggs["usage_events_prev_period"] = _sum_if(previous, j.n)
     aggs["usage_last_active_day"] = j.day.max()
     agg = j.group_by([j.account_id, j.as_of]).aggregate(**aggs)
@@ -163,8 +169,11 @@ def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Ta
     if recent_events is None:
         raise ValueError("trend_window_days must be one of windows_days")
     agg = agg.mutate(
-        usage_trend_ratio=(recent_events.cast("float64") + 1.0) / (agg.usage_events_prev_period.cast("float64") + 1.0),
-        usage_days_since_last_activity=_days_between(agg.as_of, agg.usage_last_active_day).floor().cast("float64"),
+        usage_trend_ratio=(recent_events.cast("float64") + 1.0)
+        / (agg.usage_events_prev_period.cast("float64") + 1.0),
+        usage_days_since_last_activity=_days_between(agg.as_of, agg.usage_last_active_day)
+        .floor()
+        .cast("float64"),
     ).drop("usage_last_active_day")
 
     users = usage.filter(usage.user_id.notnull())
@@ -185,31 +194,47 @@ def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Ta
     }
     user_agg = uj.group_by([uj.account_id, uj.as_of]).aggregate(**user_aggs)
 
-    out = spine.left_join(agg, ["account_id", "as_of"]).select(spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")])
+    out = spine.left_join(agg, ["account_id", "as_of"]).select(
+        spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")]
+    )
     out = out.left_join(user_agg, ["account_id", "as_of"]).select(
         out, *[user_agg[c] for c in user_agg.columns if c not in ("account_id", "as_of")]
     )
-    fills = {c: 0 for c in out.columns if c not in ("account_id", "as_of", "usage_trend_ratio", "usage_days_since_last_activity")}
+    fills = {
+        c: 0
+        for c in out.columns
+        if c not in ("account_id", "as_of", "usage_trend_ratio", "usage_days_since_last_activity")
+    }
     out = out.mutate(
         usage_trend_ratio=out.usage_trend_ratio.fill_null(1.0),
-        usage_days_since_last_activity=out.usage_days_since_last_activity.fill_null(float(lookback + 1)),
+        usage_days_since_last_activity=out.usage_days_since_last_activity.fill_null(
+            float(lookback + 1)
+        ),
     ).fill_null(fills)
 
     if spec.onboarding_events:
         firsts = usage.filter(usage.event_type.isin(list(spec.onboarding_events)))
-        firsts = firsts.group_by(["account_id", "event_type"]).aggregate(first_at=firsts.occurred_at.min())
-        oj = spine.inner_join(firsts, [spine.account_id == firsts.account_id, firsts.first_at < spine.as_of])
+        firsts = firsts.group_by(["account_id", "event_type"]).aggregate(
+            first_at=firsts.occurred_at.min()
+        )
+        oj = spine.inner_join(
+            firsts, [spine.account_id == firsts.account_id, firsts.first_at < spine.as_of]
+        )
         onboarding = oj.group_by([oj.account_id, oj.as_of]).aggregate(
             usage_onboarding_milestones=oj.event_type.nunique()
         )
-        out = out.left_join(onboarding, ["account_id", "as_of"]).select(out, onboarding.usage_onboarding_milestones)
+        out = out.left_join(onboarding, ["account_id", "as_of"]).select(
+            out, onboarding.usage_onboarding_milestones
+        )
         out = out.mutate(usage_onboarding_milestones=out.usage_onboarding_milestones.fill_null(0))
     return out
 
 
 def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
     """Support load and pain: volume by priority/category, open backlog, response, CSAT, escalations."""
-    j = spine.inner_join(tickets, [spine.account_id == tickets.account_id, tickets.opened_at < spine.as_of])
+    j = spine.inner_join(
+        tickets, [spine.account_id == tickets.account_id, tickets.opened_at < spine.as_of]
+    )
     long_w = max(spec.windows_days)
     main_w = spec.trend_window_days
     closed_before = j.closed_at.notnull() & (j.closed_at < j.as_of)
@@ -222,10 +247,14 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
         aggs[f"support_tickets_{w}d"] = _count_if(inw)
         aggs[f"support_high_priority_tickets_{w}d"] = _count_if(inw & high)
     for cat in spec.ticket_categories:
-        aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(_in_window(j.opened_at, j.as_of, long_w) & (j.category == cat))
+        aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(
+            _in_window(j.opened_at, j.as_of, long_w) & (j.category == cat)
+        )
     aggs["support_open_tickets"] = _count_if(open_at)
     aggs["support_open_high_priority_tickets"] = _count_if(open_at & high)
-    aggs["support_oldest_open_ticket_days"] = ibis.ifelse(open_at, _days_between(j.as_of, j.opened_at), None).max()
+    aggs["support_oldest_open_ticket_days"] = ibis.ifelse(
+        open_at, _days_between(j.as_of, j.opened_at), None
+    ).max()
     aggs["support_unanswered_tickets"] = _count_if(open_at & ~responded)
     in_long = _in_window(j.opened_at, j.as_of, long_w)
     aggs[f"support_first_response_hours_{long_w}d"] = ibis.ifelse(
@@ -236,13 +265,20 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
         closed_in_long, _days_between(j.closed_at, j.opened_at) * 24.0, None
     ).mean()
     # The escalation flag and CSAT carry no timestamp: trust them only on tickets closed before the as-of.
-    aggs[f"support_escalations_{long_w}d"] = _count_if(closed_in_long & j.escalated.fill_null(False))
-    aggs[f"support_satisfaction_{long_w}d"] = ibis.ifelse(closed_in_long, j.satisfaction, None).mean()
+    aggs[f"support_escalations_{long_w}d"] = _count_if(
+        closed_in_long & j.escalated.fill_null(False)
+    )
+    aggs[f"support_satisfaction_{long_w}d"] = ibis.ifelse(
+        closed_in_long, j.satisfaction, None
+    ).mean()
     aggs[f"support_tickets_{main_w}d_prev_period"] = _count_if(
-        (j.opened_at >= j.as_of - ibis.interval(days=2 * main_w)) & (j.opened_at < j.as_of - ibis.interval(days=main_w))
+        (j.opened_at >= j.as_of - ibis.interval(days=2 * main_w))
+        & (j.opened_at < j.as_of - ibis.interval(days=main_w))
     )
     agg = j.group_by([j.account_id, j.as_of]).aggregate(**aggs)
-    out = spine.left_join(agg, ["account_id", "as_of"]).select(spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")])
+    out = spine.left_join(agg, ["account_id", "as_of"]).select(
+        spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")]
+    )
     nullable = {
         "support_oldest_open_ticket_days",
         f"support_first_response_hours_{long_w}d",
@@ -256,13 +292,27 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
     return out
 
 
-def contract_features(subscriptions: ir.Table, accounts: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
+def contract_features(
+    subscriptions: ir.Table, accounts: ir.Table, spine: ir.Table, spec: FeatureSpec
+) -> ir.Table:
     """The contract at the as-of: MRR, seats, plan, billing, tenure, renewal, recent changes."""
     s = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, spec.plan_order))
-    live = spine.inner_join(s, [spine.account_id == s.account_id, s.start_at < spine.as_of, s.end_at.isnull() | (s.end_at >= spine.as_of)])
-    period_days = ibis.ifelse(live.billing_period.lower().fill_null("monthly") == "annual", 365.0, 30.4375)
+    live = spine.inner_join(
+        s,
+        [
+            spine.account_id == s.account_id,
+            s.start_at < spine.as_of,
+            s.end_at.isnull() | (s.end_at >= spine.as_of),
+        ],
+    )
+    period_days = ibis.ifelse(
+        live.billing_period.lower().fill_null("monthly") == "annual", 365.0, 30.4375
+    )
     since_start = _days_between(live.as_of, live.start_at)
-    live = live.mutate(days_to_renewal=period_days - (since_start - (since_start / period_days).floor() * period_days))
+    live = live.mutate(
+        days_to_renewal=period_days
+        - (since_start - (since_start / period_days).floor() * period_days)
+    )
     now = live.group_by([live.account_id, live.as_of]).aggregate(
         contract_mrr=live.mrr.sum().cast("float64"),
         contract_seats=live.seats.sum().fill_null(0).cast("float64"),
@@ -274,20 +324,40 @@ def contract_features(subscriptions: ir.Table, accounts: ir.Table, spine: ir.Tab
     )
     # MRR 90 days before the as-of (0 if not yet a customer), from rows already started then.
     back = spine.mutate(back_at=spine.as_of - ibis.interval(days=90))
-    past = back.inner_join(s, [back.account_id == s.account_id, s.start_at < back.back_at, s.end_at.isnull() | (s.end_at >= back.back_at)])
-    past_mrr = past.group_by([past.account_id, past.as_of]).aggregate(mrr_90d_ago=past.mrr.sum().cast("float64"))
+    past = back.inner_join(
+        s,
+        [
+            back.account_id == s.account_id,
+            s.start_at < back.back_at,
+            s.end_at.isnull() | (s.end_at >= back.back_at),
+        ],
+    )
+    past_mrr = past.group_by([past.account_id, past.as_of]).aggregate(
+        mrr_90d_ago=past.mrr.sum().cast("float64")
+    )
     # Downgrades: rows started in the last 180 days with lower MRR than the row before them.
     w = ibis.window(group_by="account_id", order_by="start_at")
     steps = s.mutate(prev_mrr=s.mrr.lag().over(w), prev_rank=s.plan_rank.lag().over(w))
-    sj = spine.inner_join(steps, [spine.account_id == steps.account_id, steps.start_at < spine.as_of, steps.start_at >= spine.as_of - ibis.interval(days=180)])
+    sj = spine.inner_join(
+        steps,
+        [
+            spine.account_id == steps.account_id,
+            steps.start_at < spine.as_of,
+            steps.start_at >= spine.as_of - ibis.interval(days=180),
+        ],
+    )
     changes = sj.group_by([sj.account_id, sj.as_of]).aggregate(
         contract_downgrades_180d=_count_if(sj.prev_mrr.notnull() & (sj.mrr < sj.prev_mrr)),
         contract_upgrades_180d=_count_if(sj.prev_mrr.notnull() & (sj.mrr > sj.prev_mrr)),
     )
     first = s.group_by("account_id").aggregate(first_start=s.start_at.min())
-    out = spine.left_join(now, ["account_id", "as_of"]).select(spine, *[now[c] for c in now.columns if c not in ("account_id", "as_of")])
+    out = spine.left_join(now, ["account_id", "as_of"]).select(
+        spine, *[now[c] for c in now.columns if c not in ("account_id", "as_of")]
+    )
     out = out.left_join(past_mrr, ["account_id", "as_of"]).select(out, past_mrr.mrr_90d_ago)
-    out = out.left_join(changes, ["account_id", "as_of"]).select(out, changes.contract_downgrades_180d, changes.contract_upgrades_180d)
+    out = out.left_join(changes, ["account_id", "as_of"]).select(
+        out, changes.contract_downgrades_180d, changes.contract_upgrades_180d
+    )
     out = out.left_join(first, "account_id").select(out, first.first_start)
     acc = accounts.select("account_id", "created_at")
     out = out.left_join(acc, "account_id").select(out, acc.created_at)
@@ -298,7 +368,9 @@ def contract_features(subscriptions: ir.Table, accounts: ir.Table, spine: ir.Tab
     out = out.mutate(
         contract_tenure_days=_days_between(out.as_of, tenure_from),
         contract_mrr_change_90d=out.contract_mrr - mrr_before,
-        contract_mrr_change_ratio_90d=ibis.ifelse(mrr_before > 0, out.contract_mrr / mrr_before, 1.0),
+        contract_mrr_change_ratio_90d=ibis.ifelse(
+            mrr_before > 0, out.contract_mrr / mrr_before, 1.0
+        ),
         contract_arr=out.contract_mrr * 12.0,
         contract_downgrades_180d=out.contract_downgrades_180d.fill_null(0),
         contract_upgrades_180d=out.contract_upgrades_180d.fill_null(0),
@@ -311,16 +383,27 @@ def nps_features(nps: ir.Table, spine: ir.Table) -> ir.Table:
     j = spine.inner_join(nps, [spine.account_id == nps.account_id, nps.responded_at < spine.as_of])
     w = ibis.window(group_by=[j.account_id, j.as_of], order_by=ibis.desc(j.responded_at))
     ranked = j.mutate(rn=ibis.row_number().over(w))
-    last = ranked.filter(ranked.rn == 0).select("account_id", "as_of", nps_last_score=ranked.score.cast("float64"), last_at=ranked.responded_at)
-    prev = ranked.filter(ranked.rn == 1).select("account_id", "as_of", prev_score=ranked.score.cast("float64"))
+    last = ranked.filter(ranked.rn == 0).select(
+        "account_id",
+        "as_of",
+        nps_last_score=ranked.score.cast("float64"),
+        last_at=ranked.responded_at,
+    )
+    prev = ranked.filter(ranked.rn == 1).select(
+        "account_id", "as_of", prev_score=ranked.score.cast("float64")
+    )
     counts = j.group_by([j.account_id, j.as_of]).aggregate(nps_responses=j.count())
-    out = spine.left_join(last, ["account_id", "as_of"]).select(spine, last.nps_last_score, last.last_at)
+    out = spine.left_join(last, ["account_id", "as_of"]).select(
+        spine, last.nps_last_score, last.last_at
+    )
     out = out.left_join(prev, ["account_id", "as_of"]).select(out, prev.prev_score)
     out = out.left_join(counts, ["account_id", "as_of"]).select(out, counts.nps_responses)
     return out.mutate(
         nps_score_change=out.nps_last_score - out.prev_score,
         nps_days_since_response=_days_between(out.as_of, out.last_at),
-        nps_is_detractor=ibis.ifelse(out.nps_last_score.notnull(), (out.nps_last_score <= 6).cast("int64"), None),
+        nps_is_detractor=ibis.ifelse(
+            out.nps_last_score.notnull(), (out.nps_last_score <= 6).cast("int64"), None
+        ),
         nps_responses=out.nps_responses.fill_null(0),
     ).drop("prev_score", "last_at")
 
@@ -352,7 +435,8 @@ def build_features(tables: dict[str, ir.Table], spine: ir.Table, spec: FeatureSp
     out = out.mutate(
         usage_active_users_per_seat=ibis.ifelse(
             out.contract_seats > 0,
-            out[f"usage_active_users_{spec.trend_window_days}d"].cast("float64") / out.contract_seats,
+            out[f"usage_active_users_{spec.trend_window_days}d"].cast("float64")
+            / out.contract_seats,
             None,
         )
     )

@@ -41,7 +41,9 @@ def decide(
         reasons.append(f"AUC {challenger_auc:.3f} is below the floor {min_auc:.3f}")
     if challenger_auc >= NEAR_PERFECT_AUC:
         ok = False
-        reasons.append(f"leakage alarm: AUC {challenger_auc:.3f} is near-perfect (>= {NEAR_PERFECT_AUC})")
+        reasons.append(
+            f"leakage alarm: AUC {challenger_auc:.3f} is near-perfect (>= {NEAR_PERFECT_AUC})"
+        )
     if top_feature_share >= DOMINANT_FEATURE_SHARE:
         ok = False
         reasons.append(
@@ -56,9 +58,15 @@ def decide(
         reasons.append("no current champion")
     elif champion_auc >= challenger_auc:
         ok = False
-        reasons.append(f"champion AUC {champion_auc:.3f} >= challenger {challenger_auc:.3f} on the same test")
+        reasons.append(
+            f"champion AUC {champion_auc:.3f} >= challenger {challenger_auc:.3f} on the same test"
+        )
     else:
-        reasons.append(f"challenger AUC {challenger_auc:.3f} beats champion {champion_auc:.3f} on the same test")
+        reasons.append(
+            f"challenger AUC {challenger_auc:.3f} beats champion {champion_auc:.3f} on the same test"
+        )
     if ok:
-        reasons.insert(0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms")
+        reasons.insert(
+            0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"
+        )
     return GateDecision(ok, reasons)

@@ -25,20 +25,30 @@ def active_periods(subscriptions: ir.Table, reactivation_gap_days: int) -> ir.Ta
     customer who cancels and comes back within the gap has not churned.
     """
     s = subscriptions.select(
-        "account_id", "start_at", end_filled=subscriptions.end_at.fill_null(ibis.timestamp(FAR_FUTURE))
+        "account_id",
+        "start_at",
+        end_filled=subscriptions.end_at.fill_null(ibis.timestamp(FAR_FUTURE)),
     )
     ordered = ibis.window(group_by="account_id", order_by=["start_at", "end_filled"])
-    running = ibis.window(group_by="account_id", order_by=["start_at", "end_filled"], preceding=None, following=0)
+    running = ibis.window(
+        group_by="account_id", order_by=["start_at", "end_filled"], preceding=None, following=0
+    )
     s = s.mutate(reach=s.end_filled.max().over(running))
     s = s.mutate(prev_reach=s.reach.lag().over(ordered))
     gap = ibis.interval(days=reactivation_gap_days)
-    s = s.mutate(is_new=ibis.ifelse(s.prev_reach.isnull() | (s.start_at >= s.prev_reach + gap), 1, 0))
+    s = s.mutate(
+        is_new=ibis.ifelse(s.prev_reach.isnull() | (s.start_at >= s.prev_reach + gap), 1, 0)
+    )
     s = s.mutate(period=s.is_new.sum().over(running))
     periods = s.group_by(["account_id", "period"]).aggregate(
         period_start=s.start_at.min(), period_end=s.end_filled.max()
     )
     return periods.mutate(
-        period_end=ibis.ifelse(periods.period_end >= ibis.timestamp(FAR_FUTURE), ibis.null("timestamp"), periods.period_end)
+        period_end=ibis.ifelse(
+            periods.period_end >= ibis.timestamp(FAR_FUTURE),
+            ibis.null("timestamp"),
+            periods.period_end,
+        )
     )
 
 
@@ -57,23 +67,34 @@ def churn_labels(
         ],
     )
     horizon_end = j.as_of + ibis.interval(days=labels.churn_horizon_days)
-    mature = horizon_end + ibis.interval(days=labels.reactivation_gap_days) <= ibis.timestamp(observed_until)
+    mature = horizon_end + ibis.interval(days=labels.reactivation_gap_days) <= ibis.timestamp(
+        observed_until
+    )
     churned = j.period_end.notnull() & (j.period_end <= horizon_end)
     out = j.group_by([j.account_id, j.as_of]).aggregate(
-        churned=churned.cast("int64").max(), mature=mature.cast("int64").max(), churn_at=j.period_end.max()
+        churned=churned.cast("int64").max(),
+        mature=mature.cast("int64").max(),
+        churn_at=j.period_end.max(),
     )
     return out.select(
         "account_id",
         "as_of",
         churn_label=ibis.ifelse(out.mature == 1, out.churned, ibis.null("int64")),
-        churn_at=ibis.ifelse((out.mature == 1) & (out.churned == 1), out.churn_at, ibis.null("timestamp")),
+        churn_at=ibis.ifelse(
+            (out.mature == 1) & (out.churned == 1), out.churn_at, ibis.null("timestamp")
+        ),
     )
 
 
 def _state_at(subs: ir.Table, points: ir.Table, at: str) -> ir.Table:
     """Account-level MRR, seats and best plan at each (account_id, point) instant."""
     j = points.inner_join(
-        subs, [points.account_id == subs.account_id, subs.start_at <= points[at], subs.end_at.isnull() | (subs.end_at > points[at])]
+        subs,
+        [
+            points.account_id == subs.account_id,
+            subs.start_at <= points[at],
+            subs.end_at.isnull() | (subs.end_at > points[at]),
+        ],
     )
     return j.group_by([j.account_id, j.as_of, j[at]]).aggregate(
         mrr=j.mrr.sum(), seats=j.seats.fill_null(0).sum(), rank=j.plan_rank.max()
@@ -91,19 +112,36 @@ def upsell_labels(
         "account_id", "as_of", base_mrr="mrr", base_seats="seats", base_rank="rank"
     )
     horizon = ibis.interval(days=labels.upsell_horizon_days)
-    changes = spine.inner_join(
-        subs, [spine.account_id == subs.account_id, subs.start_at >= spine.as_of, subs.start_at < spine.as_of + horizon]
-    ).select("account_id", "as_of", change_at="start_at").distinct()
+    changes = (
+        spine.inner_join(
+            subs,
+            [
+                spine.account_id == subs.account_id,
+                subs.start_at >= spine.as_of,
+                subs.start_at < spine.as_of + horizon,
+            ],
+        )
+        .select("account_id", "as_of", change_at="start_at")
+        .distinct()
+    )
     future = _state_at(subs, changes, "change_at")
     best = future.group_by(["account_id", "as_of"]).aggregate(
         max_mrr=future.mrr.max(), max_seats=future.seats.max(), max_rank=future.rank.max()
     )
-    out = spine.left_join(base, ["account_id", "as_of"]).select(spine, base.base_mrr, base.base_seats, base.base_rank)
-    out = out.left_join(best, ["account_id", "as_of"]).select(out, best.max_mrr, best.max_seats, best.max_rank)
-    grew_mrr = (out.max_mrr >= out.base_mrr * (1.0 + labels.upsell_min_mrr_share)) & (
-        out.max_mrr - out.base_mrr >= labels.upsell_min_mrr_amount
-    ) & (out.max_mrr > out.base_mrr)
-    upsold = out.max_mrr.notnull() & (grew_mrr | (out.max_seats > out.base_seats) | (out.max_rank > out.base_rank))
+    out = spine.left_join(base, ["account_id", "as_of"]).select(
+        spine, base.base_mrr, base.base_seats, base.base_rank
+    )
+    out = out.left_join(best, ["account_id", "as_of"]).select(
+        out, best.max_mrr, best.max_seats, best.max_rank
+    )
+    grew_mrr = (
+        (out.max_mrr >= out.base_mrr * (1.0 + labels.upsell_min_mrr_share))
+        & (out.max_mrr - out.base_mrr >= labels.upsell_min_mrr_amount)
+        & (out.max_mrr > out.base_mrr)
+    )
+    upsold = out.max_mrr.notnull() & (
+        grew_mrr | (out.max_seats > out.base_seats) | (out.max_rank > out.base_rank)
+    )
     mature = out.as_of + horizon <= ibis.timestamp(observed_until)
     return out.select(
         "account_id",

@@ -51,5 +51,3 @@ def feature_matrix(
         features, y.churn_label, y.churn_at, y.upsell_label
     )
     return out.order_by(["as_of", "account_id"])
-
-

@@ -28,19 +28,27 @@ def health_score(p_churn: pd.Series, p_upsell: pd.Series) -> pd.Series:
 
 def touch_model(arr: pd.Series, cfg: OutreachConfig) -> pd.Series:
     """high-touch for the largest accounts, low-touch for the middle, tech-touch for the rest."""
-    values = np.where(arr >= cfg.high_touch_min_arr, "high", np.where(arr >= cfg.low_touch_min_arr, "low", "tech"))
+    values = np.where(
+        arr >= cfg.high_touch_min_arr, "high", np.where(arr >= cfg.low_touch_min_arr, "low", "tech")
+    )
     return pd.Series(values, index=arr.index, dtype="str")
 
 
 DEFAULT_PLAYS = {
-    ("high", "high"): "Executive business review within a week: agree a rescue plan with the sponsor",
+    (
+        "high",
+        "high",
+    ): "Executive business review within a week: agree a rescue plan with the sponsor",
     ("high", "low"): "1:1 call with the admin; fix the top issue and book a training session",
     ("high", "tech"): "Automated re-engagement sequence and an in-app guide to the unused features",
     ("medium", "high"): "Schedule a health check call and review adoption goals",
     ("medium", "low"): "Invite to the next webinar and send a usage review",
     ("medium", "tech"): "Send best-practice content matched to the account's usage",
     ("expand", "high"): "Expansion conversation: propose more seats or the next plan",
-    ("expand", "low"): "Share upgrade benefits in a group session and offer a trial of the next plan",
+    (
+        "expand",
+        "low",
+    ): "Share upgrade benefits in a group session and offer a trial of the next plan",
     ("expand", "tech"): "In-app upgrade offer",
     ("low", "high"): "Keep the cadence: quarterly business review",
     ("low", "low"): "Keep the cadence: monthly newsletter and office hours",
@@ -67,7 +75,11 @@ def outreach_fields(scores: pd.DataFrame, arr: pd.Series, cfg: OutreachConfig) -
     out["health_score"] = health_score(scores["p_churn"], scores["p_upsell"])
     out["arr"] = arr.fillna(0.0).astype("float64")
     out["arr_at_risk"] = (scores["p_churn"] * out["arr"]).round(2)
-    out["expected_expansion_arr"] = (scores["p_upsell"] * out["arr"] * cfg.expected_expansion_share).round(2)
+    out["expected_expansion_arr"] = (
+        scores["p_upsell"] * out["arr"] * cfg.expected_expansion_share
+    ).round(2)
     out["touch_model"] = touch_model(out["arr"], cfg)
-    out["recommended_play"] = recommend_play(out["churn_tier"], out["upsell_tier"], out["touch_model"])
+    out["recommended_play"] = recommend_play(
+        out["churn_tier"], out["upsell_tier"], out["touch_model"]
+    )
     return out

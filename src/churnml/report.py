@@ -51,7 +51,9 @@ TEXT = {
 def _drivers_html(drivers_json: str) -> str:
     d = json.loads(drivers_json)
     risk = "".join(f"<li class='risk'>{escape(x['sentence'])}</li>" for x in d.get("risk", []))
-    prot = "".join(f"<li class='protective'>{escape(x['sentence'])}</li>" for x in d.get("protective", []))
+    prot = "".join(
+        f"<li class='protective'>{escape(x['sentence'])}</li>" for x in d.get("protective", [])
+    )
     return f"<ul>{risk}{prot}</ul>"
 
 
@@ -59,7 +61,9 @@ def render_report(scored: pd.DataFrame, lang: str = "en") -> str:
     t = TEXT.get(lang, TEXT["en"])
     as_of = f"{scored['as_of'].iloc[0]:%Y-%m-%d}" if len(scored) else "-"
     by_segment = (
-        scored.groupby(scored["segment"].fillna("-"))["arr_at_risk"].sum().sort_values(ascending=False)
+        scored.groupby(scored["segment"].fillna("-"))["arr_at_risk"]
+        .sum()
+        .sort_values(ascending=False)
         if len(scored)
         else pd.Series(dtype=float)
     )
@@ -82,21 +86,23 @@ def render_report(scored: pd.DataFrame, lang: str = "en") -> str:
                 drivers=_drivers_html(r["drivers_json"]),
             )
         )
-    segments = "".join(f"<tr><td>{escape(str(k))}</td><td>{v:,.0f}</td></tr>" for k, v in by_segment.items())
+    segments = "".join(
+        f"<tr><td>{escape(str(k))}</td><td>{v:,.0f}</td></tr>" for k, v in by_segment.items()
+    )
     return f"""<!doctype html>
-<html lang="{escape(lang)}"><head><meta charset="utf-8"><title>{escape(t['title'])}</title>
+<html lang="{escape(lang)}"><head><meta charset="utf-8"><title>{escape(t["title"])}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}li.risk{{color:#a00}}li.protective{{color:#070}}</style>
 </head><body>
-<h1>{escape(t['title'])}</h1>
-<p>{escape(t['as_of'])}: {as_of} &middot; {len(scored)} {escape(t['accounts'])} &middot;
-{escape(t['arr_at_risk'])}: {scored['arr_at_risk'].sum() if len(scored) else 0:,.0f} &middot;
-{escape(t['expansion'])}: {scored['expected_expansion_arr'].sum() if len(scored) else 0:,.0f}</p>
-<h2>{escape(t['by_segment'])}</h2><table id="by-segment">{segments}</table>
-<h2>{escape(t['play'])}</h2>
-<table id="outreach"><thead><tr><th>{escape(t['account'])}</th><th>{escape(t['owner'])}</th><th>{escape(t['segment'])}</th>
-<th>{escape(t['risk'])}</th><th>{escape(t['upsell'])}</th><th>{escape(t['health'])}</th><th>{escape(t['arr_at_risk'])}</th>
-<th>{escape(t['touch'])}</th><th>{escape(t['play'])}</th><th>{escape(t['drivers'])}</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
+<h1>{escape(t["title"])}</h1>
+<p>{escape(t["as_of"])}: {as_of} &middot; {len(scored)} {escape(t["accounts"])} &middot;
+{escape(t["arr_at_risk"])}: {scored["arr_at_risk"].sum() if len(scored) else 0:,.0f} &middot;
+{escape(t["expansion"])}: {scored["expected_expansion_arr"].sum() if len(scored) else 0:,.0f}</p>
+<h2>{escape(t["by_segment"])}</h2><table id="by-segment">{segments}</table>
+<h2>{escape(t["play"])}</h2>
+<table id="outreach"><thead><tr><th>{escape(t["account"])}</th><th>{escape(t["owner"])}</th><th>{escape(t["segment"])}</th>
+<th>{escape(t["risk"])}</th><th>{escape(t["upsell"])}</th><th>{escape(t["health"])}</th><th>{escape(t["arr_at_risk"])}</th>
+<th>{escape(t["touch"])}</th><th>{escape(t["play"])}</th><th>{escape(t["drivers"])}</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
 </body></html>
 """

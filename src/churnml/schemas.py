@@ -17,7 +17,12 @@ FEATURE_FRAME = pa.DataFrameSchema(
         "contract_tenure_days": pa.Column(float, pa.Check.ge(0), nullable=True, coerce=True),
         "usage_days_since_last_activity": pa.Column(float, pa.Check.ge(0), coerce=True),
     },
-    checks=[pa.Check(lambda df: ~df.duplicated(["account_id", "as_of"]), error="one row per account and as-of")],
+    checks=[
+        pa.Check(
+            lambda df: ~df.duplicated(["account_id", "as_of"]),
+            error="one row per account and as-of",
+        )
+    ],
     strict=False,
     name="feature_frame",
 )

@@ -12,10 +12,29 @@ from churnml.model import ModelBundle
 from churnml.outreach import outreach_fields
 
 SCORED_COLUMNS = [
-    "account_id", "account_name", "segment", "csm_owner", "as_of", "scored_at",
-    "churn_model_version", "upsell_model_version", "p_churn", "p_upsell", "churn_tier", "upsell_tier",
-    "health_score", "arr", "arr_at_risk", "expected_expansion_arr", "touch_model", "recommended_play",
-    "play_owner", "play_due", "drivers_json", "drivers_text", "upsell_drivers_json",
+    "account_id",
+    "account_name",
+    "segment",
+    "csm_owner",
+    "as_of",
+    "scored_at",
+    "churn_model_version",
+    "upsell_model_version",
+    "p_churn",
+    "p_upsell",
+    "churn_tier",
+    "upsell_tier",
+    "health_score",
+    "arr",
+    "arr_at_risk",
+    "expected_expansion_arr",
+    "touch_model",
+    "recommended_play",
+    "play_owner",
+    "play_due",
+    "drivers_json",
+    "drivers_text",
+    "upsell_drivers_json",
 ]
 
 
@@ -33,8 +52,14 @@ def score_accounts(
     if features.empty:
         return pd.DataFrame(columns=SCORED_COLUMNS)
     features = features.reset_index(drop=True)
-    scores = pd.DataFrame({"p_churn": churn.predict(features), "p_upsell": upsell.predict(features)})
-    arr = features["contract_arr"] if "contract_arr" in features.columns else pd.Series(0.0, index=features.index)
+    scores = pd.DataFrame(
+        {"p_churn": churn.predict(features), "p_upsell": upsell.predict(features)}
+    )
+    arr = (
+        features["contract_arr"]
+        if "contract_arr" in features.columns
+        else pd.Series(0.0, index=features.index)
+    )
     fields = outreach_fields(scores, arr, cfg)
     contrib, _ = churn.contributions(features)
     churn_json, churn_text = drivers_for_frame(features, contrib, churn.features, lang)
@@ -46,7 +71,9 @@ def score_accounts(
             "account_id": features["account_id"].astype("str"),
             "account_name": features["account_id"].map(meta["name"]).astype("str"),
             "segment": features["account_id"].map(meta["segment"]) if "segment" in meta else None,
-            "csm_owner": features["account_id"].map(meta["csm_owner"]) if "csm_owner" in meta else None,
+            "csm_owner": features["account_id"].map(meta["csm_owner"])
+            if "csm_owner" in meta
+            else None,
             "as_of": pd.to_datetime(features["as_of"]).astype("datetime64[us]"),
             "scored_at": pd.Timestamp(scored_at).as_unit("us"),
             "churn_model_version": versions.get("churn", ""),
@@ -61,5 +88,7 @@ def score_accounts(
     out["drivers_json"] = churn_json
     out["drivers_text"] = churn_text
     out["upsell_drivers_json"] = upsell_json
-    out = out[SCORED_COLUMNS].sort_values(["arr_at_risk", "p_churn"], ascending=False, kind="stable")
+    out = out[SCORED_COLUMNS].sort_values(
+        ["arr_at_risk", "p_churn"], ascending=False, kind="stable"
+    )
     return out.reset_index(drop=True)

@@ -43,7 +43,11 @@ class BacktestSplit:
         def span(f: pd.DataFrame) -> str:
             return f"{f.as_of.min():%Y-%m-%d}..{f.as_of.max():%Y-%m-%d} ({f.as_of.nunique()} snapshots, {len(f)} rows)"
 
-        return {"fit": span(self.fit), "calibration": span(self.calibration), "test": span(self.test)}
+        return {
+            "fit": span(self.fit),
+            "calibration": span(self.calibration),
+            "test": span(self.test),
+        }
 
 
 @dataclass
@@ -57,12 +61,20 @@ class TrainResult:
 
 def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Feature columns of a feature frame, and which of them are categorical."""
-    features = [c for c in frame.columns if c not in ID_COLUMNS and c not in LABEL_COLUMNS and c not in NOT_FEATURES]
-    categorical = [c for c in features if c.startswith("attr_") and not pd.api.types.is_numeric_dtype(frame[c])]
+    features = [
+        c
+        for c in frame.columns
+        if c not in ID_COLUMNS and c not in LABEL_COLUMNS and c not in NOT_FEATURES
+    ]
+    categorical = [
+        c for c in features if c.startswith("attr_") and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
     return features, categorical
 
 
-def backtest_split(frame: pd.DataFrame, label: str, horizon_days: int, test_snapshots: int) -> BacktestSplit:
+def backtest_split(
+    frame: pd.DataFrame, label: str, horizon_days: int, test_snapshots: int
+) -> BacktestSplit:
     """Latest labelled snapshots for test; calibration and fit end a horizon before the test."""
     labelled = frame[frame[label].notna()]
     dates = sorted(labelled.as_of.unique())
@@ -104,7 +116,10 @@ def fit_bundle(
     categories = _categories(split.fit, categorical)
     shell = ModelBundle(target, None, None, features, categories, spec)  # type: ignore[arg-type]
     X_fit, y_fit = shell.design_matrix(split.fit), split.fit[label].astype(int).to_numpy()
-    X_cal, y_cal = shell.design_matrix(split.calibration), split.calibration[label].astype(int).to_numpy()
+    X_cal, y_cal = (
+        shell.design_matrix(split.calibration),
+        split.calibration[label].astype(int).to_numpy(),
+    )
     if y_fit.sum() == 0 or y_fit.sum() == len(y_fit):
         raise TrainingError(f"{label}: the fit period has only one outcome; cannot train")
     positives = max(1, int(y_fit.sum()))
@@ -126,7 +141,9 @@ def fit_bundle(
         "max_cat_to_onehot": 8,
         "cat_smooth": 20,
     }
-    train_set = lgb.Dataset(X_fit, y_fit, categorical_feature=categorical or "auto", free_raw_data=False)
+    train_set = lgb.Dataset(
+        X_fit, y_fit, categorical_feature=categorical or "auto", free_raw_data=False
+    )
     valid_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
     booster = lgb.train(
         lgb_params,
@@ -139,7 +156,9 @@ def fit_bundle(
     shell.booster = booster
     raw_cal = booster.predict(X_cal)
     if y_cal.sum() >= MIN_ISOTONIC_POSITIVES:
-        calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw_cal, y_cal)
+        calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+            raw_cal, y_cal
+        )
     else:
         calibrator = PlattCalibrator().fit(raw_cal, y_cal)
     shell.calibrator = calibrator
@@ -153,14 +172,32 @@ def _trim(booster: lgb.Booster) -> lgb.Booster:
 
 
 def baseline_metrics(
-    label: str, split: BacktestSplit, features: list[str], categorical: list[str], capacity_k: int, random_state: int
+    label: str,
+    split: BacktestSplit,
+    features: list[str],
+    categorical: list[str],
+    capacity_k: int,
+    random_state: int,
 ) -> dict[str, float]:
     """A regularised logistic regression on the same features, reported beside LightGBM."""
     numeric = [c for c in features if c not in categorical]
     pre = ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric),
-            ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"), OneHotEncoder(handle_unknown="ignore")), categorical),
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                categorical,
+            ),
         ]
     )
     model = make_pipeline(pre, LogisticRegression(C=0.1, max_iter=2000, random_state=random_state))
@@ -195,7 +232,9 @@ def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfi
     for col in ("attr_segment", "contract_plan", "contract_arr"):
         if col in split.test.columns:
             predictions[col] = split.test[col].to_numpy()
-    base = baseline_metrics(label, split, features, categorical, cfg.outreach.capacity_top_k, cfg.training.random_state)
+    base = baseline_metrics(
+        label, split, features, categorical, cfg.outreach.capacity_top_k, cfg.training.random_state
+    )
     return TrainResult(bundle, split, metrics, base, predictions)
 
 
@@ -218,6 +257,10 @@ def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:
     split = BacktestSplit(fit, result.split.calibration, result.split.test)
     quick = cfg.training.model_copy(update={"n_estimators": min(cfg.training.n_estimators, 100)})
     features, categorical = result.bundle.features, list(result.bundle.categories)
-    bundle = fit_bundle(result.bundle.target, label, split, features, categorical, result.bundle.spec, quick)
+    bundle = fit_bundle(
+        result.bundle.target, label, split, features, categorical, result.bundle.spec, quick
+    )
     y = split.test[label].astype(int).to_numpy()
-    return classification_metrics(y, bundle.predict_raw(split.test), cfg.outreach.capacity_top_k)["roc_auc"]
+    return classification_metrics(y, bundle.predict_raw(split.test), cfg.outreach.capacity_top_k)[
+        "roc_auc"
+    ]

@@ -52,7 +52,9 @@ class _Check:
 
 def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -> list[dict]:
     rows = table.filter(predicate).select(*columns).limit(EXAMPLES).to_pandas()
-    return [{k: (None if pd.isna(v) else str(v)) for k, v in r.items()} for r in rows.to_dict("records")]
+    return [
+        {k: (None if pd.isna(v) else str(v)) for k, v in r.items()} for r in rows.to_dict("records")
+    ]
 
 
 def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
@@ -73,36 +75,59 @@ def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
             what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
             checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
         if col.dtype == "float64":
-            checks.append(_Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf())))
+            checks.append(
+                _Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf()))
+            )
         if col.dtype == "timestamp" and col.name != "end_at":
             future = ibis.timestamp(now + timedelta(days=1))
             checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
     if "account_id" in t.columns:
         checks.append(
-            _Check("account_id", "account_id is missing (or its key was not found in the lookup)", typed("account_id").isnull())
+            _Check(
+                "account_id",
+                "account_id is missing (or its key was not found in the lookup)",
+                typed("account_id").isnull(),
+            )
         )
     if name == "subscriptions":
         checks.append(_Check("mrr", "negative MRR", typed("mrr") < 0))
         checks.append(_Check("mrr", f"absurd MRR (> {ABSURD_MRR:,.0f})", typed("mrr") > ABSURD_MRR))
         checks.append(
-            _Check("end_at", "subscription ends before it starts", typed("end_at").notnull() & (typed("end_at") < typed("start_at")))
+            _Check(
+                "end_at",
+                "subscription ends before it starts",
+                typed("end_at").notnull() & (typed("end_at") < typed("start_at")),
+            )
         )
         checks.append(_Check("seats", "negative seats", typed("seats") < 0))
     if name == "support_tickets":
         checks.append(
-            _Check("closed_at", "ticket closed before it was opened", typed("closed_at").notnull() & (typed("closed_at") < typed("opened_at")))
+            _Check(
+                "closed_at",
+                "ticket closed before it was opened",
+                typed("closed_at").notnull() & (typed("closed_at") < typed("opened_at")),
+            )
         )
         checks.append(
             _Check(
                 "first_response_at",
                 "first response before the ticket was opened",
-                typed("first_response_at").notnull() & (typed("first_response_at") < typed("opened_at")),
+                typed("first_response_at").notnull()
+                & (typed("first_response_at") < typed("opened_at")),
             )
         )
         sat = typed("satisfaction")
-        checks.append(_Check("satisfaction", "satisfaction outside 1-5", sat.notnull() & ~sat.between(1, 5)))
+        checks.append(
+            _Check("satisfaction", "satisfaction outside 1-5", sat.notnull() & ~sat.between(1, 5))
+        )
     if name == "nps_responses":
-        checks.append(_Check("score", "NPS score outside 0-10", typed("score").notnull() & ~typed("score").between(0, 10)))
+        checks.append(
+            _Check(
+                "score",
+                "NPS score outside 0-10",
+                typed("score").notnull() & ~typed("score").between(0, 10),
+            )
+        )
     if name == "usage_events":
         checks.append(_Check("quantity", "negative quantity", typed("quantity") < 0))
     return checks
@@ -112,10 +137,16 @@ def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
     """Row-level checks of one mapped table, plus emptiness and duplicate keys."""
     contract = TABLES[name]
     both = raw.mutate(
-        **{f"__t_{c.name}": cast_to_contract(raw[c.name], c.dtype) for c in contract.columns if c.name in raw.columns}
+        **{
+            f"__t_{c.name}": cast_to_contract(raw[c.name], c.dtype)
+            for c in contract.columns
+            if c.name in raw.columns
+        }
     )
     checks = _checks_for(name, both, now)
-    aggregates = {f"c{i}": ck.failing.fill_null(False).cast("int64").sum() for i, ck in enumerate(checks)}
+    aggregates = {
+        f"c{i}": ck.failing.fill_null(False).cast("int64").sum() for i, ck in enumerate(checks)
+    }
     result = both.aggregate(rows=both.count(), **aggregates).to_pandas().iloc[0]
     if int(result["rows"]) == 0:
         return [DataProblem(name, "*", "table is empty", 0)]
@@ -125,14 +156,22 @@ def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
         if n:
             cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
             cols = list(dict.fromkeys([*cols, ck.column]))
-            problems.append(DataProblem(name, ck.column, ck.name, n, _examples(both, ck.failing, cols)))
+            problems.append(
+                DataProblem(name, ck.column, ck.name, n, _examples(both, ck.failing, cols))
+            )
     for key in contract.key:
         dup = raw.group_by(key).aggregate(n=raw.count()).filter(lambda g: g.n > 1)
         n_dup = int(dup.count().to_pyarrow().as_py())
         if n_dup:
             ex = dup.order_by(ibis.desc("n")).limit(EXAMPLES).to_pandas()
             problems.append(
-                DataProblem(name, key, "duplicate key", n_dup, [{key: str(r[key]), "copies": int(r["n"])} for _, r in ex.iterrows()])
+                DataProblem(
+                    name,
+                    key,
+                    "duplicate key",
+                    n_dup,
+                    [{key: str(r[key]), "copies": int(r["n"])} for _, r in ex.iterrows()],
+                )
             )
     return problems
 
@@ -140,13 +179,19 @@ def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
 def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataProblem]:
     """Rows whose account_id is not a known account."""
     known = accounts.select(known_id=accounts.account_id).distinct()
-    j = typed.filter(typed.account_id.notnull()).left_join(known, typed.account_id == known.known_id)
+    j = typed.filter(typed.account_id.notnull()).left_join(
+        known, typed.account_id == known.known_id
+    )
     orphan = j.known_id.isnull()
     n = int(j.filter(orphan).count().to_pyarrow().as_py())
     if not n:
         return []
     ex = j.filter(orphan).select("account_id").distinct().limit(EXAMPLES).to_pandas()
-    return [DataProblem(name, "account_id", "rows for unknown accounts", n, ex.astype(str).to_dict("records"))]
+    return [
+        DataProblem(
+            name, "account_id", "rows for unknown accounts", n, ex.astype(str).to_dict("records")
+        )
+    ]
 
 
 def validate_sources(mapped: dict, now: datetime | None = None) -> list[DataProblem]:

@@ -12,9 +12,22 @@ from pathlib import Path
 
 import duckdb
 
-from churnml.demo import DemoShape, generate_accounts, generate_tickets_and_nps, iter_usage_events, simulate_subscriptions
+from churnml.demo import (
+    DemoShape,
+    generate_accounts,
+    generate_tickets_and_nps,
+    iter_usage_events,
+    simulate_subscriptions,
+)
 
-DEMO_TABLES = ("accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses", "demo_latent_truth")
+DEMO_TABLES = (
+    "accounts",
+    "subscriptions",
+    "usage_events",
+    "support_tickets",
+    "nps_responses",
+    "demo_latent_truth",
+)
 
 
 def write_demo_warehouse(path: str | Path, shape: DemoShape) -> dict[str, int]:
@@ -53,7 +66,9 @@ def write_demo_warehouse(path: str | Path, shape: DemoShape) -> dict[str, int]:
                 con.unregister("__frame")
             if path.exists():
                 _carry_over(con, path)
-            counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in DEMO_TABLES}
+            counts = {
+                t: con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in DEMO_TABLES
+            }
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -67,7 +82,12 @@ def _carry_over(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
     """Keep tables that are not part of the demo (e.g. scored_accounts) from the old warehouse."""
     con.execute(f"ATTACH '{previous.as_posix()}' AS previous (READ_ONLY)")
     try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous'").fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'previous'"
+            ).fetchall()
+        ]
         for name in names:
             if name not in DEMO_TABLES:
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM previous."{name}"')

@@ -18,8 +18,19 @@ def profile_sources(mapped: dict) -> str:
             aggs["last"] = t[contract.time_column].max()
         r = t.aggregate(**aggs).to_pandas().iloc[0]
         rows = int(r["rows"])
-        lines.append(f"{name}: {rows:,} rows" + (f", {contract.time_column} {r['first']} .. {r['last']}" if contract.time_column else ""))
-        nulls = [f"{c} {int(r['null__' + c]) / rows:.0%}" for c in t.columns if rows and int(r["null__" + c])]
+        lines.append(
+            f"{name}: {rows:,} rows"
+            + (
+                f", {contract.time_column} {r['first']} .. {r['last']}"
+                if contract.time_column
+                else ""
+            )
+        )
+        nulls = [
+            f"{c} {int(r['null__' + c]) / rows:.0%}"
+            for c in t.columns
+            if rows and int(r["null__" + c])
+        ]
         lines.append("  null rates: " + (", ".join(nulls) if nulls else "none"))
         if m.unmapped_columns:
             lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))

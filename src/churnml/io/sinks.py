@@ -38,7 +38,9 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
         raw.execute("BEGIN TRANSACTION")
         try:
             for name in (current, history):
-                raw.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __scored_run LIMIT 0")
+                raw.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __scored_run LIMIT 0"
+                )
             raw.execute(f"DELETE FROM {history} WHERE as_of = ?", [as_of])
             raw.execute(f"INSERT INTO {history} BY NAME SELECT * FROM __scored_run")
             newest = raw.execute(f"SELECT max(as_of) FROM {current}").fetchall()[0][0]
@@ -60,7 +62,9 @@ def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
     env = sink.url_env or "CHURNML_POSTGRES_URL"
     url = os.environ.get(env)
     if not url:
-        raise SinkError(f"sink postgres: environment variable {env} with the database URL is not set")
+        raise SinkError(
+            f"sink postgres: environment variable {env} with the database URL is not set"
+        )
     as_of = _as_of_value(scored)
     engine = sa.create_engine(url)
     current, history = sink.table, f"{sink.table}_history"
@@ -71,14 +75,26 @@ def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
                 frame.head(0).to_sql(name, conn, if_exists="append", index=False)
             # serialise concurrent runs on this table
             conn.execute(sa.text(f"LOCK TABLE {quote_identifier(history)} IN EXCLUSIVE MODE"))
-            conn.execute(sa.text(f"DELETE FROM {quote_identifier(history)} WHERE as_of = :as_of"), {"as_of": as_of.to_pydatetime()})
-            frame.to_sql(history, conn, if_exists="append", index=False, method="multi", chunksize=5000)
-            newest = conn.execute(sa.text(f"SELECT max(as_of) FROM {quote_identifier(current)}")).scalar()
+            conn.execute(
+                sa.text(f"DELETE FROM {quote_identifier(history)} WHERE as_of = :as_of"),
+                {"as_of": as_of.to_pydatetime()},
+            )
+            frame.to_sql(
+                history, conn, if_exists="append", index=False, method="multi", chunksize=5000
+            )
+            newest = conn.execute(
+                sa.text(f"SELECT max(as_of) FROM {quote_identifier(current)}")
+            ).scalar()
             if newest is None or pd.Timestamp(newest) <= as_of:
                 conn.execute(sa.text(f"DELETE FROM {quote_identifier(current)}"))
-                frame.to_sql(current, conn, if_exists="append", index=False, method="multi", chunksize=5000)
-    except sa.exc.SQLAlchemyError as exc:
-        raise SinkError(f"sink postgres table {sink.table}: {type(exc).__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+                frame.to_sql(
+                    current, conn, if_exists="append", index=False, method="multi", chunksize=5000
+                )
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+        raise SinkError(
+            f"sink postgres table {sink.table}: nothing written: {type(cause).__name__}: {cause}"
+        ) from exc
     finally:
         engine.dispose()
 

@@ -49,7 +49,9 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
     """Open the DuckDB warehouse (created on first use) with the configured resources."""
     path = cfg.resolve(cfg.warehouse.path)
     if read_only and not path.exists():
-        raise SourceError(f"warehouse {path} does not exist; run `churnml demo-data` or fix warehouse.path")
+        raise SourceError(
+            f"warehouse {path} does not exist; run `churnml demo-data` or fix warehouse.path"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, object] = {"threads": cfg.warehouse.threads}
     if cfg.warehouse.memory_limit:
@@ -73,13 +75,17 @@ def put_frame(con: DuckDBBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     view = f"__frame_{name}"
     con.con.register(view, frame)
     try:
-        con.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(name)} AS SELECT * FROM {view}")
+        con.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote_identifier(name)} AS SELECT * FROM {view}"
+        )
     finally:
         con.con.unregister(view)
     return con.table(name)
 
 
-def _read_file(con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str) -> ibis.Table:
+def _read_file(
+    con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str
+) -> ibis.Table:
     pattern = str(cfg.resolve(source.path))
     if not glob.glob(pattern):
         raise SourceError(f"table {table}: no file matches {pattern}")
@@ -92,7 +98,9 @@ def _read_file(con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table
     return con.read_csv(pattern, table_name=f"src_{table}", all_varchar=True)
 
 
-def _read_duckdb(con: DuckDBBackend, source: DuckDBTableSource, cfg: ChurnmlConfig, table: str) -> ibis.Table:
+def _read_duckdb(
+    con: DuckDBBackend, source: DuckDBTableSource, cfg: ChurnmlConfig, table: str
+) -> ibis.Table:
     if source.database is None:
         if source.table not in con.list_tables():
             raise SourceError(
@@ -104,7 +112,9 @@ def _read_duckdb(con: DuckDBBackend, source: DuckDBTableSource, cfg: ChurnmlConf
     if not path.exists():
         raise SourceError(f"table {table}: DuckDB database {path} does not exist")
     alias = f"src_db_{table}"
-    attached = {r[0] for r in con.con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    attached = {
+        r[0] for r in con.con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+    }
     if alias not in attached:
         con.con.execute(f"ATTACH '{path.as_posix()}' AS {alias} (READ_ONLY)")
     return con.table(source.table, database=alias)
@@ -116,13 +126,17 @@ def read_sql_frame(url_env: str, query: str, table: str) -> pd.DataFrame:
 
     url = os.environ.get(url_env)
     if not url:
-        raise SourceError(f"table {table}: environment variable {url_env} holding the database URL is not set")
+        raise SourceError(
+            f"table {table}: environment variable {url_env} holding the database URL is not set"
+        )
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except Exception as exc:  # the driver's message, without the URL (it may carry credentials)
-        raise SourceError(f"table {table}: query on ${url_env} failed: {type(exc).__name__}: {exc}") from exc
+        raise SourceError(
+            f"table {table}: query on ${url_env} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -169,7 +183,9 @@ def _join_account_key(
         __lookup_account=lookup[key.lookup_account_id].cast("string"),
     ).distinct(on="__lookup_key", keep="first")
     joined = raw.left_join(pairs, raw[key.column].cast("string") == pairs.__lookup_key)
-    return joined.mutate(account_id=joined.__lookup_account).drop("__lookup_key", "__lookup_account")
+    return joined.mutate(account_id=joined.__lookup_account).drop(
+        "__lookup_key", "__lookup_account"
+    )
 
 
 def map_table(
@@ -183,7 +199,9 @@ def map_table(
     contract: Table = TABLES[name]
     source = _read_source(con, mapping.source, cfg, name)
     source_columns = list(source.columns)
-    unknown_targets = sorted(set(mapping.columns) - set(contract.column_names) - _attributes(cfg, name))
+    unknown_targets = sorted(
+        set(mapping.columns) - set(contract.column_names) - _attributes(cfg, name)
+    )
     if unknown_targets:
         raise SourceError(
             f"table {name}: columns mapping names {unknown_targets}, which are not contract columns "
@@ -231,12 +249,18 @@ def map_table(
     typed = {}
     for col_name in raw_selected.columns:
         if col_name in contract.column_names:
-            typed[col_name] = cast_to_contract(raw_selected[col_name], contract.column(col_name).dtype)
+            typed[col_name] = cast_to_contract(
+                raw_selected[col_name], contract.column(col_name).dtype
+            )
         elif col_name in cfg.features.account_attributes_numeric:
             typed[col_name] = cast_to_contract(raw_selected[col_name], "float64")
         else:
             typed[col_name] = raw_selected[col_name].cast("string")
-    unmapped = [c for c in source_columns if c not in used and c != (mapping.account_key.column if mapping.account_key else None)]
+    unmapped = [
+        c
+        for c in source_columns
+        if c not in used and c != (mapping.account_key.column if mapping.account_key else None)
+    ]
     return MappedTable(
         name=name,
         table=raw_selected.select(**typed),
@@ -251,7 +275,9 @@ def map_table(
 def _attributes(cfg: ChurnmlConfig, name: str) -> set[str]:
     if name != "accounts":
         return set()
-    declared = set(cfg.features.account_attributes_categorical) | set(cfg.features.account_attributes_numeric)
+    declared = set(cfg.features.account_attributes_categorical) | set(
+        cfg.features.account_attributes_numeric
+    )
     return declared - set(TABLES["accounts"].column_names)
 
 

@@ -63,7 +63,13 @@ def configure(cfg: ChurnmlConfig) -> str:
 
 def code_version() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -88,7 +94,11 @@ def log_bundle(bundle: ModelBundle, cfg: ChurnmlConfig, example: pd.DataFrame) -
             name=f"{bundle.target}_model",
             python_model=BundleModel(),
             artifacts={"bundle": str(path)},
-            pip_requirements=[f"lightgbm=={_version('lightgbm')}", f"scikit-learn=={_version('scikit-learn')}", f"pandas=={_version('pandas')}"],
+            pip_requirements=[
+                f"lightgbm=={_version('lightgbm')}",
+                f"scikit-learn=={_version('scikit-learn')}",
+                f"pandas=={_version('pandas')}",
+            ],
             registered_model_name=model_name(cfg, bundle.target),
         )
     return str(info.registered_model_version)
@@ -143,7 +153,9 @@ def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | No
         return None, version
     label = f"{result.bundle.target}_label"
     y = result.split.test[label].astype(int).to_numpy()
-    return classification_metrics(y, bundle.predict(result.split.test), cfg.outreach.capacity_top_k)["roc_auc"], version
+    return classification_metrics(
+        y, bundle.predict(result.split.test), cfg.outreach.capacity_top_k
+    )["roc_auc"], version
 
 
 def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spec: dict) -> dict:
@@ -180,21 +192,32 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
         log_json(spec, "features/spec.json")
         for target, result in results.items():
             bundle = result.bundle
-            log_json({"features": bundle.features, "categories": bundle.categories}, f"{target}/feature_schema.json")
+            log_json(
+                {"features": bundle.features, "categories": bundle.categories},
+                f"{target}/feature_schema.json",
+            )
             log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
             log_json(result.split.describe(), f"{target}/backtest_split.json")
             mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
-            mlflow.log_metrics({f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v})
+            mlflow.log_metrics(
+                {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
+            )
             top_name, share = top_feature_share(bundle)
             shuffled = shuffled_label_auc(result, cfg)
             champion_auc, champion_version = _champion_auc_on(result, cfg)
-            decision = decide(result.metrics["roc_auc"], champion_auc, cfg.training.min_auc, share, shuffled)
+            decision = decide(
+                result.metrics["roc_auc"], champion_auc, cfg.training.min_auc, share, shuffled
+            )
             version = log_bundle(bundle, cfg, result.split.test.head(5))
             if decision.promote:
                 set_champion(cfg, target, version)
-            mlflow.log_metrics({f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share})
+            mlflow.log_metrics(
+                {f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share}
+            )
             mlflow.set_tag(f"{target}.gate", decision.as_text())
-            MlflowClient().set_model_version_tag(model_name(cfg, target), version, "gate", decision.as_text())
+            MlflowClient().set_model_version_tag(
+                model_name(cfg, target), version, "gate", decision.as_text()
+            )
             summary["targets"][target] = {
                 "version": version,
                 "promoted": decision.promote,

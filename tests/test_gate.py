@@ -1,0 +1,30 @@
+import math
+
+from churnml.gate import decide
+
+
+def test_first_model_is_promoted_when_it_clears_the_floor():
+    d = decide(0.78, None, 0.6, 0.2, 0.51)
+    assert d.promote and "no current champion" in d.as_text()
+
+
+def test_worse_challenger_is_refused():
+    d = decide(0.74, 0.77, 0.6, 0.2, 0.5)
+    assert not d.promote and "champion AUC 0.770" in d.as_text()
+
+
+def test_better_challenger_is_promoted():
+    assert decide(0.80, 0.77, 0.6, 0.2, 0.5).promote
+
+
+def test_leakage_alarms_refuse_even_a_better_model():
+    assert not decide(0.995, 0.77, 0.6, 0.2, 0.5).promote
+    d = decide(0.85, 0.77, 0.6, 0.75, 0.5)
+    assert not d.promote and "one feature carries 75%" in d.as_text()
+    d = decide(0.85, 0.77, 0.6, 0.2, 0.71)
+    assert not d.promote and "shuffled labels" in d.as_text()
+
+
+def test_floor_and_undefined_auc():
+    assert not decide(0.58, None, 0.6, 0.1, 0.5).promote
+    assert not decide(math.nan, None, 0.6, 0.1, 0.5).promote
