@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help venv demo demo-data train score check-data test lint format bench clean
+.PHONY: help venv demo demo-data train score check-data test lint format clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -50,15 +50,12 @@ test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src flows tests benchmarks
-	$(BIN)/ruff format --check src flows tests benchmarks
+	$(BIN)/ruff check src flows tests
+	$(BIN)/ruff format --check src flows tests
 
 format: $(STAMP) ## apply ruff formatting and fixes
-	$(BIN)/ruff check --fix src flows tests benchmarks
-	$(BIN)/ruff format src flows tests benchmarks
-
-bench: $(STAMP) ## run the benchmarks (by hand; prints figures)
-	$(BIN)/python benchmarks/features.py
+	$(BIN)/ruff check --fix src flows tests
+	$(BIN)/ruff format src flows tests
 
 clean: ## remove generated data, runs and reports (keeps .venv)
 	rm -rf data mlruns reports exports .prefect

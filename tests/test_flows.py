@@ -214,6 +214,6 @@ def test_same_pipeline_on_differently_laid_out_tables(prefect_backend, demo_dir,
     assert set(scored.account_id) == active_accounts_at(
         demo_dir / "data" / "warehouse.duckdb", "2026-10-01"
     )
-    crm = pd.read_csv(tmp_path / "other" / "crm" / "scores_2026-10-01.csv")
+    crm = pd.read_csv(tmp_path / "other" / "crm" / "scored_accounts_2026-10-01.csv")
     assert sorted(crm.account_id) == sorted(scored.account_id)
     assert result["accounts"] == len(scored)

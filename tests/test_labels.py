@@ -8,10 +8,11 @@ from churnml.labels import active_periods, build_labels
 from churnml.snapshots import active_accounts, as_of_table, snapshot_grid
 
 OBSERVED = datetime(2025, 12, 31)
+DEFAULT_LABELS = LabelConfig()
 
 
 def labels_at(
-    tables, as_of: date, cfg: LabelConfig = LabelConfig(), observed=OBSERVED
+    tables, as_of: date, cfg: LabelConfig = DEFAULT_LABELS, observed=OBSERVED
 ) -> pd.DataFrame:
     spine = active_accounts(tables["subscriptions"], as_of_table([as_of]))
     out = build_labels(tables["subscriptions"], spine, cfg, observed).to_pandas()
