@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from churnml.config import ChurnmlConfig
 from churnml.features import FeatureSpec
 from churnml.io import sinks, tracking
+from churnml.model import unknown_categories
 from churnml.report import render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
@@ -26,6 +27,10 @@ def load_champions(cfg: ChurnmlConfig) -> dict:
 def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str):
     accounts = tables["accounts"].to_pandas()
     (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
+    for column, values in unknown_categories(churn, features).items():
+        get_run_logger().warning(
+            "feature %s has values the models never saw (scored as missing): %s", column, values[:5]
+        )
     scored = score_accounts(
         features,
         accounts,

@@ -8,7 +8,7 @@ The same functions run on any ibis backend, so the definitions are written once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
@@ -34,7 +34,6 @@ class FeatureSpec:
     categorical_attributes: tuple[str, ...]
     numeric_attributes: tuple[str, ...]
     has_nps: bool = True
-    extra: dict = field(default_factory=dict)
 
     @property
     def lookback_days(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import ibis
 import pandas as pd
@@ -41,8 +41,6 @@ class MappedTable:
     raw: ibis.Table  # contract columns before casting, for type checks
     source_columns: list[str]
     unmapped_columns: list[str]
-    orphan_key: str | None = None  # source column used to reach account_id, if any
-    attributes: list[str] = field(default_factory=list)
 
 
 def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBackend:
@@ -267,8 +265,6 @@ def map_table(
         raw=raw_selected,
         source_columns=source_columns,
         unmapped_columns=unmapped,
-        orphan_key=mapping.account_key.column if mapping.account_key else None,
-        attributes=attributes,
     )
 
 

@@ -161,6 +161,7 @@ def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | No
 def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spec: dict) -> dict:
     """One MLflow run for a training flow run; registers each model and applies the gate."""
     from churnml.catalogue import catalogue
+    from churnml.evaluate import calibration_table, metrics_by_segment
     from churnml.gate import decide
     from churnml.train import shuffled_label_auc, top_feature_share
 
@@ -198,6 +199,17 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
             )
             log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
             log_json(result.split.describe(), f"{target}/backtest_split.json")
+            preds = result.test_predictions
+            mlflow.log_table(
+                calibration_table(preds["label"], preds["probability"]),
+                f"{target}/calibration.json",
+            )
+            segments = [c for c in ("attr_segment", "contract_plan") if c in preds.columns]
+            by_segment = metrics_by_segment(
+                preds, "label", "probability", segments, cfg.outreach.capacity_top_k
+            )
+            if not by_segment.empty:
+                mlflow.log_table(by_segment, f"{target}/metrics_by_segment.json")
             mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
             mlflow.log_metrics(
                 {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
