@@ -10,10 +10,7 @@ import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
 
-from churnml.demo import DemoShape
-from churnml.io.demo_writer import write_demo_warehouse
-
-SHAPE = DemoShape(n_accounts=900, months=20, seed=11, events_per_user_day=0.02)
+from churnml.io.warehouse_writer import write_demo_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +22,7 @@ def prefect_backend():
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo")
-    write_demo_warehouse(root / "data" / "warehouse.duckdb", SHAPE)
+    write_demo_warehouse(root / "data" / "warehouse.duckdb", 900, 20, 11, events_per_user_day=0.05)
     return root
 
 

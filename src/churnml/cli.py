@@ -45,20 +45,19 @@ def demo_data(
     months: Annotated[int, typer.Option(help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
     events_per_user_day: Annotated[
-        float, typer.Option(help="usage intensity; 0.18 gives ~500 events per account-month")
-    ] = 0.03,
+        float,
+        typer.Option(help="usage intensity; 0.12 gives ~50M events at 100k accounts x 13 months"),
+    ] = 0.12,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
-    from churnml.demo import DemoShape
-    from churnml.io.demo_writer import write_demo_warehouse
+    from churnml.io.warehouse_writer import write_demo_warehouse
 
     cfg = _config(config)
     path = cfg.resolve(cfg.warehouse.path)
-    shape = DemoShape(
-        n_accounts=accounts, months=months, seed=seed, events_per_user_day=events_per_user_day
+    counts = write_demo_warehouse(
+        path, accounts, months, seed, events_per_user_day=events_per_user_day
     )
-    counts = write_demo_warehouse(path, shape)
     typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
 
 
