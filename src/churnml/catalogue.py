@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -374,6 +375,7 @@ _PATTERNS: list[tuple[str, str, str, str, str, str]] = [
 _COMPILED = [(re.compile(f"^{p}$"), rest) for p, *rest in _PATTERNS]
 
 
+@lru_cache(maxsize=8192)
 def describe(name: str) -> CatalogueEntry:
     """The catalogue entry of a feature name; unknown names get a neutral entry."""
     for regex, (family, description, unit, en, ja) in _COMPILED:

@@ -46,10 +46,11 @@ class ModelBundle:
         """Calibrated probability of the target event within the horizon."""
         return np.clip(self.calibrator.predict(self.predict_raw(frame)), 0.0, 1.0)
 
-    def contributions(self, frame: pd.DataFrame) -> tuple[np.ndarray, float]:
-        """TreeSHAP values in log-odds (n, p) and the base value, from LightGBM's pred_contrib."""
-        contrib = self.booster.predict(self.design_matrix(frame), pred_contrib=True)
-        return contrib[:, :-1], float(contrib[0, -1]) if len(contrib) else 0.0
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """Exact TreeSHAP values in log-odds (n, p), the same as LightGBM's pred_contrib."""
+        from churnml.treeshap import shap_values
+
+        return shap_values(self.booster, self.design_matrix(frame))
 
 
 def unknown_categories(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, list[str]]:

@@ -61,9 +61,9 @@ def score_accounts(
         else pd.Series(0.0, index=features.index)
     )
     fields = outreach_fields(scores, arr, cfg)
-    contrib, _ = churn.contributions(features)
+    contrib = churn.contributions(features)
     churn_json, churn_text = drivers_for_frame(features, contrib, churn.features, lang)
-    up_contrib, _ = upsell.contributions(features)
+    up_contrib = upsell.contributions(features)
     upsell_json, _ = drivers_for_frame(features, up_contrib, upsell.features, lang)
     meta = accounts.set_index("account_id")
     out = pd.DataFrame(
