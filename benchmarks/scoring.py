@@ -70,7 +70,7 @@ def main() -> None:
 
     data = Path("bench-data")
     data.mkdir(exist_ok=True)
-    big = data / f"scoring-{args.accounts}-{args.months}.duckdb"
+    big = (data / f"scoring-{args.accounts}-{args.months}.duckdb").resolve()
     if not big.exists():
         print(f"building {big} ...", flush=True)
         write_demo_warehouse(big, args.accounts, args.months, 21, events_per_user_day=0.02)

@@ -24,7 +24,14 @@ def load_champions(cfg: ChurnmlConfig) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str):
+def previous_run(con, cfg: ChurnmlConfig, as_of: date):
+    """The last run before this as-of, from the DuckDB sink's history (None if there is none)."""
+    table = next((s.table for s in cfg.output.sinks if s.kind == "duckdb"), None)
+    return sinks.read_previous_run(con, table, as_of) if table else None
+
+
+@task(cache_policy=NO_CACHE)
+def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, previous=None):
     accounts = tables["accounts"].to_pandas()
     (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
     for column, values in unknown_categories(churn, features).items():
@@ -40,6 +47,7 @@ def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str):
         cfg.outreach,
         datetime.now(UTC).replace(tzinfo=None),
         lang,
+        previous,
     )
     return validate_scored(scored)
 
@@ -75,7 +83,8 @@ def scoring_flow(
         as_of = data_end(tables).date() + timedelta(days=1)
     spec = FeatureSpec.from_dict(champions["churn"][0].spec)
     features = build_matrix(tables, [as_of], spec, None, None)
-    scored = score(features, tables, champions, cfg, lang)
+    previous = previous_run(con, cfg, as_of)
+    scored = score(features, tables, champions, cfg, lang, previous)
     written = write_back(con, scored, cfg)
     report = write_report(scored, cfg, lang)
     con.disconnect()

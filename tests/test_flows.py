@@ -81,6 +81,13 @@ def test_train_then_score_on_the_demo(prefect_backend, demo_dir):
     con.close()
     assert n_hist == len(scored)
 
+    # the next run says what changed since this one
+    later = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-15").date())["scored"]
+    seen_before = later[later.account_id.isin(scored.account_id)]
+    assert (seen_before.previous_as_of == pd.Timestamp("2026-10-01")).all()
+    assert seen_before.p_churn_change.notna().all()
+    assert seen_before.change_summary.str.startswith("churn risk").all()
+
 
 def export_differently(demo_dir: Path, target: Path) -> Path:
     """The demo tables renamed, re-keyed and moved to files, as another company would keep them."""

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from churnml.changes import score_changes
 from churnml.config import OutreachConfig
 from churnml.explain import drivers_for_frame
 from churnml.model import ModelBundle
@@ -35,6 +36,10 @@ SCORED_COLUMNS = [
     "drivers_json",
     "drivers_text",
     "upsell_drivers_json",
+    "previous_as_of",
+    "p_churn_previous",
+    "p_churn_change",
+    "change_summary",
 ]
 
 
@@ -47,8 +52,10 @@ def score_accounts(
     cfg: OutreachConfig,
     scored_at: datetime,
     lang: str = "en",
+    previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per account in the feature frame, ready for write-back."""
+    """One row per account in the feature frame, ready for write-back; `previous` is the last
+    run's output, for the score change and what moved it."""
     if features.empty:
         return pd.DataFrame(columns=SCORED_COLUMNS)
     features = features.reset_index(drop=True)
@@ -88,6 +95,7 @@ def score_accounts(
     out["drivers_json"] = churn_json
     out["drivers_text"] = churn_text
     out["upsell_drivers_json"] = upsell_json
+    out = pd.concat([out, score_changes(out, previous, lang)], axis=1)
     out = out[SCORED_COLUMNS].sort_values(
         ["arr_at_risk", "p_churn"], ascending=False, kind="stable"
     )

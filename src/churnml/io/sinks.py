@@ -55,6 +55,34 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
         raw.unregister("__scored_run")
 
 
+def _add_new_columns(raw, quoted_table: str, scored: pd.DataFrame) -> None:
+    """Columns added by a newer churnml join the table (older rows get NULL)."""
+    existing = {r[0] for r in raw.execute(f"DESCRIBE {quoted_table}").fetchall()}
+    for col in scored.columns:
+        if col not in existing:
+            dtype = raw.execute(
+                f"SELECT typeof({quote_identifier(col)}) FROM __scored_run LIMIT 1"
+            ).fetchall()
+            sql_type = dtype[0][0] if dtype else "VARCHAR"
+            raw.execute(f"ALTER TABLE {quoted_table} ADD COLUMN {quote_identifier(col)} {sql_type}")
+
+
+def read_previous_run(con, table: str, as_of) -> pd.DataFrame | None:
+    """The latest run before `as_of` from the DuckDB history, or None when there is none."""
+    raw = getattr(con, "con", con)
+    history = quote_identifier(f"{table}_history")
+    exists = raw.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_history"]
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    frame = raw.execute(
+        f"SELECT * FROM {history} WHERE as_of = (SELECT max(as_of) FROM {history} WHERE as_of < ?)",
+        [pd.Timestamp(as_of)],
+    ).df()
+    return frame if len(frame) else None
+
+
 def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
     """Same semantics as DuckDB, on PostgreSQL, in one transaction."""
     import sqlalchemy as sa
