@@ -54,6 +54,14 @@ def test_duckdb_failed_write_leaves_previous_results(tmp_path):
     assert len(read(con, "scored_accounts_history")) == 2
 
 
+def test_new_columns_join_an_existing_table(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    write_duckdb(con, run("2025-01-01"), "scored_accounts")
+    write_duckdb(con, run("2025-02-01").assign(p_churn_change=0.1), "scored_accounts")
+    history = read(con, "scored_accounts_history")
+    assert history.p_churn_change.isna().sum() == 2 and (history.p_churn_change == 0.1).sum() == 2
+
+
 def test_a_run_must_hold_one_as_of(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     with pytest.raises(SinkError, match="exactly one as_of"):

@@ -41,6 +41,7 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
                 raw.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __scored_run LIMIT 0"
                 )
+                _add_new_columns(raw, name, scored)
             raw.execute(f"DELETE FROM {history} WHERE as_of = ?", [as_of])
             raw.execute(f"INSERT INTO {history} BY NAME SELECT * FROM __scored_run")
             newest = raw.execute(f"SELECT max(as_of) FROM {current}").fetchall()[0][0]
