@@ -154,6 +154,9 @@ class TrainingConfig(StrictModel):
     min_child_samples: int = Field(40, ge=1)
     early_stopping_rounds: int = Field(40, ge=1)
     validation_snapshots: int = Field(2, ge=1)
+    backtest_folds: int = Field(
+        3, ge=1, description="rolling out-of-time folds reported beside the final test"
+    )
     min_auc: float = Field(0.6, ge=0.5, le=1)
     optuna_trials: int = Field(0, ge=0)
 

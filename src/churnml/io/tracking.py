@@ -160,10 +160,13 @@ def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | No
 
 def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spec: dict) -> dict:
     """One MLflow run for a training flow run; registers each model and applies the gate."""
+    import matplotlib.pyplot as plt
+
     from churnml.catalogue import catalogue
     from churnml.evaluate import calibration_table, metrics_by_segment
     from churnml.gate import decide
-    from churnml.train import shuffled_label_auc, top_feature_share
+    from churnml.plots import evaluation_figure, shap_summary_figure
+    from churnml.train import rolling_backtest, shuffled_label_auc, top_feature_share
 
     configure(cfg)
     mlflow.set_experiment(cfg.mlflow.experiment)
@@ -200,6 +203,14 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
             log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
             log_json(result.split.describe(), f"{target}/backtest_split.json")
             preds = result.test_predictions
+            fig = evaluation_figure(
+                preds["label"].to_numpy(), preds["probability"].to_numpy(), f"{target}: backtest"
+            )
+            mlflow.log_figure(fig, f"{target}/plots/evaluation.png")
+            sample = result.split.test.head(5000)
+            fig = shap_summary_figure(bundle.contributions(sample), bundle.features)
+            mlflow.log_figure(fig, f"{target}/plots/shap_summary.png")
+            plt.close("all")
             mlflow.log_table(
                 calibration_table(preds["label"], preds["probability"]),
                 f"{target}/calibration.json",
@@ -227,6 +238,19 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 {f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share}
             )
             mlflow.set_tag(f"{target}.gate", decision.as_text())
+            folds = rolling_backtest(frame, target, spec, cfg)
+            if not folds.empty:
+                mlflow.log_table(
+                    folds.assign(test_as_of=folds.test_as_of.astype(str)),
+                    f"{target}/rolling_backtest.json",
+                )
+                mlflow.log_metrics(
+                    {
+                        f"{target}.rolling.roc_auc_mean": float(folds.roc_auc.mean()),
+                        f"{target}.rolling.roc_auc_std": float(folds.roc_auc.std(ddof=0)),
+                        f"{target}.rolling.folds": float(len(folds)),
+                    }
+                )
             MlflowClient().set_model_version_tag(
                 model_name(cfg, target), version, "gate", decision.as_text()
             )
@@ -238,6 +262,7 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 "baseline": result.baseline_metrics,
                 "champion_before": champion_version,
                 "top_feature": top_name,
+                "rolling_backtest": folds.to_dict("records"),
             }
             m, b = result.metrics, result.baseline_metrics
             lines += [
@@ -246,6 +271,12 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 f"- LightGBM: ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.4f}, "
                 f"top-decile lift {m['top_decile_lift']:.2f}, recall@{cfg.outreach.capacity_top_k} {m['recall_at_capacity']:.2f}",
                 f"- logistic baseline: ROC AUC {b['roc_auc']:.3f}, PR AUC {b['pr_auc']:.3f}",
+                "- rolling backtest ROC AUC: "
+                + (
+                    ", ".join(f"{r.test_as_of:%Y-%m} {r.roc_auc:.3f}" for r in folds.itertuples())
+                    if not folds.empty
+                    else "not enough history"
+                ),
                 f"- gate: {decision.as_text()}",
                 "",
             ]
