@@ -221,3 +221,44 @@ def test_same_pipeline_on_differently_laid_out_tables(prefect_backend, demo_dir,
     crm = pd.read_csv(tmp_path / "other" / "crm" / "scored_accounts_2026-10-01.csv")
     assert sorted(crm.account_id) == sorted(scored.account_id)
     assert result["accounts"] == len(scored)
+
+
+@pytest.mark.slow
+def test_gate_refuses_a_leaky_model_and_scoring_then_writes_nothing(
+    prefect_backend, demo_dir, tmp_path
+):
+    """A CRM status column that already knows who cancelled must never become champion."""
+    import shutil
+
+    from flows.scoring import scoring_flow
+    from flows.training import training_flow
+
+    from churnml.io.tracking import TrackingError
+
+    root = tmp_path / "leaky"
+    (root / "data").mkdir(parents=True)
+    warehouse = root / "data" / "warehouse.duckdb"
+    shutil.copy(demo_dir / "data" / "warehouse.duckdb", warehouse)
+    con = duckdb.connect(str(warehouse))
+    con.execute("ALTER TABLE accounts ADD COLUMN status VARCHAR")
+    con.execute(
+        """UPDATE accounts SET status = CASE WHEN account_id IN (
+               SELECT account_id FROM subscriptions GROUP BY 1 HAVING count(*) = count(end_at))
+           THEN 'cancelled' ELSE 'active' END"""
+    )
+    con.close()
+    config = demo_config(root)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    raw["features"]["account_attributes_categorical"].append("status")
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    churn = training_flow(config_path=str(config))["targets"]["churn"]
+    assert not churn["promoted"]
+    assert churn["top_feature"] == "attr_status"
+    assert churn["decision"].startswith("KEEP CHAMPION") and "leakage alarm" in churn["decision"]
+
+    with pytest.raises(TrackingError, match="champion"):
+        scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert "scored_accounts" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    con.close()

@@ -152,13 +152,32 @@ class TrainingConfig(StrictModel):
     num_leaves: int = Field(15, ge=2)
     max_depth: int = Field(6, ge=-1)
     min_child_samples: int = Field(40, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(40, ge=1)
     validation_snapshots: int = Field(2, ge=1)
     backtest_folds: int = Field(
         3, ge=1, description="rolling out-of-time folds reported beside the final test"
     )
     min_auc: float = Field(0.6, ge=0.5, le=1)
-    optuna_trials: int = Field(0, ge=0)
+    optuna_trials: int = Field(
+        0, ge=0, description="Optuna trials per target; 0 trains with the parameters above"
+    )
+    optuna_timeout_seconds: float | None = Field(
+        None, gt=0, description="stop tuning a target after this long, whatever the trials"
+    )
+    size_bands_arr: list[float] = Field(
+        default_factory=lambda: [12_000.0, 60_000.0, 250_000.0],
+        description="ARR edges of the size bands used for per-segment metrics",
+    )
+
+    @field_validator("size_bands_arr")
+    @classmethod
+    def _increasing(cls, v: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)) or any(x <= 0 for x in v):
+            raise ValueError("size_bands_arr must be positive and strictly increasing")
+        return v
 
 
 class MlflowConfig(StrictModel):

@@ -61,6 +61,27 @@ def calibration_table(y_true: np.ndarray, probability: np.ndarray, bins: int = 1
     return pd.DataFrame({"predicted": predicted, "observed": observed})
 
 
+def _money(x: float) -> str:
+    return f"{x / 1000:g}k" if x < 1_000_000 else f"{x / 1_000_000:g}M"
+
+
+def size_band(arr: pd.Series, edges: list[float]) -> pd.Series:
+    """Label each account's ARR with its size band ("<12k", "12k-60k", ..., ">=250k").
+
+    Missing ARR gets "unknown" so those accounts still appear in per-segment tables.
+    """
+    labels = (
+        [f"<{_money(edges[0])}"]
+        + [f"{_money(a)}-{_money(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+        + [f">={_money(edges[-1])}"]
+    )
+    values = pd.to_numeric(arr, errors="coerce").to_numpy(dtype=float)
+    index = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
+    out = np.asarray(labels, dtype=object)[np.minimum(index, len(labels) - 1)]
+    out[np.isnan(values)] = "unknown"
+    return pd.Series(out, index=arr.index, name="size_band")
+
+
 def metrics_by_segment(
     frame: pd.DataFrame, label: str, probability: str, segment_columns: list[str], capacity_k: int
 ) -> pd.DataFrame:

@@ -215,12 +215,32 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 calibration_table(preds["label"], preds["probability"]),
                 f"{target}/calibration.json",
             )
-            segments = [c for c in ("attr_segment", "contract_plan") if c in preds.columns]
+            segments = [
+                c for c in ("attr_segment", "contract_plan", "size_band") if c in preds.columns
+            ]
             by_segment = metrics_by_segment(
                 preds, "label", "probability", segments, cfg.outreach.capacity_top_k
             )
             if not by_segment.empty:
                 mlflow.log_table(by_segment, f"{target}/metrics_by_segment.json")
+            if result.tuning_trials is not None:
+                mlflow.log_params(
+                    {
+                        f"{target}.tuned.{k}": getattr(result.params, k)
+                        for k in (
+                            "num_leaves",
+                            "max_depth",
+                            "min_child_samples",
+                            "learning_rate",
+                            "feature_fraction",
+                            "lambda_l2",
+                        )
+                    }
+                )
+                mlflow.log_table(
+                    result.tuning_trials.astype({"state": str}, errors="ignore"),
+                    f"{target}/tuning_trials.json",
+                )
             mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
             mlflow.log_metrics(
                 {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
@@ -238,7 +258,7 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 {f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share}
             )
             mlflow.set_tag(f"{target}.gate", decision.as_text())
-            folds = rolling_backtest(frame, target, spec, cfg)
+            folds = rolling_backtest(frame, target, spec, cfg, result.params)
             if not folds.empty:
                 mlflow.log_table(
                     folds.assign(test_as_of=folds.test_as_of.astype(str)),
@@ -271,6 +291,12 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 f"- LightGBM: ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.4f}, "
                 f"top-decile lift {m['top_decile_lift']:.2f}, recall@{cfg.outreach.capacity_top_k} {m['recall_at_capacity']:.2f}",
                 f"- logistic baseline: ROC AUC {b['roc_auc']:.3f}, PR AUC {b['pr_auc']:.3f}",
+                (
+                    f"- Optuna: {len(result.tuning_trials)} trials on the calibration snapshot, "
+                    f"best validation AUC {result.tuning_trials['value'].max():.3f}"
+                    if result.tuning_trials is not None
+                    else "- parameters: as configured (Optuna tuning off)"
+                ),
                 "- rolling backtest ROC AUC: "
                 + (
                     ", ".join(f"{r.test_as_of:%Y-%m} {r.roc_auc:.3f}" for r in folds.itertuples())
