@@ -50,6 +50,53 @@ def active_accounts_at(warehouse: Path, as_of: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def assert_training_run_is_complete(root: Path, run_id: str) -> None:
+    """What a data scientist opens in MLflow after `churnml train`."""
+    import json
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.data.tags["code_version"]
+    assert run.data.params["labels.churn_horizon_days"] == "90"
+    for target in ("churn", "upsell"):
+        for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift"):
+            assert f"{target}.{metric}" in run.data.metrics
+            assert f"{target}.baseline.{metric}" in run.data.metrics
+        assert f"{target}.recall_at_capacity" in run.data.metrics
+        assert f"{target}.shuffled_label_auc" in run.data.metrics
+        assert f"{target}.gate" in run.data.tags
+        names = {
+            a.path
+            for folder in (target, f"{target}/plots")
+            for a in client.list_artifacts(run_id, folder)
+        }
+        for artifact in (
+            "plots/evaluation.png",
+            "plots/shap_summary.png",
+            "feature_catalogue.json",
+            "feature_schema.json",
+            "calibration.json",
+            "metrics_by_segment.json",
+            "backtest_split.json",
+        ):
+            assert f"{target}/{artifact}" in names, (artifact, names)
+        segments = json.loads(
+            Path(client.download_artifacts(run_id, f"{target}/metrics_by_segment.json")).read_text()
+        )
+        column = segments["columns"].index("segment_column")
+        assert {"contract_plan", "size_band"} <= {row[column] for row in segments["data"]}
+        model = "churnml-churn" if target == "churn" else "churnml-upsell"
+        assert str(client.get_model_version_by_alias(model, "champion").version) == "1"
+    fingerprint = json.loads(
+        Path(client.download_artifacts(run_id, "data/fingerprint.json")).read_text()
+    )
+    assert fingerprint["rows"] > 0 and len(fingerprint["content_hash"]) >= 16
+
+
 @pytest.mark.slow
 def test_train_then_score_on_the_demo(prefect_backend, demo_dir):
     from flows.scoring import scoring_flow
@@ -62,6 +109,7 @@ def test_train_then_score_on_the_demo(prefect_backend, demo_dir):
         assert t["version"] == "1"
         assert 0.5 < t["metrics"]["roc_auc"] < 0.98
         assert t["promoted"], t["decision"]
+    assert_training_run_is_complete(demo_dir, summary["run_id"])
 
     result = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
     warehouse = demo_dir / "data" / "warehouse.duckdb"
@@ -240,6 +288,8 @@ def test_gate_refuses_a_leaky_model_and_scoring_then_writes_nothing(
     warehouse = root / "data" / "warehouse.duckdb"
     shutil.copy(demo_dir / "data" / "warehouse.duckdb", warehouse)
     con = duckdb.connect(str(warehouse))
+    con.execute("DROP TABLE IF EXISTS scored_accounts")  # earlier tests in this module score
+    con.execute("DROP TABLE IF EXISTS scored_accounts_history")
     con.execute("ALTER TABLE accounts ADD COLUMN status VARCHAR")
     con.execute(
         """UPDATE accounts SET status = CASE WHEN account_id IN (
