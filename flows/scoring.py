@@ -82,7 +82,7 @@ def scoring_flow(
     if as_of is None:
         as_of = data_end(tables).date() + timedelta(days=1)
     spec = FeatureSpec.from_dict(champions["churn"][0].spec)
-    features = build_matrix(tables, [as_of], spec, None, None)
+    features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
     previous = previous_run(con, cfg, as_of)
     scored = score(features, tables, champions, cfg, lang, previous)
     written = write_back(con, scored, cfg)

@@ -50,9 +50,20 @@ def data_end(tables: dict) -> datetime:
 
 @task(cache_policy=NO_CACHE)
 def build_matrix(
-    tables: dict, as_of_dates: list[date], spec, cfg: ChurnmlConfig | None, end: datetime | None
+    tables: dict,
+    as_of_dates: list[date],
+    spec,
+    cfg: ChurnmlConfig,
+    end: datetime | None,
+    labelled: bool = True,
 ) -> pd.DataFrame:
-    """Features (and labels when cfg is given) as a validated pandas frame."""
-    expr = feature_matrix(tables, as_of_dates, spec, cfg.labels if cfg else None, end)
-    frame = expr.to_pandas()
-    return validate_features(frame, labelled=cfg is not None)
+    """Features (and labels when labelled) as a validated pandas frame, on the configured engine."""
+    labels = cfg.labels if labelled else None
+    if cfg.warehouse.engine == "spark":
+        from churnml.io.spark import execute, spark_tables
+
+        with spark_tables(cfg.spark, tables) as (con, staged):
+            frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end))
+    else:
+        frame = feature_matrix(tables, as_of_dates, spec, labels, end).to_pandas()
+    return validate_features(frame, labelled=labelled)

@@ -111,6 +111,29 @@ class WarehouseConfig(StrictModel):
     path: str = "data/warehouse.duckdb"
     threads: int = Field(2, ge=1)
     memory_limit: str | None = "6GB"
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="where features and labels are computed; spark runs the same definitions",
+    )
+
+
+class SparkConfig(StrictModel):
+    """The Spark session used when warehouse.engine is spark (local mode or a cluster master)."""
+
+    master: str = "local[2]"
+    app_name: str = "churnml"
+    shuffle_partitions: int = Field(8, ge=1)
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="extra spark.* settings, e.g. spark.driver.memory"
+    )
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in v if not k.startswith("spark.")]
+        if bad:
+            raise ValueError(f"spark.conf keys must start with 'spark.': {bad}")
+        return v
 
 
 class SnapshotConfig(StrictModel):
@@ -232,6 +255,7 @@ class ChurnmlConfig(StrictModel):
     """The whole deployment: sources, mapping, horizons, training, outreach and outputs."""
 
     warehouse: WarehouseConfig = WarehouseConfig()
+    spark: SparkConfig = SparkConfig()
     sources: dict[str, TableMapping]
     snapshots: SnapshotConfig = SnapshotConfig()
     features: FeatureConfig = FeatureConfig()

@@ -104,7 +104,13 @@ def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
 
 
 def _days_between(later: ir.Value, earlier: ir.Value) -> ir.FloatingValue:
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+    """Days between two instants at whole-second precision.
+
+    DuckDB's epoch keeps fractions of a second, Spark's drops them; flooring makes both engines
+    return the same number (sub-second precision means nothing for day-level features).
+    """
+    seconds = later.epoch_seconds().floor() - earlier.epoch_seconds().floor()
+    return seconds.cast("float64") / SECONDS_PER_DAY
 
 
 def _in_window(ts: ir.TimestampValue, as_of: ir.TimestampValue, days: int) -> ir.BooleanValue:
