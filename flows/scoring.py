@@ -58,13 +58,16 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE)
-def write_report(scored, cfg: ChurnmlConfig, lang: str) -> str:
+def write_report(scored, cfg: ChurnmlConfig, lang: str, previous=None) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     as_of = scored["as_of"].iloc[0] if len(scored) else datetime.now(UTC)
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(render_report(scored, lang=lang), encoding="utf-8")
+    html = render_report(
+        scored, lang=lang, previous=previous, max_accounts=cfg.output.report_max_accounts
+    )
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
     return str(target)
 
@@ -86,7 +89,7 @@ def scoring_flow(
     previous = previous_run(con, cfg, as_of)
     scored = score(features, tables, champions, cfg, lang, previous)
     written = write_back(con, scored, cfg)
-    report = write_report(scored, cfg, lang)
+    report = write_report(scored, cfg, lang, previous)
     con.disconnect()
     get_run_logger().info(
         "scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report

@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pandas as pd
 
@@ -7,7 +5,6 @@ from churnml.catalogue import sentence
 from churnml.config import OutreachConfig
 from churnml.explain import account_drivers
 from churnml.outreach import health_score, outreach_fields, tier
-from churnml.report import render_report
 
 
 def test_tiers_health_and_touch():
@@ -54,25 +51,72 @@ def test_drivers_group_by_family_and_read_as_sentences():
     assert sentence("support_open_tickets", 3) == "3 tickets still open"
 
 
-def test_report_escapes_text_from_data():
-    drivers = json.dumps({"risk": [{"sentence": "<img src=x onerror=alert(1)>"}], "protective": []})
-    scored = pd.DataFrame(
-        {
-            "account_name": ["<script>alert('x')</script>"],
-            "csm_owner": ["Kim"],
-            "segment": ["SMB"],
-            "as_of": [pd.Timestamp("2025-01-01")],
-            "p_churn": [0.5],
-            "p_upsell": [0.1],
-            "churn_tier": ["high"],
-            "health_score": [40],
-            "arr_at_risk": [100.0],
-            "expected_expansion_arr": [1.0],
-            "touch_model": ["tech"],
-            "recommended_play": ["Call"],
-            "drivers_json": [drivers],
-        }
+def _fields(p_churn, p_upsell, arr, family, cfg=None):
+    cfg = cfg or OutreachConfig()
+    scores = pd.DataFrame({"p_churn": p_churn, "p_upsell": p_upsell})
+    return outreach_fields(scores, pd.Series(arr, dtype=float), cfg, pd.Series(family))
+
+
+def test_playbook_first_matching_rule_wins_and_uses_the_top_driver_family():
+    out = _fields(
+        [0.6, 0.6, 0.6, 0.25, 0.05, 0.05],
+        [0.0, 0.0, 0.0, 0.0, 0.5, 0.0],
+        [80_000, 20_000, 20_000, 20_000, 80_000, 5_000],
+        ["usage", "support", "usage", "contract", "usage", ""],
     )
-    html = render_report(scored)
-    assert "<script>alert" not in html and "&lt;script&gt;" in html
-    assert "<img src=x" not in html
+    assert out.play_name.tolist() == [
+        "Executive rescue",  # high risk, high touch: before the support rule
+        "Support recovery",
+        "Re-onboarding",
+        "Renewal preparation",
+        "Expansion conversation",
+        "Automated nurture",  # the catch-all
+    ]
+    assert out.play_due_days.tolist() == [5, 3, 7, 14, 14, 30]
+
+
+def test_play_owner_is_the_csm_or_the_queue():
+    from churnml.outreach import play_owner
+
+    cfg = OutreachConfig()
+    out = _fields([0.6, 0.6, 0.05], [0.0, 0.0, 0.0], [20_000, 5_000, 20_000], ["usage"] * 3, cfg)
+    owners = play_owner(pd.Series(["Kim", "Lee", None]), out, out.touch_model)
+    # a CSM-owned play goes to the CSM; a queue play (tech-touch re-engagement) to the queue;
+    # a CSM-owned play on an account without a CSM falls back to the touch model's queue
+    assert owners.tolist() == ["Kim", "CS tech-touch queue", "CS low-touch queue"]
+
+
+def test_playbook_from_config_replaces_the_default():
+    cfg = OutreachConfig(
+        playbook=[
+            {
+                "name": "Call now",
+                "action": "Call",
+                "churn_tier": ["high"],
+                "queue": "Rescue team",
+                "owner": "queue",
+                "due_in_days": 1,
+            },
+            {"name": "Wait", "action": "Nothing", "due_in_days": 60},
+        ]
+    )
+    out = _fields([0.9, 0.01], [0.0, 0.0], [1.0, 1.0], ["usage", "usage"], cfg)
+    assert out.play_name.tolist() == ["Call now", "Wait"]
+    assert out.play_queue.tolist() == ["Rescue team", ""]
+
+
+def test_playbook_config_errors_are_clear():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown touch_model"):
+        OutreachConfig(playbook=[{"name": "x", "action": "y", "touch_model": ["medium-touch"]}])
+    with pytest.raises(ValidationError, match="last rule must match every account"):
+        OutreachConfig(playbook=[{"name": "x", "action": "y", "churn_tier": ["high"]}])
+    with pytest.raises(ValidationError, match="unknown top_driver_family"):
+        OutreachConfig(
+            playbook=[
+                {"name": "x", "action": "y", "top_driver_family": ["usage_decline"]},
+                {"name": "z", "action": "w"},
+            ]
+        )

@@ -222,16 +222,185 @@ class MlflowConfig(StrictModel):
         return v
 
 
+TIER_NAMES = ("low", "medium", "high")
+TOUCH_MODELS = ("high", "low", "tech")
+DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account")
+
+
+class PlayRule(StrictModel):
+    """One playbook rule: when it matches (unset = any value), what to do, who, by when."""
+
+    name: str = Field(min_length=1)
+    action: str = Field(min_length=1, description="what the owner does, in the CSM's words")
+    churn_tier: list[str] | None = None
+    upsell_tier: list[str] | None = None
+    touch_model: list[str] | None = None
+    top_driver_family: list[str] | None = Field(
+        None, description="family of the account's strongest churn driver"
+    )
+    owner: Literal["csm", "queue"] = Field(
+        "csm", description="the account's CSM (queue if it has none) or always the queue"
+    )
+    queue: str | None = Field(None, description="default: 'CS <touch>-touch queue'")
+    due_in_days: int = Field(7, ge=0)
+
+    @model_validator(mode="after")
+    def _known_values(self) -> PlayRule:
+        for field, allowed in (
+            ("churn_tier", TIER_NAMES),
+            ("upsell_tier", TIER_NAMES),
+            ("touch_model", TOUCH_MODELS),
+            ("top_driver_family", DRIVER_FAMILIES),
+        ):
+            values = getattr(self, field)
+            unknown = sorted(set(values or []) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"play {self.name!r}: unknown {field} {unknown}; expected any of {list(allowed)}"
+                )
+        return self
+
+    @property
+    def is_catch_all(self) -> bool:
+        return not any(
+            (self.churn_tier, self.upsell_tier, self.touch_model, self.top_driver_family)
+        )
+
+
+def _rule(name: str, action: str, due: int, owner: str = "csm", **when) -> PlayRule:
+    return PlayRule(name=name, action=action, due_in_days=due, owner=owner, **when)
+
+
+def default_playbook() -> list[PlayRule]:
+    """Rescue first, then expansion, then cadence; the touch model decides how (CONTEXT.md)."""
+    return [
+        _rule(
+            "Executive rescue",
+            "Executive business review within a week: agree a rescue plan with the sponsor",
+            5,
+            churn_tier=["high"],
+            touch_model=["high"],
+        ),
+        _rule(
+            "Support recovery",
+            "Review every open ticket with the support lead and call the admin with a fix plan",
+            3,
+            churn_tier=["high"],
+            top_driver_family=["support"],
+        ),
+        _rule(
+            "Re-onboarding",
+            "Book a re-onboarding session for the unused features and invite the inactive users",
+            7,
+            churn_tier=["high"],
+            touch_model=["low"],
+            top_driver_family=["usage"],
+        ),
+        _rule(
+            "Admin rescue call",
+            "1:1 call with the admin; fix the top issue and book a training session",
+            7,
+            churn_tier=["high"],
+            touch_model=["low"],
+        ),
+        _rule(
+            "Automated re-engagement",
+            "Automated re-engagement sequence and an in-app guide to the unused features",
+            3,
+            owner="queue",
+            churn_tier=["high"],
+            touch_model=["tech"],
+        ),
+        _rule(
+            "Renewal preparation",
+            "Review plan fit and pricing before the renewal; prepare options for the sponsor",
+            14,
+            churn_tier=["medium"],
+            top_driver_family=["contract"],
+        ),
+        _rule(
+            "Health check",
+            "Schedule a health check call and review adoption goals",
+            14,
+            churn_tier=["medium"],
+            touch_model=["high"],
+        ),
+        _rule(
+            "Usage review",
+            "Invite to the next webinar and send a usage review",
+            14,
+            churn_tier=["medium"],
+            touch_model=["low"],
+        ),
+        _rule(
+            "Best-practice nurture",
+            "Send best-practice content matched to the account's usage",
+            14,
+            owner="queue",
+            churn_tier=["medium"],
+            touch_model=["tech"],
+        ),
+        _rule(
+            "Expansion conversation",
+            "Propose more seats or the next plan, with the value delivered so far",
+            14,
+            upsell_tier=["high"],
+            touch_model=["high"],
+        ),
+        _rule(
+            "Upgrade session",
+            "Share upgrade benefits in a group session and offer a trial of the next plan",
+            21,
+            upsell_tier=["high"],
+            touch_model=["low"],
+        ),
+        _rule(
+            "In-app upgrade offer",
+            "In-app upgrade offer",
+            7,
+            owner="queue",
+            upsell_tier=["high"],
+            touch_model=["tech"],
+        ),
+        _rule(
+            "Quarterly business review",
+            "Keep the cadence: quarterly business review",
+            30,
+            touch_model=["high"],
+        ),
+        _rule(
+            "Office hours",
+            "Keep the cadence: monthly newsletter and office hours",
+            30,
+            touch_model=["low"],
+        ),
+        _rule("Automated nurture", "No action: automated nurture", 30, owner="queue"),
+    ]
+
+
 class OutreachConfig(StrictModel):
     capacity_top_k: int = Field(50, ge=1)
     high_touch_min_arr: float = Field(50_000, ge=0)
     low_touch_min_arr: float = Field(10_000, ge=0)
     churn_tier_thresholds: tuple[float, float] = (0.15, 0.35)
     upsell_tier_thresholds: tuple[float, float] = (0.20, 0.40)
-    play_due_days: int = Field(7, ge=0)
+    playbook: list[PlayRule] = Field(
+        default_factory=default_playbook,
+        description="ordered rules; the first that matches gives the play; the last matches all",
+    )
     expected_expansion_share: float = Field(
         0.2, ge=0, description="typical ARR growth of an expansion"
     )
+
+    @field_validator("playbook")
+    @classmethod
+    def _ends_with_catch_all(cls, v: list[PlayRule]) -> list[PlayRule]:
+        if not v or not v[-1].is_catch_all:
+            raise ValueError(
+                "the playbook's last rule must match every account (no churn_tier, upsell_tier, "
+                "touch_model or top_driver_family), so every account gets a play"
+            )
+        return v
 
 
 class SinkConfig(StrictModel):
@@ -249,6 +418,9 @@ class SinkConfig(StrictModel):
 class OutputConfig(StrictModel):
     sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(kind="duckdb")])
     report_dir: str = "reports"
+    report_max_accounts: int = Field(
+        5000, ge=1, description="accounts in the HTML outreach list (ranked by ARR at risk)"
+    )
 
 
 class ChurnmlConfig(StrictModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnml.config import OutreachConfig
+from churnml.config import OutreachConfig, PlayRule
 
 TIERS = ("low", "medium", "high")
 
@@ -34,41 +34,65 @@ def touch_model(arr: pd.Series, cfg: OutreachConfig) -> pd.Series:
     return pd.Series(values, index=arr.index, dtype="str")
 
 
-DEFAULT_PLAYS = {
-    (
-        "high",
-        "high",
-    ): "Executive business review within a week: agree a rescue plan with the sponsor",
-    ("high", "low"): "1:1 call with the admin; fix the top issue and book a training session",
-    ("high", "tech"): "Automated re-engagement sequence and an in-app guide to the unused features",
-    ("medium", "high"): "Schedule a health check call and review adoption goals",
-    ("medium", "low"): "Invite to the next webinar and send a usage review",
-    ("medium", "tech"): "Send best-practice content matched to the account's usage",
-    ("expand", "high"): "Expansion conversation: propose more seats or the next plan",
-    (
-        "expand",
-        "low",
-    ): "Share upgrade benefits in a group session and offer a trial of the next plan",
-    ("expand", "tech"): "In-app upgrade offer",
-    ("low", "high"): "Keep the cadence: quarterly business review",
-    ("low", "low"): "Keep the cadence: monthly newsletter and office hours",
-    ("low", "tech"): "No action: automated nurture",
-}
+def recommend_play(
+    churn_tier: pd.Series,
+    upsell_tier: pd.Series,
+    touch: pd.Series,
+    top_driver_family: pd.Series,
+    playbook: list[PlayRule],
+) -> pd.DataFrame:
+    """The first playbook rule each account matches: play name, action, owner rule and due days.
 
-
-def recommend_play(churn_tier: pd.Series, upsell_tier: pd.Series, touch: pd.Series) -> pd.Series:
-    """Rescue first, then expansion, then cadence; the touch model decides how."""
-    keys = np.where(
-        churn_tier.isin(["high", "medium"]),
-        churn_tier,
-        np.where(upsell_tier == "high", "expand", "low"),
+    Rules are evaluated as vectorised masks in order, so a 100k-account run costs a few
+    comparisons per rule, not a Python loop per account.
+    """
+    n = len(churn_tier)
+    chosen = np.full(n, -1, dtype=np.int64)
+    facts = {
+        "churn_tier": churn_tier.to_numpy(dtype=object),
+        "upsell_tier": upsell_tier.to_numpy(dtype=object),
+        "touch_model": touch.to_numpy(dtype=object),
+        "top_driver_family": top_driver_family.to_numpy(dtype=object),
+    }
+    for k, rule in enumerate(playbook):
+        match = chosen < 0
+        for field, values in facts.items():
+            allowed = getattr(rule, field)
+            if allowed is not None:
+                match &= np.isin(values, allowed)
+        chosen[match] = k
+    if (chosen < 0).any():  # the config validator requires a catch-all last rule
+        raise ValueError(
+            "no playbook rule matched some accounts; end the playbook with a catch-all"
+        )
+    rules = [playbook[k] for k in chosen]
+    return pd.DataFrame(
+        {
+            "play_name": [r.name for r in rules],
+            "recommended_play": [r.action for r in rules],
+            "play_owner_rule": [r.owner for r in rules],
+            "play_queue": [r.queue or "" for r in rules],
+            "play_due_days": [r.due_in_days for r in rules],
+        },
+        index=churn_tier.index,
     )
-    plays = [DEFAULT_PLAYS[(k, t)] for k, t in zip(keys, touch, strict=True)]
-    return pd.Series(plays, index=churn_tier.index, dtype="str")
 
 
-def outreach_fields(scores: pd.DataFrame, arr: pd.Series, cfg: OutreachConfig) -> pd.DataFrame:
-    """Tiers, health, ARR at risk, expected expansion, touch model, play and due date."""
+def play_owner(csm_owner: pd.Series, plays: pd.DataFrame, touch: pd.Series) -> pd.Series:
+    """The account's CSM for CSM-owned plays; otherwise (or without a CSM) the play's queue."""
+    queue = plays["play_queue"].where(plays["play_queue"] != "", "CS " + touch + "-touch queue")
+    csm = csm_owner.astype("object").where(csm_owner.notna() & (csm_owner.astype("str") != ""))
+    owner = csm.where(plays["play_owner_rule"] == "csm").fillna(queue)
+    return owner.astype("str")
+
+
+def outreach_fields(
+    scores: pd.DataFrame,
+    arr: pd.Series,
+    cfg: OutreachConfig,
+    top_driver_family: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Tiers, health, ARR at risk, expected expansion, touch model and the playbook's play."""
     out = pd.DataFrame(index=scores.index)
     out["churn_tier"] = tier(scores["p_churn"], cfg.churn_tier_thresholds)
     out["upsell_tier"] = tier(scores["p_upsell"], cfg.upsell_tier_thresholds)
@@ -79,7 +103,12 @@ def outreach_fields(scores: pd.DataFrame, arr: pd.Series, cfg: OutreachConfig) -
         scores["p_upsell"] * out["arr"] * cfg.expected_expansion_share
     ).round(2)
     out["touch_model"] = touch_model(out["arr"], cfg)
-    out["recommended_play"] = recommend_play(
-        out["churn_tier"], out["upsell_tier"], out["touch_model"]
+    family = (
+        top_driver_family
+        if top_driver_family is not None
+        else pd.Series("", index=scores.index, dtype="str")
     )
-    return out
+    plays = recommend_play(
+        out["churn_tier"], out["upsell_tier"], out["touch_model"], family, cfg.playbook
+    )
+    return pd.concat([out, plays], axis=1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import datetime
 
 import pandas as pd
 
@@ -10,7 +11,7 @@ from churnml.changes import score_changes
 from churnml.config import OutreachConfig
 from churnml.explain import drivers_for_frame
 from churnml.model import ModelBundle
-from churnml.outreach import outreach_fields
+from churnml.outreach import outreach_fields, play_owner
 
 SCORED_COLUMNS = [
     "account_id",
@@ -30,6 +31,7 @@ SCORED_COLUMNS = [
     "arr_at_risk",
     "expected_expansion_arr",
     "touch_model",
+    "play_name",
     "recommended_play",
     "play_owner",
     "play_due",
@@ -41,6 +43,15 @@ SCORED_COLUMNS = [
     "p_churn_change",
     "change_summary",
 ]
+
+
+def top_risk_family(drivers_json: list[str]) -> pd.Series:
+    """Family of each account's strongest churn driver ("" when nothing pushes risk up)."""
+    families = []
+    for entry in drivers_json:
+        risk = json.loads(entry)["risk"]
+        families.append(risk[0]["family"] if risk else "")
+    return pd.Series(families, dtype="str")
 
 
 def score_accounts(
@@ -67,9 +78,9 @@ def score_accounts(
         if "contract_arr" in features.columns
         else pd.Series(0.0, index=features.index)
     )
-    fields = outreach_fields(scores, arr, cfg)
     contrib = churn.contributions(features)
     churn_json, churn_text = drivers_for_frame(features, contrib, churn.features, lang)
+    fields = outreach_fields(scores, arr, cfg, top_risk_family(churn_json))
     up_contrib = upsell.contributions(features)
     upsell_json, _ = drivers_for_frame(features, up_contrib, upsell.features, lang)
     meta = accounts.set_index("account_id")
@@ -90,8 +101,10 @@ def score_accounts(
         }
     )
     out = pd.concat([out, fields], axis=1)
-    out["play_owner"] = out["csm_owner"].fillna("CS operations (tech-touch)").astype("str")
-    out["play_due"] = (out["as_of"] + timedelta(days=cfg.play_due_days)).astype("datetime64[us]")
+    out["play_owner"] = play_owner(out["csm_owner"], out, out["touch_model"])
+    out["play_due"] = (out["as_of"] + pd.to_timedelta(out["play_due_days"], unit="D")).astype(
+        "datetime64[us]"
+    )
     out["drivers_json"] = churn_json
     out["drivers_text"] = churn_text
     out["upsell_drivers_json"] = upsell_json
