@@ -134,5 +134,20 @@ def score(
     typer.echo(f"report: {result['report']}")
 
 
+@app.command("serve")
+def serve_command(config: ConfigOption = None) -> None:
+    """Register the scoring and retraining schedules with a Prefect server and run them."""
+    _quiet_prefect()
+    cfg = _config(config)
+    from flows.deployments import ScheduleError, serve_schedules
+
+    path = str(Path(config).resolve()) if config else None
+    try:
+        serve_schedules(cfg, path)
+    except ScheduleError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

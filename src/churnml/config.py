@@ -423,6 +423,78 @@ class OutputConfig(StrictModel):
     )
 
 
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
+_CRON_NAMES = {
+    3: {
+        m: i + 1
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
+    4: {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
+}
+
+
+def check_cron(expr: str) -> str:
+    """A standard five-field cron expression, checked field by field with a clear message."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day month weekday)")
+    for k, (field, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
+        names = _CRON_NAMES.get(k, {})
+        for part in field.split(","):
+            body, _, step = part.partition("/")
+            if step and not (step.isdigit() and int(step) >= 1):
+                raise ValueError(f"cron {expr!r}: bad step {step!r} in the {name} field")
+            if body == "*":
+                continue
+            bounds = body.split("-")
+            if len(bounds) > 2 or not all(bounds):
+                raise ValueError(f"cron {expr!r}: cannot read {part!r} in the {name} field")
+            for b in bounds:
+                value = names.get(b.lower(), int(b) if b.isdigit() else None)
+                if value is None or not low <= value <= high:
+                    raise ValueError(
+                        f"cron {expr!r}: {b!r} is outside {low}-{high} in the {name} field"
+                    )
+    return expr
+
+
+class ScheduleConfig(StrictModel):
+    """When `churnml serve` scores and retrains (cron, in the given time zone)."""
+
+    scoring_cron: str = "0 6 * * *"
+    training_cron: str = "0 3 1 * *"
+    timezone: str = "UTC"
+    scoring_enabled: bool = True
+    training_enabled: bool = True
+    lang: Literal["en", "ja"] = "en"
+
+    @field_validator("scoring_cron", "training_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return check_cron(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name like 'Asia/Tokyo'"
+            ) from exc
+        return v
+
+
 class ChurnmlConfig(StrictModel):
     """The whole deployment: sources, mapping, horizons, training, outreach and outputs."""
 
@@ -436,6 +508,7 @@ class ChurnmlConfig(StrictModel):
     mlflow: MlflowConfig = MlflowConfig()
     outreach: OutreachConfig = OutreachConfig()
     output: OutputConfig = OutputConfig()
+    schedules: ScheduleConfig = ScheduleConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")
