@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help venv demo demo-data train score check-data test lint format clean
+.PHONY: help venv demo demo-data train score serve check-data test bench lint format clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,16 +46,23 @@ demo: $(STAMP) ## end to end on embedded defaults: demo data, check, train, scor
 	@echo "MLflow UI    : $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db"
 	@echo "report       : $$(ls -t reports/*.html | head -1)"
 
+serve: $(STAMP) ## run daily scoring and monthly retraining on a Prefect server (PREFECT_API_URL)
+	$(BIN)/churnml serve
+
+bench: $(STAMP) ## benchmarks: feature extraction and scoring at 100k accounts (slow, minutes)
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/scoring.py
+
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src flows tests
-	$(BIN)/ruff format --check src flows tests
+	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
 
 format: $(STAMP) ## apply ruff formatting and fixes
-	$(BIN)/ruff check --fix src flows tests
-	$(BIN)/ruff format src flows tests
+	$(BIN)/ruff check --fix src flows tests benchmarks
+	$(BIN)/ruff format src flows tests benchmarks
 
 clean: ## remove generated data, runs and reports (keeps .venv)
 	rm -rf data mlruns reports exports .prefect
