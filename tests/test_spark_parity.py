@@ -7,14 +7,13 @@ import shutil
 from datetime import date, datetime
 
 import ibis
-import numpy as np
-import pandas as pd
 import pytest
 
 from churnml.config import SparkConfig, default_config
 from churnml.features import derive_spec
 from churnml.matrix import feature_matrix, observed_until
 from churnml.snapshots import snapshot_grid
+from frame_compare import assert_same_frames
 
 pytestmark = pytest.mark.spark
 
@@ -41,29 +40,6 @@ def spark():
     session = spark_session(SparkConfig(master="local[2]", shuffle_partitions=4))
     yield session
     session.stop()
-
-
-def assert_same_frames(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
-    assert sorted(duck.columns) == sorted(spark.columns)
-    assert len(duck) == len(spark) > 0
-    key = ["as_of", "account_id"]
-    duck = duck.sort_values(key).reset_index(drop=True)
-    spark = spark[duck.columns].sort_values(key).reset_index(drop=True)
-    for column in duck.columns:
-        left, right = duck[column], spark[column]
-        numeric = [
-            pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
-            for x in (left, right)
-        ]
-        if any(numeric):  # an all-missing column may come back as object on one engine
-            a = pd.to_numeric(left, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            b = pd.to_numeric(right, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            assert np.array_equal(np.isnan(a), np.isnan(b)), f"{column}: missing values differ"
-            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=column)
-        else:
-            assert left.dtype == right.dtype, (column, left.dtype, right.dtype)
-            assert left.isna().tolist() == right.isna().tolist(), column
-            assert left.dropna().tolist() == right.dropna().tolist(), column
 
 
 def both_engines(spark, tables, as_of_dates, workdir, labelled=True):

@@ -1,0 +1,412 @@
+"""A plain pandas implementation of the feature and label definitions.
+
+The production path compiles ibis expressions to DuckDB or Spark (features.py, labels.py). This
+module computes the same columns the straightforward way a data scientist would in a notebook:
+one masked groupby per snapshot and family. It is the reference the ibis engine is
+parity-tested against on small data, and the baseline the feature benchmark compares speed with.
+It is not used by the flows.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from churnml.config import LabelConfig
+from churnml.features import HIGH_PRIORITIES, FeatureSpec, _slug
+
+DAY = pd.Timedelta(days=1)
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    """Whole epoch seconds (floored) as floats, NaN for missing: the engines' precision."""
+    values = pd.to_datetime(ts).astype("datetime64[us]")
+    out = np.floor_divide(values.to_numpy().astype("int64"), 1_000_000).astype("float64")
+    out[values.isna().to_numpy()] = np.nan
+    return out
+
+
+def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    return (_seconds(later) - _seconds(earlier)) / 86_400.0
+
+
+def spine(subscriptions: pd.DataFrame, as_of_dates: list[date]) -> pd.DataFrame:
+    """Accounts with a live subscription at each as-of."""
+    parts = []
+    for d in sorted(set(as_of_dates)):
+        as_of = pd.Timestamp(datetime(d.year, d.month, d.day))
+        live = subscriptions[
+            (subscriptions.start_at < as_of)
+            & (subscriptions.end_at.isna() | (subscriptions.end_at >= as_of))
+        ]
+        parts.append(pd.DataFrame({"account_id": live.account_id.unique(), "as_of": as_of}))
+    out = pd.concat(parts, ignore_index=True)
+    out["as_of"] = out["as_of"].astype("datetime64[us]")
+    return out
+
+
+def _per_snapshot(base: pd.DataFrame, as_of_spine: pd.DataFrame, compute) -> pd.DataFrame:
+    """Run `compute(rows_before_as_of, as_of)` per snapshot and stack the results."""
+    parts = []
+    for as_of, accounts in as_of_spine.groupby("as_of"):
+        result = compute(as_of)
+        result = result.reindex(accounts.account_id.to_numpy())
+        result.index.name = "account_id"
+        parts.append(result.reset_index().assign(as_of=as_of))
+    return pd.concat(parts, ignore_index=True)
+
+
+def usage_features(
+    usage: pd.DataFrame, as_of_spine: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
+    usage = usage.assign(day=usage.occurred_at.dt.floor("D"))
+    main_w = spec.trend_window_days
+    lookback = spec.lookback_days
+
+    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
+        recent = usage[(usage.day >= as_of - lookback * DAY) & (usage.day < as_of)]
+        cols: dict[str, pd.Series] = {}
+        by = recent.groupby("account_id")
+        for w in spec.windows_days:
+            inw = recent[recent.day >= as_of - w * DAY]
+            g = inw.groupby("account_id")
+            cols[f"usage_events_{w}d"] = g.size()
+            cols[f"usage_quantity_{w}d"] = g.quantity.sum().astype("float64")
+            cols[f"usage_active_days_{w}d"] = g.day.nunique()
+            cols[f"usage_feature_breadth_{w}d"] = g.event_type.nunique()
+            with_user = inw[inw.user_id.notna()]
+            cols[f"usage_active_users_{w}d"] = with_user.groupby("account_id").user_id.nunique()
+        main = recent[recent.day >= as_of - main_w * DAY]
+        for et in spec.event_types:
+            cols[f"usage_{_slug(et)}_{main_w}d"] = (
+                main[main.event_type == et].groupby("account_id").size()
+            )
+        prev = recent[
+            (recent.day >= as_of - 2 * main_w * DAY) & (recent.day < as_of - main_w * DAY)
+        ]
+        cols["usage_events_prev_period"] = prev.groupby("account_id").size()
+        last_day = by.day.max()
+        frame = pd.DataFrame(cols).reindex(last_day.index).fillna(0)
+        frame["usage_trend_ratio"] = (frame[f"usage_events_{main_w}d"] + 1.0) / (
+            frame["usage_events_prev_period"] + 1.0
+        )
+        gap = _days_between(pd.Series(as_of, index=last_day.index), last_day)
+        frame["usage_days_since_last_activity"] = pd.Series(np.floor(gap), index=last_day.index)
+        if spec.onboarding_events:
+            early = usage[
+                (usage.occurred_at < as_of) & usage.event_type.isin(spec.onboarding_events)
+            ]
+            frame = frame.reindex(frame.index.union(pd.Index(early.account_id.unique())))
+            frame["usage_onboarding_milestones"] = early.groupby("account_id").event_type.nunique()
+        return frame
+
+    out = _per_snapshot(usage, as_of_spine, compute)
+    special = {"usage_trend_ratio": 1.0, "usage_days_since_last_activity": float(lookback + 1)}
+    for column in out.columns:
+        if column in special:
+            out[column] = out[column].fillna(special[column])
+        elif column not in ("account_id", "as_of"):
+            out[column] = out[column].fillna(0)
+    return out
+
+
+def support_features(
+    tickets: pd.DataFrame, as_of_spine: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
+    long_w = max(spec.windows_days)
+    main_w = spec.trend_window_days
+    high_all = tickets.priority.str.lower().isin(HIGH_PRIORITIES)
+
+    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
+        seen = tickets[tickets.opened_at < as_of]
+        high = high_all.loc[seen.index]
+        closed_before = seen.closed_at.notna() & (seen.closed_at < as_of)
+        open_at = ~closed_before
+        responded = seen.first_response_at.notna() & (seen.first_response_at < as_of)
+        cols: dict[str, pd.Series] = {}
+        for w in spec.windows_days:
+            inw = seen.opened_at >= as_of - w * DAY
+            cols[f"support_tickets_{w}d"] = seen[inw].groupby("account_id").size()
+            cols[f"support_high_priority_tickets_{w}d"] = (
+                seen[inw & high].groupby("account_id").size()
+            )
+        in_long = seen.opened_at >= as_of - long_w * DAY
+        for cat in spec.ticket_categories:
+            cols[f"support_{_slug(cat)}_tickets_{long_w}d"] = (
+                seen[in_long & (seen.category == cat)].groupby("account_id").size()
+            )
+        opened = seen[open_at]
+        cols["support_open_tickets"] = opened.groupby("account_id").size()
+        cols["support_open_high_priority_tickets"] = (
+            seen[open_at & high].groupby("account_id").size()
+        )
+        age = pd.Series(
+            _days_between(pd.Series(as_of, index=opened.index), opened.opened_at),
+            index=opened.index,
+        )
+        cols["support_oldest_open_ticket_days"] = age.groupby(opened.account_id).max()
+        cols["support_unanswered_tickets"] = seen[open_at & ~responded].groupby("account_id").size()
+        answered = seen[in_long & responded]
+        hours = _days_between(answered.first_response_at, answered.opened_at) * 24.0
+        cols[f"support_first_response_hours_{long_w}d"] = (
+            pd.Series(hours, index=answered.index).groupby(answered.account_id).mean()
+        )
+        resolved = seen[closed_before & (seen.closed_at >= as_of - long_w * DAY)]
+        hours = _days_between(resolved.closed_at, resolved.opened_at) * 24.0
+        cols[f"support_resolution_hours_{long_w}d"] = (
+            pd.Series(hours, index=resolved.index).groupby(resolved.account_id).mean()
+        )
+        escalated = resolved.escalated.astype("boolean").fillna(False).astype(bool)
+        cols[f"support_escalations_{long_w}d"] = resolved[escalated].groupby("account_id").size()
+        cols[f"support_satisfaction_{long_w}d"] = resolved.groupby("account_id").satisfaction.mean()
+        prev = seen[
+            (seen.opened_at >= as_of - 2 * main_w * DAY) & (seen.opened_at < as_of - main_w * DAY)
+        ]
+        cols[f"support_tickets_{main_w}d_prev_period"] = prev.groupby("account_id").size()
+        return pd.DataFrame(cols)
+
+    out = _per_snapshot(tickets, as_of_spine, compute)
+    nullable = {
+        f"support_first_response_hours_{long_w}d",
+        f"support_resolution_hours_{long_w}d",
+        f"support_satisfaction_{long_w}d",
+    }
+    for column in out.columns:
+        if column not in nullable and column not in ("account_id", "as_of"):
+            out[column] = out[column].fillna(0)
+    return out
+
+
+def _plan_rank(plan: pd.Series, plan_order: tuple[str, ...]) -> pd.Series:
+    ranks = {p: i + 1 for i, p in enumerate(plan_order)}
+    return plan.map(ranks).fillna(0).astype("int64")
+
+
+def contract_features(
+    subscriptions: pd.DataFrame,
+    accounts: pd.DataFrame,
+    as_of_spine: pd.DataFrame,
+    spec: FeatureSpec,
+) -> pd.DataFrame:
+    subs = subscriptions.assign(plan_rank=_plan_rank(subscriptions.plan, spec.plan_order))
+    subs = subs.sort_values(["account_id", "start_at"], kind="stable")
+    subs["prev_mrr"] = subs.groupby("account_id").mrr.shift()
+    first_start = subs.groupby("account_id").start_at.min()
+    created = accounts.set_index("account_id").created_at
+
+    def live_at(at: pd.Timestamp) -> pd.DataFrame:
+        return subs[(subs.start_at < at) & (subs.end_at.isna() | (subs.end_at >= at))]
+
+    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
+        live = live_at(as_of).copy()
+        billing = live.billing_period.str.lower()
+        period = np.where(billing.fillna("monthly") == "annual", 365.0, 30.4375)
+        since = _days_between(pd.Series(as_of, index=live.index), live.start_at)
+        live["since_start"] = since
+        live["days_to_renewal"] = period - (since - np.floor(since / period) * period)
+        live["is_annual"] = (billing == "annual").astype("Int64").where(billing.notna())
+        g = live.groupby("account_id")
+        frame = pd.DataFrame(
+            {
+                "contract_mrr": g.mrr.sum().astype("float64"),
+                "contract_seats": g.seats.sum().astype("float64"),
+                "contract_plan_rank": g.plan_rank.max(),
+                "contract_plan": g.plan.max(),
+                "contract_is_annual": g.is_annual.max(),
+                "contract_days_to_renewal": g.days_to_renewal.min(),
+                "contract_current_period_days": g.since_start.min(),
+            }
+        )
+        before = live_at(as_of - 90 * DAY).groupby("account_id").mrr.sum().astype("float64")
+        mrr_before = before.reindex(frame.index).fillna(0.0)
+        recent = subs[(subs.start_at < as_of) & (subs.start_at >= as_of - 180 * DAY)]
+        has_prev = recent.prev_mrr.notna()
+        frame["contract_downgrades_180d"] = (
+            recent[has_prev & (recent.mrr < recent.prev_mrr)].groupby("account_id").size()
+        )
+        frame["contract_upgrades_180d"] = (
+            recent[has_prev & (recent.mrr > recent.prev_mrr)].groupby("account_id").size()
+        )
+        frame[["contract_downgrades_180d", "contract_upgrades_180d"]] = frame[
+            ["contract_downgrades_180d", "contract_upgrades_180d"]
+        ].fillna(0)
+        acc_created = created.reindex(frame.index)
+        tenure_from = acc_created.where(acc_created < as_of).fillna(
+            first_start.reindex(frame.index)
+        )
+        frame["contract_tenure_days"] = _days_between(
+            pd.Series(as_of, index=frame.index), tenure_from
+        )
+        frame["contract_mrr_change_90d"] = frame.contract_mrr - mrr_before
+        frame["contract_mrr_change_ratio_90d"] = np.where(
+            mrr_before > 0, frame.contract_mrr / mrr_before.where(mrr_before > 0, 1.0), 1.0
+        )
+        frame["contract_arr"] = frame.contract_mrr * 12.0
+        return frame
+
+    return _per_snapshot(subs, as_of_spine, compute)
+
+
+def nps_features(nps: pd.DataFrame, as_of_spine: pd.DataFrame) -> pd.DataFrame:
+    ordered = nps.sort_values(
+        ["account_id", "responded_at"], ascending=[True, False], kind="stable"
+    )
+
+    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
+        seen = ordered[ordered.responded_at < as_of]
+        g = seen.groupby("account_id")
+        last = g.nth(0).set_index("account_id")
+        prev = g.nth(1).set_index("account_id")
+        frame = pd.DataFrame({"nps_last_score": last.score.astype("float64")})
+        frame["nps_responses"] = g.size()
+        frame["nps_score_change"] = frame.nps_last_score - prev.score.astype("float64")
+        frame["nps_days_since_response"] = _days_between(
+            pd.Series(as_of, index=last.index), last.responded_at
+        )
+        frame["nps_is_detractor"] = (
+            (frame.nps_last_score <= 6).astype("Int64").where(frame.nps_last_score.notna())
+        )
+        return frame
+
+    out = _per_snapshot(ordered, as_of_spine, compute)
+    out["nps_responses"] = out["nps_responses"].fillna(0)
+    return out
+
+
+def attribute_features(
+    accounts: pd.DataFrame, as_of_spine: pd.DataFrame, spec: FeatureSpec
+) -> pd.DataFrame:
+    acc = accounts.set_index("account_id")
+    out = as_of_spine[["account_id", "as_of"]].copy()
+    for c in spec.categorical_attributes:
+        out[f"attr_{c}"] = out.account_id.map(acc[c]).astype("string")
+    for c in spec.numeric_attributes:
+        out[f"attr_{c}"] = out.account_id.map(acc[c]).astype("float64")
+    return out
+
+
+def build_features(
+    frames: dict[str, pd.DataFrame], as_of_dates: list[date], spec: FeatureSpec
+) -> pd.DataFrame:
+    """Every feature family for every active account at every as-of, in plain pandas."""
+    base = spine(frames["subscriptions"], as_of_dates)
+    parts = [
+        usage_features(frames["usage_events"], base, spec),
+        support_features(frames["support_tickets"], base, spec),
+        contract_features(frames["subscriptions"], frames["accounts"], base, spec),
+        attribute_features(frames["accounts"], base, spec),
+    ]
+    if spec.has_nps and "nps_responses" in frames:
+        parts.append(nps_features(frames["nps_responses"], base))
+    out = base
+    for part in parts:
+        out = out.merge(part, on=["account_id", "as_of"], how="left")
+    seats = out.contract_seats
+    users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
+    out["usage_active_users_per_seat"] = (users / seats).where(seats > 0)
+    return out.sort_values(["as_of", "account_id"]).reset_index(drop=True)
+
+
+def active_periods(subscriptions: pd.DataFrame, reactivation_gap_days: int) -> pd.DataFrame:
+    """Subscription rows merged into periods separated by at least the reactivation gap."""
+    far = pd.Timestamp("9999-01-01")
+    s = subscriptions[["account_id", "start_at", "end_at"]].copy()
+    s["end_filled"] = s.end_at.fillna(far)
+    s = s.sort_values(["account_id", "start_at", "end_filled"], kind="stable")
+    rows = []
+    gap = pd.Timedelta(days=reactivation_gap_days)
+    for account, group in s.groupby("account_id", sort=False):
+        start, end = None, None
+        for r in group.itertuples(index=False):
+            if start is None or r.start_at >= end + gap:
+                if start is not None:
+                    rows.append((account, start, end))
+                start, end = r.start_at, r.end_filled
+            else:
+                end = max(end, r.end_filled)
+        rows.append((account, start, end))
+    periods = pd.DataFrame(rows, columns=["account_id", "period_start", "period_end"])
+    periods["period_end"] = periods.period_end.where(periods.period_end < far)
+    return periods
+
+
+def build_labels(
+    subscriptions: pd.DataFrame,
+    as_of_spine: pd.DataFrame,
+    labels: LabelConfig,
+    observed_until: datetime,
+) -> pd.DataFrame:
+    """Churn and upsell labels per (account_id, as_of); missing where the horizon is open."""
+    periods = active_periods(subscriptions, labels.reactivation_gap_days)
+    subs = subscriptions.assign(plan_rank=_plan_rank(subscriptions.plan, tuple(labels.plan_order)))
+    end = pd.Timestamp(observed_until)
+    churn_h = pd.Timedelta(days=labels.churn_horizon_days)
+    up_h = pd.Timedelta(days=labels.upsell_horizon_days)
+    gap = pd.Timedelta(days=labels.reactivation_gap_days)
+
+    def state(account_subs: pd.DataFrame, at: pd.Timestamp) -> tuple[float, float, int] | None:
+        live = account_subs[
+            (account_subs.start_at <= at)
+            & (account_subs.end_at.isna() | (account_subs.end_at > at))
+        ]
+        if live.empty:
+            return None
+        return live.mrr.sum(), live.seats.fillna(0).sum(), live.plan_rank.max()
+
+    by_account = dict(tuple(subs.groupby("account_id")))
+    periods_by_account = dict(tuple(periods.groupby("account_id")))
+    rows = []
+    for r in as_of_spine.itertuples(index=False):
+        as_of = pd.Timestamp(r.as_of)
+        p = periods_by_account[r.account_id]
+        p = p[(p.period_start < as_of) & (p.period_end.isna() | (p.period_end >= as_of))]
+        churn_mature = as_of + churn_h + gap <= end
+        ends = p.period_end.dropna()
+        churned = bool((ends <= as_of + churn_h).any())
+        churn_label = (1 if churned else 0) if churn_mature else pd.NA
+        churn_at = ends.max() if churn_mature and churned else pd.NaT
+
+        account_subs = by_account[r.account_id]
+        base = state(account_subs, as_of - pd.Timedelta(microseconds=1))
+        starts = account_subs.start_at[
+            (account_subs.start_at >= as_of) & (account_subs.start_at < as_of + up_h)
+        ].unique()
+        future = [s for s in (state(account_subs, t) for t in starts) if s is not None]
+        upsold = False
+        if future and base is not None:
+            max_mrr = max(f[0] for f in future)
+            max_seats = max(f[1] for f in future)
+            max_rank = max(f[2] for f in future)
+            grew = (
+                max_mrr >= base[0] * (1.0 + labels.upsell_min_mrr_share)
+                and max_mrr - base[0] >= labels.upsell_min_mrr_amount
+                and max_mrr > base[0]
+            )
+            upsold = grew or max_seats > base[1] or max_rank > base[2]
+        upsell_label = int(upsold) if as_of + up_h <= end else pd.NA
+        rows.append((r.account_id, r.as_of, churn_label, churn_at, upsell_label))
+    out = pd.DataFrame(
+        rows, columns=["account_id", "as_of", "churn_label", "churn_at", "upsell_label"]
+    )
+    out["churn_label"] = out.churn_label.astype("Int64")
+    out["upsell_label"] = out.upsell_label.astype("Int64")
+    out["churn_at"] = pd.to_datetime(out.churn_at).astype("datetime64[us]")
+    return out
+
+
+def feature_matrix(
+    frames: dict[str, pd.DataFrame],
+    as_of_dates: list[date],
+    spec: FeatureSpec,
+    labels: LabelConfig | None = None,
+    observed_until: datetime | None = None,
+) -> pd.DataFrame:
+    """The reference counterpart of churnml.matrix.feature_matrix."""
+    features = build_features(frames, as_of_dates, spec)
+    if labels is None:
+        return features
+    base = features[["account_id", "as_of"]]
+    y = build_labels(frames["subscriptions"], base, labels, observed_until)
+    return features.merge(y, on=["account_id", "as_of"], how="inner")
