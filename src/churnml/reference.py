@@ -332,6 +332,16 @@ def active_periods(subscriptions: pd.DataFrame, reactivation_gap_days: int) -> p
     return periods
 
 
+def _state_at(subs: pd.DataFrame, points: pd.DataFrame, at: str) -> pd.DataFrame:
+    """Account MRR, seats and best plan at each (account_id, as_of, at) instant."""
+    j = points.merge(subs, on="account_id")
+    j = j[(j.start_at <= j[at]) & (j.end_at.isna() | (j.end_at > j[at]))]
+    g = j.assign(seats=j.seats.fillna(0)).groupby(["account_id", "as_of", at])
+    return g.agg(
+        mrr=("mrr", "sum"), seats=("seats", "sum"), rank=("plan_rank", "max")
+    ).reset_index()
+
+
 def build_labels(
     subscriptions: pd.DataFrame,
     as_of_spine: pd.DataFrame,
@@ -339,61 +349,54 @@ def build_labels(
     observed_until: datetime,
 ) -> pd.DataFrame:
     """Churn and upsell labels per (account_id, as_of); missing where the horizon is open."""
-    periods = active_periods(subscriptions, labels.reactivation_gap_days)
-    subs = subscriptions.assign(plan_rank=_plan_rank(subscriptions.plan, tuple(labels.plan_order)))
     end = pd.Timestamp(observed_until)
     churn_h = pd.Timedelta(days=labels.churn_horizon_days)
     up_h = pd.Timedelta(days=labels.upsell_horizon_days)
     gap = pd.Timedelta(days=labels.reactivation_gap_days)
+    base = as_of_spine[["account_id", "as_of"]].copy()
+    base["as_of"] = pd.to_datetime(base.as_of)
 
-    def state(account_subs: pd.DataFrame, at: pd.Timestamp) -> tuple[float, float, int] | None:
-        live = account_subs[
-            (account_subs.start_at <= at)
-            & (account_subs.end_at.isna() | (account_subs.end_at > at))
-        ]
-        if live.empty:
-            return None
-        return live.mrr.sum(), live.seats.fillna(0).sum(), live.plan_rank.max()
-
-    by_account = dict(tuple(subs.groupby("account_id")))
-    periods_by_account = dict(tuple(periods.groupby("account_id")))
-    rows = []
-    for r in as_of_spine.itertuples(index=False):
-        as_of = pd.Timestamp(r.as_of)
-        p = periods_by_account[r.account_id]
-        p = p[(p.period_start < as_of) & (p.period_end.isna() | (p.period_end >= as_of))]
-        churn_mature = as_of + churn_h + gap <= end
-        ends = p.period_end.dropna()
-        churned = bool((ends <= as_of + churn_h).any())
-        churn_label = (1 if churned else 0) if churn_mature else pd.NA
-        churn_at = ends.max() if churn_mature and churned else pd.NaT
-
-        account_subs = by_account[r.account_id]
-        base = state(account_subs, as_of - pd.Timedelta(microseconds=1))
-        starts = account_subs.start_at[
-            (account_subs.start_at >= as_of) & (account_subs.start_at < as_of + up_h)
-        ].unique()
-        future = [s for s in (state(account_subs, t) for t in starts) if s is not None]
-        upsold = False
-        if future and base is not None:
-            max_mrr = max(f[0] for f in future)
-            max_seats = max(f[1] for f in future)
-            max_rank = max(f[2] for f in future)
-            grew = (
-                max_mrr >= base[0] * (1.0 + labels.upsell_min_mrr_share)
-                and max_mrr - base[0] >= labels.upsell_min_mrr_amount
-                and max_mrr > base[0]
-            )
-            upsold = grew or max_seats > base[1] or max_rank > base[2]
-        upsell_label = int(upsold) if as_of + up_h <= end else pd.NA
-        rows.append((r.account_id, r.as_of, churn_label, churn_at, upsell_label))
-    out = pd.DataFrame(
-        rows, columns=["account_id", "as_of", "churn_label", "churn_at", "upsell_label"]
+    periods = active_periods(subscriptions, labels.reactivation_gap_days)
+    j = base.merge(periods, on="account_id")
+    j = j[(j.period_start < j.as_of) & (j.period_end.isna() | (j.period_end >= j.as_of))]
+    j = j.assign(churned=j.period_end.notna() & (j.period_end <= j.as_of + churn_h))
+    churn = j.groupby(["account_id", "as_of"]).agg(
+        churned=("churned", "max"), churn_at=("period_end", "max")
     )
-    out["churn_label"] = out.churn_label.astype("Int64")
-    out["upsell_label"] = out.upsell_label.astype("Int64")
+    out = base.merge(churn.reset_index(), on=["account_id", "as_of"], how="left")
+    mature = out.as_of + churn_h + gap <= end
+    out["churn_label"] = out.churned.astype("Int64").where(mature)
+    out["churn_at"] = out.churn_at.where(mature & (out.churn_label == 1))
+
+    subs = subscriptions.assign(plan_rank=_plan_rank(subscriptions.plan, tuple(labels.plan_order)))
+    points = base.assign(base_at=base.as_of - pd.Timedelta(microseconds=1))
+    now = _state_at(subs, points, "base_at").drop(columns="base_at")
+    starts = base.merge(subs[["account_id", "start_at"]], on="account_id")
+    starts = starts[(starts.start_at >= starts.as_of) & (starts.start_at < starts.as_of + up_h)]
+    changes = starts.rename(columns={"start_at": "change_at"}).drop_duplicates()
+    future = _state_at(subs, changes, "change_at")
+    best = future.groupby(["account_id", "as_of"]).agg(
+        max_mrr=("mrr", "max"), max_seats=("seats", "max"), max_rank=("rank", "max")
+    )
+    up = base.merge(now, on=["account_id", "as_of"], how="left").merge(
+        best.reset_index(), on=["account_id", "as_of"], how="left"
+    )
+    grew = (
+        (up.max_mrr >= up.mrr * (1.0 + labels.upsell_min_mrr_share))
+        & (up.max_mrr - up.mrr >= labels.upsell_min_mrr_amount)
+        & (up.max_mrr > up.mrr)
+    )
+    upsold = up.max_mrr.notna() & (
+        grew | (up["max_seats"] > up["seats"]) | (up["max_rank"] > up["rank"])
+    )
+    out = out.merge(
+        up[["account_id", "as_of"]].assign(upsold=upsold.astype("int64")),
+        on=["account_id", "as_of"],
+    )
+    out["upsell_label"] = out.upsold.astype("Int64").where(out.as_of + up_h <= end)
+    out["as_of"] = out.as_of.astype(as_of_spine.as_of.dtype)
     out["churn_at"] = pd.to_datetime(out.churn_at).astype("datetime64[us]")
-    return out
+    return out[["account_id", "as_of", "churn_label", "churn_at", "upsell_label"]]
 
 
 def feature_matrix(
