@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=13)
     parser.add_argument("--snapshots", type=int, default=12)
     parser.add_argument("--events-per-user-day", type=float, default=0.12)
-    parser.add_argument("--tickets-per-account-month", type=float, default=1.0)
+    parser.add_argument("--tickets-per-account-month", type=float, default=1.15)
     parser.add_argument(
         "--pandas-share", type=float, default=0.2, help="share of events for the pandas run"
     )
