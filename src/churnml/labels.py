@@ -58,24 +58,22 @@ def churn_labels(
     """1 when the account's active period ends within the horizon and it does not come back
     within the reactivation gap; NULL when the horizon (plus gap) is not yet observed."""
     periods = active_periods(subscriptions, labels.reactivation_gap_days)
-    j = spine.left_join(
-        periods,
-        [
-            spine.account_id == periods.account_id,
-            periods.period_start < spine.as_of,
-            periods.period_end.isnull() | (periods.period_end >= spine.as_of),
-        ],
-    )
+    # Join on the account only, then filter: an OR inside a join condition made DuckDB fall back
+    # from a hash join (53 s instead of under a second on 630k account-snapshots).
+    j = spine.inner_join(periods, "account_id")
+    j = j.filter((j.period_start < j.as_of) & (j.period_end.isnull() | (j.period_end >= j.as_of)))
     horizon_end = j.as_of + ibis.interval(days=labels.churn_horizon_days)
-    mature = horizon_end + ibis.interval(days=labels.reactivation_gap_days) <= ibis.timestamp(
-        observed_until
-    )
     churned = j.period_end.notnull() & (j.period_end <= horizon_end)
-    out = j.group_by([j.account_id, j.as_of]).aggregate(
-        churned=churned.cast("int64").max(),
-        mature=mature.cast("int64").max(),
-        churn_at=j.period_end.max(),
+    found = j.group_by([j.account_id, j.as_of]).aggregate(
+        churned=churned.cast("int64").max(), churn_at=j.period_end.max()
     )
+    out = spine.left_join(found, ["account_id", "as_of"]).select(
+        spine.account_id, spine.as_of, found.churned, found.churn_at
+    )
+    mature = out.as_of + ibis.interval(
+        days=labels.churn_horizon_days + labels.reactivation_gap_days
+    ) <= ibis.timestamp(observed_until)
+    out = out.mutate(mature=mature.cast("int64"))
     return out.select(
         "account_id",
         "as_of",
