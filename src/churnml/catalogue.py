@@ -62,7 +62,7 @@ _PATTERNS: list[tuple[str, str, str, str, str, str]] = [
     (
         r"usage_feature_breadth_(\d+)d",
         "usage",
-        "distinct features used in the last {0} days",
+        "distinct tracked event types (the most common, up to 25) used in the last {0} days",
         "features",
         "Used {value:.0f} different features in the last {0} days",
         "直近{0}日間に使われた機能は{value:.0f}種類",

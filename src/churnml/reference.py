@@ -75,7 +75,8 @@ def usage_features(
             cols[f"usage_events_{w}d"] = g.size()
             cols[f"usage_quantity_{w}d"] = g.quantity.sum().astype("float64")
             cols[f"usage_active_days_{w}d"] = g.day.nunique()
-            cols[f"usage_feature_breadth_{w}d"] = g.event_type.nunique()
+            tracked = inw[inw.event_type.isin(spec.event_types)]
+            cols[f"usage_feature_breadth_{w}d"] = tracked.groupby("account_id").event_type.nunique()
             with_user = inw[inw.user_id.notna()]
             cols[f"usage_active_users_{w}d"] = with_user.groupby("account_id").user_id.nunique()
         main = recent[recent.day >= as_of - main_w * DAY]
