@@ -14,7 +14,15 @@ from churnml.model import unknown_categories
 from churnml.report import render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
-from flows.tasks import build_matrix, canonical_tables, data_end, extract, read_config, validate
+from churnml.validation import screen_unknown_categories
+from flows.tasks import (
+    build_matrix,
+    canonical_tables,
+    data_end,
+    extract_with_retries,
+    read_config,
+    validate,
+)
 
 
 @task(cache_policy=NO_CACHE)
@@ -31,13 +39,22 @@ def previous_run(con, cfg: ChurnmlConfig, as_of: date):
 
 
 @task(cache_policy=NO_CACHE)
+def screen_categories(features, champions: dict, cfg: ChurnmlConfig) -> list[str]:
+    """Stop on category values the champions never saw, unless configured to score them as missing."""
+    unseen: dict[str, list[str]] = {}
+    for bundle, _ in champions.values():
+        for column, values in unknown_categories(bundle, features).items():
+            unseen[column] = sorted(set(unseen.get(column, [])) | set(values))
+    problems = screen_unknown_categories(unseen, features, cfg.validation.unknown_categories)
+    for problem in problems:
+        get_run_logger().warning("scored as missing: %s", problem)
+    return [str(p) for p in problems]
+
+
+@task(cache_policy=NO_CACHE)
 def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, previous=None):
     accounts = tables["accounts"].to_pandas()
     (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
-    for column, values in unknown_categories(churn, features).items():
-        get_run_logger().warning(
-            "feature %s has values the models never saw (scored as missing): %s", column, values[:5]
-        )
     scored = score_accounts(
         features,
         accounts,
@@ -76,18 +93,21 @@ def scoring_flow(
     """Score every active account as of a date (default: the day after the latest data)."""
     cfg = read_config(config_path)
     champions = load_champions(cfg)
-    con, mapped = extract(cfg)
-    validate(mapped)
-    tables = canonical_tables(con, mapped)
-    if as_of is None:
-        as_of = data_end(tables).date() + timedelta(days=1)
-    spec = FeatureSpec.from_dict(champions["churn"][0].spec)
-    features = build_matrix(tables, [as_of], spec, None, None)
-    previous = previous_run(con, cfg, as_of)
-    scored = score(features, tables, champions, cfg, lang, previous)
-    written = write_back(con, scored, cfg)
-    report = write_report(scored, cfg, lang)
-    con.disconnect()
+    con, mapped = extract_with_retries(cfg)
+    try:
+        validate(mapped, cfg)
+        tables = canonical_tables(con, mapped)
+        if as_of is None:
+            as_of = data_end(tables).date() + timedelta(days=1)
+        spec = FeatureSpec.from_dict(champions["churn"][0].spec)
+        features = build_matrix(tables, [as_of], spec, None, None)
+        scored_as_missing = screen_categories(features, champions, cfg)
+        previous = previous_run(con, cfg, as_of)
+        scored = score(features, tables, champions, cfg, lang, previous)
+        written = write_back(con, scored, cfg)
+        report = write_report(scored, cfg, lang)
+    finally:
+        con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(
         "scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report
     )
@@ -97,6 +117,7 @@ def scoring_flow(
         "written": written,
         "report": report,
         "scored": scored,
+        "scored_as_missing": scored_as_missing,
     }
 
 
