@@ -76,7 +76,7 @@ def check_data(config: ConfigOption = None) -> None:
         typer.secho(f"mapping error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(profile_sources(mapped))
-    problems = validate_sources(mapped)
+    problems = validate_sources(mapped, None, cfg.validation)
     if problems:
         typer.secho(f"{len(problems)} data problem(s):", fg="red", err=True)
         for p in problems:
