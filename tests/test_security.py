@@ -157,3 +157,13 @@ def test_config_accepts_url_secret_for_sql_sources_and_postgres_sinks(tmp_path):
     cfg = load_config(config_file(tmp_path, raw))
     assert cfg.sources["accounts"].source.url_secret == "crm-url"
     assert cfg.output.sinks[0].url_secret == "dwh-url"
+
+
+def test_redact_masks_the_url_and_its_password():
+    from churnml.io.sources import redact
+
+    url = f"postgresql+psycopg://churnml:{SECRET}@db.internal:5432/crm"
+    echoed = f"could not connect with {url}; password {SECRET} rejected"
+    masked = redact(echoed, url)
+    assert SECRET not in masked and "<database URL>" in masked and "***" in masked
+    assert redact("no secret here", url) == "no secret here"
