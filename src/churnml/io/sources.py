@@ -85,6 +85,22 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
     return con
 
 
+def connect_for_checks(cfg: ChurnmlConfig) -> DuckDBBackend:
+    """A read-only warehouse for `check-data`, or an in-memory database when no source lives in it.
+
+    Checking CSV or SQL sources must not need (or create) a warehouse file first.
+    """
+    uses_warehouse = any(
+        isinstance(m.source, DuckDBTableSource) and m.source.database is None
+        for m in cfg.sources.values()
+    )
+    if uses_warehouse or cfg.resolve(cfg.warehouse.path).exists():
+        return connect_warehouse(cfg, read_only=True)
+    con = ibis.duckdb.connect(threads=cfg.warehouse.threads)
+    con.raw_sql("SET TimeZone='UTC'")
+    return con
+
+
 def quote_identifier(name: str) -> str:
     """Quote a (possibly schema-qualified) identifier for DuckDB/PostgreSQL."""
     parts = name.split(".")
@@ -419,6 +435,7 @@ def materialize(con: DuckDBBackend, mapped: dict[str, MappedTable]) -> dict[str,
 __all__ = [
     "MappedTable",
     "SourceError",
+    "connect_for_checks",
     "connect_warehouse",
     "load_sources",
     "map_table",
