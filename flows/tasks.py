@@ -52,7 +52,10 @@ def validate(mapped: dict, cfg: ChurnmlConfig | None = None) -> None:
     """Stop before computing anything if a source breaks the contract."""
     problems = validate_sources(mapped, None, cfg.validation if cfg else None)
     if problems:
-        get_run_logger().error("data validation failed: %d problem(s)", len(problems))
+        logger = get_run_logger()
+        logger.error("data validation failed: %d problem(s)", len(problems))
+        for problem in problems:
+            logger.error("  - %s", problem)
     raise_for_problems(problems)
 
 
