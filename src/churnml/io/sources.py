@@ -154,11 +154,12 @@ def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
     row = (lines[-1] + rest).rstrip(b"\r\n")
     header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
     column_index = lines[-1].count(b",") if line_no > 1 else None
-    column = (
-        header[column_index].strip('"')
-        if column_index is not None and column_index < len(header)
-        else "?"
-    )
+    if column_index is None:
+        column = "(header line)"
+    elif column_index < len(header):
+        column = header[column_index].strip('"')
+    else:
+        column = "(beyond the header's columns)"
     raise SourceError(
         f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
         f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
