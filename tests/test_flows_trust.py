@@ -28,6 +28,8 @@ ACCOUNT_PAYLOAD = '<script>alert("account")</script>'
 CATEGORY_PAYLOAD = "<script>alert('category')</script>"
 AS_OF = "2026-07-01"
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def prefect_backend():
@@ -168,6 +170,7 @@ def assert_unchanged(before: dict, after: dict) -> None:
 # --- security ---------------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
 def test_secret_never_reaches_mlflow_logs_outputs_or_report(trained, scored, logs):
     root, _ = trained
     log_text = "\n".join(logs.lines)
@@ -184,6 +187,7 @@ def test_secret_never_reaches_mlflow_logs_outputs_or_report(trained, scored, log
         assert SECRET.encode() not in p.read_bytes(), p
 
 
+@pytest.mark.postgres
 def test_script_payloads_reach_the_report_only_escaped(scored):
     html = Path(scored["report"]).read_text(encoding="utf-8")
     assert ACCOUNT_PAYLOAD not in html and CATEGORY_PAYLOAD not in html
@@ -195,6 +199,7 @@ def test_script_payloads_reach_the_report_only_escaped(scored):
 # --- bad input and missing dependencies stop the run before anything is written -----------------
 
 
+@pytest.mark.postgres
 def test_bad_source_stops_scoring_before_anything_is_written(trained, scored, monkeypatch):
     from flows.scoring import scoring_flow
 
@@ -209,6 +214,7 @@ def test_bad_source_stops_scoring_before_anything_is_written(trained, scored, mo
     assert_unchanged(before, outputs_snapshot(root))
 
 
+@pytest.mark.postgres
 def test_unknown_categories_stop_scoring_or_are_reported(trained, scored):
     from flows.scoring import scoring_flow
 

@@ -23,6 +23,8 @@ TESTS = Path(__file__).parent
 WRITER = TESTS / "fault_writer.py"
 PREVIOUS_ROWS = 1000
 
+pytestmark = pytest.mark.slow
+
 
 def writer_env(**extra: str) -> dict[str, str]:
     src = str(TESTS.parent / "src")
