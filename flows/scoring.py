@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -11,10 +12,18 @@ from churnml.config import ChurnmlConfig
 from churnml.features import FeatureSpec
 from churnml.io import sinks, tracking
 from churnml.model import unknown_categories
-from churnml.report import render_report
+from churnml.report import ExtraSection, render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
-from flows.tasks import build_matrix, canonical_tables, data_end, extract, read_config, validate
+from churnml.validation import screen_unknown_categories
+from flows.tasks import (
+    build_matrix,
+    canonical_tables,
+    data_end,
+    extract_with_retries,
+    read_config,
+    validate,
+)
 
 
 @task(cache_policy=NO_CACHE)
@@ -31,13 +40,22 @@ def previous_run(con, cfg: ChurnmlConfig, as_of: date):
 
 
 @task(cache_policy=NO_CACHE)
+def screen_categories(features, champions: dict, cfg: ChurnmlConfig) -> list[str]:
+    """Stop on category values the champions never saw, unless configured to score them as missing."""
+    unseen: dict[str, list[str]] = {}
+    for bundle, _ in champions.values():
+        for column, values in unknown_categories(bundle, features).items():
+            unseen[column] = sorted(set(unseen.get(column, [])) | set(values))
+    problems = screen_unknown_categories(unseen, features, cfg.validation.unknown_categories)
+    for problem in problems:
+        get_run_logger().warning("scored as missing: %s", problem)
+    return [str(p) for p in problems]
+
+
+@task(cache_policy=NO_CACHE)
 def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, previous=None):
     accounts = tables["accounts"].to_pandas()
     (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
-    for column, values in unknown_categories(churn, features).items():
-        get_run_logger().warning(
-            "feature %s has values the models never saw (scored as missing): %s", column, values[:5]
-        )
     scored = score_accounts(
         features,
         accounts,
@@ -58,14 +76,29 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE)
-def write_report(scored, cfg: ChurnmlConfig, lang: str, previous=None) -> str:
+def write_report(
+    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None
+) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     as_of = scored["as_of"].iloc[0] if len(scored) else datetime.now(UTC)
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
+    extra = []
+    if scored_as_missing:
+        extra.append(
+            ExtraSection(
+                "Category values the models never saw (scored as missing)",
+                pd.DataFrame({"problem": scored_as_missing}),
+                "Retrain to learn them, or check the source for a renamed value.",
+            )
+        )
     html = render_report(
-        scored, lang=lang, previous=previous, max_accounts=cfg.output.report_max_accounts
+        scored,
+        lang=lang,
+        previous=previous,
+        extra_sections=extra,
+        max_accounts=cfg.output.report_max_accounts,
     )
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
@@ -79,18 +112,21 @@ def scoring_flow(
     """Score every active account as of a date (default: the day after the latest data)."""
     cfg = read_config(config_path)
     champions = load_champions(cfg)
-    con, mapped = extract(cfg)
-    validate(mapped)
-    tables = canonical_tables(con, mapped)
-    if as_of is None:
-        as_of = data_end(tables).date() + timedelta(days=1)
-    spec = FeatureSpec.from_dict(champions["churn"][0].spec)
-    features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
-    previous = previous_run(con, cfg, as_of)
-    scored = score(features, tables, champions, cfg, lang, previous)
-    written = write_back(con, scored, cfg)
-    report = write_report(scored, cfg, lang, previous)
-    con.disconnect()
+    con, mapped = extract_with_retries(cfg)
+    try:
+        validate(mapped, cfg)
+        tables = canonical_tables(con, mapped)
+        if as_of is None:
+            as_of = data_end(tables).date() + timedelta(days=1)
+        spec = FeatureSpec.from_dict(champions["churn"][0].spec)
+        features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
+        scored_as_missing = screen_categories(features, champions, cfg)
+        previous = previous_run(con, cfg, as_of)
+        scored = score(features, tables, champions, cfg, lang, previous)
+        written = write_back(con, scored, cfg)
+        report = write_report(scored, cfg, lang, previous, scored_as_missing)
+    finally:
+        con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(
         "scored %d accounts as of %s -> %s; report %s", len(scored), as_of, written, report
     )
@@ -100,6 +136,7 @@ def scoring_flow(
         "written": written,
         "report": report,
         "scored": scored,
+        "scored_as_missing": scored_as_missing,
     }
 
 

@@ -22,19 +22,40 @@ def read_config(config_path: str | None) -> ChurnmlConfig:
     return load_config(config_path) if config_path else default_config()
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE)
 def extract(cfg: ChurnmlConfig, read_only: bool = False):
-    """Open the warehouse and map every source onto the contract (lazy; retried on failure)."""
+    """Open the warehouse and map every source onto the contract (lazy)."""
     con = sources.connect_warehouse(cfg, read_only=read_only)
-    return con, sources.load_sources(con, cfg)
+    try:
+        return con, sources.load_sources(con, cfg)
+    except BaseException:
+        con.disconnect()  # release the warehouse before a retry or another run
+        raise
+
+
+def extract_with_retries(cfg: ChurnmlConfig, read_only: bool = False):
+    """`extract`, retried as configured (sources live on other systems), then a clear failure."""
+    attempts = cfg.retries.source_reads + 1
+    try:
+        return extract.with_options(
+            retries=cfg.retries.source_reads, retry_delay_seconds=cfg.retries.delay_seconds
+        )(cfg, read_only)
+    except Exception as exc:
+        raise sources.SourceError(
+            f"reading the sources failed after {attempts} attempt(s); nothing was computed or "
+            f"written. Last error: {exc}"
+        ) from exc
 
 
 @task(cache_policy=NO_CACHE)
-def validate(mapped: dict) -> None:
+def validate(mapped: dict, cfg: ChurnmlConfig | None = None) -> None:
     """Stop before computing anything if a source breaks the contract."""
-    problems = validate_sources(mapped)
+    problems = validate_sources(mapped, None, cfg.validation if cfg else None)
     if problems:
-        get_run_logger().error("data validation failed: %d problem(s)", len(problems))
+        logger = get_run_logger()
+        logger.error("data validation failed: %d problem(s)", len(problems))
+        for problem in problems:
+            logger.error("  - %s", problem)
     raise_for_problems(problems)
 
 

@@ -11,7 +11,14 @@ from churnml.features import derive_spec
 from churnml.io import tracking
 from churnml.snapshots import snapshot_grid
 from churnml.train import TrainResult, train_target
-from flows.tasks import build_matrix, canonical_tables, data_end, extract, read_config, validate
+from flows.tasks import (
+    build_matrix,
+    canonical_tables,
+    data_end,
+    extract_with_retries,
+    read_config,
+    validate,
+)
 
 TARGETS = ("churn", "upsell")
 
@@ -34,8 +41,8 @@ def training_flow(config_path: str | None = None) -> dict:
     """Retrain the churn and upsell models on every labelled snapshot."""
     cfg = read_config(config_path)
     tracking.configure(cfg)  # fail before any work if the store is unreachable
-    con, mapped = extract(cfg)
-    validate(mapped)
+    con, mapped = extract_with_retries(cfg)
+    validate(mapped, cfg)
     tables = canonical_tables(con, mapped)
     end = data_end(tables)
     last = cfg.snapshots.end or end.date()

@@ -34,6 +34,24 @@ def _config(path: Path | None):
         raise typer.Exit(2) from exc
 
 
+def _known_failures() -> tuple[type[Exception], ...]:
+    """Failures whose message already says what to fix: shown without a traceback."""
+    from churnml.io.sinks import SinkError
+    from churnml.io.sources import SourceError
+    from churnml.io.tracking import TrackingError
+    from churnml.validation import DataValidationError
+
+    return (DataValidationError, SourceError, SinkError, TrackingError)
+
+
+def _run_flow(run):
+    try:
+        return run()
+    except _known_failures() as exc:
+        typer.secho(f"{type(exc).__name__}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
 def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -65,18 +83,18 @@ def demo_data(
 def check_data(config: ConfigOption = None) -> None:
     """Load every source through the mapping, print a profile and run the data checks."""
     from churnml.io.profile import profile_sources
-    from churnml.io.sources import SourceError, connect_warehouse, load_sources
+    from churnml.io.sources import SourceError, connect_for_checks, load_sources
     from churnml.validation import validate_sources
 
     cfg = _config(config)
     try:
-        con = connect_warehouse(cfg, read_only=True)
+        con = connect_for_checks(cfg)
         mapped = load_sources(con, cfg)
     except SourceError as exc:
         typer.secho(f"mapping error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(profile_sources(mapped))
-    problems = validate_sources(mapped)
+    problems = validate_sources(mapped, None, cfg.validation)
     if problems:
         typer.secho(f"{len(problems)} data problem(s):", fg="red", err=True)
         for p in problems:
@@ -91,7 +109,7 @@ def train(config: ConfigOption = None) -> None:
     _quiet_prefect()
     from flows.training import training_flow
 
-    summary = training_flow(config_path=str(config) if config else None)
+    summary = _run_flow(lambda: training_flow(config_path=str(config) if config else None))
     typer.echo(summary["markdown"])
 
 
@@ -112,10 +130,12 @@ def score(
     if lang not in ("en", "ja"):
         typer.secho("--lang must be en or ja", fg="red", err=True)
         raise typer.Exit(2)
-    result = scoring_flow(
-        config_path=str(config) if config else None,
-        as_of=date.fromisoformat(as_of) if as_of else None,
-        lang=lang,
+    result = _run_flow(
+        lambda: scoring_flow(
+            config_path=str(config) if config else None,
+            as_of=date.fromisoformat(as_of) if as_of else None,
+            lang=lang,
+        )
     )
     scored = result["scored"]
     typer.echo(f"scored {result['accounts']} active accounts as of {result['as_of']}")

@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys, so a typo in the file is an error instead of a silent default.
 Secrets never live in the file: connection URLs are read from the environment variable the file
-names (``url_env``).
+names (``url_env``) or from a Prefect Secret block (``url_secret``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class FileSource(StrictModel):
     kind: Literal["file"] = "file"
     path: str
     format: Literal["csv", "parquet", "auto"] = "auto"
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = Field(
+        "utf-8", description="text encoding of CSV files; other encodings are refused, not guessed"
+    )
 
 
 class DuckDBTableSource(StrictModel):
@@ -61,11 +64,14 @@ class DuckDBTableSource(StrictModel):
 
 
 class SqlSource(StrictModel):
-    """A SQL query on any SQLAlchemy URL; the URL comes from an environment variable."""
+    """A SQL query on any SQLAlchemy URL, read from an environment variable or a Secret block."""
 
     kind: Literal["sql"] = "sql"
     query: str
     url_env: str = "CHURNML_SOURCE_URL"
+    url_secret: str | None = Field(
+        None, description="name of a Prefect Secret block holding the URL (instead of url_env)"
+    )
 
 
 Source = Annotated[FileSource | DuckDBTableSource | SqlSource, Field(discriminator="kind")]
@@ -111,6 +117,11 @@ class WarehouseConfig(StrictModel):
     path: str = "data/warehouse.duckdb"
     threads: int = Field(2, ge=1)
     memory_limit: str | None = "6GB"
+    lock_timeout_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="how long to wait for another process holding the warehouse before failing",
+    )
     engine: Literal["duckdb", "spark"] = Field(
         "duckdb",
         description="where features and labels are computed; spark runs the same definitions",
@@ -151,12 +162,41 @@ class FeatureConfig(StrictModel):
     account_attributes_categorical: list[str] = Field(default_factory=list)
     account_attributes_numeric: list[str] = Field(default_factory=list)
 
+    @field_validator("account_attributes_categorical", "account_attributes_numeric")
+    @classmethod
+    def _attribute_identifiers(cls, v: list[str]) -> list[str]:
+        # attribute names become feature and output column names
+        return [_check_identifier(a, "account attribute") for a in v]
+
     @field_validator("windows_days")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
         if not v or any(w <= 0 for w in v):
             raise ValueError("windows_days must be a non-empty list of positive day counts")
         return sorted(set(v))
+
+
+class ValidationConfig(StrictModel):
+    """How strict the data checks are where a choice is the customer's to make."""
+
+    mixed_timezones: Literal["refuse", "utc"] = Field(
+        "refuse",
+        description="a text timestamp column mixing naive and offset values: refuse it, or read "
+        "the naive values as UTC like the rest",
+    )
+    unknown_categories: Literal["stop", "score_as_missing"] = Field(
+        "stop",
+        description="category values the champion never saw: stop scoring, or score them as "
+        "missing and report them",
+    )
+    absurd_mrr: float = Field(10_000_000.0, gt=0, description="MRR above this is an input error")
+
+
+class RetryConfig(StrictModel):
+    """Retries of steps that touch the outside world (source reads)."""
+
+    source_reads: int = Field(2, ge=0, description="retries after a failed source read")
+    delay_seconds: float = Field(5.0, ge=0)
 
 
 class LabelConfig(StrictModel):
@@ -407,6 +447,9 @@ class SinkConfig(StrictModel):
     kind: Literal["duckdb", "postgres", "parquet", "csv"]
     table: str = "scored_accounts"
     url_env: str | None = None
+    url_secret: str | None = Field(
+        None, description="name of a Prefect Secret block holding the URL (instead of url_env)"
+    )
     path: str | None = None
 
     @field_validator("table")
@@ -509,6 +552,8 @@ class ChurnmlConfig(StrictModel):
     outreach: OutreachConfig = OutreachConfig()
     output: OutputConfig = OutputConfig()
     schedules: ScheduleConfig = ScheduleConfig()
+    validation: ValidationConfig = ValidationConfig()
+    retries: RetryConfig = RetryConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+
+# A text timestamp that ends in a UTC offset or "Z" after its time of day.
+OFFSET_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,9 @@ def cast_to_contract(column: ir.Column, dtype: str) -> ir.Column:
             return column.cast("timestamp") if column.type().timezone else column
         if column.type().is_date():
             return column.cast("timestamp")
-        return column.cast("string").try_cast("timestamp")
+        # Through TIMESTAMPTZ so a written offset is honoured (converted to UTC, the session
+        # zone); a plain TIMESTAMP cast would silently drop it. Naive text is read as UTC.
+        return column.cast("string").try_cast(dt.Timestamp(timezone="UTC")).cast("timestamp")
     if dtype == "boolean" and column.type().is_string():
         lowered = column.lower().strip()
         return ibis.cases(

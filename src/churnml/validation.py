@@ -14,7 +14,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnml.contract import TABLES, cast_to_contract
+from churnml.config import ValidationConfig
+from churnml.contract import OFFSET_PATTERN, TABLES, cast_to_contract
 
 ABSURD_MRR = 10_000_000.0
 EXAMPLES = 3
@@ -57,7 +58,9 @@ def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -
     ]
 
 
-def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
+def _checks_for(
+    name: str, t: ir.Table, now: datetime, absurd_mrr: float = ABSURD_MRR
+) -> list[_Check]:
     """Predicates on a table holding the raw column ``c`` and its contract-typed twin ``__t_c``."""
     contract = TABLES[name]
     checks: list[_Check] = []
@@ -74,6 +77,10 @@ def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
         if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
             what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
             checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
+        elif col.dtype != "string" and not r.type().is_null():
+            # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
+            what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
+            checks.append(_Check(col.name, what, r.notnull() & v.isnull()))
         if col.dtype == "float64":
             checks.append(
                 _Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf()))
@@ -91,7 +98,7 @@ def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
         )
     if name == "subscriptions":
         checks.append(_Check("mrr", "negative MRR", typed("mrr") < 0))
-        checks.append(_Check("mrr", f"absurd MRR (> {ABSURD_MRR:,.0f})", typed("mrr") > ABSURD_MRR))
+        checks.append(_Check("mrr", f"absurd MRR (> {absurd_mrr:,.0f})", typed("mrr") > absurd_mrr))
         checks.append(
             _Check(
                 "end_at",
@@ -133,8 +140,26 @@ def _checks_for(name: str, t: ir.Table, now: datetime) -> list[_Check]:
     return checks
 
 
-def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
-    """Row-level checks of one mapped table, plus emptiness and duplicate keys."""
+def _timezone_kinds(t: ir.Table, name: str) -> dict[str, tuple[ir.BooleanValue, ir.BooleanValue]]:
+    """Per text timestamp column: (value carries a UTC offset, value is naive) predicates."""
+    kinds = {}
+    for col in TABLES[name].columns:
+        if col.dtype != "timestamp" or col.name not in t.columns:
+            continue
+        r = t[col.name]
+        if not r.type().is_string():
+            continue
+        filled = r.notnull() & (r.strip() != "") & t[f"__t_{col.name}"].notnull()
+        offset = r.strip().re_search(OFFSET_PATTERN)
+        kinds[col.name] = (filled & offset, filled & ~offset)
+    return kinds
+
+
+def check_table(
+    name: str, raw: ir.Table, now: datetime, settings: ValidationConfig | None = None
+) -> list[DataProblem]:
+    """Row-level checks of one mapped table, plus emptiness, mixed time zones and duplicate keys."""
+    settings = settings or ValidationConfig()
     contract = TABLES[name]
     both = raw.mutate(
         **{
@@ -143,14 +168,33 @@ def check_table(name: str, raw: ir.Table, now: datetime) -> list[DataProblem]:
             if c.name in raw.columns
         }
     )
-    checks = _checks_for(name, both, now)
+    checks = _checks_for(name, both, now, settings.absurd_mrr)
     aggregates = {
         f"c{i}": ck.failing.fill_null(False).cast("int64").sum() for i, ck in enumerate(checks)
     }
+    zones = _timezone_kinds(both, name) if settings.mixed_timezones == "refuse" else {}
+    for col, (offset, naive) in zones.items():
+        aggregates[f"tz_offset_{col}"] = offset.fill_null(False).cast("int64").sum()
+        aggregates[f"tz_naive_{col}"] = naive.fill_null(False).cast("int64").sum()
     result = both.aggregate(rows=both.count(), **aggregates).to_pandas().iloc[0]
     if int(result["rows"]) == 0:
         return [DataProblem(name, "*", "table is empty", 0)]
     problems: list[DataProblem] = []
+    key_cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
+    for col, (offset, naive) in zones.items():
+        n_offset, n_naive = int(result[f"tz_offset_{col}"]), int(result[f"tz_naive_{col}"])
+        if n_offset and n_naive:
+            cols = list(dict.fromkeys([*key_cols, col]))
+            problems.append(
+                DataProblem(
+                    name,
+                    col,
+                    f"mixed time zones: {n_naive} values without a UTC offset beside {n_offset} "
+                    "with one (set validation.mixed_timezones: utc to read naive values as UTC)",
+                    n_naive,
+                    _examples(both, naive, cols)[:2] + _examples(both, offset, cols)[:1],
+                )
+            )
     for i, ck in enumerate(checks):
         n = int(result[f"c{i}"] or 0)
         if n:
@@ -194,12 +238,14 @@ def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataPr
     ]
 
 
-def validate_sources(mapped: dict, now: datetime | None = None) -> list[DataProblem]:
+def validate_sources(
+    mapped: dict, now: datetime | None = None, settings: ValidationConfig | None = None
+) -> list[DataProblem]:
     """Every check on every mapped table; an empty list means the data may be used."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     problems: list[DataProblem] = []
     for name, m in mapped.items():
-        problems += check_table(name, m.raw, now)
+        problems += check_table(name, m.raw, now, settings)
     if "accounts" in mapped:
         for name, m in mapped.items():
             if name != "accounts":
@@ -210,3 +256,45 @@ def validate_sources(mapped: dict, now: datetime | None = None) -> list[DataProb
 def raise_for_problems(problems: list[DataProblem]) -> None:
     if problems:
         raise DataValidationError(problems)
+
+
+class UnknownCategoriesError(DataValidationError):
+    """The scoring data holds category values the champion never saw; nothing was written."""
+
+
+def unknown_category_problems(
+    unseen: dict[str, list[str]], features: pd.DataFrame
+) -> list[DataProblem]:
+    """One problem per feature column with values the model never saw, with example accounts."""
+    problems = []
+    for column, values in unseen.items():
+        rows = features[features[column].astype("string").isin(values)]
+        examples = [
+            {"account_id": str(r["account_id"]), column: str(r[column])}
+            for _, r in rows.head(EXAMPLES).iterrows()
+        ]
+        shown = ", ".join(repr(v) for v in values[:10])
+        problems.append(
+            DataProblem(
+                "features",
+                column,
+                f"category values the model never saw: {shown}",
+                len(rows),
+                examples,
+            )
+        )
+    return problems
+
+
+def screen_unknown_categories(
+    unseen: dict[str, list[str]], features: pd.DataFrame, policy: str = "stop"
+) -> list[DataProblem]:
+    """Stop on values the model never saw, or (policy ``score_as_missing``) return them to report.
+
+    A new plan or region silently scored as missing can move many accounts' scores; the default
+    makes someone decide, the option lets scoring go on while saying what was treated as missing.
+    """
+    problems = unknown_category_problems(unseen, features)
+    if problems and policy == "stop":
+        raise UnknownCategoriesError(problems)
+    return problems

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from churnml.config import ChurnmlConfig, SinkConfig
-from churnml.io.sources import quote_identifier
+from churnml.io.sources import SourceError, quote_identifier, redact, resolve_url
 
 
 class SinkError(RuntimeError):
@@ -89,20 +89,29 @@ def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
     import sqlalchemy as sa
 
     env = sink.url_env or "CHURNML_POSTGRES_URL"
-    url = os.environ.get(env)
-    if not url:
-        raise SinkError(
-            f"sink postgres: environment variable {env} with the database URL is not set"
-        )
+    try:
+        url, _ = resolve_url(env, sink.url_secret, "sink postgres")
+    except SourceError as exc:
+        raise SinkError(str(exc)) from None
     as_of = _as_of_value(scored)
-    engine = sa.create_engine(url)
     current, history = sink.table, f"{sink.table}_history"
     frame = scored.copy()
     try:
+        engine = sa.create_engine(url)
+    except Exception as exc:
+        raise SinkError(
+            f"sink postgres table {sink.table}: the database URL is not usable: {redact(str(exc), url)}"
+        ) from None
+    try:
         with engine.begin() as conn:
+            # Serialise concurrent runs on this table from the very start, table creation
+            # included: two first runs would otherwise race on CREATE TABLE.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                {"name": f"churnml:{history}"},
+            )
             for name in (current, history):
                 frame.head(0).to_sql(name, conn, if_exists="append", index=False)
-            # serialise concurrent runs on this table
             conn.execute(sa.text(f"LOCK TABLE {quote_identifier(history)} IN EXCLUSIVE MODE"))
             conn.execute(
                 sa.text(f"DELETE FROM {quote_identifier(history)} WHERE as_of = :as_of"),
@@ -122,8 +131,9 @@ def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
     except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
         cause = getattr(exc, "orig", None) or exc.__cause__ or exc
         raise SinkError(
-            f"sink postgres table {sink.table}: nothing written: {type(cause).__name__}: {cause}"
-        ) from exc
+            f"sink postgres table {sink.table}: nothing written: {type(cause).__name__}: "
+            f"{redact(str(cause), url)}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -152,7 +162,12 @@ def write_sinks(con, scored: pd.DataFrame, cfg: ChurnmlConfig) -> list[str]:
             written.append(f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{sink.table}")
         elif sink.kind == "postgres":
             write_postgres(scored, sink)
-            written.append(f"postgres:${sink.url_env or 'CHURNML_POSTGRES_URL'}#{sink.table}")
+            where = (
+                f"secret {sink.url_secret}"
+                if sink.url_secret
+                else f"${sink.url_env or 'CHURNML_POSTGRES_URL'}"
+            )
+            written.append(f"postgres:{where}#{sink.table}")
         else:
             written.append(str(write_file(scored, sink, cfg)))
     return written

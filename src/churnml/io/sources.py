@@ -8,10 +8,13 @@ and types, plus what the profile needs (unmapped columns, the raw columns before
 
 from __future__ import annotations
 
+import codecs
 import glob
 import os
 import re
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import ibis
 import pandas as pd
@@ -44,7 +47,14 @@ class MappedTable:
 
 
 def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBackend:
-    """Open the DuckDB warehouse (created on first use) with the configured resources."""
+    """Open the DuckDB warehouse (created on first use) with the configured resources.
+
+    DuckDB lets one process write a database file at a time. When another run holds it, wait
+    (bounded by ``warehouse.lock_timeout_seconds``) instead of failing at once, then fail naming
+    the file: two runs at once queue up, and neither sees the other's half-written state.
+    """
+    import duckdb
+
     path = cfg.resolve(cfg.warehouse.path)
     if read_only and not path.exists():
         raise SourceError(
@@ -54,7 +64,39 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
     kwargs: dict[str, object] = {"threads": cfg.warehouse.threads}
     if cfg.warehouse.memory_limit:
         kwargs["memory_limit"] = cfg.warehouse.memory_limit
-    con = ibis.duckdb.connect(str(path), read_only=read_only, **kwargs)
+    deadline = time.monotonic() + cfg.warehouse.lock_timeout_seconds
+    delay = 0.1
+    while True:
+        try:
+            con = ibis.duckdb.connect(str(path), read_only=read_only, **kwargs)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise SourceError(
+                    f"warehouse {path} is held by another process for more than "
+                    f"{cfg.warehouse.lock_timeout_seconds:g}s (another churnml run?); nothing was "
+                    f"read or written. DuckDB said: {exc}"
+                ) from exc
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
+            delay = min(delay * 2, 2.0)
+    con.raw_sql("SET TimeZone='UTC'")
+    return con
+
+
+def connect_for_checks(cfg: ChurnmlConfig) -> DuckDBBackend:
+    """A read-only warehouse for `check-data`, or an in-memory database when no source lives in it.
+
+    Checking CSV or SQL sources must not need (or create) a warehouse file first.
+    """
+    uses_warehouse = any(
+        isinstance(m.source, DuckDBTableSource) and m.source.database is None
+        for m in cfg.sources.values()
+    )
+    if uses_warehouse or cfg.resolve(cfg.warehouse.path).exists():
+        return connect_warehouse(cfg, read_only=True)
+    con = ibis.duckdb.connect(threads=cfg.warehouse.threads)
     con.raw_sql("SET TimeZone='UTC'")
     return con
 
@@ -81,19 +123,72 @@ def put_frame(con: DuckDBBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     return con.table(name)
 
 
+def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
+    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
+
+    DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
+    only once a query reaches it); a streaming check up front gives the data owner the exact
+    place, at disk speed.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_size):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                _raise_not_utf8(path, table, offset + exc.start)
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _raise_not_utf8(path, table, offset - 1)
+
+
+def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(bad + 1)
+        rest = fh.readline()
+    lines = head.split(b"\n")
+    line_no = len(lines)
+    row = (lines[-1] + rest).rstrip(b"\r\n")
+    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
+    column_index = lines[-1].count(b",") if line_no > 1 else None
+    if column_index is None:
+        column = "(header line)"
+    elif column_index < len(header):
+        column = header[column_index].strip('"')
+    else:
+        column = "(beyond the header's columns)"
+    raise SourceError(
+        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
+        f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
+        "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
+    )
+
+
 def _read_file(
     con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str
 ) -> ibis.Table:
     pattern = str(cfg.resolve(source.path))
-    if not glob.glob(pattern):
+    files = sorted(glob.glob(pattern))
+    if not files:
         raise SourceError(f"table {table}: no file matches {pattern}")
     fmt = source.format
     if fmt == "auto":
         fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
     if fmt == "parquet":
         return con.read_parquet(pattern, table_name=f"src_{table}")
+    if source.encoding == "utf-8":
+        for file in files:
+            check_utf8(Path(file), table)
     # Read every CSV column as text: the contract casts and reports values that do not parse.
-    return con.read_csv(pattern, table_name=f"src_{table}", all_varchar=True)
+    try:
+        return con.read_csv(
+            pattern, table_name=f"src_{table}", all_varchar=True, encoding=source.encoding
+        )
+    except Exception as exc:  # DuckDB's CSV reader: name the table instead of a bare traceback
+        raise SourceError(f"table {table}: cannot read CSV {pattern}: {exc}") from exc
 
 
 def _read_duckdb(
@@ -114,27 +209,65 @@ def _read_duckdb(
         r[0] for r in con.con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
     }
     if alias not in attached:
-        con.con.execute(f"ATTACH '{path.as_posix()}' AS {alias} (READ_ONLY)")
+        literal = path.as_posix().replace("'", "''")
+        con.con.execute(f"ATTACH '{literal}' AS {quote_identifier(alias)} (READ_ONLY)")
     return con.table(source.table, database=alias)
 
 
-def read_sql_frame(url_env: str, query: str, table: str) -> pd.DataFrame:
-    """Run a query on the SQLAlchemy URL held in an environment variable."""
-    import sqlalchemy as sa
+def resolve_url(url_env: str | None, url_secret: str | None, what: str) -> tuple[str, str]:
+    """The connection URL and a printable name for where it came from (never the URL itself).
 
-    url = os.environ.get(url_env)
+    URLs carry passwords, so they come only from the environment or a Prefect Secret block.
+    """
+    if url_secret:
+        from prefect.blocks.system import Secret
+
+        try:
+            url = Secret.load(url_secret).get()
+        except Exception as exc:
+            raise SourceError(
+                f"{what}: Prefect Secret block {url_secret!r} holding the database URL could not "
+                f"be loaded ({type(exc).__name__})"
+            ) from None
+        return str(url), f"secret {url_secret}"
+    url = os.environ.get(url_env or "")
     if not url:
         raise SourceError(
-            f"table {table}: environment variable {url_env} holding the database URL is not set"
+            f"{what}: environment variable {url_env} holding the database URL is not set"
         )
-    engine = sa.create_engine(url)
+    return url, f"${url_env}"
+
+
+def redact(text: str, url: str) -> str:
+    """The text with the URL's password (and the URL itself) masked, for error messages."""
+    out = text.replace(url, "<database URL>")
+    match = re.match(r"^[^:/]+://[^:/@]*:([^@]+)@", url)
+    if match and match.group(1):
+        out = out.replace(match.group(1), "***")
+    return out
+
+
+def read_sql_frame(
+    url_env: str | None, query: str, table: str, url_secret: str | None = None
+) -> pd.DataFrame:
+    """Run a query on the SQLAlchemy URL held in an environment variable or a Secret block."""
+    import sqlalchemy as sa
+
+    url, where = resolve_url(url_env, url_secret, f"table {table}")
+    try:
+        engine = sa.create_engine(url)
+    except Exception as exc:
+        raise SourceError(
+            f"table {table}: the database URL in {where} is not usable: "
+            f"{type(exc).__name__}: {redact(str(exc), url)}"
+        ) from None
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
-    except Exception as exc:  # the driver's message, without the URL (it may carry credentials)
+    except Exception as exc:  # the driver's message, without the URL's password
         raise SourceError(
-            f"table {table}: query on ${url_env} failed: {type(exc).__name__}: {exc}"
-        ) from exc
+            f"table {table}: query on {where} failed: {type(exc).__name__}: {redact(str(exc), url)}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -145,7 +278,8 @@ def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> 
     if isinstance(source, DuckDBTableSource):
         return _read_duckdb(con, source, cfg, table)
     if isinstance(source, SqlSource):
-        return put_frame(con, f"src_{table}", read_sql_frame(source.url_env, source.query, table))
+        frame = read_sql_frame(source.url_env, source.query, table, source.url_secret)
+        return put_frame(con, f"src_{table}", frame)
     raise SourceError(f"table {table}: unsupported source {source!r}")
 
 
@@ -302,6 +436,7 @@ def materialize(con: DuckDBBackend, mapped: dict[str, MappedTable]) -> dict[str,
 __all__ = [
     "MappedTable",
     "SourceError",
+    "connect_for_checks",
     "connect_warehouse",
     "load_sources",
     "map_table",

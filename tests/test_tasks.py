@@ -1,0 +1,77 @@
+"""Source reads are retried as configured (Prefect task retries), then fail clearly."""
+
+from __future__ import annotations
+
+import pytest
+from prefect import flow
+from prefect.testing.utilities import prefect_test_harness
+
+from churnml.io import sources
+
+
+@pytest.fixture(scope="module")
+def prefect_backend():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def csv_config(tmp_path, tiny_frames, retries: int):
+    import yaml
+
+    from churnml.config import load_config
+
+    srcs = {}
+    for name, frame in tiny_frames.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        srcs[name] = {"source": {"kind": "file", "path": f"{name}.csv"}}
+    raw = {
+        "sources": srcs,
+        "warehouse": {"path": "wh.duckdb"},
+        "retries": {"source_reads": retries, "delay_seconds": 0},
+    }
+    (tmp_path / "churnml.yaml").write_text(yaml.safe_dump(raw))
+    return load_config(tmp_path / "churnml.yaml")
+
+
+def flaky_reads(monkeypatch, failures: int) -> list[int]:
+    """Source reads fail `failures` times (as a remote database would), then work."""
+    calls: list[int] = []
+    real = sources.load_sources
+
+    def load(con, cfg):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise sources.SourceError("table accounts: connection reset by peer")
+        return real(con, cfg)
+
+    monkeypatch.setattr(sources, "load_sources", load)
+    return calls
+
+
+@flow
+def reading(cfg):
+    from flows.tasks import extract_with_retries
+
+    con, mapped = extract_with_retries(cfg)
+    con.disconnect()
+    return sorted(mapped)
+
+
+def test_a_source_that_fails_twice_is_read_on_the_third_attempt(
+    prefect_backend, tmp_path, tiny_frames, monkeypatch
+):
+    calls = flaky_reads(monkeypatch, failures=2)
+    assert "accounts" in reading(csv_config(tmp_path, tiny_frames, retries=2))
+    assert len(calls) == 3
+
+
+def test_a_source_that_keeps_failing_fails_clearly_after_the_configured_attempts(
+    prefect_backend, tmp_path, tiny_frames, monkeypatch
+):
+    calls = flaky_reads(monkeypatch, failures=100)
+    with pytest.raises(
+        sources.SourceError,
+        match=r"failed after 2 attempt\(s\).*table accounts: connection reset by peer",
+    ):
+        reading(csv_config(tmp_path, tiny_frames, retries=1))
+    assert len(calls) == 2
