@@ -192,8 +192,9 @@ def test_script_payloads_reach_the_report_only_escaped(scored):
     html = Path(scored["report"]).read_text(encoding="utf-8")
     assert ACCOUNT_PAYLOAD not in html and CATEGORY_PAYLOAD not in html
     assert 'alert("account")</script>' not in html and "alert('category')</script>" not in html
-    # the names did reach the report, escaped
-    assert "&lt;script&gt;alert(" in html
+    # the names did reach the report, as JSON data that cannot close its script element
+    assert "\\u003cscript\\u003ealert(" in html
+    assert html.count("<script") == 2  # the report's own data block and script only
 
 
 # --- bad input and missing dependencies stop the run before anything is written -----------------
