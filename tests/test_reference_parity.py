@@ -9,7 +9,7 @@ import pytest
 
 from churnml import reference
 from churnml.config import default_config
-from churnml.features import derive_spec
+from churnml.features import derive_spec, usage_buckets
 from churnml.matrix import feature_matrix, observed_until
 from churnml.snapshots import snapshot_grid
 from frame_compare import assert_same_frames
@@ -62,4 +62,15 @@ def test_scoring_snapshot_matches_the_reference(demo):
     tables, frames = demo
     end = observed_until(tables)
     engine, plain = both(tables, frames, [end.date()], labelled=False)
+    assert_same_frames(engine, plain)
+
+
+def test_many_weekly_snapshots_match_the_reference(demo):
+    """Over 62 day ranges: the active-user masks span several integers."""
+    tables, frames = demo
+    end = observed_until(tables)
+    grid = snapshot_grid(end.date(), 30, "weekly")
+    spec = derive_spec(tables, default_config())
+    assert usage_buckets(grid, spec).words > 1
+    engine, plain = both(tables, frames, grid)
     assert_same_frames(engine, plain)

@@ -8,10 +8,13 @@ The same functions run on any ibis backend, so the definitions are written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from churnml.config import ChurnmlConfig
 
@@ -134,55 +137,191 @@ def plan_rank(plan: ir.StringValue, plan_order: tuple[str, ...]) -> ir.IntegerVa
     )
 
 
-def _snapshot_buckets(days: ir.Table, spine: ir.Table) -> ir.Table:
-    """Each activity day -> the first as-of after it (days after the last as-of are dropped)."""
-    as_ofs = spine.select("as_of").distinct()
-    j = days.inner_join(as_ofs, days.day < as_ofs.as_of)
-    return j.group_by("day").aggregate(bucket=j.as_of.min())
+MASK_BITS = 62  # bits per integer mask: stays a positive signed 64-bit integer on every engine
 
 
-def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
+@dataclass(frozen=True)
+class UsageBuckets:
+    """Day ranges of which every usage window of every as-of is an exact union.
+
+    Per as-of, the window offsets cut the lookback into disjoint segments (with windows of 7,
+    30 and 90 days and a 30-day trend: days 0-7, 7-30, 30-60 and 60-90 before the as-of);
+    each window is a union of segments. Across as-ofs, the segment edges cut the calendar into
+    ranges (``bucket``) at most ``MASK_BITS`` days long, so a range's days fit one integer mask.
+    ``days`` maps each day to its range and bit; ``segments`` says which segment of which
+    as-of each range falls in; ``user_windows`` holds, per as-of and window, the mask of range
+    numbers the window covers (``words`` integers of ``MASK_BITS`` ranges each).
+    """
+
+    days: pd.DataFrame
+    segments: pd.DataFrame
+    user_windows: pd.DataFrame
+    offsets: tuple[int, ...]
+    max_bucket_days: int
+    words: int
+
+    def segments_within(self, back_from: int, back_to: int) -> list[int]:
+        """The segments that make up the days in [as_of - back_from, as_of - back_to)."""
+        o = self.offsets
+        return [i for i in range(len(o) - 1) if o[i] >= back_to and o[i + 1] <= back_from]
+
+
+def usage_buckets(as_of_dates: Iterable[date | datetime], spec: FeatureSpec) -> UsageBuckets:
+    """Cut the days the usage windows look at into ranges (see UsageBuckets); pure Python."""
+    day = timedelta(days=1)
+    as_ofs = sorted({datetime(d.year, d.month, d.day) for d in as_of_dates})
+    main_w = spec.trend_window_days
+    offsets = tuple(sorted({0, *spec.windows_days, main_w, 2 * main_w, spec.lookback_days}))
+    lookback = offsets[-1]
+    edges = sorted({a - o * day for a in as_ofs for o in offsets})
+    bounded = edges[:1]
+    for edge in edges[1:]:
+        while (edge - bounded[-1]).days > MASK_BITS:
+            bounded.append(bounded[-1] + MASK_BITS * day)
+        bounded.append(edge)
+    # a range is inside an as-of's lookback or outside it (both ends are edges); keep the inside
+    spans = [
+        (lo, hi)
+        for lo, hi in zip(bounded[:-1], bounded[1:], strict=False)
+        if any(a - lookback * day <= lo and hi <= a for a in as_ofs)
+    ]
+    words = max(1, -(-len(spans) // MASK_BITS))
+    day_rows = [
+        (lo + i * day, k, 1 << i, k // MASK_BITS, 1 << (k % MASK_BITS))
+        for k, (lo, hi) in enumerate(spans)
+        for i in range((hi - lo).days)
+    ]
+    days = pd.DataFrame(day_rows, columns=["day", "bucket", "day_bit", "user_word", "bucket_bit"])
+    segment_rows, user_rows = [], []
+    for a in as_ofs:
+        for k, (lo, hi) in enumerate(spans):
+            for seg in range(len(offsets) - 1):
+                if a - offsets[seg + 1] * day <= lo and hi <= a - offsets[seg] * day:
+                    segment_rows.append((a, k, seg))
+        masks = []
+        for w in spec.windows_days:
+            word_masks = [0] * words
+            for k, (lo, hi) in enumerate(spans):
+                if a - w * day <= lo and hi <= a:
+                    word_masks[k // MASK_BITS] |= 1 << (k % MASK_BITS)
+            masks.extend(word_masks)
+        user_rows.append((a, *masks))
+    segments = pd.DataFrame(segment_rows, columns=["as_of", "bucket", "seg"])
+    user_windows = pd.DataFrame(
+        user_rows,
+        columns=["as_of", *[f"_wm{w}_{j}" for w in spec.windows_days for j in range(words)]],
+    )
+    for frame, column in ((days, "day"), (segments, "as_of"), (user_windows, "as_of")):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+        for other in frame.columns.drop(column):
+            frame[other] = frame[other].astype("int64")
+    max_days = max([(hi - lo).days for lo, hi in spans], default=1)
+    return UsageBuckets(days, segments, user_windows, offsets, max_days, words)
+
+
+def _frame_table(frame: pd.DataFrame) -> ir.Table:
+    schema = {c: ("timestamp" if c in ("day", "as_of") else "int64") for c in frame.columns}
+    return ibis.memtable(frame, schema=schema)
+
+
+def _spine_as_ofs(spine: ir.Table) -> list[datetime]:
+    values = spine.select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
+    return [v for v in values if v is not None]
+
+
+def _popcount(mask: ir.IntegerValue, bits: int) -> ir.IntegerValue:
+    return sum(
+        (((mask & (1 << i)) != 0).cast("int64") for i in range(bits)),
+        ibis.literal(0, type="int64"),
+    )
+
+
+def _any(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
+    out = conditions[0]
+    for cond in conditions[1:]:
+        out = out | cond
+    return out
+
+
+def usage_features(
+    usage: ir.Table,
+    spine: ir.Table,
+    spec: FeatureSpec,
+    as_of_dates: Iterable[date | datetime] | None = None,
+) -> ir.Table:
     """Activity per window: events, active days, users, breadth, per-type counts, trend, recency.
 
-    Built for 50M-event logs on one machine. Events are first rolled up to one row per account
-    and day, with a column per tracked event type, so the range join to the snapshots carries
-    ~10x fewer rows and active days and breadth become plain sums instead of COUNT DISTINCTs.
-    Active users come from each user's last active day per snapshot bucket (two small
-    aggregations) instead of a range join of every user-day. As-of dates are midnights, so a
-    whole day is either before the as-of or not: the day roll-up is exact.
+    Built for 50M-event logs on one machine: the events are read twice, each time grouped on
+    a low-cardinality key, and never range-joined. The days the windows look at are cut into
+    ranges that every window is an exact union of (usage_buckets). One pass sums events,
+    quantity and per-type counts per account and range, with the range's active days as a bit
+    mask; a second keeps per account and user a bit mask of the ranges the user was active in.
+    Windows are then sums over ranges, and active users a mask intersection. As-of dates are
+    midnights, so a whole day is either before the as-of or not: the day ranges are exact.
     """
     lookback = spec.lookback_days
     main_w = spec.trend_window_days
     if main_w not in spec.windows_days:
         raise ValueError("trend_window_days must be one of windows_days")
+    if as_of_dates is None:
+        as_of_dates = _spine_as_ofs(spine)
+    buckets = usage_buckets(as_of_dates, spec)
     types = list(spec.event_types)
-    day = usage.occurred_at.truncate("D")
-    per_type = {f"_type{k}": _count_if(usage.event_type == et) for k, et in enumerate(types)}
-    daily = usage.group_by(account_id=usage.account_id, day=day).aggregate(
-        n=usage.count(), quantity=usage.quantity.sum(), **per_type
+    days = _frame_table(buckets.days)
+    # Each pass joins its own projection: one shared join would be materialised in full by
+    # DuckDB (every event with every column) and push the aggregations into spilling.
+    events = usage.select(
+        "account_id", "event_type", "quantity", day=usage.occurred_at.truncate("D")
     )
-    j = spine.inner_join(
-        daily,
-        [
-            spine.account_id == daily.account_id,
-            daily.day >= spine.as_of - ibis.interval(days=lookback),
-            daily.day < spine.as_of,
-        ],
+    events = events.inner_join(days.select("day", "bucket", "day_bit"), "day")
+    per_range = events.group_by(["account_id", "bucket"]).aggregate(
+        n=events.count(),
+        quantity=events.quantity.sum(),
+        day_mask=events.day_bit.bit_or(),
+        last_day=events.day.max(),
+        **{f"_type{k}": _count_if(events.event_type == et) for k, et in enumerate(types)},
     )
-    aggs: dict[str, ir.Scalar] = {}
+    per_range = per_range.mutate(active_days=_popcount(per_range.day_mask, buckets.max_bucket_days))
+    metrics = ["n", "quantity", "active_days", *[f"_type{k}" for k in range(len(types))]]
+    # Sum ranges into the disjoint segments of each as-of (plain sums, few columns), then put
+    # the segments side by side: every window is a sum of segment columns.
+    j = per_range.inner_join(_frame_table(buckets.segments), "bucket")
+    by_segment = j.group_by(["account_id", "as_of", "seg"]).aggregate(
+        n=j.n.sum(),
+        quantity=j.quantity.fill_null(0).sum().cast("float64"),
+        active_days=j.active_days.sum(),
+        last_day=j.last_day.max(),
+        **{f"_type{k}": j[f"_type{k}"].sum() for k in range(len(types))},
+    )
+    agg = spine
+    n_segments = len(buckets.offsets) - 1
+    for seg in range(n_segments):
+        part = by_segment.filter(by_segment.seg == seg)
+        part = part.select(
+            "account_id", "as_of", **{f"{c}_s{seg}": part[c] for c in [*metrics, "last_day"]}
+        )
+        agg = agg.left_join(part, ["account_id", "as_of"]).select(
+            agg, *[part[c] for c in part.columns if c not in ("account_id", "as_of")]
+        )
+
+    def over(metric: str, back_from: int, back_to: int = 0) -> ir.NumericValue:
+        cols = [
+            agg[f"{metric}_s{i}"].fill_null(0) for i in buckets.segments_within(back_from, back_to)
+        ]
+        return sum(cols[1:], cols[0])
+
+    window_sums: dict[str, ir.Value] = {}
     for w in spec.windows_days:
-        inw = _in_window(j.day, j.as_of, w)
-        aggs[f"usage_events_{w}d"] = _sum_if(inw, j.n)
-        aggs[f"usage_quantity_{w}d"] = _sum_if(inw, j.quantity.fill_null(0)).cast("float64")
-        aggs[f"usage_active_days_{w}d"] = _count_if(inw)
+        window_sums[f"usage_events_{w}d"] = over("n", w)
+        window_sums[f"usage_quantity_{w}d"] = over("quantity", w).cast("float64")
+        window_sums[f"usage_active_days_{w}d"] = over("active_days", w)
         for k in range(len(types)):
-            aggs[f"_type{k}_{w}"] = _sum_if(inw, j[f"_type{k}"])
-    previous = (j.day >= j.as_of - ibis.interval(days=2 * main_w)) & (
-        j.day < j.as_of - ibis.interval(days=main_w)
+            window_sums[f"_type{k}_{w}"] = over(f"_type{k}", w)
+    window_sums["usage_events_prev_period"] = over("n", 2 * main_w, main_w)
+    window_sums["usage_last_active_day"] = ibis.greatest(
+        *[agg[f"last_day_s{i}"] for i in range(n_segments)]
     )
-    aggs["usage_events_prev_period"] = _sum_if(previous, j.n)
-    aggs["usage_last_active_day"] = j.day.max()
-    agg = j.group_by([j.account_id, j.as_of]).aggregate(**aggs)
+    agg = agg.select("account_id", "as_of", **window_sums)
     derived: dict[str, ir.Value] = {}
     for w in spec.windows_days:
         used = [(agg[f"_type{k}_{w}"] > 0).cast("int64") for k in range(len(types))]
@@ -206,38 +345,40 @@ def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Ta
     )
 
     users = usage.filter(usage.user_id.notnull())
-    user_days = users.select(
-        account_id=users.account_id, user_id=users.user_id, day=users.occurred_at.truncate("D")
+    users = users.select("account_id", "user_id", day=users.occurred_at.truncate("D"))
+    users = users.inner_join(days.select("day", "user_word", "bucket_bit"), "day")
+    words = range(buckets.words)
+    user_masks = users.group_by(["account_id", "user_id"]).aggregate(
+        **{f"_m{i}": ibis.ifelse(users.user_word == i, users.bucket_bit, 0).bit_or() for i in words}
     )
-    buckets = _snapshot_buckets(user_days.select("day").distinct(), spine)
-    ub = user_days.inner_join(buckets, "day")
-    last = ub.group_by(["account_id", "user_id", "bucket"]).aggregate(last_day=ub.day.max())
-    uj = spine.inner_join(
-        last,
-        [
-            spine.account_id == last.account_id,
-            last.bucket <= spine.as_of,
-            last.bucket > spine.as_of - ibis.interval(days=lookback),
-        ],
-    )
-    per_user = uj.group_by([uj.account_id, uj.as_of, uj.user_id]).aggregate(
-        last_day=uj.last_day.max()
-    )
-    user_agg = per_user.group_by(["account_id", "as_of"]).aggregate(
-        **{
-            f"usage_active_users_{w}d": _count_if(
-                per_user.last_day >= per_user.as_of - ibis.interval(days=w)
-            )
-            for w in spec.windows_days
-        }
-    )
-
-    out = spine.left_join(agg, ["account_id", "as_of"]).select(
-        spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")]
-    )
-    out = out.left_join(user_agg, ["account_id", "as_of"]).select(
-        out, *[user_agg[c] for c in user_agg.columns if c not in ("account_id", "as_of")]
-    )
+    # Per account (not per account and as-of): one count per as-of and window, then each
+    # spine row picks its as-of's count.
+    masks = buckets.user_windows.set_index("as_of")
+    as_of_list = list(masks.index)
+    counts: dict[str, ir.Scalar] = {}
+    for i, a in enumerate(as_of_list):
+        for w in spec.windows_days:
+            hits = [
+                (user_masks[f"_m{j}"] & int(masks.loc[a, f"_wm{w}_{j}"])) != 0
+                for j in words
+                if masks.loc[a, f"_wm{w}_{j}"]
+            ]
+            counts[f"_u{i}_{w}"] = _count_if(_any(hits)) if hits else ibis.literal(0, "int64")
+    per_account = user_masks.group_by("account_id").aggregate(**counts)
+    out = agg.left_join(per_account, "account_id")
+    picked = {
+        f"usage_active_users_{w}d": ibis.cases(
+            *[
+                (out.as_of == ibis.timestamp(a), out[f"_u{i}_{w}"])
+                for i, a in enumerate(as_of_list)
+            ],
+            else_=0,
+        )
+        if as_of_list
+        else ibis.literal(0, "int64")
+        for w in spec.windows_days
+    }
+    out = out.select(agg, **picked)
     fills = {
         c: 0
         for c in out.columns
@@ -269,43 +410,62 @@ def usage_features(usage: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Ta
 
 
 def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
-    """Support load and pain: volume by priority/category, open backlog, response, CSAT, escalations."""
+    """Support load and pain: volume by priority/category, open backlog, response, CSAT, escalations.
+
+    What does not depend on the as-of (priority class, category, response and resolution
+    times) is worked out once per ticket, before the join that repeats each ticket for every
+    later as-of of its account.
+    """
+    categories = list(spec.ticket_categories)
+    per_ticket = tickets.select(
+        "account_id",
+        "opened_at",
+        "closed_at",
+        "first_response_at",
+        "satisfaction",
+        high=tickets.priority.lower().isin(list(HIGH_PRIORITIES)).fill_null(False),
+        category_k=(
+            ibis.cases(*[(tickets.category == c, k) for k, c in enumerate(categories)], else_=-1)
+            if categories
+            else ibis.literal(-1)
+        ).cast("int64"),
+        escalated=tickets.escalated.fill_null(False),
+        response_hours=_days_between(tickets.first_response_at, tickets.opened_at) * 24.0,
+        resolution_hours=_days_between(tickets.closed_at, tickets.opened_at) * 24.0,
+    )
     j = spine.inner_join(
-        tickets, [spine.account_id == tickets.account_id, tickets.opened_at < spine.as_of]
+        per_ticket,
+        [spine.account_id == per_ticket.account_id, per_ticket.opened_at < spine.as_of],
     )
     long_w = max(spec.windows_days)
     main_w = spec.trend_window_days
     closed_before = j.closed_at.notnull() & (j.closed_at < j.as_of)
     open_at = ~closed_before
-    high = j.priority.lower().isin(list(HIGH_PRIORITIES))
+    high = j.high
     responded = j.first_response_at.notnull() & (j.first_response_at < j.as_of)
     aggs: dict[str, ir.Scalar] = {}
     for w in spec.windows_days:
         inw = _in_window(j.opened_at, j.as_of, w)
         aggs[f"support_tickets_{w}d"] = _count_if(inw)
         aggs[f"support_high_priority_tickets_{w}d"] = _count_if(inw & high)
-    for cat in spec.ticket_categories:
-        aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(
-            _in_window(j.opened_at, j.as_of, long_w) & (j.category == cat)
-        )
+    in_long = _in_window(j.opened_at, j.as_of, long_w)
+    for k, cat in enumerate(categories):
+        aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(in_long & (j.category_k == k))
     aggs["support_open_tickets"] = _count_if(open_at)
     aggs["support_open_high_priority_tickets"] = _count_if(open_at & high)
     aggs["support_oldest_open_ticket_days"] = ibis.ifelse(
         open_at, _days_between(j.as_of, j.opened_at), None
     ).max()
     aggs["support_unanswered_tickets"] = _count_if(open_at & ~responded)
-    in_long = _in_window(j.opened_at, j.as_of, long_w)
     aggs[f"support_first_response_hours_{long_w}d"] = ibis.ifelse(
-        in_long & responded, _days_between(j.first_response_at, j.opened_at) * 24.0, None
+        in_long & responded, j.response_hours, None
     ).mean()
     closed_in_long = closed_before & (j.closed_at >= j.as_of - ibis.interval(days=long_w))
     aggs[f"support_resolution_hours_{long_w}d"] = ibis.ifelse(
-        closed_in_long, _days_between(j.closed_at, j.opened_at) * 24.0, None
+        closed_in_long, j.resolution_hours, None
     ).mean()
     # The escalation flag and CSAT carry no timestamp: trust them only on tickets closed before the as-of.
-    aggs[f"support_escalations_{long_w}d"] = _count_if(
-        closed_in_long & j.escalated.fill_null(False)
-    )
+    aggs[f"support_escalations_{long_w}d"] = _count_if(closed_in_long & j.escalated)
     aggs[f"support_satisfaction_{long_w}d"] = ibis.ifelse(
         closed_in_long, j.satisfaction, None
     ).mean()
@@ -455,10 +615,18 @@ def attribute_features(accounts: ir.Table, spine: ir.Table, spec: FeatureSpec) -
     return out.select(spine, *[out[c] for c in cols])
 
 
-def build_features(tables: dict[str, ir.Table], spine: ir.Table, spec: FeatureSpec) -> ir.Table:
-    """All families joined on (account_id, as_of): one row per active account and as-of."""
+def build_features(
+    tables: dict[str, ir.Table],
+    spine: ir.Table,
+    spec: FeatureSpec,
+    as_of_dates: Iterable[date | datetime] | None = None,
+) -> ir.Table:
+    """All families joined on (account_id, as_of): one row per active account and as-of.
+
+    ``as_of_dates`` are the spine's as-of dates; read off the spine when not given.
+    """
     parts = [
-        usage_features(tables["usage_events"], spine, spec),
+        usage_features(tables["usage_events"], spine, spec, as_of_dates),
         support_features(tables["support_tickets"], spine, spec),
         contract_features(tables["subscriptions"], tables["accounts"], spine, spec),
         attribute_features(tables["accounts"], spine, spec),

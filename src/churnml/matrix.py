@@ -41,7 +41,7 @@ def feature_matrix(
 ) -> ir.Table:
     """Features (and, when a label config is given, labels) on the active-account spine."""
     spine = spine_for(tables, as_of_dates)
-    features = build_features(tables, spine, spec)
+    features = build_features(tables, spine, spec, as_of_dates)
     if labels is None:
         return features
     if data_end is None:
