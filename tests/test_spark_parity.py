@@ -10,7 +10,7 @@ import ibis
 import pytest
 
 from churnml.config import SparkConfig, default_config
-from churnml.features import derive_spec
+from churnml.features import derive_spec, usage_buckets
 from churnml.matrix import feature_matrix, observed_until
 from churnml.snapshots import snapshot_grid
 from frame_compare import assert_same_frames
@@ -80,6 +80,11 @@ def test_demo_warehouse_matches_on_both_engines(spark, tmp_path):
     # scoring (no labels) at an as-of after the data end also matches
     later = [datetime(end.year, end.month, end.day).date()]
     duck, on_spark = both_engines(spark, tables, later, tmp_path / "stage2", labelled=False)
+    assert_same_frames(duck, on_spark)
+    # weekly snapshots: more day ranges than one mask integer holds
+    weekly = snapshot_grid(end.date(), 30, "weekly")
+    assert usage_buckets(weekly, derive_spec(tables, default_config())).words > 1
+    duck, on_spark = both_engines(spark, tables, weekly, tmp_path / "stage3", labelled=False)
     assert_same_frames(duck, on_spark)
     con.disconnect()
 

@@ -52,10 +52,25 @@ def spark_session(cfg: SparkConfig):
     return session
 
 
+def _compile_bit_or() -> None:
+    """Let ibis compile its BitOr aggregate for Spark, whose SQL has BIT_OR since 3.0.
+
+    ibis 12 maps BitOr for DuckDB but leaves it undefined for PySpark; the usage features
+    OR day and range bits per account. Idempotent; called before any Spark compilation.
+    """
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    def visit_BitOr(self, op, *, arg, where):  # noqa: N802 (ibis' visitor naming)
+        return self.agg.bit_or(arg, where=where)
+
+    PySparkCompiler.visit_BitOr = visit_BitOr
+
+
 def stage_tables(
     session, tables: dict[str, ir.Table], workdir: Path
 ) -> tuple[ibis.BaseBackend, dict[str, ir.Table]]:
     """Copy the canonical tables to Parquet and open them as ibis tables on Spark."""
+    _compile_bit_or()
     con = ibis.pyspark.connect(session)
     staged = {}
     for name, table in tables.items():
