@@ -85,7 +85,7 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
     table = drift_table(profiles, features, {t: scored[f"p_{t}"] for t in profiles}, cfg.drift)
     summary = summarize(table)
     if summary["drifted"]:
-        logger.warning("DRIFT: %s", "; ".join(summary["alerts"]))
+        logger.warning("DRIFT: %s", summary["headline"])
     else:
         logger.info(
             "no drift beyond the alert thresholds (score PSI %s, max feature PSI %.3f)",
@@ -163,8 +163,7 @@ def scoring_flow(
         if drift_summary and drift_summary["drifted"] and cfg.drift.on_drift == "fail":
             raise DriftError(
                 "the scoring data drifted beyond the alert threshold and drift.on_drift is "
-                f"'fail'; nothing was written (MLflow run {run_id}): "
-                + "; ".join(drift_summary["alerts"])
+                f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
             )
         written = write_back(con, scored, cfg)
         report = write_report(scored, cfg, lang, previous, scored_as_missing, drift)

@@ -156,7 +156,7 @@ def score(
     if result.get("drifted"):
         typer.secho(
             "DRIFT: the data moved since training; scores may be less reliable: "
-            + "; ".join(result["drift"]["alerts"]),
+            + result["drift"]["headline"],
             fg="yellow",
         )
 

@@ -234,8 +234,18 @@ def summarize(table: pd.DataFrame) -> dict:
     """The verdict of a drift table: drifted when any score or feature is at the alert level."""
     alerts = table[table["level"] == "alert"]
     features = table[table["kind"] == "feature"]
+    scores_alert = int((alerts["kind"] == "score").sum())
+    worst = alerts.sort_values(["kind", "psi"], ascending=[False, False], kind="stable")
+    headline = (
+        f"{scores_alert} score(s) and {len(alerts) - scores_alert} feature(s) beyond the alert "
+        "threshold; worst: "
+        + ", ".join(f"{r.model} {r.name} {r.psi:.3f}" for r in worst.head(5).itertuples())
+        if len(alerts)
+        else "no score or feature beyond the alert threshold"
+    )
     return {
         "drifted": bool(len(alerts)),
+        "headline": headline,
         "alerts": [f"{r.model} {r.kind} {r.name}: PSI {r.psi:.3f}" for r in alerts.itertuples()],
         "score_psi": {r.model: float(r.psi) for r in table[table["kind"] == "score"].itertuples()},
         "max_feature_psi": float(features["psi"].max()) if len(features) else 0.0,

@@ -340,7 +340,7 @@ def log_scoring_run(
             summary = summarize(drift)
             mlflow.set_tag("drift.status", "drifted" if summary["drifted"] else "stable")
             if summary["alerts"]:
-                mlflow.set_tag("drift.alerts", "; ".join(summary["alerts"])[:4000])
+                mlflow.set_tag("drift.alerts", summary["headline"])
             mlflow.log_metrics(drift_metrics(drift))
             mlflow.log_table(drift, "drift/psi.json")
     return run.info.run_id
