@@ -344,3 +344,21 @@ def test_the_headline_names_the_worst_shifts_briefly():
     assert "churn usage_events_30d" in summary["headline"]
     stable = summarize(drift_table(reference, training_rows(seed=1), {"churn": scores}, CFG))
     assert stable["headline"] == "no score or feature beyond the alert threshold"
+
+
+def test_a_drift_warning_sits_under_the_summary_and_stays_escaped():
+    from churnml.report import ExtraSection, render_report
+    from report_data import PAYLOAD, scored_frame
+
+    reference, scores = profiles(training_rows())
+    today = training_rows(seed=1).assign(usage_events_30d=lambda f: f.usage_events_30d * 0.4)
+    title, table, note = report_section(drift_table(reference, today, {"churn": scores}, CFG), CFG)
+    table.loc[1, "What"] = PAYLOAD  # a feature name is data too
+    warning = ExtraSection(title, table, note, top=True)
+    later = ExtraSection("Later <b>section</b>", pd.DataFrame({"x": [1]}))
+    html = render_report(scored_frame(5), extra_sections=[later, warning])
+    assert PAYLOAD not in html and "&lt;script&gt;window.__pwned" in html
+    assert "Later &lt;b&gt;section&lt;/b&gt;" in html
+    at = html.index("<div class='warning'>")
+    assert html.index('id="summary"') < at < html.index("Outreach list") < html.index("Later &lt;b")
+    assert "the data moved since training" in html[at : html.index("Outreach list")]
