@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
+from churnml.drift import DriftError, drift_table, report_section, summarize
 from churnml.features import FeatureSpec
 from churnml.io import sinks, tracking
 from churnml.model import unknown_categories
@@ -71,13 +72,43 @@ def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, prev
 
 
 @task(cache_policy=NO_CACHE)
+def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
+    """PSI of both scores and every model feature against each champion's training reference."""
+    logger = get_run_logger()
+    if not cfg.drift.enabled or features.empty:
+        return None
+    profiles = {t: b.drift_reference for t, (b, _) in champions.items() if b.drift_reference}
+    for target in sorted(set(champions) - set(profiles)):
+        logger.warning("drift not measured for %s: its champion has no drift reference", target)
+    if not profiles:
+        return None
+    table = drift_table(profiles, features, {t: scored[f"p_{t}"] for t in profiles}, cfg.drift)
+    summary = summarize(table)
+    if summary["drifted"]:
+        logger.warning("DRIFT: %s", summary["headline"])
+    else:
+        logger.info(
+            "no drift beyond the alert thresholds (score PSI %s, max feature PSI %.3f)",
+            {t: round(v, 3) for t, v in summary["score_psi"].items()},
+            summary["max_feature_psi"],
+        )
+    return table
+
+
+@task(cache_policy=NO_CACHE)
+def log_scoring_run(cfg: ChurnmlConfig, as_of: date, champions: dict, drift) -> str:
+    versions = {target: version for target, (_, version) in champions.items()}
+    return tracking.log_scoring_run(cfg, str(as_of), versions, drift)
+
+
+@task(cache_policy=NO_CACHE)
 def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
     return sinks.write_sinks(con, scored, cfg)
 
 
 @task(cache_policy=NO_CACHE)
 def write_report(
-    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None
+    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None, drift=None
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,6 +116,9 @@ def write_report(
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
     extra = []
+    if drift is not None:
+        title, table, note = report_section(drift, cfg.drift, lang)
+        extra.append(ExtraSection(title, table, note, top=summarize(drift)["drifted"]))
     if scored_as_missing:
         extra.append(
             ExtraSection(
@@ -123,8 +157,16 @@ def scoring_flow(
         scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
         scored = score(features, tables, champions, cfg, lang, previous)
+        drift = measure_drift(features, scored, champions, cfg)
+        drift_summary = summarize(drift) if drift is not None else None
+        run_id = log_scoring_run(cfg, as_of, champions, drift)
+        if drift_summary and drift_summary["drifted"] and cfg.drift.on_drift == "fail":
+            raise DriftError(
+                "the scoring data drifted beyond the alert threshold and drift.on_drift is "
+                f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
+            )
         written = write_back(con, scored, cfg)
-        report = write_report(scored, cfg, lang, previous, scored_as_missing)
+        report = write_report(scored, cfg, lang, previous, scored_as_missing, drift)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(
@@ -137,6 +179,9 @@ def scoring_flow(
         "report": report,
         "scored": scored,
         "scored_as_missing": scored_as_missing,
+        "drifted": bool(drift_summary and drift_summary["drifted"]),
+        "drift": None if drift is None else {**drift_summary, "table": drift},
+        "mlflow_run_id": run_id,
     }
 
 

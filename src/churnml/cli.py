@@ -36,12 +36,13 @@ def _config(path: Path | None):
 
 def _known_failures() -> tuple[type[Exception], ...]:
     """Failures whose message already says what to fix: shown without a traceback."""
+    from churnml.drift import DriftError
     from churnml.io.sinks import SinkError
     from churnml.io.sources import SourceError
     from churnml.io.tracking import TrackingError
     from churnml.validation import DataValidationError
 
-    return (DataValidationError, SourceError, SinkError, TrackingError)
+    return (DataValidationError, SourceError, SinkError, TrackingError, DriftError)
 
 
 def _run_flow(run):
@@ -152,6 +153,12 @@ def score(
     for w in result["written"]:
         typer.echo(f"written: {w}")
     typer.echo(f"report: {result['report']}")
+    if result.get("drifted"):
+        typer.secho(
+            "DRIFT: the data moved since training; scores may be less reliable: "
+            + result["drift"]["headline"],
+            fg="yellow",
+        )
 
 
 @app.command("serve")

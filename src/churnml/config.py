@@ -538,6 +538,35 @@ class ScheduleConfig(StrictModel):
         return v
 
 
+class DriftConfig(StrictModel):
+    """PSI thresholds comparing each scoring run with the champion's training data (docs/drift.md)."""
+
+    enabled: bool = True
+    bins: int = Field(10, ge=2, le=100, description="quantile bins per numeric feature and score")
+    epsilon: float = Field(1e-4, gt=0, le=0.01, description="share used for an empty bin")
+    feature_warn: float = Field(0.1, gt=0)
+    feature_alert: float = Field(0.25, gt=0)
+    score_warn: float = Field(0.1, gt=0)
+    score_alert: float = Field(0.25, gt=0)
+    on_drift: Literal["warn", "fail"] = Field(
+        "warn", description="warn: mark the run and write as usual; fail: stop before writing"
+    )
+    ignore_features: list[str] = Field(
+        default_factory=list, description="measured and logged, but never mark the run drifted"
+    )
+    report_top_features: int = Field(10, ge=1, description="features listed in the report")
+
+    @model_validator(mode="after")
+    def _warn_below_alert(self) -> DriftConfig:
+        for kind in ("feature", "score"):
+            warn, alert = getattr(self, f"{kind}_warn"), getattr(self, f"{kind}_alert")
+            if warn > alert:
+                raise ValueError(
+                    f"drift.{kind}_warn ({warn}) must not exceed {kind}_alert ({alert})"
+                )
+        return self
+
+
 class ChurnmlConfig(StrictModel):
     """The whole deployment: sources, mapping, horizons, training, outreach and outputs."""
 
@@ -554,6 +583,7 @@ class ChurnmlConfig(StrictModel):
     schedules: ScheduleConfig = ScheduleConfig()
     validation: ValidationConfig = ValidationConfig()
     retries: RetryConfig = RetryConfig()
+    drift: DriftConfig = DriftConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")

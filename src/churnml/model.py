@@ -25,6 +25,7 @@ class ModelBundle:
     spec: dict
     metrics: dict[str, float] = field(default_factory=dict)
     trained_through: str | None = None  # last as-of used in training
+    drift_reference: dict | None = None  # churnml.drift.reference_profile of the training data
 
     def design_matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame restricted to the model's features with its category levels re-applied."""

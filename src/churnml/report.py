@@ -125,6 +125,7 @@ class ExtraSection:
     title: str
     table: pd.DataFrame
     note: str = ""
+    top: bool = False  # shown right under the summary line (a warning), not after the digest
 
 
 def _json_for_html(payload) -> str:
@@ -357,7 +358,7 @@ th[data-key]{cursor:pointer;background:#f4f4f4}#outreach tbody tr{cursor:pointer
 .driver .track{width:160px;background:#f0f0f0;height:10px;display:inline-block}
 .driver .bar{display:block;height:10px}.risk .bar{background:#c33}.protective .bar{background:#393}
 .expansion .bar{background:#36c}.sentence{font-size:13px}.grid{display:flex;gap:2em;flex-wrap:wrap}
-.note{color:#555;font-size:12px}
+.note{color:#555;font-size:12px}.warning{border:2px solid #c33;background:#fff4f4;padding:0 1em;margin:1em 0}
 """
 
 
@@ -445,18 +446,24 @@ def render_report(
     else:
         portfolio_html = digest_html = ""
 
-    extras = "".join(
-        f"<h2>{escape(s.title)}</h2>"
-        + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
-        + _table(s.table)
-        for s in extra_sections or []
+    def extra_html(s: ExtraSection) -> str:
+        return (
+            f"<h2>{escape(s.title)}</h2>"
+            + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
+            + _table(s.table)
+        )
+
+    warnings = "".join(
+        f"<div class='warning'>{extra_html(s)}</div>" for s in extra_sections or [] if s.top
     )
+    extras = "".join(extra_html(s) for s in extra_sections or [] if not s.top)
     return f"""<!doctype html>
 <html lang="{escape(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(t["title"])} {as_of}</title><style>{STYLE}</style></head><body>
 <h1>{escape(t["title"])}</h1>
 <p class="summary" id="summary">{summary}</p>
+{warnings}
 <h2>{escape(t["outreach"])}</h2>
 <div class="filters">{select("tier", t["risk_tier"])}{select("utier", t["upsell_tier"])}{select("touch", t["touch"])}{select("owner", t["owner"])}{select("segment", t["segment"])}
 <label><input id="search" type="search" placeholder="{escape(t["search"])}"></label> <span id="shown"></span></div>

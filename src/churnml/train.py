@@ -20,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from churnml.config import ChurnmlConfig, TrainingConfig
+from churnml.drift import reference_profile
 from churnml.evaluate import classification_metrics, size_band
 from churnml.model import ModelBundle, PlattCalibrator
 
@@ -307,6 +308,9 @@ def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfi
     metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
     metrics["best_iteration"] = float(bundle.booster.num_trees())
     bundle.metrics = metrics
+    bundle.drift_reference = reference_profile(
+        split.test, features, categorical, p_test, cfg.drift.bins
+    )
     predictions = split.test[["account_id", "as_of"]].assign(label=y_test, probability=p_test)
     for col in ("attr_segment", "contract_plan", "contract_arr"):
         if col in split.test.columns:

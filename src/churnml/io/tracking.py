@@ -201,6 +201,8 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 f"{target}/feature_schema.json",
             )
             log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
+            if bundle.drift_reference is not None:
+                log_json(bundle.drift_reference, f"{target}/drift_reference.json")
             log_json(result.split.describe(), f"{target}/backtest_split.json")
             preds = result.test_predictions
             fig = evaluation_figure(
@@ -309,3 +311,36 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
         summary["run_id"] = run.info.run_id
     summary["markdown"] = "\n".join(lines)
     return summary
+
+
+def log_scoring_run(
+    cfg: ChurnmlConfig, as_of: str, versions: dict[str, str], drift: pd.DataFrame | None
+) -> str:
+    """One MLflow run per scoring run, in the training experiment: model versions and drift.
+
+    The run is tagged ``drift.status`` (drifted / stable / not measured) and carries one PSI
+    metric per score and feature (see churnml.drift.drift_metrics) and the PSI table.
+    """
+    from churnml.drift import drift_metrics, summarize
+
+    configure(cfg)
+    mlflow.set_experiment(cfg.mlflow.experiment)
+    with mlflow.start_run(run_name=f"score {as_of}") as run:
+        mlflow.set_tags(
+            {
+                "churnml.run": "scoring",
+                "as_of": as_of,
+                "code_version": code_version(),
+                **{f"{target}.model_version": v for target, v in versions.items()},
+            }
+        )
+        if drift is None or drift.empty:
+            mlflow.set_tag("drift.status", "not measured")
+        else:
+            summary = summarize(drift)
+            mlflow.set_tag("drift.status", "drifted" if summary["drifted"] else "stable")
+            if summary["alerts"]:
+                mlflow.set_tag("drift.alerts", summary["headline"])
+            mlflow.log_metrics(drift_metrics(drift))
+            mlflow.log_table(drift, "drift/psi.json")
+    return run.info.run_id
