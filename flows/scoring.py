@@ -10,11 +10,12 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
 from churnml.features import FeatureSpec
-from churnml.io import sinks, tracking
+from churnml.io import score_history, sinks, tracking
 from churnml.model import unknown_categories
 from churnml.report import ExtraSection, render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
+from churnml.track_record import report_section
 from churnml.validation import screen_unknown_categories
 from flows.tasks import (
     build_matrix,
@@ -37,6 +38,12 @@ def previous_run(con, cfg: ChurnmlConfig, as_of: date):
     """The last run before this as-of, from the DuckDB sink's history (None if there is none)."""
     table = next((s.table for s in cfg.output.sinks if s.kind == "duckdb"), None)
     return sinks.read_previous_run(con, table, as_of) if table else None
+
+
+@task(cache_policy=NO_CACHE)
+def track_record_history(con, cfg: ChurnmlConfig):
+    """Every evaluated as-of so far (`churnml evaluate`), for the report; None before the first."""
+    return score_history.read_track_record(con, cfg.track_record.table)
 
 
 @task(cache_policy=NO_CACHE)
@@ -77,7 +84,7 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
 
 @task(cache_policy=NO_CACHE)
 def write_report(
-    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None
+    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None, record=None
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -93,6 +100,8 @@ def write_report(
                 "Retrain to learn them, or check the source for a renamed value.",
             )
         )
+    if record is not None:
+        extra.append(report_section(record, cfg.track_record.report_rows))
     html = render_report(
         scored,
         lang=lang,
@@ -124,7 +133,8 @@ def scoring_flow(
         previous = previous_run(con, cfg, as_of)
         scored = score(features, tables, champions, cfg, lang, previous)
         written = write_back(con, scored, cfg)
-        report = write_report(scored, cfg, lang, previous, scored_as_missing)
+        record = track_record_history(con, cfg)
+        report = write_report(scored, cfg, lang, previous, scored_as_missing, record)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(

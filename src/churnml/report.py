@@ -361,6 +361,29 @@ th[data-key]{cursor:pointer;background:#f4f4f4}#outreach tbody tr{cursor:pointer
 """
 
 
+def sections_html(sections: list[ExtraSection]) -> str:
+    """Titled, escaped tables, one after another."""
+    return "".join(
+        f"<h2>{escape(s.title)}</h2>"
+        + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
+        + _table(s.table)
+        for s in sections
+    )
+
+
+def render_page(title: str, summary: str, sections: list[ExtraSection], lang: str = "en") -> str:
+    """A small self-contained page of sections (the track record of `churnml evaluate`)."""
+    return f"""<!doctype html>
+<html lang="{escape(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title><style>{STYLE}</style></head><body>
+<h1>{escape(title)}</h1>
+<p class="summary" id="summary">{escape(summary)}</p>
+{sections_html(sections)}
+</body></html>
+"""
+
+
 def render_report(
     scored: pd.DataFrame,
     lang: str = "en",
@@ -445,12 +468,7 @@ def render_report(
     else:
         portfolio_html = digest_html = ""
 
-    extras = "".join(
-        f"<h2>{escape(s.title)}</h2>"
-        + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
-        + _table(s.table)
-        for s in extra_sections or []
-    )
+    extras = sections_html(extra_sections or [])
     return f"""<!doctype html>
 <html lang="{escape(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
