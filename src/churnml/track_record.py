@@ -211,6 +211,8 @@ def join_outcomes(
     if scores["account_id"].duplicated().any():
         raise ValueError("the scores hold an account twice for one as-of")
     found = outcome[list(OUTCOME_COLUMNS)].drop_duplicates("account_id")
+    derived = ("churn_label", "upsell_label", "outcome_known", "realised_expansion_arr")
+    scores = scores.drop(columns=[c for c in derived if c in scores.columns])  # never trusted
     out = scores.merge(found, on="account_id", how="left", validate="one_to_one")
     for col in ("churn_label", "upsell_label"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Float64")
