@@ -136,8 +136,9 @@ def choose_as_of(
         return requested
     if not mature:
         latest_possible = observed_until.date() - timedelta(days=horizon)
+        span = str(scored[0]) if len(scored) == 1 else f"{scored[0]} .. {scored[-1]}"
         raise TrackRecordError(
-            f"no scored as-of is mature yet (scored: {scored[0]} .. {scored[-1]}); {rule}. "
+            f"no scored as-of is mature yet (scored: {span}); {rule}. "
             f"Score an earlier as-of, e.g. `churnml score --as-of {latest_possible}`, to "
             "evaluate it now"
         )
