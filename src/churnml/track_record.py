@@ -408,10 +408,26 @@ REPORT_COLUMNS = {
 }
 
 
+MONEY_COLUMNS = (
+    "arr_flagged_retained",
+    "arr_flagged_lost",
+    "arr_missed",
+    "expansion_arr_expected",
+    "expansion_arr_realised",
+)
+
+
+def _money(x) -> str:
+    return "" if pd.isna(x) else f"{float(x):,.0f}"
+
+
 def report_table(history: pd.DataFrame, rows: int) -> pd.DataFrame:
     """The latest evaluated as-ofs, newest first, with readable headers."""
     recent = history.sort_values("as_of", ascending=False).head(rows).copy()
     recent["as_of"] = pd.to_datetime(recent["as_of"]).dt.strftime("%Y-%m-%d")
+    for col in MONEY_COLUMNS:
+        if col in recent.columns:
+            recent[col] = recent[col].map(_money)
     columns = [c for c in REPORT_COLUMNS if c in recent.columns]
     return recent[columns].rename(columns=REPORT_COLUMNS).reset_index(drop=True)
 
@@ -431,10 +447,6 @@ REPORT_NOTE = (
 def report_section(history: pd.DataFrame, rows: int) -> ExtraSection:
     """The "Track record" section of the scoring report, from the warehouse's record table."""
     return ExtraSection("Track record", report_table(history, rows), REPORT_NOTE)
-
-
-def _money(x: float) -> str:
-    return f"{x:,.0f}"
 
 
 def headline(record: TrackRecord) -> str:
@@ -490,6 +502,7 @@ def page_sections(record: TrackRecord) -> list[ExtraSection]:
         ],
         columns=["ARR", "amount"],
     )
+    money["amount"] = money["amount"].map(_money)
     sections = [
         ExtraSection("Ranking and calibration", metrics),
         ExtraSection("ARR saved versus lost", money, REPORT_NOTE),
