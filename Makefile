@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help venv demo demo-data train score serve check-data test bench lint format clean
+.PHONY: help venv demo demo-data train score evaluate serve check-data test bench lint format clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ train: $(STAMP) ## train, gate and register the churn and upsell models
 
 score: $(STAMP) ## score active accounts and write them back with a report
 	$(BIN)/churnml score
+
+evaluate: $(STAMP) ## track record: scores written one horizon ago against what happened (AS_OF=YYYY-MM-DD to pick one)
+	$(BIN)/churnml evaluate $(if $(AS_OF),--as-of $(AS_OF))
 
 demo: $(STAMP) ## end to end on embedded defaults: demo data, check, train, score, report
 	$(BIN)/churnml demo-data --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS)

@@ -9,13 +9,15 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
-from churnml.drift import DriftError, drift_table, report_section, summarize
+from churnml.drift import DriftError, drift_table, summarize
+from churnml.drift import report_section as drift_section
 from churnml.features import FeatureSpec
-from churnml.io import sinks, tracking
+from churnml.io import score_history, sinks, tracking
 from churnml.model import unknown_categories
 from churnml.report import ExtraSection, render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
+from churnml.track_record import report_section as track_record_section
 from churnml.validation import screen_unknown_categories
 from flows.tasks import (
     build_matrix,
@@ -38,6 +40,12 @@ def previous_run(con, cfg: ChurnmlConfig, as_of: date):
     """The last run before this as-of, from the DuckDB sink's history (None if there is none)."""
     table = next((s.table for s in cfg.output.sinks if s.kind == "duckdb"), None)
     return sinks.read_previous_run(con, table, as_of) if table else None
+
+
+@task(cache_policy=NO_CACHE)
+def track_record_history(con, cfg: ChurnmlConfig):
+    """Every evaluated as-of so far (`churnml evaluate`), for the report; None before the first."""
+    return score_history.read_track_record(con, cfg.track_record.table)
 
 
 @task(cache_policy=NO_CACHE)
@@ -108,7 +116,13 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
 
 @task(cache_policy=NO_CACHE)
 def write_report(
-    scored, cfg: ChurnmlConfig, lang: str, previous=None, scored_as_missing=None, drift=None
+    scored,
+    cfg: ChurnmlConfig,
+    lang: str,
+    previous=None,
+    scored_as_missing=None,
+    drift=None,
+    record=None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,7 +131,7 @@ def write_report(
     tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if drift is not None:
-        title, table, note = report_section(drift, cfg.drift, lang)
+        title, table, note = drift_section(drift, cfg.drift, lang)
         extra.append(ExtraSection(title, table, note, top=summarize(drift)["drifted"]))
     if scored_as_missing:
         extra.append(
@@ -127,6 +141,8 @@ def write_report(
                 "Retrain to learn them, or check the source for a renamed value.",
             )
         )
+    if record is not None:
+        extra.append(track_record_section(record, cfg.track_record.report_rows))
     html = render_report(
         scored,
         lang=lang,
@@ -166,7 +182,8 @@ def scoring_flow(
                 f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
             )
         written = write_back(con, scored, cfg)
-        report = write_report(scored, cfg, lang, previous, scored_as_missing, drift)
+        record = track_record_history(con, cfg)
+        report = write_report(scored, cfg, lang, previous, scored_as_missing, drift, record)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(

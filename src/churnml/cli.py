@@ -1,4 +1,4 @@
-"""The `churnml` command: demo data, data checks, training, scoring and schedules."""
+"""The `churnml` command: demo data, data checks, training, scoring, evaluation and schedules."""
 
 from __future__ import annotations
 
@@ -40,9 +40,17 @@ def _known_failures() -> tuple[type[Exception], ...]:
     from churnml.io.sinks import SinkError
     from churnml.io.sources import SourceError
     from churnml.io.tracking import TrackingError
+    from churnml.track_record import TrackRecordError
     from churnml.validation import DataValidationError
 
-    return (DataValidationError, SourceError, SinkError, TrackingError, DriftError)
+    return (
+        DataValidationError,
+        SourceError,
+        SinkError,
+        TrackingError,
+        DriftError,
+        TrackRecordError,
+    )
 
 
 def _run_flow(run):
@@ -159,6 +167,34 @@ def score(
             + result["drift"]["headline"],
             fg="yellow",
         )
+
+
+@app.command()
+def evaluate(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="scored as-of YYYY-MM-DD; default: the latest whose horizon is over"
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Track record: scores written one horizon ago against what happened, logged and reported."""
+    _quiet_prefect()
+    from flows.evaluation import evaluation_flow
+
+    try:
+        chosen = date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        typer.secho(f"--as-of must be YYYY-MM-DD, got {as_of!r}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    result = _run_flow(
+        lambda: evaluation_flow(config_path=str(config) if config else None, as_of=chosen)
+    )
+    typer.echo(result["headline"])
+    typer.echo(f"written: {result['written']}")
+    typer.echo(f"MLflow run: {result['run_id']}")
+    typer.echo(f"report: {result['report']}")
 
 
 @app.command("serve")

@@ -466,6 +466,24 @@ class OutputConfig(StrictModel):
     )
 
 
+class TrackRecordConfig(StrictModel):
+    """`churnml evaluate`: which sink's score history to read and where the record is kept."""
+
+    sink: Literal["duckdb", "postgres", "parquet", "csv"] | None = Field(
+        None, description="the output sink whose history is evaluated; default: the first sink"
+    )
+    table: str = Field("track_record", description="warehouse table, one row per evaluated as-of")
+    calibration_bins: int = Field(10, ge=2, le=50)
+    report_rows: int = Field(
+        6, ge=1, description="evaluated as-ofs shown in the scoring report's track record"
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table_identifier(cls, v: str) -> str:
+        return _check_identifier(v, "table")
+
+
 _CRON_FIELDS = (
     ("minute", 0, 59),
     ("hour", 0, 23),
@@ -584,6 +602,7 @@ class ChurnmlConfig(StrictModel):
     validation: ValidationConfig = ValidationConfig()
     retries: RetryConfig = RetryConfig()
     drift: DriftConfig = DriftConfig()
+    track_record: TrackRecordConfig = TrackRecordConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")

@@ -362,6 +362,32 @@ th[data-key]{cursor:pointer;background:#f4f4f4}#outreach tbody tr{cursor:pointer
 """
 
 
+def sections_html(sections: list[ExtraSection], framed: bool = False) -> str:
+    """Titled, escaped tables, one after another; framed as warnings when asked."""
+    parts = (
+        f"<h2>{escape(s.title)}</h2>"
+        + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
+        + _table(s.table)
+        for s in sections
+    )
+    if framed:
+        return "".join(f"<div class='warning'>{part}</div>" for part in parts)
+    return "".join(parts)
+
+
+def render_page(title: str, summary: str, sections: list[ExtraSection], lang: str = "en") -> str:
+    """A small self-contained page of sections (the track record of `churnml evaluate`)."""
+    return f"""<!doctype html>
+<html lang="{escape(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title><style>{STYLE}</style></head><body>
+<h1>{escape(title)}</h1>
+<p class="summary" id="summary">{escape(summary)}</p>
+{sections_html(sections)}
+</body></html>
+"""
+
+
 def render_report(
     scored: pd.DataFrame,
     lang: str = "en",
@@ -446,17 +472,8 @@ def render_report(
     else:
         portfolio_html = digest_html = ""
 
-    def extra_html(s: ExtraSection) -> str:
-        return (
-            f"<h2>{escape(s.title)}</h2>"
-            + (f"<p class='note'>{escape(s.note)}</p>" if s.note else "")
-            + _table(s.table)
-        )
-
-    warnings = "".join(
-        f"<div class='warning'>{extra_html(s)}</div>" for s in extra_sections or [] if s.top
-    )
-    extras = "".join(extra_html(s) for s in extra_sections or [] if not s.top)
+    warnings = sections_html([s for s in extra_sections or [] if s.top], framed=True)
+    extras = sections_html([s for s in extra_sections or [] if not s.top])
     return f"""<!doctype html>
 <html lang="{escape(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

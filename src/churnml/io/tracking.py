@@ -344,3 +344,46 @@ def log_scoring_run(
             mlflow.log_metrics(drift_metrics(drift))
             mlflow.log_table(drift, "drift/psi.json")
     return run.info.run_id
+
+
+def log_track_record_run(record, cfg: ChurnmlConfig, report_path: str | None = None) -> str:
+    """One MLflow run per evaluation, tagged ``run_kind=evaluation``: the scored as-of, the model
+    versions that produced the scores, the real-world metrics and the calibration tables."""
+    configure(cfg)
+    mlflow.set_experiment(cfg.mlflow.experiment)
+    s = record.summary
+    as_of = f"{pd.Timestamp(s['as_of']):%Y-%m-%d}"
+    with mlflow.start_run(run_name=f"evaluate {as_of}") as run:
+        mlflow.set_tags(
+            {
+                "run_kind": "evaluation",
+                "scored_as_of": as_of,
+                "observed_until": f"{pd.Timestamp(s['observed_until']):%Y-%m-%d %H:%M:%S}",
+                "churn_model_version": s["churn_model_version"],
+                "upsell_model_version": s["upsell_model_version"],
+                "code_version": code_version(),
+            }
+        )
+        mlflow.log_params(
+            {
+                **{f"labels.{k}": v for k, v in cfg.labels.model_dump().items()},
+                "outreach.capacity_top_k": cfg.outreach.capacity_top_k,
+                "outreach.churn_tier_thresholds": cfg.outreach.churn_tier_thresholds,
+            }
+        )
+        numbers = {
+            f"track_record.{k}": float(v)
+            for k, v in s.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and v == v
+        }
+        mlflow.log_metrics(numbers)
+        log_json(s, "track_record/summary.json")
+        for target, table in record.calibration.items():
+            mlflow.log_table(table, f"track_record/{target}_calibration.json")
+        for target, table in record.by_tier.items():
+            mlflow.log_table(table, f"track_record/{target}_by_tier.json")
+        for target, table in record.by_segment.items():
+            mlflow.log_table(table, f"track_record/{target}_by_segment.json")
+        if report_path:
+            mlflow.log_artifact(report_path, "track_record")
+        return run.info.run_id
