@@ -620,10 +620,12 @@ def build_features(
     spine: ir.Table,
     spec: FeatureSpec,
     as_of_dates: Iterable[date | datetime] | None = None,
+    ordered: bool = True,
 ) -> ir.Table:
     """All families joined on (account_id, as_of): one row per active account and as-of.
 
-    ``as_of_dates`` are the spine's as-of dates; read off the spine when not given.
+    ``as_of_dates`` are the spine's as-of dates; read off the spine when not given. A caller
+    that joins more columns and sorts itself passes ``ordered=False`` (one sort, not two).
     """
     parts = [
         usage_features(tables["usage_events"], spine, spec, as_of_dates),
@@ -646,4 +648,4 @@ def build_features(
             None,
         )
     )
-    return out.order_by(["as_of", "account_id"])
+    return out.order_by(["as_of", "account_id"]) if ordered else out

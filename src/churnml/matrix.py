@@ -41,9 +41,9 @@ def feature_matrix(
 ) -> ir.Table:
     """Features (and, when a label config is given, labels) on the active-account spine."""
     spine = spine_for(tables, as_of_dates)
-    features = build_features(tables, spine, spec, as_of_dates)
     if labels is None:
-        return features
+        return build_features(tables, spine, spec, as_of_dates)
+    features = build_features(tables, spine, spec, as_of_dates, ordered=False)
     if data_end is None:
         raise ValueError("labels need the data end (observed_until)")
     y = build_labels(tables["subscriptions"], spine, labels, data_end)
