@@ -96,6 +96,7 @@ def engine_matrix(warehouse: Path, snapshots: int):
     """The training flow's matrix step, outside Prefect: map, validate-free load, ibis, pandas."""
     from churnml.config import default_config
     from churnml.features import derive_spec
+    from churnml.io.frames import to_pandas
     from churnml.io.sources import connect_warehouse, load_sources, materialize
     from churnml.matrix import feature_matrix, observed_until
     from churnml.snapshots import snapshot_grid
@@ -109,7 +110,7 @@ def engine_matrix(warehouse: Path, snapshots: int):
     end = observed_until(tables)
     grid = snapshot_grid(end.date(), snapshots, "monthly")
     spec = derive_spec(tables, cfg)
-    frame = feature_matrix(tables, grid, spec, cfg.labels, end).to_pandas()
+    frame = to_pandas(feature_matrix(tables, grid, spec, cfg.labels, end))
     con.disconnect()
     return frame, spec, grid, end, cfg
 

@@ -62,6 +62,7 @@ def main() -> None:
     from churnml.config import load_config
     from churnml.features import FeatureSpec
     from churnml.io import sinks, tracking
+    from churnml.io.frames import to_pandas
     from churnml.io.sources import connect_warehouse, load_sources, materialize
     from churnml.io.warehouse_writer import write_demo_warehouse
     from churnml.matrix import feature_matrix, observed_until
@@ -91,7 +92,7 @@ def main() -> None:
     features = timed(
         "features (one as-of)",
         r,
-        lambda: feature_matrix(tables, [as_of], FeatureSpec.from_dict(churn.spec)).to_pandas(),
+        lambda: to_pandas(feature_matrix(tables, [as_of], FeatureSpec.from_dict(churn.spec))),
     )
     n = len(features)
     accounts = tables["accounts"].to_pandas()

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig, load_config
 from churnml.io import sources
+from churnml.io.frames import to_pandas
 from churnml.matrix import feature_matrix, observed_until
 from churnml.schemas import validate_features
 from churnml.validation import raise_for_problems, validate_sources
@@ -86,5 +87,5 @@ def build_matrix(
         with spark_tables(cfg.spark, tables) as (con, staged):
             frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end))
     else:
-        frame = feature_matrix(tables, as_of_dates, spec, labels, end).to_pandas()
+        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end))
     return validate_features(frame, labelled=labelled)
