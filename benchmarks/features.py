@@ -220,9 +220,20 @@ def main() -> None:
     print(f"peak RSS                         : {peak:.2f} GB (target <= 6 GB)")
     print(ratio_line)
     print(
-        "seconds per million events       : "
-        + ", ".join(f"{e / 1e6:.1f}M -> {s:.1f} s ({s / (e / 1e6):.2f} s/M)" for e, s in scaling)
+        "time by events                   : "
+        + ", ".join(f"{e / 1e6:.1f}M -> {s:.1f} s" for e, s in scaling)
     )
+    slopes = [
+        (s2 - s1) / ((e2 - e1) / 1e6)
+        for (e1, s1), (e2, s2) in zip(scaling[:-1], scaling[1:], strict=True)
+        if e2 > e1
+    ]
+    if slopes:
+        print(
+            "extra seconds per extra M events : "
+            + ", ".join(f"{x:.2f}" for x in slopes)
+            + " (the rest is per account and snapshot, whatever the events)"
+        )
 
 
 if __name__ == "__main__":
