@@ -439,6 +439,15 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
     )
     long_w = max(spec.windows_days)
     main_w = spec.trend_window_days
+    # Keep the ticket/as-of pairs some feature can use: opened within the longest window,
+    # still open at the as-of, or closed within the longest window. The rest (old, closed
+    # tickets) would only add zeros and NULLs to the aggregation.
+    reach = ibis.interval(days=max(long_w, 2 * main_w))
+    j = j.filter(
+        (j.opened_at >= j.as_of - reach)
+        | j.closed_at.isnull()
+        | (j.closed_at >= j.as_of - ibis.interval(days=long_w))
+    )
     closed_before = j.closed_at.notnull() & (j.closed_at < j.as_of)
     open_at = ~closed_before
     high = j.high
