@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 
 from churnml.config import ChurnmlConfig, SinkConfig
-from churnml.io.sinks import SinkError
+from churnml.io.sinks import SinkError, add_new_columns
 from churnml.io.sources import SourceError, quote_identifier, redact, resolve_url
 
 
@@ -139,13 +139,7 @@ def write_track_record(con, summary: pd.DataFrame, table: str) -> None:
             raw.execute(
                 f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __track_record_run LIMIT 0"
             )
-            existing = {r[0] for r in raw.execute(f"DESCRIBE {name}").fetchall()}
-            types = {r[0]: r[1] for r in raw.execute("DESCRIBE __track_record_run").fetchall()}
-            for col in summary.columns:
-                if col not in existing:
-                    raw.execute(
-                        f"ALTER TABLE {name} ADD COLUMN {quote_identifier(col)} {types[col]}"
-                    )
+            add_new_columns(raw, name, summary, view="__track_record_run")
             raw.execute(f"DELETE FROM {name} WHERE as_of IN (SELECT as_of FROM __track_record_run)")
             raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM __track_record_run")
             raw.execute("COMMIT")

@@ -41,7 +41,7 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
                 raw.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __scored_run LIMIT 0"
                 )
-                _add_new_columns(raw, name, scored)
+                add_new_columns(raw, name, scored)
             raw.execute(f"DELETE FROM {history} WHERE as_of = ?", [as_of])
             raw.execute(f"INSERT INTO {history} BY NAME SELECT * FROM __scored_run")
             newest = raw.execute(f"SELECT max(as_of) FROM {current}").fetchall()[0][0]
@@ -56,13 +56,18 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
         raw.unregister("__scored_run")
 
 
-def _add_new_columns(raw, quoted_table: str, scored: pd.DataFrame) -> None:
-    """Columns added by a newer churnml join the table (older rows get NULL)."""
+def add_new_columns(
+    raw, quoted_table: str, frame: pd.DataFrame, view: str = "__scored_run"
+) -> None:
+    """Columns added by a newer churnml join the table (older rows get NULL).
+
+    ``view`` is the name `frame` is registered under in the DuckDB connection.
+    """
     existing = {r[0] for r in raw.execute(f"DESCRIBE {quoted_table}").fetchall()}
-    for col in scored.columns:
+    for col in frame.columns:
         if col not in existing:
             dtype = raw.execute(
-                f"SELECT typeof({quote_identifier(col)}) FROM __scored_run LIMIT 1"
+                f"SELECT typeof({quote_identifier(col)}) FROM {view} LIMIT 1"
             ).fetchall()
             sql_type = dtype[0][0] if dtype else "VARCHAR"
             raw.execute(f"ALTER TABLE {quoted_table} ADD COLUMN {quote_identifier(col)} {sql_type}")
