@@ -90,7 +90,10 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
         logger.warning("drift not measured for %s: its champion has no drift reference", target)
     if not profiles:
         return None
-    table = drift_table(profiles, features, {t: scored[f"p_{t}"] for t in profiles}, cfg.drift)
+    # The models' own probabilities, not the written ones (rounded to 6 places): the reference
+    # edges sit on calibrated levels, and a level rounded up would land in the next bin.
+    probabilities = {t: pd.Series(champions[t][0].predict(features)) for t in profiles}
+    table = drift_table(profiles, features, probabilities, cfg.drift)
     summary = summarize(table)
     if summary["drifted"]:
         logger.warning("DRIFT: %s", summary["headline"])

@@ -362,3 +362,27 @@ def test_a_drift_warning_sits_under_the_summary_and_stays_escaped():
     at = html.index("<div class='warning'>")
     assert html.index('id="summary"') < at < html.index("Outreach list") < html.index("Later &lt;b")
     assert "the data moved since training" in html[at : html.index("Outreach list")]
+
+
+def test_scoring_measures_the_models_probabilities_not_the_rounded_written_ones():
+    """Calibrated scores sit on few levels and the reference edges on those levels: a level
+    rounded up to 6 places for the write-back would move to the next bin."""
+    from types import SimpleNamespace
+
+    from flows.scoring import measure_drift
+    from prefect.logging import disable_run_logger
+
+    from churnml.config import default_config
+    from churnml.drift import reference_profile
+
+    levels = np.repeat([0.0204081632, 0.0454545454, 0.1, 0.2459016393], 250)
+    features = pd.DataFrame({"usage_events_30d": np.arange(len(levels)) % 17})
+    profile = reference_profile(features, ["usage_events_30d"], [], levels, bins=10)
+    bundle = SimpleNamespace(drift_reference=profile, predict=lambda frame: levels.copy())
+    scored = pd.DataFrame({"p_upsell": np.round(levels, 6)})
+    # what the rounding alone would do to the PSI
+    rounded = drift_table({"upsell": profile}, features, {"upsell": scored.p_upsell}, DriftConfig())
+    assert rounded.loc[rounded.kind == "score", "psi"].iloc[0] > 0.25
+    with disable_run_logger():
+        table = measure_drift.fn(features, scored, {"upsell": (bundle, "1")}, default_config())
+    assert table.loc[table.kind == "score", "psi"].iloc[0] < 0.01
