@@ -124,10 +124,6 @@ def _count_if(cond: ir.BooleanValue) -> ir.IntegerScalar:
     return cond.cast("int64").sum().fill_null(0)
 
 
-def _sum_if(cond: ir.BooleanValue, value: ir.NumericValue) -> ir.NumericScalar:
-    return ibis.ifelse(cond, value, 0).sum().fill_null(0)
-
-
 def plan_rank(plan: ir.StringValue, plan_order: tuple[str, ...]) -> ir.IntegerValue:
     """Position of a plan in the configured order (0 when unknown or no order is given)."""
     if not plan_order:

@@ -13,8 +13,14 @@ from datetime import date
 import pandas as pd
 
 from churnml.config import ChurnmlConfig, SinkConfig
-from churnml.io.sinks import SinkError, add_new_columns
-from churnml.io.sources import SourceError, quote_identifier, redact, resolve_url
+from churnml.io.sinks import (
+    SinkError,
+    add_new_columns,
+    duckdb_table_exists,
+    file_folder,
+    postgres_url,
+)
+from churnml.io.sources import quote_identifier, redact
 
 
 def history_sink(cfg: ChurnmlConfig) -> SinkConfig:
@@ -35,26 +41,13 @@ def describe(sink: SinkConfig, cfg: ChurnmlConfig) -> str:
         return f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{sink.table}_history"
     if sink.kind == "postgres":
         return f"postgres#{sink.table}_history"
-    return f"{cfg.resolve(sink.path or 'exports')}/{sink.table}_*.{sink.kind}"
-
-
-def _duckdb_exists(raw, table: str) -> bool:
-    return bool(
-        raw.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
-        ).fetchall()[0][0]
-    )
+    return f"{file_folder(sink, cfg)}/{sink.table}_*.{sink.kind}"
 
 
 def _postgres(sink: SinkConfig, sql: str, params: dict) -> pd.DataFrame:
     import sqlalchemy as sa
 
-    try:
-        url, _ = resolve_url(
-            sink.url_env or "CHURNML_POSTGRES_URL", sink.url_secret, "sink postgres"
-        )
-    except SourceError as exc:
-        raise SinkError(str(exc)) from None
+    url = postgres_url(sink)
     engine = sa.create_engine(url)
     history = f"{sink.table}_history"
     try:
@@ -75,7 +68,7 @@ def _postgres(sink: SinkConfig, sql: str, params: dict) -> pd.DataFrame:
 
 
 def _files(sink: SinkConfig, cfg: ChurnmlConfig) -> dict[date, str]:
-    folder = cfg.resolve(sink.path or "exports")
+    folder = file_folder(sink, cfg)
     pattern = re.compile(rf"^{re.escape(sink.table)}_(\d{{4}}-\d{{2}}-\d{{2}})\.{sink.kind}$")
     found = {}
     for path in sorted(folder.glob(f"{sink.table}_*.{sink.kind}")) if folder.exists() else []:
@@ -90,7 +83,7 @@ def scored_as_ofs(con, cfg: ChurnmlConfig) -> list[date]:
     sink = history_sink(cfg)
     if sink.kind == "duckdb":
         raw = getattr(con, "con", con)
-        if not _duckdb_exists(raw, f"{sink.table}_history"):
+        if not duckdb_table_exists(raw, f"{sink.table}_history"):
             return []
         history = quote_identifier(f"{sink.table}_history")
         rows = raw.execute(f"SELECT DISTINCT as_of FROM {history} ORDER BY 1").fetchall()
@@ -153,7 +146,7 @@ def write_track_record(con, summary: pd.DataFrame, table: str) -> None:
 def read_track_record(con, table: str) -> pd.DataFrame | None:
     """Every evaluated as-of in the warehouse, or None before the first evaluation."""
     raw = getattr(con, "con", con)
-    if not _duckdb_exists(raw, table.split(".")[-1]):
+    if not duckdb_table_exists(raw, table.split(".")[-1]):
         return None
     frame = raw.execute(f"SELECT * FROM {quote_identifier(table)} ORDER BY as_of").df()
     return frame if len(frame) else None

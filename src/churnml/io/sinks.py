@@ -41,7 +41,7 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
                 raw.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __scored_run LIMIT 0"
                 )
-                add_new_columns(raw, name, scored)
+                add_new_columns(raw, name, scored, "__scored_run")
             raw.execute(f"DELETE FROM {history} WHERE as_of = ?", [as_of])
             raw.execute(f"INSERT INTO {history} BY NAME SELECT * FROM __scored_run")
             newest = raw.execute(f"SELECT max(as_of) FROM {current}").fetchall()[0][0]
@@ -56,9 +56,7 @@ def write_duckdb(con, scored: pd.DataFrame, table: str) -> None:
         raw.unregister("__scored_run")
 
 
-def add_new_columns(
-    raw, quoted_table: str, frame: pd.DataFrame, view: str = "__scored_run"
-) -> None:
+def add_new_columns(raw, quoted_table: str, frame: pd.DataFrame, view: str) -> None:
     """Columns added by a newer churnml join the table (older rows get NULL).
 
     ``view`` is the name `frame` is registered under in the DuckDB connection.
@@ -73,14 +71,19 @@ def add_new_columns(
             raw.execute(f"ALTER TABLE {quoted_table} ADD COLUMN {quote_identifier(col)} {sql_type}")
 
 
+def duckdb_table_exists(raw, table: str) -> bool:
+    return bool(
+        raw.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+        ).fetchall()[0][0]
+    )
+
+
 def read_previous_run(con, table: str, as_of) -> pd.DataFrame | None:
     """The latest run before `as_of` from the DuckDB history, or None when there is none."""
     raw = getattr(con, "con", con)
     history = quote_identifier(f"{table}_history")
-    exists = raw.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_history"]
-    ).fetchall()[0][0]
-    if not exists:
+    if not duckdb_table_exists(raw, f"{table}_history"):
         return None
     frame = raw.execute(
         f"SELECT * FROM {history} WHERE as_of = (SELECT max(as_of) FROM {history} WHERE as_of < ?)",
@@ -89,15 +92,22 @@ def read_previous_run(con, table: str, as_of) -> pd.DataFrame | None:
     return frame if len(frame) else None
 
 
+def postgres_url(sink: SinkConfig) -> str:
+    """The PostgreSQL sink's URL, from its environment variable or Prefect Secret block."""
+    try:
+        url, _ = resolve_url(
+            sink.url_env or "CHURNML_POSTGRES_URL", sink.url_secret, "sink postgres"
+        )
+    except SourceError as exc:
+        raise SinkError(str(exc)) from None
+    return url
+
+
 def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
     """Same semantics as DuckDB, on PostgreSQL, in one transaction."""
     import sqlalchemy as sa
 
-    env = sink.url_env or "CHURNML_POSTGRES_URL"
-    try:
-        url, _ = resolve_url(env, sink.url_secret, "sink postgres")
-    except SourceError as exc:
-        raise SinkError(str(exc)) from None
+    url = postgres_url(sink)
     as_of = _as_of_value(scored)
     current, history = sink.table, f"{sink.table}_history"
     frame = scored.copy()
@@ -143,10 +153,15 @@ def write_postgres(scored: pd.DataFrame, sink: SinkConfig) -> None:
         engine.dispose()
 
 
+def file_folder(sink: SinkConfig, cfg: ChurnmlConfig) -> Path:
+    """Where a CSV/Parquet sink keeps its ``<table>_<as_of>.<kind>`` files."""
+    return cfg.resolve(sink.path or "exports")
+
+
 def write_file(scored: pd.DataFrame, sink: SinkConfig, cfg: ChurnmlConfig) -> Path:
     """A CRM import file per as-of, written to a temp name and renamed into place."""
     as_of = _as_of_value(scored)
-    folder = cfg.resolve(sink.path or "exports")
+    folder = file_folder(sink, cfg)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{sink.table}_{as_of:%Y-%m-%d}.{sink.kind}"
     tmp = target.with_name(f".{target.name}.tmp")
