@@ -18,7 +18,12 @@ from churnml.report import ExtraSection, render_report
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
 from churnml.track_record import report_section as track_record_section
-from churnml.validation import screen_unknown_categories
+from churnml.validation import (
+    blank_unknown_plans,
+    refuse_empty_scoring,
+    screen_unknown_categories,
+    unknown_plans,
+)
 from flows.tasks import (
     build_matrix,
     canonical_tables,
@@ -49,16 +54,28 @@ def track_record_history(con, cfg: ChurnmlConfig):
 
 
 @task(cache_policy=NO_CACHE)
-def screen_categories(features, champions: dict, cfg: ChurnmlConfig) -> list[str]:
-    """Stop on category values the champions never saw, unless configured to score them as missing."""
+def screen_categories(features, champions: dict, cfg: ChurnmlConfig):
+    """Stop on category values (and plans) the champions never saw, unless configured to score
+    them as missing: then the features with those plans unranked, and what was scored so."""
     unseen: dict[str, list[str]] = {}
     for bundle, _ in champions.values():
-        for column, values in unknown_categories(bundle, features).items():
+        found = unknown_categories(bundle, features)
+        if "contract_plan_rank" in bundle.features:
+            found |= unknown_plans(features, bundle.spec.get("plan_order", ()))
+        for column, values in found.items():
             unseen[column] = sorted(set(unseen.get(column, [])) | set(values))
     problems = screen_unknown_categories(unseen, features, cfg.validation.unknown_categories)
     for problem in problems:
         get_run_logger().warning("scored as missing: %s", problem)
-    return [str(p) for p in problems]
+    features = blank_unknown_plans(features, unseen.get("contract_plan", []))
+    return features, [str(p) for p in problems]
+
+
+@task(cache_policy=NO_CACHE)
+def require_active_accounts(features, tables: dict, as_of: date) -> None:
+    """Refuse in one line when nobody is active at the as-of (e.g. every account churned)."""
+    if features.empty:
+        refuse_empty_scoring(as_of, tables["subscriptions"])
 
 
 @task(cache_policy=NO_CACHE)
@@ -173,7 +190,8 @@ def scoring_flow(
             as_of = data_end(tables).date() + timedelta(days=1)
         spec = FeatureSpec.from_dict(champions["churn"][0].spec)
         features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
-        scored_as_missing = screen_categories(features, champions, cfg)
+        require_active_accounts(features, tables, as_of)
+        features, scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
         scored = score(features, tables, champions, cfg, lang, previous)
         drift = measure_drift(features, scored, champions, cfg)

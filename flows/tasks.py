@@ -13,7 +13,7 @@ from churnml.io import sources
 from churnml.io.frames import to_pandas
 from churnml.matrix import feature_matrix, observed_until
 from churnml.schemas import validate_features
-from churnml.validation import raise_for_problems, validate_sources
+from churnml.validation import only_errors, only_warnings, raise_for_problems, validate_sources
 
 
 @task(cache_policy=NO_CACHE)
@@ -50,12 +50,22 @@ def extract_with_retries(cfg: ChurnmlConfig, read_only: bool = False):
 
 @task(cache_policy=NO_CACHE)
 def validate(mapped: dict, cfg: ChurnmlConfig | None = None) -> None:
-    """Stop before computing anything if a source breaks the contract."""
-    problems = validate_sources(mapped, None, cfg.validation if cfg else None)
-    if problems:
-        logger = get_run_logger()
-        logger.error("data validation failed: %d problem(s)", len(problems))
-        for problem in problems:
+    """Stop before computing anything if a source breaks the contract; log warnings and go on."""
+    problems = validate_sources(
+        mapped,
+        None,
+        cfg.validation if cfg else None,
+        cfg.labels.plan_order if cfg else (),
+    )
+    logger = get_run_logger()
+    errors, warnings = only_errors(problems), only_warnings(problems)
+    if warnings:
+        logger.warning("data checks: %d warning(s); the run goes on", len(warnings))
+        for problem in warnings:
+            logger.warning("  - %s", problem)
+    if errors:
+        logger.error("data validation failed: %d problem(s)", len(errors))
+        for problem in errors:
             logger.error("  - %s", problem)
     raise_for_problems(problems)
 

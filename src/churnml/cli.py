@@ -103,13 +103,19 @@ def check_data(config: ConfigOption = None) -> None:
         typer.secho(f"mapping error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     typer.echo(profile_sources(mapped))
-    problems = validate_sources(mapped, None, cfg.validation)
-    if problems:
-        typer.secho(f"{len(problems)} data problem(s):", fg="red", err=True)
-        for p in problems:
+    problems = validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order)
+    warnings = [p for p in problems if p.severity == "warning"]
+    errors = [p for p in problems if p.severity == "error"]
+    if warnings:
+        typer.secho(f"{len(warnings)} data warning(s) (runs go on):", fg="yellow")
+        for p in warnings:
+            typer.secho(f"  - {p}", fg="yellow")
+    if errors:
+        typer.secho(f"{len(errors)} data problem(s):", fg="red", err=True)
+        for p in errors:
             typer.secho(f"  - {p}", fg="red", err=True)
         raise typer.Exit(1)
-    typer.secho("all checks passed", fg="green")
+    typer.secho("all checks passed" + (" (with warnings)" if warnings else ""), fg="green")
 
 
 @app.command()

@@ -190,6 +190,16 @@ class ValidationConfig(StrictModel):
         "missing and report them",
     )
     absurd_mrr: float = Field(10_000_000.0, gt=0, description="MRR above this is an input error")
+    earliest_date: date = Field(
+        date(1990, 1, 1),
+        description="timestamps before this day are an input error (1970-01-01 is a null "
+        "exported as zero)",
+    )
+    same_plan_overlap: Literal["refuse", "sum"] = Field(
+        "refuse",
+        description="subscriptions of one account overlapping in time on the same plan: refuse "
+        "them (usually a duplicate export), or sum their MRR like parallel subscriptions",
+    )
 
 
 class RetryConfig(StrictModel):

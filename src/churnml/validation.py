@@ -2,13 +2,16 @@
 
 Checks run as aggregate queries on the (possibly huge) mapped tables; only a failing check
 fetches example rows. Every problem names its table, column, check, how many rows fail and a
-few example rows, so the owner of the data can find and fix them.
+few example rows, so the owner of the data can find and fix them. Errors stop every run;
+warnings (data that is plausible but worth a look) are printed and logged, and the run goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -28,6 +31,7 @@ class DataProblem:
     check: str
     failing_rows: int
     examples: list[dict] = field(default_factory=list)
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         ex = "; ".join(str(e) for e in self.examples)
@@ -58,12 +62,12 @@ def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -
     ]
 
 
-def _checks_for(
-    name: str, t: ir.Table, now: datetime, absurd_mrr: float = ABSURD_MRR
-) -> list[_Check]:
+def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfig) -> list[_Check]:
     """Predicates on a table holding the raw column ``c`` and its contract-typed twin ``__t_c``."""
     contract = TABLES[name]
     checks: list[_Check] = []
+    absurd_mrr = settings.absurd_mrr
+    floor = settings.earliest_date
 
     def typed(c: str) -> ir.Column:
         return t[f"__t_{c}"]
@@ -88,6 +92,16 @@ def _checks_for(
         if col.dtype == "timestamp" and col.name != "end_at":
             future = ibis.timestamp(now + timedelta(days=1))
             checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
+        if col.dtype == "timestamp":
+            checks.append(
+                _Check(
+                    col.name,
+                    f"timestamp before validation.earliest_date ({floor:%Y-%m-%d}; "
+                    "1970-01-01 is usually a missing date exported as zero)",
+                    v.notnull()
+                    & (v < ibis.timestamp(datetime(floor.year, floor.month, floor.day))),
+                )
+            )
     if "account_id" in t.columns:
         checks.append(
             _Check(
@@ -168,7 +182,7 @@ def check_table(
             if c.name in raw.columns
         }
     )
-    checks = _checks_for(name, both, now, settings.absurd_mrr)
+    checks = _checks_for(name, both, now, settings)
     aggregates = {
         f"c{i}": ck.failing.fill_null(False).cast("int64").sum() for i, ck in enumerate(checks)
     }
@@ -238,24 +252,198 @@ def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataPr
     ]
 
 
-def validate_sources(
-    mapped: dict, now: datetime | None = None, settings: ValidationConfig | None = None
+# The instant each activity row happened, for the checks against the account's history.
+ACTIVITY_TIMES = {
+    "usage_events": "occurred_at",
+    "support_tickets": "opened_at",
+    "nps_responses": "responded_at",
+}
+FAR_FUTURE = datetime(9999, 12, 31)
+
+
+def _share(n: int, total: int) -> str:
+    return f"{n / total:.0%} of rows" if total else "0% of rows"
+
+
+def check_activity_history(
+    name: str, typed: ir.Table, accounts: ir.Table, subscriptions: ir.Table | None
 ) -> list[DataProblem]:
-    """Every check on every mapped table; an empty list means the data may be used."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    problems: list[DataProblem] = []
-    for name, m in mapped.items():
-        problems += check_table(name, m.raw, now, settings)
-    if "accounts" in mapped:
-        for name, m in mapped.items():
-            if name != "accounts":
-                problems += check_orphans(name, m.table, mapped["accounts"].table)
+    """Warnings: activity dated before the account's first subscription or before its creation.
+
+    Trials and onboarding produce such rows legitimately (kept and used as usual); a large share
+    can also mean a wrong account key or date column, so the analyst should see it.
+    """
+    column = ACTIVITY_TIMES[name]
+    t = typed
+    refs: dict[str, tuple[str, ir.Table]] = {}
+    if subscriptions is not None:
+        first = subscriptions.group_by("account_id").aggregate(
+            first_subscription_at=subscriptions.start_at.min()
+        )
+        refs["first_subscription_at"] = ("dated before the account's first subscription", first)
+    if "created_at" in accounts.columns:
+        created = accounts.group_by("account_id").aggregate(
+            account_created_at=accounts.created_at.min()
+        )
+        refs["account_created_at"] = ("dated before the account was created", created)
+    if not refs:
+        return []
+    for ref, (_, per_account) in refs.items():
+        t = t.left_join(per_account, t.account_id == per_account.account_id).select(
+            t, per_account[ref]
+        )
+    before = {ref: t[column].notnull() & (t[column] < t[ref]) for ref in refs}
+    counts = (
+        t.aggregate(
+            rows=t.count(),
+            **{ref: p.fill_null(False).cast("int64").sum() for ref, p in before.items()},
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+    key = [c for c in (TABLES[name].key or ()) if c in typed.columns]
+    problems = []
+    for ref, (what, _) in refs.items():
+        n = int(counts[ref] or 0)
+        if n:
+            cols = list(dict.fromkeys([*key, "account_id", column, ref]))
+            problems.append(
+                DataProblem(
+                    name,
+                    column,
+                    f"{what} ({_share(n, int(counts['rows']))}; kept: trials and onboarding do "
+                    "this, a large share may mean a wrong account key or date column)",
+                    n,
+                    _examples(t, before[ref], cols),
+                    "warning",
+                )
+            )
     return problems
 
 
+def check_same_plan_overlaps(subscriptions: ir.Table, policy: str = "refuse") -> list[DataProblem]:
+    """Rows of one account on the same plan overlapping in time (half-open ``[start_at, end_at)``).
+
+    Almost always a duplicate export: their MRR would be summed, doubling ARR. Overlaps on
+    different plans are parallel subscriptions (add-ons) and are summed without a word.
+    """
+    s = subscriptions.filter(
+        subscriptions.start_at.notnull()
+        & subscriptions.plan.notnull()
+        & (subscriptions.end_at.isnull() | (subscriptions.end_at > subscriptions.start_at))
+    )
+    key = [c for c in TABLES["subscriptions"].key if c in s.columns]
+    earlier = ibis.window(
+        group_by=["account_id", "plan"], order_by=["start_at", *key], rows=(None, -1)
+    )
+    far = ibis.timestamp(FAR_FUTURE)
+    s = s.mutate(running_until=s.end_at.fill_null(far).max().over(earlier))
+    overlapping = s.running_until.notnull() & (s.start_at < s.running_until)
+    n = int(s.filter(overlapping).count().to_pyarrow().as_py())
+    if not n:
+        return []
+    shown = s.mutate(
+        overlaps_a_row_until=ibis.ifelse(
+            s.running_until == far, "ongoing", s.running_until.cast("string")
+        )
+    )
+    cols = [*key, "account_id", "plan", "start_at", "end_at", "overlaps_a_row_until"]
+    refuse = policy == "refuse"
+    check = (
+        "overlaps another row of the same account on the same plan (usually a duplicate export: "
+        "their MRR would be summed); "
+        + (
+            "fix the export, or set validation.same_plan_overlap: sum if these are real parallel "
+            "subscriptions"
+            if refuse
+            else "summed as validation.same_plan_overlap: sum says"
+        )
+    )
+    return [
+        DataProblem(
+            "subscriptions",
+            "start_at",
+            check,
+            n,
+            _examples(shown, overlapping, cols),
+            "error" if refuse else "warning",
+        )
+    ]
+
+
+def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list[DataProblem]:
+    """Warning: plans missing from ``labels.plan_order`` get rank 0, so upgrades to or from them
+    are not seen and the model reads them like no plan."""
+    if not plan_order:
+        return []
+    s = subscriptions
+    outside = s.plan.notnull() & ~s.plan.isin(list(plan_order))
+    plans = (
+        s.filter(outside)
+        .group_by("plan")
+        .aggregate(n=s.count())
+        .order_by([ibis.desc("n"), "plan"])
+        .limit(10)
+        .to_pandas()
+    )
+    if plans.empty:
+        return []
+    n = int(s.filter(outside).count().to_pyarrow().as_py())
+    shown = ", ".join(repr(str(p)) for p in plans["plan"])
+    key = [c for c in TABLES["subscriptions"].key if c in s.columns]
+    return [
+        DataProblem(
+            "subscriptions",
+            "plan",
+            f"plan not in labels.plan_order: {shown} (ranked 0, so upgrades to or from it are not "
+            "seen; add it to labels.plan_order)",
+            n,
+            _examples(s, outside, [*key, "account_id", "plan"]),
+            "warning",
+        )
+    ]
+
+
+def validate_sources(
+    mapped: dict,
+    now: datetime | None = None,
+    settings: ValidationConfig | None = None,
+    plan_order: Sequence[str] = (),
+) -> list[DataProblem]:
+    """Every check on every mapped table: errors first, then warnings. No error means the data
+    may be used."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    settings = settings or ValidationConfig()
+    problems: list[DataProblem] = []
+    for name, m in mapped.items():
+        problems += check_table(name, m.raw, now, settings)
+    subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
+    if subscriptions is not None:
+        problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
+        problems += check_plan_names(subscriptions, plan_order)
+    if "accounts" in mapped:
+        accounts = mapped["accounts"].table
+        for name, m in mapped.items():
+            if name != "accounts":
+                problems += check_orphans(name, m.table, accounts)
+        for name, m in mapped.items():
+            if name in ACTIVITY_TIMES:
+                problems += check_activity_history(name, m.table, accounts, subscriptions)
+    return only_errors(problems) + only_warnings(problems)
+
+
+def only_errors(problems: list[DataProblem]) -> list[DataProblem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def only_warnings(problems: list[DataProblem]) -> list[DataProblem]:
+    return [p for p in problems if p.severity == "warning"]
+
+
 def raise_for_problems(problems: list[DataProblem]) -> None:
-    if problems:
-        raise DataValidationError(problems)
+    """Stop on errors; warnings alone let the run go on."""
+    if only_errors(problems):
+        raise DataValidationError(only_errors(problems))
 
 
 class UnknownCategoriesError(DataValidationError):
@@ -298,3 +486,77 @@ def screen_unknown_categories(
     if problems and policy == "stop":
         raise UnknownCategoriesError(problems)
     return problems
+
+
+PLAN_RANK = "contract_plan_rank"
+
+
+def unknown_plans(features: pd.DataFrame, plan_order: Sequence[str]) -> dict[str, list[str]]:
+    """Plans at the as-of that the champion cannot rank (outside its ``plan_order``).
+
+    The plan enters the model as its rank, not as a category, so the category screen alone
+    never sees a new plan: it would be scored as rank 0 without a word.
+    """
+    if not plan_order or PLAN_RANK not in features.columns or "contract_plan" not in features:
+        return {}
+    unranked = features[PLAN_RANK].fillna(0).eq(0) & features["contract_plan"].notna()
+    new = sorted(set(features.loc[unranked, "contract_plan"].astype(str)) - set(plan_order))
+    return {"contract_plan": new} if new else {}
+
+
+def blank_unknown_plans(features: pd.DataFrame, plans: Sequence[str]) -> pd.DataFrame:
+    """Score accounts on those plans with their plan rank missing (instead of 0, the rank below
+    the lowest plan)."""
+    if not plans:
+        return features
+    out = features.copy()
+    on_new_plan = out["contract_plan"].astype("string").isin(list(plans)) & out[PLAN_RANK].fillna(
+        0
+    ).eq(0)
+    out[PLAN_RANK] = out[PLAN_RANK].astype("float64").mask(on_new_plan)
+    return out
+
+
+class NoActiveAccountsError(DataValidationError):
+    """No account had a live subscription at the scoring as-of; nothing was scored or written."""
+
+    def __init__(self, message: str):
+        self.problems = []
+        ValueError.__init__(self, message)
+
+
+def active_span(subscriptions: ir.Table) -> tuple[datetime | None, datetime | None, bool]:
+    """First subscription start, last subscription end, and whether some row is still ongoing."""
+    s = subscriptions.filter(subscriptions.start_at.notnull())
+    row = (
+        s.aggregate(
+            first=s.start_at.min(),
+            last=s.end_at.max(),
+            ongoing=s.end_at.isnull().cast("int64").sum(),
+        )
+        .to_pandas()
+        .iloc[0]
+    )
+
+    def stamp(v) -> datetime | None:
+        return None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()
+
+    return stamp(row["first"]), stamp(row["last"]), bool(row["ongoing"] or 0)
+
+
+def refuse_empty_scoring(as_of: date, subscriptions: ir.Table) -> None:
+    """One line saying why no account can be scored at this as-of and which dates would work."""
+    first, last, ongoing = active_span(subscriptions)
+    head = f"no active account at the scoring as-of {as_of:%Y-%m-%d}"
+    if first is None:
+        why = "the subscriptions table holds no subscription"
+    elif as_of <= first.date():
+        why = f"the first subscription starts {first:%Y-%m-%d}; score an as-of after it"
+    elif not ongoing and last is not None:
+        why = (
+            f"every subscription has ended, the last on {last:%Y-%m-%d} (the last date with "
+            "active accounts); score an earlier as-of, or check subscriptions.end_at"
+        )
+    else:
+        why = "no subscription is live at that instant; check subscriptions.start_at and end_at"
+    raise NoActiveAccountsError(f"{head}: {why}. Nothing was scored or written.")
