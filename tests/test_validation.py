@@ -326,3 +326,249 @@ def test_unknown_categories_can_be_scored_as_missing_and_reported():
     assert [(p.column, p.failing_rows, p.examples[0]["account_id"]) for p in problems] == [
         ("attr_region", 1, "acc_b")
     ]
+
+
+# --- warnings beside errors; checks an analyst would run ----------------------------------------
+
+
+def _found(problems, table, column, check):
+    return [
+        p for p in problems if (p.table, p.column) == (table, column) and p.check.startswith(check)
+    ]
+
+
+@pytest.mark.parametrize(
+    "table,column,row",
+    [
+        ("usage_events", "occurred_at", 0),
+        ("accounts", "created_at", 2),
+        ("subscriptions", "end_at", 3),
+        ("support_tickets", "first_response_at", 0),
+    ],
+)
+def test_epoch_zero_timestamps_are_errors_on_every_timestamp_column(
+    tmp_path, tiny_frames, table, column, row
+):
+    tiny_frames[table].loc[row, column] = pd.Timestamp("1970-01-01")
+    problems = problems_of(tmp_path, tiny_frames)
+    found = _found(problems, table, column, "timestamp before validation.earliest_date")
+    assert len(found) == 1 and found[0].failing_rows == 1, problems
+    assert found[0].severity == "error" and "1970-01-01" in str(found[0].examples)
+    assert "(1990-01-01;" in found[0].check
+    with pytest.raises(DataValidationError, match=rf"{table}\.{column}: timestamp before"):
+        raise_for_problems(problems)
+
+
+def test_the_earliest_date_is_configurable(tmp_path, tiny_frames):
+    tiny_frames["usage_events"].loc[0, "occurred_at"] = pd.Timestamp("1995-06-01")
+    problems = problems_of(tmp_path, tiny_frames)
+    assert not _found(problems, "usage_events", "occurred_at", "timestamp"), problems
+    settings = ValidationConfig(earliest_date="2000-01-01")
+    (tmp_path / "b").mkdir()
+    problems = problems_of(tmp_path / "b", tiny_frames, settings=settings)
+    found = _found(problems, "usage_events", "occurred_at", "timestamp before")
+    assert "(2000-01-01;" in found[0].check and found[0].failing_rows == 1
+
+
+def _early_activity(f):
+    """acc_c (created and first subscribed 2024-09-01) used the product and raised a ticket in
+    August; acc_b (created 2024-06-01) answered a survey in May."""
+    usage = f["usage_events"]
+    usage.loc[len(usage)] = ["acc_c", pd.Timestamp("2024-08-20"), "login", "u9", 1.0]
+    tickets = f["support_tickets"]
+    tickets.loc[len(tickets)] = [
+        "t4",
+        "acc_c",
+        pd.Timestamp("2024-08-25"),
+        pd.Timestamp("2024-08-26"),
+        "closed",
+        "how_to",
+        "low",
+        pd.NaT,
+        None,
+        False,
+    ]
+    nps = f["nps_responses"]
+    nps.loc[len(nps)] = ["acc_b", pd.Timestamp("2024-05-01"), 7]
+
+
+def test_activity_before_the_first_subscription_or_creation_is_a_warning(tmp_path, tiny_frames):
+    _early_activity(tiny_frames)
+    problems = problems_of(tmp_path, tiny_frames)
+    for table, column, example in [
+        ("usage_events", "occurred_at", "acc_c"),
+        ("support_tickets", "opened_at", "t4"),
+        ("nps_responses", "responded_at", "acc_b"),
+    ]:
+        for what in (
+            "dated before the account's first subscription",
+            "dated before the account was created",
+        ):
+            found = _found(problems, table, column, what)
+            assert len(found) == 1, (table, what, problems)
+            p = found[0]
+            assert p.severity == "warning" and p.failing_rows == 1
+            assert example in str(p.examples)
+    usage = _found(problems, "usage_events", "occurred_at", "dated before the account's first")
+    assert "(11% of rows;" in usage[0].check  # 1 of 9 rows
+    assert usage[0].examples[0]["first_subscription_at"] == "2024-09-01 00:00:00"
+    assert all(p.severity == "warning" for p in problems)
+    raise_for_problems(problems)  # warnings alone do not stop a run
+
+
+def test_same_plan_overlap_is_an_error_with_examples(tmp_path, tiny_frames):
+    subs = tiny_frames["subscriptions"]
+    duplicate = subs.iloc[[0]].assign(subscription_id="s1_copy")
+    tiny_frames["subscriptions"] = pd.concat([subs, duplicate], ignore_index=True)
+    problems = problems_of(tmp_path, tiny_frames)
+    found = _found(problems, "subscriptions", "start_at", "overlaps another row")
+    assert len(found) == 1 and found[0].failing_rows == 1, problems
+    assert found[0].severity == "error"
+    assert found[0].examples[0]["subscription_id"] == "s1_copy"
+    assert found[0].examples[0]["overlaps_a_row_until"] == "2025-04-15 00:00:00"
+    with pytest.raises(DataValidationError, match=r"subscriptions\.start_at: overlaps .*s1_copy"):
+        raise_for_problems(problems)
+
+
+def test_same_plan_overlap_with_an_ongoing_row(tmp_path, tiny_frames):
+    """acc_b's business row runs from 2025-03-10 with no end; a second one opens in June."""
+    subs = tiny_frames["subscriptions"]
+    later = subs.iloc[[2]].assign(subscription_id="s6", start_at=pd.Timestamp("2025-06-01"))
+    tiny_frames["subscriptions"] = pd.concat([subs, later], ignore_index=True)
+    found = _found(problems_of(tmp_path, tiny_frames), "subscriptions", "start_at", "overlaps")
+    assert [(p.failing_rows, p.examples[0]["overlaps_a_row_until"]) for p in found] == [
+        (1, "ongoing")
+    ]
+
+
+def test_touching_rows_and_other_plans_do_not_overlap(tmp_path, tiny_frames):
+    """Half-open intervals: acc_b's s2 ends 2025-03-10 when s3 starts (same plan); an add-on on
+    another plan running beside acc_a's growth row is a parallel subscription, summed."""
+    subs = tiny_frames["subscriptions"]
+    assert subs.loc[1, "end_at"] == subs.loc[2, "start_at"] and subs.loc[1, "plan"] == "business"
+    addon = subs.iloc[[0]].assign(subscription_id="s1_addon", plan="extra_storage", mrr=50.0)
+    tiny_frames["subscriptions"] = pd.concat([subs, addon], ignore_index=True)
+    assert problems_of(tmp_path, tiny_frames) == []
+
+
+def test_same_plan_overlap_can_be_summed_with_a_warning(tmp_path, tiny_frames):
+    subs = tiny_frames["subscriptions"]
+    duplicate = subs.iloc[[0]].assign(subscription_id="s1_copy")
+    tiny_frames["subscriptions"] = pd.concat([subs, duplicate], ignore_index=True)
+    settings = ValidationConfig(same_plan_overlap="sum")
+    problems = problems_of(tmp_path, tiny_frames, settings=settings)
+    assert [(p.check.split(" (")[0], p.severity) for p in problems] == [
+        ("overlaps another row of the same account on the same plan", "warning")
+    ]
+    raise_for_problems(problems)
+
+
+def test_plans_outside_plan_order_are_a_warning(tmp_path, tiny_frames):
+    mapped = write_sources(tmp_path, tiny_frames)
+    assert validate_sources(mapped, None, None, ["starter", "growth", "business"]) == []
+    problems = validate_sources(mapped, None, None, ["growth", "business", "enterprise"])
+    assert [(p.table, p.column, p.severity, p.failing_rows) for p in problems] == [
+        ("subscriptions", "plan", "warning", 2)
+    ]
+    assert "'starter'" in problems[0].check and problems[0].examples[0]["plan"] == "starter"
+
+
+def test_check_data_prints_warnings_and_exits_0(tmp_path, tiny_frames):
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+
+    _early_activity(tiny_frames)
+    write_sources(tmp_path, tiny_frames)
+    result = CliRunner().invoke(app, ["check-data", "-c", str(tmp_path / "churnml.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "6 data warning(s)" in result.output
+    assert "usage_events.occurred_at: dated before the account's first subscription" in (
+        result.output
+    )
+    assert "all checks passed (with warnings)" in result.output
+
+    tiny_frames["usage_events"].loc[0, "occurred_at"] = pd.Timestamp("1970-01-01")
+    (tmp_path / "b").mkdir()
+    write_sources(tmp_path / "b", tiny_frames)
+    result = CliRunner().invoke(app, ["check-data", "-c", str(tmp_path / "b" / "churnml.yaml")])
+    assert result.exit_code == 1
+    assert "usage_events.occurred_at: timestamp before validation.earliest_date" in result.output
+
+
+# --- scoring edge cases: a plan the champion cannot rank, nobody active -------------------------
+
+
+def test_a_new_plan_is_an_unseen_category_at_scoring():
+    from churnml.validation import blank_unknown_plans, unknown_plans
+
+    features = pd.DataFrame(
+        {
+            "account_id": ["acc_a", "acc_b", "acc_c"],
+            "contract_plan": ["growth", "platinum", "platinum"],
+            "contract_plan_rank": [2, 0, 0],
+        }
+    )
+    order = ("starter", "growth", "business")
+    unseen = unknown_plans(features, order)
+    assert unseen == {"contract_plan": ["platinum"]}
+    assert unknown_plans(features, ()) == {}  # no order: the plan does not reach the model
+    with pytest.raises(UnknownCategoriesError, match=r"features\.contract_plan: .*'platinum'"):
+        screen_unknown_categories(unseen, features)
+    problems = screen_unknown_categories(unseen, features, "score_as_missing")
+    assert [(p.column, p.failing_rows) for p in problems] == [("contract_plan", 2)]
+    blanked = blank_unknown_plans(features, unseen["contract_plan"])
+    assert blanked["contract_plan_rank"].tolist()[0] == 2
+    assert blanked["contract_plan_rank"].iloc[1:].isna().all()
+    assert features["contract_plan_rank"].tolist() == [2, 0, 0]  # the input is left alone
+
+
+def test_an_add_on_beside_a_ranked_plan_is_not_a_new_plan():
+    from churnml.validation import unknown_plans
+
+    features = pd.DataFrame(
+        {"account_id": ["acc_a"], "contract_plan": ["zz_addon"], "contract_plan_rank": [3]}
+    )
+    assert unknown_plans(features, ("starter", "growth", "business")) == {}
+
+
+@pytest.mark.parametrize(
+    "as_of,ends,expected",
+    [
+        ("2023-06-01", None, "the first subscription starts 2024-01-01"),
+        ("2026-01-01", "2025-06-30", "every subscription has ended, the last on 2025-06-30"),
+    ],
+)
+def test_no_active_account_at_the_as_of_is_refused_in_one_line(tiny_frames, as_of, ends, expected):
+    from datetime import date
+
+    from churnml.validation import NoActiveAccountsError, refuse_empty_scoring
+    from factories import tables
+
+    if ends:
+        subs = tiny_frames["subscriptions"]
+        subs["end_at"] = subs["end_at"].fillna(pd.Timestamp(ends))
+    with pytest.raises(NoActiveAccountsError) as err:
+        refuse_empty_scoring(date.fromisoformat(as_of), tables(tiny_frames)["subscriptions"])
+    message = str(err.value)
+    assert "\n" not in message and f"no active account at the scoring as-of {as_of}" in message
+    assert expected in message and "Nothing was scored or written" in message
+    assert isinstance(err.value, DataValidationError)  # the CLI answers it in one line, exit 1
+
+
+def test_score_answers_no_active_account_in_one_line(monkeypatch):
+    import flows.scoring
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+    from churnml.validation import NoActiveAccountsError
+
+    def nobody(**kwargs):
+        raise NoActiveAccountsError("no active account at the scoring as-of 2030-01-01: ...")
+
+    monkeypatch.setattr(flows.scoring, "scoring_flow", nobody)
+    result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "NoActiveAccountsError: no active account at the scoring as-of 2030-01-01: ..."
+    )

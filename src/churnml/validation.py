@@ -378,17 +378,17 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
         return []
     s = subscriptions
     outside = s.plan.notnull() & ~s.plan.isin(list(plan_order))
+    unranked = s.filter(outside)
     plans = (
-        s.filter(outside)
-        .group_by("plan")
-        .aggregate(n=s.count())
+        unranked.group_by("plan")
+        .aggregate(n=unranked.count())
         .order_by([ibis.desc("n"), "plan"])
         .limit(10)
         .to_pandas()
     )
     if plans.empty:
         return []
-    n = int(s.filter(outside).count().to_pyarrow().as_py())
+    n = int(unranked.count().to_pyarrow().as_py())
     shown = ", ".join(repr(str(p)) for p in plans["plan"])
     key = [c for c in TABLES["subscriptions"].key if c in s.columns]
     return [
