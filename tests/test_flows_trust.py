@@ -238,6 +238,73 @@ def test_unknown_categories_stop_scoring_or_are_reported(trained, scored):
     assert any("attr_region" in p and "'Mars'" in p for p in result["scored_as_missing"])
 
 
+def subscriptions_variant(root: Path, name: str, select: str) -> Path:
+    """A changed copy of the warehouse's subscriptions, and a config reading it instead."""
+    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"))
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {select}")
+    finally:
+        con.close()
+    config = write_config(root, name, "SELECT * FROM accounts")
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"]["subscriptions"] = {"source": {"kind": "duckdb", "table": name}}
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return config
+
+
+@pytest.mark.postgres
+def test_a_plan_seen_only_at_scoring_stops_it_and_is_flagged_by_the_checks(trained, scored, logs):
+    from flows.scoring import scoring_flow
+
+    from churnml.validation import UnknownCategoriesError
+
+    root, _ = trained
+    before = outputs_snapshot(root)
+    config = subscriptions_variant(
+        root,
+        "subscriptions_new_plan",
+        "SELECT * REPLACE (CASE WHEN plan = 'enterprise' THEN 'platinum' ELSE plan END AS plan) "
+        "FROM subscriptions",
+    )
+    seen = len(logs.lines)
+    with (
+        listening(logs),
+        pytest.raises(UnknownCategoriesError, match=r"features\.contract_plan: .*'platinum'"),
+    ):
+        scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-08-01").date())
+    warned = [line for line in logs.lines[seen:] if "plan not in labels.plan_order" in line]
+    assert warned and "'platinum'" in warned[0]  # logged by the data checks, which go on
+    assert_unchanged(before, outputs_snapshot(root))
+
+
+@pytest.mark.postgres
+def test_no_active_account_at_the_as_of_is_refused_in_one_line(trained, scored):
+    """Every account churned: one line naming the as-of and the last active date, not a
+    schema traceback; nothing written."""
+    from flows.scoring import scoring_flow
+
+    from churnml.validation import NoActiveAccountsError
+
+    root, _ = trained
+    before = outputs_snapshot(root)
+    config = subscriptions_variant(
+        root,
+        "subscriptions_all_ended",
+        "SELECT * REPLACE (COALESCE(end_at, GREATEST(start_at + INTERVAL 1 DAY, "
+        "TIMESTAMP '2026-09-01')) AS end_at) FROM subscriptions",
+    )
+    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
+    last = con.execute("SELECT max(end_at) FROM subscriptions_all_ended").fetchone()[0]
+    con.close()
+    as_of = (pd.Timestamp(last) + pd.Timedelta(days=2)).date()
+    with pytest.raises(NoActiveAccountsError) as err:
+        scoring_flow(config_path=str(config), as_of=as_of)
+    message = str(err.value)
+    assert "\n" not in message and f"no active account at the scoring as-of {as_of}" in message
+    assert f"the last on {last:%Y-%m-%d}" in message
+    assert_unchanged(before, outputs_snapshot(root))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
