@@ -262,7 +262,8 @@ FAR_FUTURE = datetime(9999, 12, 31)
 
 
 def _share(n: int, total: int) -> str:
-    return f"{n / total:.0%} of rows" if total else "0% of rows"
+    share = n / total if total else 0.0
+    return "<1% of rows" if 0 < share < 0.01 else f"{share:.0%} of rows"
 
 
 def check_activity_history(
