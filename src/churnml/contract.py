@@ -113,6 +113,14 @@ NPS_RESPONSES = Table(
     optional=True,
 )
 
+# Optional contract columns whose absence is filled in later, and how (shown by the profile).
+FALLBACKS = {
+    "accounts": {
+        "name": "the account_id is shown instead",
+        "created_at": "tenure counts from the account's first subscription start",
+    }
+}
+
 TABLES: dict[str, Table] = {
     t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, USAGE_EVENTS, SUPPORT_TICKETS, NPS_RESPONSES)
 }

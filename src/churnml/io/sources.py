@@ -35,6 +35,7 @@ from churnml.config import (
     ViewSource,
 )
 from churnml.contract import (
+    FALLBACKS,
     LOAD_ORDER,
     PERIOD_NUMBER,
     TABLES,
@@ -553,15 +554,6 @@ def map_table(
         derived_checks=derived_checks,
         fallbacks=fallbacks,
     )
-
-
-# Optional contract columns whose absence is filled in later, and how (shown by the profile).
-FALLBACKS = {
-    "accounts": {
-        "name": "the account_id is shown instead",
-        "created_at": "tenure counts from the account's first subscription start",
-    }
-}
 
 
 def _same_types(left: ibis.Schema, right: ibis.Schema) -> bool:
