@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from churnml.catalogue import describe, sentence
 from churnml.cli import app
 from churnml.config import ConfigError, default_config, load_config
-from churnml.contract import billing_period_days
+from churnml.contract import account_created_at, billing_period_days
 from churnml.features import contract_features, derive_spec
 from churnml.io.profile import profile_sources
 from churnml.io.sources import SourceError, connect_warehouse, load_sources
@@ -368,6 +368,19 @@ def test_tenure_counts_from_the_first_subscription_without_created_at(tiny_frame
     without = contract_at(tiny_frames, date(2025, 2, 1))
     assert with_created.loc["acc_a", "contract_tenure_days"] == 397  # since 2024-01-01
     assert without.loc["acc_a", "contract_tenure_days"] == 337  # since 2024-03-01
+
+
+def test_account_created_at_falls_back_to_the_first_subscription(tiny_frames):
+    tiny_frames["accounts"].loc[0, "created_at"] = pd.NaT
+    tiny_frames["subscriptions"].loc[0, "start_at"] = pd.Timestamp("2024-03-01")
+    accounts = ibis.memtable(tiny_frames["accounts"])
+    subscriptions = ibis.memtable(tiny_frames["subscriptions"])
+    created = account_created_at(accounts, subscriptions).to_pandas().set_index("account_id")
+    assert created.created_at.to_dict() == {
+        "acc_a": pd.Timestamp("2024-03-01"),
+        "acc_b": pd.Timestamp("2024-06-01"),
+        "acc_c": pd.Timestamp("2024-09-01"),
+    }
 
 
 # --- view sources ---------------------------------------------------------------------------

@@ -173,6 +173,19 @@ def days_as_period(days: ir.Value) -> ir.StringValue:
     return ibis.ifelse(number.re_search(PERIOD_NUMBER), number.concat(" days"), ibis.null("string"))
 
 
+def account_created_at(accounts: ir.Table, subscriptions: ir.Table) -> ir.Table:
+    """account_id and when the account began: created_at, or its first subscription start.
+
+    The one fallback for accounts without a creation date, for anything comparing dates with
+    the account's beginning (tenure, events before the account existed).
+    """
+    first = subscriptions.group_by("account_id").aggregate(first_start=subscriptions.start_at.min())
+    joined = accounts.select("account_id", "created_at").left_join(first, "account_id")
+    return joined.select(
+        "account_id", created_at=ibis.coalesce(joined.created_at, joined.first_start)
+    )
+
+
 def cast_to_contract(column: ir.Column, dtype: str) -> ir.Column:
     """Cast to the contract type; values that do not parse become NULL (validation reports them)."""
     if dtype == "timestamp":
