@@ -156,6 +156,32 @@ def test_lookup_names_ids_from_another_source(tmp_path, tiny_frames):
     assert validate_sources(mapped) == []
 
 
+@pytest.mark.parametrize("kind", ["duckdb", "sql"])
+def test_lookup_from_a_database_source(tmp_path, tiny_frames, monkeypatch, kind):
+    import duckdb
+    import sqlalchemy as sa
+
+    expected = sorted(tiny_frames["usage_events"].event_type)
+    frames, sources = with_event_type_ids(tmp_path, tiny_frames)
+    labels = pd.read_csv(tmp_path / "event_types.csv")
+    if kind == "duckdb":
+        with duckdb.connect(str(tmp_path / "lookup.duckdb")) as con:
+            con.execute("CREATE TABLE event_types AS SELECT * FROM labels")
+        source = {"kind": "duckdb", "table": "event_types", "database": "lookup.duckdb"}
+    else:
+        url = f"sqlite:///{tmp_path / 'lookup.sqlite'}"
+        labels.to_sql("event_types", sa.create_engine(url), index=False)
+        monkeypatch.setenv("LOOKUP_URL", url)
+        source = {
+            "kind": "sql",
+            "query": "SELECT id, label FROM event_types",
+            "url_env": "LOOKUP_URL",
+        }
+    sources["usage_events"]["derive"]["event_type"]["lookup"]["source"] = source
+    mapped = mapped_of(tmp_path, frames, sources)
+    assert sorted(column(mapped, "usage_events", "event_type")) == expected
+
+
 def test_a_lookup_key_not_found_is_named_with_example_rows(tmp_path, tiny_frames):
     frames, sources = with_event_type_ids(tmp_path, tiny_frames, {1: "login", 2: "report"})
     mapped = mapped_of(tmp_path, frames, sources)
