@@ -68,6 +68,15 @@ def test_concat_composes_a_subscription_key(tmp_path, tiny_frames):
     assert "unmapped" not in profile_sources(mapped).split("subscriptions:")[1].split("\n")[2]
 
 
+def test_concat_with_a_missing_part_gives_no_key(tmp_path, tiny_frames):
+    frames = without_subscription_id(tiny_frames)
+    frames["subscriptions"]["code"] = ["x", None, "y", "z", "w"]
+    derive = {"subscription_id": {"concat": ["account_id", "code"]}}
+    mapped = mapped_of(tmp_path, frames, {"subscriptions": {"derive": derive}})
+    problem = problems_by_column(mapped)[("subscriptions", "subscription_id")]
+    assert problem.check == "required value is missing" and problem.failing_rows == 1
+
+
 def test_concat_takes_a_separator(tmp_path, tiny_frames):
     frames = without_subscription_id(tiny_frames)
     derive = {"subscription_id": {"concat": ["account_id", "plan"], "sep": "/"}}
@@ -113,10 +122,11 @@ def test_a_value_missing_from_the_map_is_named_with_example_rows(tmp_path, tiny_
 
 
 def test_map_default_covers_other_values(tmp_path, tiny_frames):
-    frames = with_size_codes(tiny_frames, ("S", "XL", "S"))
+    frames = with_size_codes(tiny_frames, ("S", "XL", None))
     derive = {"segment": {"from": "size_code", "map": {"S": "SMB"}, "default": "Other"}}
     mapped = mapped_of(tmp_path, frames, {"accounts": {"derive": derive}})
-    assert column(mapped, "accounts", "segment") == ["SMB", "Other", "SMB"]
+    assert column(mapped, "accounts", "segment")[:2] == ["SMB", "Other"]
+    assert pd.isna(column(mapped, "accounts", "segment")[2])  # an empty value stays empty
     assert validate_sources(mapped) == []
 
 

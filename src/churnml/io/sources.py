@@ -383,14 +383,18 @@ def _derive(
         shown = list(dict.fromkeys([*context, *derivation.source_columns()]))
         if isinstance(derivation, ConcatDerivation):
             parts = [work[c].cast("string") for c in derivation.concat]
-            work = work.mutate(**{target: ibis.literal(derivation.sep).join(parts)})
+            # NULL when a part is missing: skipping it would let different rows share a key
+            incomplete = ibis.or_(*[p.isnull() for p in parts])
+            joined = ibis.literal(derivation.sep).join(parts)
+            work = work.mutate(**{target: ibis.ifelse(incomplete, ibis.null("string"), joined)})
         elif isinstance(derivation, ConstantDerivation):
             work = work.mutate(**{target: ibis.literal(derivation.constant)})
         elif isinstance(derivation, MapDerivation):
             text = work[derivation.from_].cast("string")
             default = ibis.literal(derivation.default, type="string")
             cases = [(text == ibis.literal(k), ibis.literal(v)) for k, v in derivation.map.items()]
-            work = work.mutate(**{target: ibis.cases(*cases, else_=default)})
+            mapped_value = ibis.cases(*cases, else_=default)
+            work = work.mutate(**{target: ibis.ifelse(text.isnull(), None, mapped_value)})
             if derivation.default is None:
                 missing = work[derivation.from_].notnull() & work[target].isnull()
                 what = "value not in the map (add it under map, or set default)"
