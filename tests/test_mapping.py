@@ -219,6 +219,16 @@ def test_a_lookup_column_that_does_not_exist(tmp_path, tiny_frames):
         mapped_of(tmp_path, frames, sources)
 
 
+def test_a_missing_lookup_file_names_the_table_and_column(tmp_path, tiny_frames):
+    frames, sources = with_event_type_ids(tmp_path, tiny_frames)
+    (tmp_path / "event_types.csv").unlink()
+    with pytest.raises(
+        SourceError,
+        match=r"table usage_events, column event_type: lookup source: .*no file matches",
+    ):
+        mapped_of(tmp_path, frames, sources)
+
+
 # --- constants, source columns, contract columns --------------------------------------------
 
 

@@ -427,7 +427,10 @@ def _derive_lookup(
     shown: list[str],
 ) -> tuple[ibis.Table, list[DerivedCheck]]:
     spec = derivation.lookup
-    lookup = _read_source(con, spec.source, cfg, f"{name}_{col}_lookup")
+    try:
+        lookup = _read_source(con, spec.source, cfg, f"{name}_{col}_lookup")
+    except SourceError as exc:
+        raise SourceError(f"table {name}, column {col}: lookup source: {exc}") from None
     for c in (spec.key, spec.value):
         if c not in lookup.columns:
             raise SourceError(
