@@ -466,3 +466,23 @@ def test_check_data_reports_a_derivation_error_in_one_line(tmp_path, tiny_frames
     assert "usage_events.event_type: key not found in the lookup" in result.output
     assert "'type_id': '3'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "wh.duckdb").exists()
+
+
+def test_check_data_passes_a_foreign_layout_mapped_by_config_alone(tmp_path, tiny_frames):
+    """No subscription id, numeric event types, month numbers, accounts without name or date."""
+    frames = without_subscription_id(tiny_frames)
+    frames["subscriptions"]["billing_period"] = [1, 12, 12, 6, 6]
+    frames["accounts"] = frames["accounts"].drop(columns=["name", "created_at", "region"])
+    frames, sources = with_event_type_ids(tmp_path, frames)
+    sources["subscriptions"] = {
+        "derive": {"subscription_id": {"concat": ["account_id", "start_at"]}}
+    }
+    sources["accounts"] = {"derive": {"region": {"constant": "EMEA"}}}
+    result = CliRunner().invoke(
+        app, ["check-data", "-c", str(write_config(tmp_path, frames, sources))]
+    )
+    assert result.exit_code == 0, result.output
+    assert "derived columns: subscription_id (concat of account_id, start_at)" in result.output
+    assert "event_type (lookup of type_id in id -> label)" in result.output
+    assert "name: not in the source; the account_id is shown instead" in result.output
+    assert "all checks passed" in result.output
