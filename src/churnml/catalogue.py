@@ -262,10 +262,18 @@ _PATTERNS: list[tuple[str, str, str, str, str, str]] = [
     (
         r"contract_is_annual",
         "contract",
-        "1 when billed annually",
+        "1 when a live contract is billed a year (or longer) at a time",
         "flag",
         "Billed {value:annual}",
         "請求は{value:annual_ja}",
+    ),
+    (
+        r"contract_billing_months",
+        "contract",
+        "longest billing period of the live contract, in months",
+        "months",
+        "Billed {value:period}",
+        "請求周期は{value:period_ja}",
     ),
     (
         r"contract_days_to_renewal",
@@ -407,10 +415,38 @@ def sentence(name: str, value: object, lang: str = "en") -> str:
     return _format(template, value, lang)
 
 
+_PERIOD_NAMES = {
+    1: ("monthly", "月払い"),
+    3: ("quarterly", "四半期払い"),
+    12: ("annually", "年払い"),
+}
+
+
+def _period_text(value: object, lang: str) -> str:
+    """A billing period in months as words: monthly, every 6 months, every 182 days."""
+    ja = lang == "ja"
+    if value is None or value != value:
+        return "不明" if ja else "unknown"
+    months = float(value)
+    if abs(months - round(months)) < 0.01 and round(months) >= 1:
+        whole = round(months)
+        if whole in _PERIOD_NAMES:
+            return _PERIOD_NAMES[whole][1 if ja else 0]
+        return f"{whole}か月ごと" if ja else f"every {whole} months"
+    days = months * 365.25 / 12
+    return f"{days:.0f}日ごと" if ja else f"every {days:.0f} days"
+
+
 def _format(template: str, value: object, lang: str) -> str:
     special = {
-        "{value:annual}": lambda v: "annually" if v and float(v) >= 1 else "monthly",
-        "{value:annual_ja}": lambda v: "年払い" if v and float(v) >= 1 else "月払い",
+        "{value:annual}": lambda v: (
+            "annually (or longer)" if v and float(v) >= 1 else "more often than yearly"
+        ),
+        "{value:annual_ja}": lambda v: (
+            "年払い（以上）" if v and float(v) >= 1 else "1年未満の周期ごと"
+        ),
+        "{value:period}": lambda v: _period_text(v, "en"),
+        "{value:period_ja}": lambda v: _period_text(v, "ja"),
         "{value:detractor}": lambda v: (
             "was a detractor (0-6)" if v and float(v) >= 1 else "was not a detractor"
         ),

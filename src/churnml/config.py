@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 CANONICAL_TABLES = ("accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses")
 OPTIONAL_TABLES = ("nps_responses",)
@@ -74,7 +82,141 @@ class SqlSource(StrictModel):
     )
 
 
-Source = Annotated[FileSource | DuckDBTableSource | SqlSource, Field(discriminator="kind")]
+class ViewSource(StrictModel):
+    """A DuckDB query run as written in the warehouse connection: the escape hatch for layouts
+    the mapping cannot describe. It may read files (read_csv, read_parquet; relative paths
+    resolve against the config file's folder) and warehouse tables."""
+
+    kind: Literal["view"] = "view"
+    query: str = Field(min_length=1)
+
+
+Source = Annotated[
+    FileSource | DuckDBTableSource | SqlSource | ViewSource, Field(discriminator="kind")
+]
+
+
+def _as_text(value: object) -> str:
+    """A YAML scalar as the text a source value is compared with (yes/no stay true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ConcatDerivation(StrictModel):
+    """A key composed of several source columns, joined as text (NULL if any part is NULL)."""
+
+    concat: list[str] = Field(min_length=1)
+    sep: str = "|"
+
+    def source_columns(self) -> list[str]:
+        return list(self.concat)
+
+    def describe(self) -> str:
+        return f"concat of {', '.join(self.concat)}"
+
+
+class MapDerivation(StrictModel):
+    """Source values translated through an inline map; others are an error unless `default`."""
+
+    from_: str = Field(alias="from")
+    map: dict[str, str] = Field(min_length=1)
+    default: str | None = None
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _text_map(cls, v: object) -> object:
+        if isinstance(v, dict):
+            return {_as_text(k): _as_text(x) for k, x in v.items()}
+        return v
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _text_default(cls, v: object) -> object:
+        return None if v is None else _as_text(v)
+
+    def source_columns(self) -> list[str]:
+        return [self.from_]
+
+    def describe(self) -> str:
+        return f"map of {self.from_}"
+
+
+class LookupSpec(StrictModel):
+    source: Source
+    key: str = Field(description="column of the lookup source holding the source value")
+    value: str = Field(description="column of the lookup source holding the derived value")
+
+
+class LookupDerivation(StrictModel):
+    """Source values replaced by a column of another source (an id -> name table)."""
+
+    from_: str = Field(alias="from")
+    lookup: LookupSpec
+
+    def source_columns(self) -> list[str]:
+        return [self.from_]
+
+    def describe(self) -> str:
+        return f"lookup of {self.from_} in {self.lookup.key} -> {self.lookup.value}"
+
+
+class ConstantDerivation(StrictModel):
+    """The same value on every row (e.g. a region for a single-region export)."""
+
+    constant: str | int | float | bool
+
+    def source_columns(self) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return f"constant {_as_text(self.constant)}"
+
+
+class PeriodDerivation(StrictModel):
+    """A period length (billing_period) given as a number of days or months."""
+
+    from_: str = Field(alias="from")
+    unit: Literal["days", "months"]
+
+    def source_columns(self) -> list[str]:
+        return [self.from_]
+
+    def describe(self) -> str:
+        return f"{self.from_} in {self.unit}"
+
+
+DERIVATION_KINDS = ("concat", "map", "lookup", "constant", "unit")
+
+
+def _derivation_kind(value: object) -> str | None:
+    if isinstance(value, BaseModel):
+        return {
+            ConcatDerivation: "concat",
+            MapDerivation: "map",
+            LookupDerivation: "lookup",
+            ConstantDerivation: "constant",
+            PeriodDerivation: "unit",
+        }.get(type(value))
+    if not isinstance(value, dict):
+        return None
+    kinds = [k for k in DERIVATION_KINDS if k in value]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+Derivation = Annotated[
+    Annotated[ConcatDerivation, Tag("concat")]
+    | Annotated[MapDerivation, Tag("map")]
+    | Annotated[LookupDerivation, Tag("lookup")]
+    | Annotated[ConstantDerivation, Tag("constant")]
+    | Annotated[PeriodDerivation, Tag("unit")],
+    Discriminator(
+        _derivation_kind,
+        custom_error_type="derivation_kind",
+        custom_error_message="a derivation needs exactly one of concat, map (with from), lookup "
+        "(with from), constant, or unit (with from)",
+    ),
+]
 
 
 class AccountKey(StrictModel):
@@ -111,6 +253,23 @@ class TableMapping(StrictModel):
         default_factory=dict, description="contract column -> source column, for renamed columns"
     )
     account_key: AccountKey | None = None
+    derive: dict[str, Derivation] = Field(
+        default_factory=dict,
+        description="contract column -> derivation from source columns (docs/data-contract.md)",
+    )
+
+    @model_validator(mode="after")
+    def _derive_or_map(self) -> TableMapping:
+        both = sorted(set(self.columns) & set(self.derive))
+        if both:
+            raise ValueError(f"{both} both mapped under columns and derived; keep one")
+        periods = [c for c, d in self.derive.items() if isinstance(d, PeriodDerivation)]
+        wrong = [c for c in periods if c != "billing_period"]
+        if wrong:
+            raise ValueError(
+                f"derive {wrong}: `unit` gives a period length, only billing_period takes one"
+            )
+        return self
 
 
 class WarehouseConfig(StrictModel):
@@ -627,6 +786,28 @@ class ChurnmlConfig(StrictModel):
         if missing:
             raise ValueError(f"missing required source table(s) {missing}")
         return v
+
+    @model_validator(mode="after")
+    def _derived_contract_columns(self) -> ChurnmlConfig:
+        from churnml.contract import TABLES
+
+        attributes = set(self.features.account_attributes_categorical) | set(
+            self.features.account_attributes_numeric
+        )
+        for name, mapping in self.sources.items():
+            allowed = set(TABLES[name].column_names) if name in TABLES else set()
+            allowed |= attributes if name == "accounts" else set()
+            unknown = sorted(set(mapping.derive) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"sources.{name}.derive names {unknown}, which are not contract columns of "
+                    f"{name} (contract: {sorted(allowed)}); derive only contract columns"
+                )
+            if mapping.account_key is not None and "account_id" in mapping.derive:
+                raise ValueError(
+                    f"sources.{name}: account_id is both derived and reached through account_key"
+                )
+        return self
 
     def resolve(self, path: str) -> Path:
         """A config path made absolute against the config file's folder."""

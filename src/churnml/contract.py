@@ -44,8 +44,8 @@ ACCOUNTS = Table(
     "accounts",
     (
         Column("account_id", "string"),
-        Column("name", "string"),
-        Column("created_at", "timestamp"),
+        Column("name", "string", required=False),  # absent: the account_id is shown
+        Column("created_at", "timestamp", required=False),  # absent: first subscription start
         Column("plan", "string", required=False),
         Column("segment", "string", required=False),
         Column("industry", "string", required=False),
@@ -113,12 +113,77 @@ NPS_RESPONSES = Table(
     optional=True,
 )
 
+# Optional contract columns whose absence is filled in later, and how (shown by the profile).
+FALLBACKS = {
+    "accounts": {
+        "name": "the account_id is shown instead",
+        "created_at": "tenure counts from the account's first subscription start",
+    }
+}
+
 TABLES: dict[str, Table] = {
     t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, USAGE_EVENTS, SUPPORT_TICKETS, NPS_RESPONSES)
 }
 
 # Order in which tables are mapped: a table may reach account_id through one mapped before it.
 LOAD_ORDER = ("accounts", "subscriptions", "support_tickets", "nps_responses", "usage_events")
+
+
+# Billing periods: a name, a number of months, or "N days" (written by a `unit: days` derivation).
+DAYS_PER_MONTH = 365.25 / 12
+BILLING_PERIOD_MONTHS = {
+    "month": 1,
+    "monthly": 1,
+    "quarter": 3,
+    "quarterly": 3,
+    "semiannual": 6,
+    "semi-annual": 6,
+    "semiannually": 6,
+    "half-yearly": 6,
+    "annual": 12,
+    "annually": 12,
+    "year": 12,
+    "yearly": 12,
+}
+PERIOD_NUMBER = r"^[0-9]+(\.[0-9]+)?$"
+PERIOD_DAYS = r"^[0-9]+(\.[0-9]+)? *days?$"
+LONG_CONTRACT_DAYS = 360.0  # a year or longer, whatever the day count convention
+
+
+def billing_period_days(period: ir.Value) -> ir.FloatingValue:
+    """The length of a billing period in days (NULL for a value that is not a period).
+
+    The one reading of ``subscriptions.billing_period``: names (monthly, quarterly, semiannual,
+    annual, yearly), a number of months (1, 6, 12) or "N days"; months count 365.25 / 12 days.
+    """
+    text = period.cast("string").strip().lower()
+    named = [(text == k, m * DAYS_PER_MONTH) for k, m in BILLING_PERIOD_MONTHS.items()]
+    length = ibis.cases(
+        *named,
+        (text.re_search(PERIOD_NUMBER), text.cast("float64") * DAYS_PER_MONTH),
+        (text.re_search(PERIOD_DAYS), text.re_extract(r"^([0-9.]+)", 1).cast("float64")),
+        else_=ibis.null("float64"),
+    )
+    return ibis.ifelse(length > 0, length, ibis.null("float64"))
+
+
+def days_as_period(days: ir.Value) -> ir.StringValue:
+    """A period length given in days, written the way `billing_period_days` reads it back."""
+    number = days.cast("string").strip()
+    return ibis.ifelse(number.re_search(PERIOD_NUMBER), number.concat(" days"), ibis.null("string"))
+
+
+def account_created_at(accounts: ir.Table, subscriptions: ir.Table) -> ir.Table:
+    """account_id and when the account began: created_at, or its first subscription start.
+
+    The one fallback for accounts without a creation date, for anything comparing dates with
+    the account's beginning (tenure, events before the account existed).
+    """
+    first = subscriptions.group_by("account_id").aggregate(first_start=subscriptions.start_at.min())
+    joined = accounts.select("account_id", "created_at").left_join(first, "account_id")
+    return joined.select(
+        "account_id", created_at=ibis.coalesce(joined.created_at, joined.first_start)
+    )
 
 
 def cast_to_contract(column: ir.Column, dtype: str) -> ir.Column:

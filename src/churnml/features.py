@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnml.config import ChurnmlConfig
+from churnml.contract import DAYS_PER_MONTH, LONG_CONTRACT_DAYS, billing_period_days
 
 SECONDS_PER_DAY = 86_400.0
 HIGH_PRIORITIES = ("high", "urgent")
@@ -508,20 +509,27 @@ def contract_features(
             s.end_at.isnull() | (s.end_at >= spine.as_of),
         ],
     )
-    period_days = ibis.ifelse(
-        live.billing_period.lower().fill_null("monthly") == "annual", 365.0, 30.4375
-    )
+    # Any period length (names, months, days); unreadable values were refused by the checks.
+    given = billing_period_days(live.billing_period)
+    period_days = given.fill_null(DAYS_PER_MONTH)
     since_start = _days_between(live.as_of, live.start_at)
     live = live.mutate(
+        period_days=period_days,
+        is_long=ibis.ifelse(
+            live.billing_period.isnull(),
+            ibis.null("int64"),
+            (given >= LONG_CONTRACT_DAYS).cast("int64").fill_null(0),
+        ),
         days_to_renewal=period_days
-        - (since_start - (since_start / period_days).floor() * period_days)
+        - (since_start - (since_start / period_days).floor() * period_days),
     )
     now = live.group_by([live.account_id, live.as_of]).aggregate(
         contract_mrr=live.mrr.sum().cast("float64"),
         contract_seats=live.seats.sum().fill_null(0).cast("float64"),
         contract_plan_rank=live.plan_rank.max(),
         contract_plan=live.plan.max(),  # representative label when several rows are live
-        contract_is_annual=(live.billing_period.lower() == "annual").cast("int64").max(),
+        contract_is_annual=live.is_long.max(),
+        contract_billing_months=live.period_days.max() / DAYS_PER_MONTH,
         contract_days_to_renewal=live.days_to_renewal.min(),
         contract_current_period_days=since_start.min(),
     )

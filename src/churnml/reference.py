@@ -15,6 +15,13 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import LabelConfig
+from churnml.contract import (
+    BILLING_PERIOD_MONTHS,
+    DAYS_PER_MONTH,
+    LONG_CONTRACT_DAYS,
+    PERIOD_DAYS,
+    PERIOD_NUMBER,
+)
 from churnml.features import HIGH_PRIORITIES, FeatureSpec, _slug
 
 DAY = pd.Timedelta(days=1)
@@ -185,6 +192,18 @@ def _plan_rank(plan: pd.Series, plan_order: tuple[str, ...]) -> pd.Series:
     return plan.map(ranks).fillna(0).astype("int64")
 
 
+def _period_days(period: pd.Series) -> pd.Series:
+    """Billing period length in days: names, months, or "N days" (NaN when unreadable)."""
+    text = period.astype("string").str.strip().str.lower()
+    named = text.map(BILLING_PERIOD_MONTHS).astype("float64") * DAYS_PER_MONTH
+    months = text.where(text.str.fullmatch(PERIOD_NUMBER[1:-1]).fillna(False))
+    days = text.where(text.str.fullmatch(PERIOD_DAYS[1:-1]).fillna(False))
+    length = named.fillna(pd.to_numeric(months, errors="coerce") * DAYS_PER_MONTH).fillna(
+        pd.to_numeric(days.str.extract(r"^([0-9.]+)", expand=False), errors="coerce")
+    )
+    return length.where(length > 0).astype("float64")
+
+
 def contract_features(
     subscriptions: pd.DataFrame,
     accounts: pd.DataFrame,
@@ -202,12 +221,15 @@ def contract_features(
 
     def compute(as_of: pd.Timestamp) -> pd.DataFrame:
         live = live_at(as_of).copy()
-        billing = live.billing_period.str.lower()
-        period = np.where(billing.fillna("monthly") == "annual", 365.0, 30.4375)
+        given = _period_days(live.billing_period)
+        period = given.fillna(DAYS_PER_MONTH)
         since = _days_between(pd.Series(as_of, index=live.index), live.start_at)
         live["since_start"] = since
+        live["period_days"] = period
         live["days_to_renewal"] = period - (since - np.floor(since / period) * period)
-        live["is_annual"] = (billing == "annual").astype("Int64").where(billing.notna())
+        live["is_annual"] = (
+            (given >= LONG_CONTRACT_DAYS).astype("Int64").where(live.billing_period.notna())
+        )
         g = live.groupby("account_id")
         frame = pd.DataFrame(
             {
@@ -216,6 +238,7 @@ def contract_features(
                 "contract_plan_rank": g.plan_rank.max(),
                 "contract_plan": g.plan.max(),
                 "contract_is_annual": g.is_annual.max(),
+                "contract_billing_months": g.period_days.max() / DAYS_PER_MONTH,
                 "contract_days_to_renewal": g.days_to_renewal.min(),
                 "contract_current_period_days": g.since_start.min(),
             }

@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnml.config import ValidationConfig
-from churnml.contract import OFFSET_PATTERN, TABLES, cast_to_contract
+from churnml.contract import OFFSET_PATTERN, TABLES, billing_period_days, cast_to_contract
 
 ABSURD_MRR = 10_000_000.0
 EXAMPLES = 3
@@ -121,6 +121,15 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
             )
         )
         checks.append(_Check("seats", "negative seats", typed("seats") < 0))
+        period = typed("billing_period")
+        checks.append(
+            _Check(
+                "billing_period",
+                "unknown billing period (use monthly, quarterly, semiannual, annual, a number of "
+                "months, or derive it from days with unit: days)",
+                period.notnull() & (period.strip() != "") & billing_period_days(period).isnull(),
+            )
+        )
     if name == "support_tickets":
         checks.append(
             _Check(
@@ -417,7 +426,9 @@ def validate_sources(
     settings = settings or ValidationConfig()
     problems: list[DataProblem] = []
     for name, m in mapped.items():
-        problems += check_table(name, m.raw, now, settings)
+        table_problems = check_table(name, m.raw, now, settings)
+        name_derived_keys(table_problems, getattr(m, "derived", {}))
+        problems += table_problems + check_derivations(name, m)
     subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
     if subscriptions is not None:
         problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
@@ -439,6 +450,46 @@ def only_errors(problems: list[DataProblem]) -> list[DataProblem]:
 
 def only_warnings(problems: list[DataProblem]) -> list[DataProblem]:
     return [p for p in problems if p.severity == "warning"]
+
+
+@dataclass
+class DerivedCheck:
+    """A check on a column derived by the mapping, evaluated on the source rows it came from."""
+
+    column: str
+    name: str
+    failing: ir.BooleanValue  # True where the derivation failed for the row
+    examples: list[str]  # source columns shown in example rows
+    table: ir.Table  # the source rows, with the derived values
+
+
+def check_derivations(name: str, mapped) -> list[DataProblem]:
+    """Derivation failures as data problems (source values shown), and derived keys named.
+
+    A duplicate key that the mapping composed is reported with the source columns it came from,
+    so the owner knows which columns to extend.
+    """
+    problems = []
+    for ck in getattr(mapped, "derived_checks", []):
+        n = int(ck.table.filter(ck.failing).count().to_pyarrow().as_py())
+        if n:
+            rows = ck.table.filter(ck.failing).select(*ck.examples).distinct().limit(EXAMPLES)
+            examples = [
+                {k: (None if pd.isna(v) else str(v)) for k, v in r.items()}
+                for r in rows.to_pandas().to_dict("records")
+            ]
+            problems.append(DataProblem(name, ck.column, ck.name, n, examples))
+    return problems
+
+
+def name_derived_keys(problems: list[DataProblem], derived: dict[str, str]) -> None:
+    """Say how a duplicated key was derived (e.g. which source columns a composite key joins)."""
+    for p in problems:
+        if p.check == "duplicate key" and p.column in derived:
+            p.check = (
+                f"duplicate key, derived as {derived[p.column]}: the key is still not unique "
+                "(add source columns that tell the rows apart)"
+            )
 
 
 def raise_for_problems(problems: list[DataProblem]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from churnml.contract import TABLES
+from churnml.contract import FALLBACKS, TABLES
 
 
 def profile_sources(mapped: dict) -> str:
@@ -32,6 +32,13 @@ def profile_sources(mapped: dict) -> str:
             if rows and int(r["null__" + c])
         ]
         lines.append("  null rates: " + (", ".join(nulls) if nulls else "none"))
+        derived = getattr(m, "derived", {})
+        if derived:
+            lines.append(
+                "  derived columns: " + ", ".join(f"{c} ({how})" for c, how in derived.items())
+            )
+        for col in getattr(m, "fallbacks", []):
+            lines.append(f"  {col}: not in the source; {FALLBACKS[name][col]}")
         if m.unmapped_columns:
             lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import glob
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -23,12 +23,27 @@ from ibis.backends.duckdb import Backend as DuckDBBackend
 from churnml.config import (
     AccountKey,
     ChurnmlConfig,
+    ConcatDerivation,
+    ConstantDerivation,
     DuckDBTableSource,
     FileSource,
+    LookupDerivation,
+    MapDerivation,
+    PeriodDerivation,
     SqlSource,
     TableMapping,
+    ViewSource,
 )
-from churnml.contract import LOAD_ORDER, TABLES, Table, cast_to_contract
+from churnml.contract import (
+    FALLBACKS,
+    LOAD_ORDER,
+    PERIOD_NUMBER,
+    TABLES,
+    Table,
+    cast_to_contract,
+    days_as_period,
+)
+from churnml.validation import DerivedCheck
 
 
 class SourceError(RuntimeError):
@@ -46,6 +61,9 @@ class MappedTable:
     unmapped_columns: list[str]
     # a warehouse table already in contract types: rereading it costs less than a copy
     rescannable: bool = False
+    derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
+    derived_checks: list[DerivedCheck] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
 
 
 def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBackend:
@@ -282,7 +300,22 @@ def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> 
     if isinstance(source, SqlSource):
         frame = read_sql_frame(source.url_env, source.query, table, source.url_secret)
         return put_frame(con, f"src_{table}", frame)
+    if isinstance(source, ViewSource):
+        return _read_view(con, source, cfg, table)
     raise SourceError(f"table {table}: unsupported source {source!r}")
+
+
+def _read_view(
+    con: DuckDBBackend, source: ViewSource, cfg: ChurnmlConfig, table: str
+) -> ibis.Table:
+    """The user's own DuckDB query, run as written; relative file paths start at the config."""
+    folder = Path(cfg.base_dir).resolve().as_posix().replace("'", "''")
+    con.raw_sql(f"SET file_search_path = '{folder}'")
+    try:
+        return con.sql(source.query)
+    except Exception as exc:  # DuckDB's parser or binder: name the table, keep its message
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"table {table}: the view query failed: {message}") from None
 
 
 def _join_account_key(
@@ -322,6 +355,114 @@ def _join_account_key(
     )
 
 
+def _derive(
+    name: str,
+    mapping: TableMapping,
+    raw: ibis.Table,
+    con: DuckDBBackend,
+    cfg: ChurnmlConfig,
+) -> tuple[ibis.Table, list[DerivedCheck]]:
+    """``raw`` plus one ``__derived_<column>`` per derivation, and the checks on their values.
+
+    Every value from the config becomes an ibis literal and every column name is quoted by ibis:
+    nothing from the config is pasted into SQL.
+    """
+    source_columns = list(raw.columns)
+    for col, derivation in mapping.derive.items():
+        for src in derivation.source_columns():
+            if src not in source_columns:
+                raise SourceError(
+                    f"table {name}, column {col}: derivation {derivation.describe()} names source "
+                    f"column {src!r}, which does not exist (source columns: {source_columns})"
+                )
+    id_column = mapping.columns.get("account_id", "account_id")
+    context = [id_column] if id_column in source_columns else []
+    work, checks = raw, []
+    for col, derivation in mapping.derive.items():
+        target = f"__derived_{col}"
+        shown = list(dict.fromkeys([*context, *derivation.source_columns()]))
+        if isinstance(derivation, ConcatDerivation):
+            parts = [work[c].cast("string") for c in derivation.concat]
+            # NULL when a part is missing: skipping it would let different rows share a key
+            incomplete = ibis.or_(*[p.isnull() for p in parts])
+            joined = ibis.literal(derivation.sep).join(parts)
+            work = work.mutate(**{target: ibis.ifelse(incomplete, ibis.null("string"), joined)})
+        elif isinstance(derivation, ConstantDerivation):
+            work = work.mutate(**{target: ibis.literal(derivation.constant)})
+        elif isinstance(derivation, MapDerivation):
+            text = work[derivation.from_].cast("string")
+            default = ibis.literal(derivation.default, type="string")
+            cases = [(text == ibis.literal(k), ibis.literal(v)) for k, v in derivation.map.items()]
+            mapped_value = ibis.cases(*cases, else_=default)
+            work = work.mutate(**{target: ibis.ifelse(text.isnull(), None, mapped_value)})
+            if derivation.default is None:
+                missing = work[derivation.from_].notnull() & work[target].isnull()
+                what = "value not in the map (add it under map, or set default)"
+                checks.append(
+                    DerivedCheck(col, f"{what}: {derivation.describe()}", missing, shown, work)
+                )
+        elif isinstance(derivation, LookupDerivation):
+            work, lookup_checks = _derive_lookup(name, col, derivation, work, con, cfg, shown)
+            checks += lookup_checks
+        elif isinstance(derivation, PeriodDerivation):
+            text = work[derivation.from_].cast("string").strip()
+            if derivation.unit == "days":
+                value = days_as_period(text)
+            else:
+                value = ibis.ifelse(text.re_search(PERIOD_NUMBER), text, ibis.null("string"))
+            work = work.mutate(**{target: value})
+            bad = text.notnull() & (text != "") & work[target].isnull()
+            what = f"not a number of {derivation.unit}: {derivation.describe()}"
+            checks.append(DerivedCheck(col, what, bad, shown, work))
+    return work, checks
+
+
+def _derive_lookup(
+    name: str,
+    col: str,
+    derivation: LookupDerivation,
+    work: ibis.Table,
+    con: DuckDBBackend,
+    cfg: ChurnmlConfig,
+    shown: list[str],
+) -> tuple[ibis.Table, list[DerivedCheck]]:
+    spec = derivation.lookup
+    try:
+        lookup = _read_source(con, spec.source, cfg, f"{name}_{col}_lookup")
+    except SourceError as exc:
+        raise SourceError(f"table {name}, column {col}: lookup source: {exc}") from None
+    for c in (spec.key, spec.value):
+        if c not in lookup.columns:
+            raise SourceError(
+                f"table {name}, column {col}: lookup column {c!r} not found "
+                f"(lookup columns: {list(lookup.columns)})"
+            )
+    k, v, n = f"__lookup_key_{col}", f"__lookup_value_{col}", f"__lookup_values_{col}"
+    pairs = lookup.select(**{k: lookup[spec.key].cast("string"), v: lookup[spec.value]})
+    pairs = pairs.group_by(k).aggregate(**{v: pairs[v].min(), n: pairs[v].nunique()})
+    joined = work.left_join(pairs, work[derivation.from_].cast("string") == pairs[k])
+    joined = joined.mutate(**{f"__derived_{col}": joined[v]})
+    found = joined[derivation.from_].notnull()
+    described = derivation.describe()
+    checks = [
+        DerivedCheck(
+            col,
+            f"key not found in the lookup: {described}",
+            found & joined[k].isnull(),
+            shown,
+            joined,
+        ),
+        DerivedCheck(
+            col,
+            f"lookup key with several values in the lookup source: {described}",
+            found & (joined[n] > 1),
+            shown,
+            joined,
+        ),
+    ]
+    return joined, checks
+
+
 def map_table(
     name: str,
     mapping: TableMapping,
@@ -351,14 +492,18 @@ def map_table(
     raw = source
     if mapping.account_key is not None:
         raw = _join_account_key(name, raw, mapping.account_key, con, cfg, mapped)
+    raw, derived_checks = _derive(name, mapping, raw, con, cfg)
 
     selections: dict[str, ibis.Value] = {}
-    used: set[str] = set()
+    used: set[str] = {s for d in mapping.derive.values() for s in d.source_columns()}
+    fallbacks: list[str] = []
     for col in contract.columns:
         src = mapping.columns.get(col.name, col.name)
         if col.name == "account_id" and mapping.account_key is not None:
             src = "account_id"
-        if src in raw.columns:
+        if col.name in mapping.derive:
+            selections[col.name] = raw[f"__derived_{col.name}"]
+        elif src in raw.columns:
             selections[col.name] = raw[src]
             used.add(src)
         elif col.required:
@@ -368,9 +513,13 @@ def map_table(
             )
         else:
             selections[col.name] = ibis.literal(col.default, type=col.dtype)
+            fallbacks += [col.name] if col.name in FALLBACKS.get(name, {}) else []
     attributes = sorted(_attributes(cfg, name))
     for attr in attributes:
         src = mapping.columns.get(attr, attr)
+        if attr in mapping.derive:
+            selections[attr] = raw[f"__derived_{attr}"]
+            continue
         if src not in raw.columns:
             raise SourceError(
                 f"table {name}, column {attr}: declared as an account attribute feature but not found "
@@ -390,6 +539,8 @@ def map_table(
             typed[col_name] = cast_to_contract(raw_selected[col_name], "float64")
         else:
             typed[col_name] = raw_selected[col_name].cast("string")
+    if name == "accounts":  # an account without a name is shown by its id
+        typed["name"] = typed["name"].fill_null(typed["account_id"])
     unmapped = [
         c
         for c in source_columns
@@ -404,7 +555,11 @@ def map_table(
         unmapped_columns=unmapped,
         rescannable=isinstance(mapping.source, DuckDBTableSource)
         and mapping.account_key is None
+        and not mapping.derive
         and _same_types(raw_selected.schema(), table.schema()),
+        derived={c: d.describe() for c, d in mapping.derive.items()},
+        derived_checks=derived_checks,
+        fallbacks=fallbacks,
     )
 
 
