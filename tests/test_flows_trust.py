@@ -302,27 +302,24 @@ def test_missing_champion_fails_scoring_before_anything_is_written(prefect_backe
 
 @pytest.mark.postgres
 def test_change_since_last_run_comes_from_the_first_sink_of_any_kind(trained):
-    """No DuckDB sink at all: the previous run is read back from PostgreSQL, then from Parquet."""
+    """No DuckDB sink at all: the second run reads the first back from PostgreSQL."""
     from flows.scoring import scoring_flow
 
     root, _ = trained
     postgres = {"kind": "postgres", "table": "scores_pg", "url_env": "CHURNML_TEST_ACCOUNTS_URL"}
     parquet = {"kind": "parquet", "table": "scores_pq", "path": "crm_pq"}
     config = write_config(
-        root, "postgres_first", "SELECT * FROM accounts", output={"sinks": [postgres, parquet]}
+        root, "parquet_first", "SELECT * FROM accounts", output={"sinks": [parquet, postgres]}
     )
     first = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-07-01").date())
-    assert first["scored"].previous_as_of.isna().all()
-    assert first["written"][0] == "postgres:$CHURNML_TEST_ACCOUNTS_URL#scores_pg"
+    assert first["scored"].previous_as_of.isna().all()  # the Parquet folder was empty
+    assert first["written"][1] == "postgres:$CHURNML_TEST_ACCOUNTS_URL#scores_pg"
+
+    config = write_config(
+        root, "postgres_first", "SELECT * FROM accounts", output={"sinks": [postgres, parquet]}
+    )
     second = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-07-15").date())
     seen = second["scored"][second["scored"].account_id.isin(first["scored"].account_id)]
     assert len(seen) and (seen.previous_as_of == pd.Timestamp("2026-07-01")).all()
-    assert seen.change_summary.str.startswith("churn risk").all()
-
-    config = write_config(
-        root, "parquet_first", "SELECT * FROM accounts", output={"sinks": [parquet, postgres]}
-    )
-    third = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-08-01").date())
-    seen = third["scored"][third["scored"].account_id.isin(second["scored"].account_id)]
-    assert len(seen) and (seen.previous_as_of == pd.Timestamp("2026-07-15")).all()
     assert seen.p_churn_change.notna().all()
+    assert seen.change_summary.str.startswith("churn risk").all()
