@@ -56,7 +56,10 @@ class Sink(ABC):
 
     @abstractmethod
     def write(self, scored: pd.DataFrame, as_of) -> str:
-        """Write the run for `as_of` all or nothing; returns where it went."""
+        """Write the run all or nothing; returns where it went.
+
+        `as_of` must be the one as-of the rows hold (None: whichever that is).
+        """
 
     @abstractmethod
     def as_ofs(self) -> list[date]:
