@@ -27,14 +27,8 @@ from flows.tasks import canonical_tables, data_end, extract_with_retries, read_c
 @task(cache_policy=NO_CACHE)
 def pick_as_of(con, cfg: ChurnmlConfig, end: datetime, requested: date | None) -> date:
     """The scored as-of to evaluate; fails before anything is written when none is mature."""
-    sink = score_history.history_sink(cfg)
-    return choose_as_of(
-        score_history.scored_as_ofs(con, cfg),
-        cfg.labels,
-        end,
-        requested,
-        where=score_history.describe(sink, cfg),
-    )
+    history = score_history.history(con, cfg)
+    return choose_as_of(history.as_ofs(), cfg.labels, end, requested, where=history.describe())
 
 
 @task(cache_policy=NO_CACHE)

@@ -42,9 +42,8 @@ def load_champions(cfg: ChurnmlConfig) -> dict:
 
 @task(cache_policy=NO_CACHE)
 def previous_run(con, cfg: ChurnmlConfig, as_of: date):
-    """The last run before this as-of, from the DuckDB sink's history (None if there is none)."""
-    table = next((s.table for s in cfg.output.sinks if s.kind == "duckdb"), None)
-    return sinks.read_previous_run(con, table, as_of) if table else None
+    """The last run before this as-of, from the first configured sink (None if there is none)."""
+    return sinks.previous_scores(con, cfg, as_of)
 
 
 @task(cache_policy=NO_CACHE)

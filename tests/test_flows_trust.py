@@ -362,3 +362,31 @@ def test_missing_champion_fails_scoring_before_anything_is_written(prefect_backe
         scoring_flow(config_path=str(root / "churnml.yaml"))
     assert_unchanged(before, outputs_snapshot(root))
     assert not (root / "reports").exists() and not (root / "crm").exists()
+
+
+# --- change since last run, from whichever sink comes first -------------------------------------
+
+
+@pytest.mark.postgres
+def test_change_since_last_run_comes_from_the_first_sink_of_any_kind(trained):
+    """No DuckDB sink at all: the second run reads the first back from PostgreSQL."""
+    from flows.scoring import scoring_flow
+
+    root, _ = trained
+    postgres = {"kind": "postgres", "table": "scores_pg", "url_env": "CHURNML_TEST_ACCOUNTS_URL"}
+    parquet = {"kind": "parquet", "table": "scores_pq", "path": "crm_pq"}
+    config = write_config(
+        root, "parquet_first", "SELECT * FROM accounts", output={"sinks": [parquet, postgres]}
+    )
+    first = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-07-01").date())
+    assert first["scored"].previous_as_of.isna().all()  # the Parquet folder was empty
+    assert first["written"][1] == "postgres:$CHURNML_TEST_ACCOUNTS_URL#scores_pg"
+
+    config = write_config(
+        root, "postgres_first", "SELECT * FROM accounts", output={"sinks": [postgres, parquet]}
+    )
+    second = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-07-15").date())
+    seen = second["scored"][second["scored"].account_id.isin(first["scored"].account_id)]
+    assert len(seen) and (seen.previous_as_of == pd.Timestamp("2026-07-01")).all()
+    assert seen.p_churn_change.notna().all()
+    assert seen.change_summary.str.startswith("churn risk").all()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
+
 import duckdb
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from churnml.config import SinkConfig
-from churnml.io.sinks import SinkError, write_duckdb, write_postgres
+from churnml.changes import score_changes
+from churnml.config import ChurnmlConfig, SinkConfig, default_config
+from churnml.io.sinks import SINK_KINDS, SinkError, open_sink, write_duckdb, write_postgres
 from pg_server import postgres_server
 
 
@@ -96,3 +100,97 @@ def test_postgres_needs_its_url_from_the_environment(monkeypatch):
         write_postgres(
             run("2025-01-01"), SinkConfig(kind="postgres", url_env="CHURNML_POSTGRES_URL")
         )
+
+
+# --- one interface, every kind -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "parquet", "csv"]
+)
+def sink_case(request, tmp_path, monkeypatch):
+    """A sink of each kind, first in the config, with an empty DuckDB sink after it."""
+    kind = request.param
+    table = f"scores_{kind}_{abs(hash(request.node.nodeid)) % 10**8}"
+    first = {"kind": kind, "table": table, "path": "crm"}
+    if kind == "postgres":
+        monkeypatch.setenv("CHURNML_POSTGRES_URL", request.getfixturevalue("pg_url"))
+        first = {"kind": kind, "table": table}
+    raw = default_config(tmp_path).model_dump()
+    raw["output"]["sinks"] = [first, {"kind": "duckdb", "table": "other_scores"}]
+    cfg = ChurnmlConfig.model_validate(raw)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield open_sink(cfg.output.sinks[0], cfg, con), cfg, con
+    con.close()
+
+
+def test_the_factory_picks_one_implementation_per_kind(sink_case):
+    sink, cfg, _ = sink_case
+    assert isinstance(sink, SINK_KINDS[cfg.output.sinks[0].kind])
+    assert cfg.output.sinks[0].table in sink.describe()
+
+
+def test_a_new_output_column_joins_every_sink(sink_case):
+    sink, _, _ = sink_case
+    assert sink.as_ofs() == [] and sink.read("2025-01-01").empty
+    sink.write(run("2025-01-01"), pd.Timestamp("2025-01-01"))
+    newer = run("2025-02-01", p=0.3).assign(upsell_rank=[1, 2])  # a newer churnml's column
+    sink.write(newer, pd.Timestamp("2025-02-01"))
+    assert sink.as_ofs() == [date(2025, 1, 1), date(2025, 2, 1)]
+    old, new = sink.read("2025-01-01"), sink.read(date(2025, 2, 1))
+    assert len(old) == 2 and (old.p_churn == 0.2).all()
+    assert old.as_of.dtype == "datetime64[us]" and old.account_id.tolist() == ["acc_a", "acc_b"]
+    assert old.get("upsell_rank", pd.Series([None, None])).isna().all()
+    assert new.upsell_rank.tolist() == [1, 2] and (new.p_churn == 0.3).all()
+    assert new.drivers_text.iloc[0] == "Usage fell; <script>x</script>"
+
+
+def test_the_second_scoring_run_sees_the_first_on_every_sink(sink_case):
+    from flows.scoring import previous_run
+
+    sink, cfg, con = sink_case
+    usage = {"family": "usage", "label": "Product usage", "impact": 0.2, "sentence": ""}
+    first = run("2025-01-01", p=0.1).assign(drivers_json=json.dumps({"risk": [usage]}))
+    assert previous_run.fn(con, cfg, date(2025, 1, 1)) is None
+    sink.write(first, date(2025, 1, 1))
+    second = run("2025-02-01", p=0.3).assign(
+        drivers_json=json.dumps({"risk": [{**usage, "impact": 0.9}]})
+    )
+    previous = previous_run.fn(con, cfg, date(2025, 2, 1))
+    changes = score_changes(second, previous)
+    assert (changes.previous_as_of == pd.Timestamp("2025-01-01")).all()
+    assert changes.p_churn_change.round(2).tolist() == [0.2, 0.2]
+    assert (changes.change_summary == "churn risk +20 pts, mostly Product usage").all()
+    sink.write(second, date(2025, 2, 1))
+    assert (previous_run.fn(con, cfg, date(2025, 3, 1)).p_churn == 0.3).all()
+    assert (previous_run.fn(con, cfg, date(2025, 2, 1)).p_churn == 0.1).all()
+
+
+def test_a_run_is_written_for_the_as_of_it_holds(sink_case):
+    sink, _, _ = sink_case
+    with pytest.raises(SinkError, match="as of 2025-01-01, not 2025-02-01"):
+        sink.write(run("2025-01-01"), pd.Timestamp("2025-02-01"))
+    assert sink.as_ofs() == []
+
+
+@pytest.mark.postgres
+def test_postgres_new_column_and_bad_rows_roll_back_together(pg_url, monkeypatch):
+    monkeypatch.setenv("CHURNML_POSTGRES_URL", pg_url)
+    sink = open_sink(SinkConfig(kind="postgres", table="evolving"), None)
+    sink.write(run("2025-01-01"), pd.Timestamp("2025-01-01"))
+    bad = run("2025-02-01").assign(p_churn="x", upsell_rank=1)
+    with pytest.raises(SinkError, match="nothing written"):
+        sink.write(bad, pd.Timestamp("2025-02-01"))
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as c:
+        columns = set(pd.read_sql("SELECT * FROM evolving_history", c).columns)
+        copied = c.execute(sa.text("SELECT count(*) FROM evolving")).scalar()
+    engine.dispose()
+    assert "upsell_rank" not in columns and copied == 2
+    assert sink.as_ofs() == [date(2025, 1, 1)]

@@ -100,12 +100,12 @@ def test_postgres_write_killed_mid_transaction_keeps_the_previous_run(monkeypatc
             env=writer_env(WRITER_URL=f"{url}?application_name={app}"),
         )
         engine = sa.create_engine(url)
-        # Wait until PostgreSQL itself shows the writer's open transaction inserting into the
+        # Wait until PostgreSQL itself shows the writer's open transaction copying into the
         # current list (after it deleted the previous rows in that same transaction).
         watch = sa.text(
             "SELECT pid, xact_start, left(query, 60) FROM pg_stat_activity "
             "WHERE application_name = :app AND xact_start IS NOT NULL "
-            "AND query LIKE 'INSERT INTO scored_accounts (%'"
+            """AND query LIKE 'COPY "scored_accounts" (%'"""
         )
         deadline = time.time() + 120
         seen = None

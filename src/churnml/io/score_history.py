@@ -7,20 +7,13 @@ warehouse table, written in one transaction; evaluating an as-of again replaces 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pandas as pd
 
 from churnml.config import ChurnmlConfig, SinkConfig
-from churnml.io.sinks import (
-    SinkError,
-    add_new_columns,
-    duckdb_table_exists,
-    file_folder,
-    postgres_url,
-)
-from churnml.io.sources import quote_identifier, redact
+from churnml.io.sinks import Sink, SinkError, add_new_columns, duckdb_table_exists, open_sink
+from churnml.io.sources import quote_identifier
 
 
 def history_sink(cfg: ChurnmlConfig) -> SinkConfig:
@@ -36,88 +29,22 @@ def history_sink(cfg: ChurnmlConfig) -> SinkConfig:
     )
 
 
-def describe(sink: SinkConfig, cfg: ChurnmlConfig) -> str:
-    if sink.kind == "duckdb":
-        return f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{sink.table}_history"
-    if sink.kind == "postgres":
-        return f"postgres#{sink.table}_history"
-    return f"{file_folder(sink, cfg)}/{sink.table}_*.{sink.kind}"
-
-
-def _postgres(sink: SinkConfig, sql: str, params: dict) -> pd.DataFrame:
-    import sqlalchemy as sa
-
-    url = postgres_url(sink)
-    engine = sa.create_engine(url)
-    history = f"{sink.table}_history"
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(history):
-                return pd.DataFrame()
-            return pd.read_sql(
-                sa.text(sql.format(history=quote_identifier(history))), conn, params=params
-            )
-    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        raise SinkError(
-            f"sink postgres table {history}: cannot read: {type(cause).__name__}: "
-            f"{redact(str(cause), url)}"
-        ) from None
-    finally:
-        engine.dispose()
-
-
-def _files(sink: SinkConfig, cfg: ChurnmlConfig) -> dict[date, str]:
-    folder = file_folder(sink, cfg)
-    pattern = re.compile(rf"^{re.escape(sink.table)}_(\d{{4}}-\d{{2}}-\d{{2}})\.{sink.kind}$")
-    found = {}
-    for path in sorted(folder.glob(f"{sink.table}_*.{sink.kind}")) if folder.exists() else []:
-        match = pattern.match(path.name)
-        if match:
-            found[date.fromisoformat(match.group(1))] = str(path)
-    return found
+def history(con, cfg: ChurnmlConfig) -> Sink:
+    """The history sink, opened on the warehouse connection (used by DuckDB sinks only)."""
+    return open_sink(history_sink(cfg), cfg, con)
 
 
 def scored_as_ofs(con, cfg: ChurnmlConfig) -> list[date]:
     """Every as-of the history sink holds, oldest first."""
-    sink = history_sink(cfg)
-    if sink.kind == "duckdb":
-        raw = getattr(con, "con", con)
-        if not duckdb_table_exists(raw, f"{sink.table}_history"):
-            return []
-        history = quote_identifier(f"{sink.table}_history")
-        rows = raw.execute(f"SELECT DISTINCT as_of FROM {history} ORDER BY 1").fetchall()
-        return [pd.Timestamp(r[0]).date() for r in rows if r[0] is not None]
-    if sink.kind == "postgres":
-        frame = _postgres(sink, "SELECT DISTINCT as_of FROM {history} ORDER BY 1", {})
-        return [pd.Timestamp(v).date() for v in frame.get("as_of", [])]
-    return sorted(_files(sink, cfg))
+    return history(con, cfg).as_ofs()
 
 
 def read_scores(con, cfg: ChurnmlConfig, as_of: date) -> pd.DataFrame:
     """The rows one scoring run wrote for the as-of."""
-    sink = history_sink(cfg)
-    stamp = pd.Timestamp(as_of)
-    if sink.kind == "duckdb":
-        raw = getattr(con, "con", con)
-        history = quote_identifier(f"{sink.table}_history")
-        frame = raw.execute(f"SELECT * FROM {history} WHERE as_of = ?", [stamp]).df()
-    elif sink.kind == "postgres":
-        frame = _postgres(
-            sink, "SELECT * FROM {history} WHERE as_of = :as_of", {"as_of": stamp.to_pydatetime()}
-        )
-    else:
-        path = _files(sink, cfg).get(as_of)
-        if path is None:
-            frame = pd.DataFrame()
-        elif sink.kind == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype={"account_id": "str"})
+    sink = history(con, cfg)
+    frame = sink.read(as_of)
     if frame.empty:
-        raise SinkError(f"{describe(sink, cfg)} holds no scores for as-of {as_of}")
-    frame["as_of"] = pd.to_datetime(frame["as_of"], format="ISO8601").astype("datetime64[us]")
-    frame["account_id"] = frame["account_id"].astype("str")
+        raise SinkError(f"{sink.describe()} holds no scores for as-of {as_of}")
     return frame
 
 
