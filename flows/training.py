@@ -3,6 +3,8 @@ train -> leakage checks -> load champion -> gate -> register/promote -> log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -36,12 +38,11 @@ from flows.tasks import (
 )
 
 
-@task(cache_policy=NO_CACHE)
-def train_targets(
-    frame, spec: dict, cfg: ChurnmlConfig
+def train_each(
+    frame, spec: dict, cfg: ChurnmlConfig, warn: Callable[[str], object] = print
 ) -> tuple[dict[str, TrainResult], dict[str, str]]:
-    """Each configured target; one its labels cannot support is skipped with one line."""
-    logger = get_run_logger()
+    """Each configured target; one its labels cannot support is skipped with one line (`warn`)
+    and the others still train. None trainable: one-line TrainingError naming each reason."""
     results: dict[str, TrainResult] = {}
     skipped: dict[str, str] = {}
     for target in cfg.training.targets:
@@ -51,13 +52,20 @@ def train_targets(
             results[target] = train_target(frame, target, spec, cfg)
         except TargetNotTrainable as exc:
             skipped[target] = str(exc)
-            logger.warning("%s skipped (not trained): %s", target, exc)
+            warn(f"{target} skipped (not trained, no model registered): {exc}")
     if not results:
         raise TrainingError(
             "no target could be trained; nothing was registered: "
             + "; ".join(f"{t}: {reason}" for t, reason in skipped.items())
         )
     return results, skipped
+
+
+@task(cache_policy=NO_CACHE)
+def train_targets(
+    frame, spec: dict, cfg: ChurnmlConfig
+) -> tuple[dict[str, TrainResult], dict[str, str]]:
+    return train_each(frame, spec, cfg, get_run_logger().warning)
 
 
 @task(cache_policy=NO_CACHE)

@@ -90,7 +90,7 @@ def _registered_model(cfg: ChurnmlConfig, target: str):
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise RegistryUnreachable(
-            f"model registry {tracking_uri(cfg)} did not answer for {name!r}: {exc}"
+            f"model registry {tracking_uri(cfg)} is unreachable (asked for {name!r}): {exc}"
         ) from exc
     except Exception as exc:  # connection refused, timeouts, a broken store
         raise RegistryUnreachable(
@@ -182,7 +182,9 @@ def list_versions(cfg: ChurnmlConfig, target: str) -> pd.DataFrame:
     try:
         found = MlflowClient().search_model_versions(f"name = '{name}'")
     except Exception as exc:
-        raise RegistryUnreachable(f"model registry {tracking_uri(cfg)}: {exc}") from exc
+        raise RegistryUnreachable(
+            f"model registry {tracking_uri(cfg)} is unreachable (listing {name!r}): {exc}"
+        ) from exc
     rows = [
         {
             "version": str(v.version),
