@@ -134,6 +134,19 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
     return sinks.write_sinks(con, scored, cfg)
 
 
+MISSING_TARGETS_TEXT = {
+    "en": (
+        "Targets without a model (their columns are empty)",
+        "Scores, tiers and drivers of these targets are left empty; the health score and the "
+        "plays use the model that exists.",
+    ),
+    "ja": (
+        "モデルのない予測対象（該当列は空欄）",
+        "これらの対象のスコア・ティア・要因は空欄です。ヘルススコアとプレイは存在するモデルのみで算出しています。",
+    ),
+}
+
+
 @task(cache_policy=NO_CACHE)
 def write_report(
     scored,
@@ -152,15 +165,9 @@ def write_report(
     tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if missing:
-        extra.append(
-            ExtraSection(
-                "Targets without a model (their columns are empty)",
-                pd.DataFrame({"target": list(missing), "why": list(missing.values())}),
-                "Scores, tiers and drivers of these targets are left empty; the health score "
-                "and the plays use the model that exists.",
-                top=True,
-            )
-        )
+        title, note = MISSING_TARGETS_TEXT.get(lang, MISSING_TARGETS_TEXT["en"])
+        table = pd.DataFrame({"target": list(missing), "why": list(missing.values())})
+        extra.append(ExtraSection(title, table, note, top=True))
     if drift is not None:
         title, table, note = drift_section(drift, cfg.drift, lang)
         extra.append(ExtraSection(title, table, note, top=summarize(drift)["drifted"]))
