@@ -55,3 +55,15 @@ def test_no_trainable_target_fails_in_one_line_naming_each_reason():
     assert "\n" not in message and message.startswith("no target could be trained")
     assert "churn_label: the fit period has only one outcome" in message
     assert "upsell_label: the data has no upsell labels" in message
+
+
+def test_a_calibration_snapshot_with_one_outcome_skips_the_target_without_a_traceback():
+    from flows.training import train_each
+
+    from churnml.train import backtest_split
+
+    frame = labelled_frame(n_accounts=120)
+    calibration = backtest_split(frame, "churn_label", 90, 2).calibration.as_of.max()
+    frame.loc[frame.as_of == calibration, "churn_label"] = 0  # was a scikit-learn ValueError
+    with pytest.raises(TrainingError, match="calibration snapshot .* has only one outcome"):
+        train_each(frame, {}, quick_config(targets=["churn"]), print)

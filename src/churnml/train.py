@@ -156,6 +156,11 @@ def fit_bundle(
     )
     if y_fit.sum() == 0 or y_fit.sum() == len(y_fit):
         raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
+    if y_cal.sum() == 0 or y_cal.sum() == len(y_cal):
+        raise TargetNotTrainable(
+            f"{label}: the calibration snapshot {split.calibration.as_of.max():%Y-%m-%d} has "
+            "only one outcome; cannot calibrate (more accounts or history are needed)"
+        )
     booster = _fit_booster(X_fit, y_fit, X_cal, y_cal, categorical, params)
     booster = booster if booster.best_iteration <= 0 else _trim(booster)
     shell.booster = booster
