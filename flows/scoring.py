@@ -12,7 +12,7 @@ from churnml.config import ChurnmlConfig
 from churnml.drift import DriftError, drift_table, summarize
 from churnml.drift import report_section as drift_section
 from churnml.features import FeatureSpec
-from churnml.io import score_history, sinks, tracking
+from churnml.io import registry, score_history, sinks, tracking
 from churnml.model import unknown_categories
 from churnml.report import ExtraSection, render_report
 from churnml.schemas import validate_scored
@@ -33,11 +33,28 @@ from flows.tasks import (
     validate,
 )
 
+TARGETS = ("churn", "upsell")
+
 
 @task(cache_policy=NO_CACHE)
-def load_champions(cfg: ChurnmlConfig) -> dict:
-    """Both champion bundles, before anything is read or written."""
-    return {target: tracking.load_champion(cfg, target) for target in ("churn", "upsell")}
+def load_champions(cfg: ChurnmlConfig) -> tuple[dict, dict[str, str]]:
+    """The champions that exist, before anything is read or written, and for each target
+    without one what happened (its columns are left empty). None at all: stop here."""
+    champions: dict = {}
+    missing: dict[str, str] = {}
+    for target in TARGETS:
+        if target not in cfg.training.targets:
+            missing[target] = f"no {target} scores: {target} is not in training.targets"
+            continue
+        try:
+            champions[target] = registry.load_champion(cfg, target)
+        except registry.NoChampion as exc:
+            missing[target] = str(exc)
+    if not champions:
+        raise registry.NoChampion("; ".join(missing.values()) + "; nothing was scored or written")
+    for reason in missing.values():
+        get_run_logger().warning("%s; its columns are left empty", reason)
+    return champions, missing
 
 
 @task(cache_policy=NO_CACHE)
@@ -80,13 +97,13 @@ def require_active_accounts(features, tables: dict, as_of: date) -> None:
 @task(cache_policy=NO_CACHE)
 def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, previous=None):
     accounts = tables["accounts"].to_pandas()
-    (churn, churn_v), (upsell, upsell_v) = champions["churn"], champions["upsell"]
+    bundles = {target: bundle for target, (bundle, _) in champions.items()}
     scored = score_accounts(
         features,
         accounts,
-        churn,
-        upsell,
-        {"churn": churn_v, "upsell": upsell_v},
+        bundles.get("churn"),
+        bundles.get("upsell"),
+        {target: version for target, (_, version) in champions.items()},
         cfg.outreach,
         datetime.now(UTC).replace(tzinfo=None),
         lang,
@@ -133,6 +150,19 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
     return sinks.write_sinks(con, scored, cfg)
 
 
+MISSING_TARGETS_TEXT = {
+    "en": (
+        "Targets without a model (their columns are empty)",
+        "Scores, tiers and drivers of these targets are left empty; the health score and the "
+        "plays use the model that exists.",
+    ),
+    "ja": (
+        "モデルのない予測対象（該当列は空欄）",
+        "これらの対象のスコア・ティア・要因は空欄です。ヘルススコアとプレイは存在するモデルのみで算出しています。",
+    ),
+}
+
+
 @task(cache_policy=NO_CACHE)
 def write_report(
     scored,
@@ -142,6 +172,7 @@ def write_report(
     scored_as_missing=None,
     drift=None,
     record=None,
+    missing: dict[str, str] | None = None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,6 +180,10 @@ def write_report(
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
     extra = []
+    if missing:
+        title, note = MISSING_TARGETS_TEXT.get(lang, MISSING_TARGETS_TEXT["en"])
+        table = pd.DataFrame({"target": list(missing), "why": list(missing.values())})
+        extra.append(ExtraSection(title, table, note, top=True))
     if drift is not None:
         title, table, note = drift_section(drift, cfg.drift, lang)
         extra.append(ExtraSection(title, table, note, top=summarize(drift)["drifted"]))
@@ -180,14 +215,14 @@ def scoring_flow(
 ) -> dict:
     """Score every active account as of a date (default: the day after the latest data)."""
     cfg = read_config(config_path)
-    champions = load_champions(cfg)
+    champions, missing = load_champions(cfg)
     con, mapped = extract_with_retries(cfg)
     try:
         validate(mapped, cfg)
         tables = canonical_tables(con, mapped)
         if as_of is None:
             as_of = data_end(tables).date() + timedelta(days=1)
-        spec = FeatureSpec.from_dict(champions["churn"][0].spec)
+        spec = FeatureSpec.from_dict(next(iter(champions.values()))[0].spec)
         features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
         require_active_accounts(features, tables, as_of)
         features, scored_as_missing = screen_categories(features, champions, cfg)
@@ -203,7 +238,9 @@ def scoring_flow(
             )
         written = write_back(con, scored, cfg)
         record = track_record_history(con, cfg)
-        report = write_report(scored, cfg, lang, previous, scored_as_missing, drift, record)
+        report = write_report(
+            scored, cfg, lang, previous, scored_as_missing, drift, record, missing
+        )
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     get_run_logger().info(
@@ -219,6 +256,7 @@ def scoring_flow(
         "drifted": bool(drift_summary and drift_summary["drifted"]),
         "drift": None if drift is None else {**drift_summary, "table": drift},
         "mlflow_run_id": run_id,
+        "missing_targets": missing,
     }
 
 

@@ -272,16 +272,17 @@ def test_same_pipeline_on_differently_laid_out_tables(prefect_backend, demo_dir,
 
 
 @pytest.mark.slow
-def test_gate_refuses_a_leaky_model_and_scoring_then_writes_nothing(
+def test_gate_refuses_a_leaky_model_and_scoring_leaves_churn_empty_saying_why(
     prefect_backend, demo_dir, tmp_path
 ):
-    """A CRM status column that already knows who cancelled must never become champion."""
+    """A CRM status column that already knows who cancelled must never become champion.
+
+    Scoring then uses the upsell champion alone: churn columns stay empty and the run says what
+    the training decided (before, it stopped with "run `churnml train` first")."""
     import shutil
 
     from flows.scoring import scoring_flow
     from flows.training import training_flow
-
-    from churnml.io.tracking import TrackingError
 
     root = tmp_path / "leaky"
     (root / "data").mkdir(parents=True)
@@ -302,13 +303,19 @@ def test_gate_refuses_a_leaky_model_and_scoring_then_writes_nothing(
     raw["features"]["account_attributes_categorical"].append("status")
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")
 
-    churn = training_flow(config_path=str(config))["targets"]["churn"]
+    summary = training_flow(config_path=str(config))
+    churn = summary["targets"]["churn"]
     assert not churn["promoted"]
     assert churn["top_feature"] == "attr_status"
     assert churn["decision"].startswith("KEEP CHAMPION") and "leakage alarm" in churn["decision"]
+    assert summary["targets"]["upsell"]["promoted"], summary["targets"]["upsell"]["decision"]
 
-    with pytest.raises(TrackingError, match="champion"):
-        scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    result = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())
+    reason = result["missing_targets"]["churn"]
+    assert reason.startswith("no churn champion: the last training") and "leakage alarm" in reason
+    assert "churnml train" not in reason
     con = duckdb.connect(str(warehouse), read_only=True)
-    assert "scored_accounts" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    scored = con.execute("SELECT p_churn, churn_tier, p_upsell FROM scored_accounts").df()
     con.close()
+    assert len(scored) and scored.p_churn.isna().all() and scored.churn_tier.isna().all()
+    assert scored.p_upsell.between(0, 1).all()

@@ -85,7 +85,7 @@ def test_training_stores_a_drift_reference_with_each_model(trained):
         names = {a.path for a in client.list_artifacts(summary["run_id"], target)}
         assert f"{target}/drift_reference.json" in names
     from churnml.config import load_config
-    from churnml.io.tracking import load_champion
+    from churnml.io.registry import load_champion
 
     bundle, _ = load_champion(load_config(root / "train.yaml"), "churn")
     reference = bundle.drift_reference

@@ -28,3 +28,50 @@ def test_leakage_alarms_refuse_even_a_better_model():
 def test_floor_and_undefined_auc():
     assert not decide(0.58, None, 0.6, 0.1, 0.5).promote
     assert not decide(math.nan, None, 0.6, 0.1, 0.5).promote
+
+
+class _Champion:
+    """Stands in for a ModelBundle: its feature list and a predict that reads one feature."""
+
+    def __init__(self, features):
+        self.features = features
+
+    def predict(self, frame):
+        return frame[self.features[0]].to_numpy(dtype=float)
+
+
+def _test_rows():
+    import pandas as pd
+
+    return pd.DataFrame({"usage": [0.9, 0.8, 0.2, 0.1], "churn_label": [1, 1, 0, 0]})
+
+
+def test_champion_is_scored_on_the_challengers_test_rows():
+    from churnml.gate import champion_standing
+
+    standing = champion_standing(_Champion(["usage"]), "3", _test_rows(), "churn_label", 2)
+    assert standing.version == "3" and standing.auc == 1.0 and not standing.missing_features
+    assert not decide(0.8, standing.auc, 0.6, 0.2, 0.5, standing).promote
+
+
+def test_a_champion_whose_features_are_gone_is_a_stated_decision_not_no_champion():
+    from churnml.gate import champion_standing
+
+    champion = _Champion(["usage", "nps_score_last", "tickets_30d"])
+    standing = champion_standing(champion, "4", _test_rows(), "churn_label", 2)
+    assert standing.auc is None and standing.missing_features == ["nps_score_last", "tickets_30d"]
+    d = decide(0.78, standing.auc, 0.6, 0.2, 0.5, standing)
+    assert d.promote
+    text = d.as_text()
+    assert "no current champion" not in text
+    assert "champion version 4 not compared" in text and "nps_score_last, tickets_30d" in text
+    # the alarms still apply to such a challenger
+    assert not decide(0.995, standing.auc, 0.6, 0.2, 0.5, standing).promote
+
+
+def test_no_champion_registered_reads_as_such():
+    from churnml.gate import champion_standing
+
+    standing = champion_standing(None, None, _test_rows(), "churn_label", 2)
+    assert standing.version is None and standing.auc is None
+    assert "no current champion" in decide(0.78, None, 0.6, 0.2, 0.5, standing).as_text()

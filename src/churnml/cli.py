@@ -220,3 +220,119 @@ def serve_command(config: ConfigOption = None) -> None:
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+def _percent(value) -> str:
+    return "-" if value is None or value != value else f"{float(value):.0%}"
+
+
+def _driver_lines(drivers_json, title: str) -> list[str]:
+    """Driver families as the report's account view lists them: label, sentence, push."""
+    import json
+
+    parsed = json.loads(drivers_json) if isinstance(drivers_json, str) and drivers_json else {}
+    lines = []
+    for side, heading in (("risk", f"{title}, pushing up"), ("protective", "holding it down")):
+        entries = parsed.get(side, [])
+        lines.append(f"{heading}:" + ("" if entries else " none"))
+        lines += [f"  {d['label']}: {d['sentence']} ({d['impact']:+.3f})" for d in entries]
+    return lines
+
+
+def account_card(row) -> str:
+    """One scored account as text: scores, play, churn and upsell drivers, change since last run."""
+    lines = [
+        f"{row['account_name']} ({row['account_id']}), as of {pd_date(row['as_of'])}",
+        f"churn risk {_percent(row['p_churn'])} ({row.get('churn_tier') or '-'}) · "
+        f"upsell {_percent(row['p_upsell'])} ({row.get('upsell_tier') or '-'}) · "
+        f"health {row['health_score']} · ARR {float(row['arr']):,.0f} · {row['touch_model']}-touch",
+        f"play: {row['play_name']}: {row['recommended_play']} "
+        f"(owner {row['play_owner']}, due {pd_date(row['play_due'])})",
+    ]
+    if row["p_churn"] == row["p_churn"]:  # not NULL: a churn model scored it
+        lines += _driver_lines(row.get("drivers_json"), "churn risk")
+    else:
+        lines.append("churn: no churn model scored this run (see the report)")
+    if row["p_upsell"] == row["p_upsell"]:
+        lines += _driver_lines(row.get("upsell_drivers_json"), "upsell readiness")
+    change = row.get("change_summary")
+    if isinstance(change, str) and change:
+        lines.append(f"change since {pd_date(row.get('previous_as_of'))}: {change}")
+    return "\n".join(lines)
+
+
+def pd_date(value) -> str:
+    import pandas as pd
+
+    return "-" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+@app.command()
+def models(config: ConfigOption = None) -> None:
+    """List each target's registered model versions, the champion and the gate's reason."""
+    from churnml.io import registry
+    from churnml.io.tracking import TrackingError, configure
+
+    cfg = _config(config)
+    try:
+        configure(cfg)
+        for target in ("churn", "upsell"):
+            name = registry.model_name(cfg, target)
+            versions = registry.list_versions(cfg, target)
+            champion = versions.loc[versions["champion"], "version"].tolist()
+            if champion:
+                typer.echo(f"{target} ({name}): champion version {champion[0]}")
+            else:
+                typer.echo(f"{target} ({name}): {registry.why_no_champion(cfg, target)}")
+            for v in versions.itertuples():
+                mark = "*" if v.champion else " "
+                typer.echo(f" {mark} version {v.version}  {v.created:%Y-%m-%d %H:%M}  {v.gate}")
+    except TrackingError as exc:
+        typer.secho(f"{type(exc).__name__}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def explain(
+    account: Annotated[str, typer.Argument(help="account id, or the exact account name")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD of a scoring run; default: latest")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print one account's scores, play and drivers as the report shows them."""
+    from churnml.io import score_history, sources
+    from churnml.io.sinks import SinkError
+
+    cfg = _config(config)
+    try:
+        wanted = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        typer.secho(f"--as-of must be YYYY-MM-DD, got {as_of!r}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    con = sources.connect_warehouse(cfg, read_only=True)
+    try:
+        available = score_history.scored_as_ofs(con, cfg)
+        if not available:
+            raise SinkError("no scoring run is stored yet: run `churnml score` first")
+        if wanted is not None and wanted not in available:
+            shown = ", ".join(str(d) for d in available[-5:])
+            raise SinkError(f"no scoring run for as-of {wanted}; stored as-ofs include {shown}")
+        scores = score_history.read_scores(con, cfg, wanted or available[-1])
+    except SinkError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        con.disconnect()
+    match = scores[scores["account_id"] == account]
+    if match.empty:
+        match = scores[scores["account_name"].astype(str).str.casefold() == account.casefold()]
+    if match.empty:
+        typer.secho(
+            f"account {account!r} is not in the run of {pd_date(scores['as_of'].iloc[0])} "
+            f"(by id or name); e.g. {', '.join(scores['account_id'].head(3))}",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(account_card(match.iloc[0].to_dict()))

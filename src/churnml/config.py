@@ -382,6 +382,11 @@ class TrainingConfig(StrictModel):
     per tree): churn data sets are thousands of accounts with correlated snapshots, where deeper
     trees memorise accounts instead of learning signals."""
 
+    targets: list[Literal["churn", "upsell"]] = Field(
+        default_factory=lambda: ["churn", "upsell"],
+        min_length=1,
+        description="targets to train and score; a target the data cannot support is skipped",
+    )
     random_state: int = 42
     n_estimators: int = Field(800, ge=10)
     learning_rate: float = Field(0.03, gt=0, le=1)
@@ -407,6 +412,13 @@ class TrainingConfig(StrictModel):
         default_factory=lambda: [12_000.0, 60_000.0, 250_000.0],
         description="ARR edges of the size bands used for per-segment metrics",
     )
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"targets must not repeat a target, got {v}")
+        return v
 
     @field_validator("size_bands_arr")
     @classmethod

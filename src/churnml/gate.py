@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from churnml.evaluate import classification_metrics
+
+if TYPE_CHECKING:
+    from churnml.model import ModelBundle
 
 NEAR_PERFECT_AUC = 0.98
 DOMINANT_FEATURE_SHARE = 0.6
@@ -24,14 +32,67 @@ class GateDecision:
         return f"{verdict}: " + "; ".join(self.reasons)
 
 
+@dataclass
+class LeakageChecks:
+    """What the gate's alarms look at, besides the challenger's own AUC."""
+
+    shuffled_auc: float
+    top_feature: str
+    top_feature_share: float
+    folds: pd.DataFrame  # rolling backtest: one row per test snapshot
+
+
+@dataclass
+class ChampionStanding:
+    """The current champion against the challenger's test rows.
+
+    ``version`` None: no champion is registered. ``missing_features`` non-empty: the champion
+    needs features the new frame no longer has, so it was not scored (``auc`` None).
+    """
+
+    version: str | None = None
+    auc: float | None = None
+    missing_features: list[str] = field(default_factory=list)
+
+
+def champion_standing(
+    bundle: ModelBundle | None, version: str | None, test: pd.DataFrame, label: str, top_k: int
+) -> ChampionStanding:
+    """Score the champion on the challenger's test rows, when it can read them."""
+    if bundle is None:
+        return ChampionStanding()
+    missing = [f for f in bundle.features if f not in test.columns]
+    if missing:
+        return ChampionStanding(version, None, missing)
+    y = test[label].astype(int).to_numpy()
+    auc = classification_metrics(y, bundle.predict(test), top_k)["roc_auc"]
+    return ChampionStanding(version, auc)
+
+
+def _missing_text(standing: ChampionStanding) -> str:
+    shown = ", ".join(standing.missing_features[:3])
+    more = len(standing.missing_features) - 3
+    shown += f" and {more} more" if more > 0 else ""
+    return (
+        f"champion version {standing.version} not compared: its features {shown} are missing "
+        "from this training data, so it could not score today's accounts either; the "
+        "challenger is judged on the floor and the leakage alarms alone"
+    )
+
+
 def decide(
     challenger_auc: float,
     champion_auc: float | None,
     min_auc: float,
     top_feature_share: float,
     shuffled_auc: float | None,
+    champion: ChampionStanding | None = None,
 ) -> GateDecision:
-    """Compare challenger and champion on the same backtest and run the leakage alarms."""
+    """Compare challenger and champion on the same backtest and run the leakage alarms.
+
+    ``champion`` (optional) says why there is no champion AUC: none registered, or a champion
+    whose features are gone from the new data (stated as such, never as "no current champion").
+    """
     reasons: list[str] = []
     ok = True
     if math.isnan(challenger_auc):
@@ -54,7 +115,9 @@ def decide(
         reasons.append(
             f"leakage alarm: a model trained on shuffled labels scores AUC {shuffled_auc:.3f} (> {SHUFFLED_AUC_CEILING})"
         )
-    if champion_auc is None:
+    if champion is not None and champion.missing_features:
+        reasons.append(_missing_text(champion))
+    elif champion_auc is None:
         reasons.append("no current champion")
     elif champion_auc >= challenger_auc:
         ok = False

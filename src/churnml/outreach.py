@@ -16,14 +16,20 @@ TIERS = ("low", "medium", "high")
 
 
 def tier(probability: pd.Series, thresholds: tuple[float, float]) -> pd.Series:
-    """low / medium / high by two thresholds on a calibrated probability."""
+    """low / medium / high by two thresholds on a calibrated probability (empty when missing)."""
     low, high = thresholds
     values = np.where(probability >= high, "high", np.where(probability >= low, "medium", "low"))
-    return pd.Series(values, index=probability.index, dtype="str")
+    return pd.Series(values, index=probability.index, dtype="str").where(probability.notna())
 
 
 def health_score(p_churn: pd.Series, p_upsell: pd.Series) -> pd.Series:
-    return (100 * (0.8 * (1 - p_churn) + 0.2 * p_upsell)).round().astype("int64")
+    """Weighted as in the module docstring. A target without a model drops out and the other's
+    weight becomes 1: churn alone gives ``100 * (1 - p_churn)``, upsell alone ``100 * p_upsell``."""
+    retention = (1 - p_churn) * 0.8
+    expansion = p_upsell * 0.2
+    weight = 0.8 * p_churn.notna() + 0.2 * p_upsell.notna()
+    total = retention.fillna(0.0) + expansion.fillna(0.0)
+    return (100 * total / weight.where(weight > 0)).fillna(0.0).round().astype("int64")
 
 
 def touch_model(arr: pd.Series, cfg: OutreachConfig) -> pd.Series:

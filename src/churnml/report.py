@@ -220,6 +220,9 @@ def _accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
     def text(v) -> str:
         return "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
 
+    def number(v, digits: int) -> float | None:  # None (JSON null) for a target without a model
+        return None if v is None or pd.isna(v) else round(float(v), digits)
+
     rows = []
     for r in scored.head(limit).itertuples(index=False):
         change = getattr(r, "p_churn_change", None)
@@ -229,13 +232,13 @@ def _accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
                 "name": text(r.account_name),
                 "owner": text(getattr(r, "play_owner", "") or getattr(r, "csm_owner", "")),
                 "segment": text(r.segment) or "-",
-                "p": round(float(r.p_churn), 4),
+                "p": number(r.p_churn, 4),
                 "tier": text(r.churn_tier),
-                "u": round(float(r.p_upsell), 4),
+                "u": number(r.p_upsell, 4),
                 "utier": text(getattr(r, "upsell_tier", "")),
                 "health": int(r.health_score),
                 "arr": round(float(r.arr), 2),
-                "risk_arr": round(float(r.arr_at_risk), 2),
+                "risk_arr": number(r.arr_at_risk, 2),
                 "touch": text(r.touch_model),
                 "play_name": text(getattr(r, "play_name", "")),
                 "play": text(r.recommended_play),
@@ -258,11 +261,12 @@ SCRIPT = r"""
   const body = document.querySelector('#outreach tbody');
   const filters = {tier: '', utier: '', touch: '', owner: '', segment: ''};
   let query = '', sortKey = 'risk_arr', sortDir = -1, selected = null;
-  const pct = x => (x * 100).toFixed(0) + '%';
-  const money = x => Math.round(x).toLocaleString('en-US');
+  const pct = x => x === null ? '-' : (x * 100).toFixed(0) + '%';
+  const money = x => x === null ? '-' : Math.round(x).toLocaleString('en-US');
   const columns = [
     ['name', r => r.name], ['owner', r => r.owner], ['segment', r => r.segment],
-    ['p', r => pct(r.p) + ' (' + r.tier + ')'], ['u', r => pct(r.u) + ' (' + r.utier + ')'],
+    ['p', r => pct(r.p) + (r.tier ? ' (' + r.tier + ')' : '')],
+    ['u', r => pct(r.u) + (r.utier ? ' (' + r.utier + ')' : '')],
     ['health', r => String(r.health)], ['arr', r => money(r.arr)],
     ['risk_arr', r => money(r.risk_arr)], ['touch', r => r.touch],
     ['play_name', r => r.play_name], ['due', r => r.due],

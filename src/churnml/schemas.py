@@ -36,20 +36,21 @@ LABELLED = pa.DataFrameSchema(
     name="labels",
 )
 
+# Probabilities, tiers and money of a target without a champion are empty (NULL).
 SCORED_ACCOUNTS = pa.DataFrameSchema(
     {
         "account_id": pa.Column(str, nullable=False, unique=True),
         "account_name": pa.Column(str),
         "as_of": pa.Column("datetime64[us]"),
         "scored_at": pa.Column("datetime64[us]"),
-        "p_churn": pa.Column(float, pa.Check.in_range(0, 1)),
-        "p_upsell": pa.Column(float, pa.Check.in_range(0, 1)),
-        "churn_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"])),
-        "upsell_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"])),
+        "p_churn": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+        "p_upsell": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+        "churn_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"]), nullable=True),
+        "upsell_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"]), nullable=True),
         "health_score": pa.Column(int, pa.Check.in_range(0, 100)),
         "arr": pa.Column(float, pa.Check.ge(0)),
-        "arr_at_risk": pa.Column(float, pa.Check.ge(0)),
-        "expected_expansion_arr": pa.Column(float, pa.Check.ge(0)),
+        "arr_at_risk": pa.Column(float, pa.Check.ge(0), nullable=True),
+        "expected_expansion_arr": pa.Column(float, pa.Check.ge(0), nullable=True),
         "touch_model": pa.Column(str, pa.Check.isin(["high", "low", "tech"])),
         "play_name": pa.Column(str),
         "recommended_play": pa.Column(str),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from churnml.changes import score_changes
@@ -54,11 +55,29 @@ def top_risk_family(drivers_json: list[str]) -> pd.Series:
     return pd.Series(families, dtype="str")
 
 
+NO_DRIVERS = json.dumps({"risk": [], "protective": []})
+
+
+def _predictions(bundle: ModelBundle | None, features: pd.DataFrame) -> pd.Series:
+    """Calibrated probabilities, or an empty (NULL) column when the target has no champion."""
+    if bundle is None:
+        return pd.Series(np.nan, index=features.index, dtype="float64")
+    return pd.Series(bundle.predict(features), index=features.index, dtype="float64")
+
+
+def _drivers(
+    bundle: ModelBundle | None, features: pd.DataFrame, lang: str
+) -> tuple[list[str], list[str]]:
+    if bundle is None:
+        return [NO_DRIVERS] * len(features), [""] * len(features)
+    return drivers_for_frame(features, bundle.contributions(features), bundle.features, lang)
+
+
 def score_accounts(
     features: pd.DataFrame,
     accounts: pd.DataFrame,
-    churn: ModelBundle,
-    upsell: ModelBundle,
+    churn: ModelBundle | None,
+    upsell: ModelBundle | None,
     versions: dict[str, str],
     cfg: OutreachConfig,
     scored_at: datetime,
@@ -66,23 +85,22 @@ def score_accounts(
     previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per account in the feature frame, ready for write-back; `previous` is the last
-    run's output, for the score change and what moved it."""
+    run's output, for the score change and what moved it. A target without a champion (None)
+    leaves its probability, tier, money and driver columns empty; health and plays use the other."""
     if features.empty:
         return pd.DataFrame(columns=SCORED_COLUMNS)
     features = features.reset_index(drop=True)
     scores = pd.DataFrame(
-        {"p_churn": churn.predict(features), "p_upsell": upsell.predict(features)}
+        {"p_churn": _predictions(churn, features), "p_upsell": _predictions(upsell, features)}
     )
     arr = (
         features["contract_arr"]
         if "contract_arr" in features.columns
         else pd.Series(0.0, index=features.index)
     )
-    contrib = churn.contributions(features)
-    churn_json, churn_text = drivers_for_frame(features, contrib, churn.features, lang)
+    churn_json, churn_text = _drivers(churn, features, lang)
     fields = outreach_fields(scores, arr, cfg, top_risk_family(churn_json))
-    up_contrib = upsell.contributions(features)
-    upsell_json, _ = drivers_for_frame(features, up_contrib, upsell.features, lang)
+    upsell_json, _ = _drivers(upsell, features, lang)
     meta = accounts.set_index("account_id")
     out = pd.DataFrame(
         {
@@ -108,7 +126,10 @@ def score_accounts(
     out["drivers_json"] = churn_json
     out["drivers_text"] = churn_text
     out["upsell_drivers_json"] = upsell_json
-    out = pd.concat([out, score_changes(out, previous, lang)], axis=1)
+    changes = score_changes(out, previous, lang)
+    if churn is None:  # no churn score, so no change to explain
+        changes["change_summary"] = ""
+    out = pd.concat([out, changes], axis=1)
     out = out[SCORED_COLUMNS].sort_values(
         ["arr_at_risk", "p_churn"], ascending=False, kind="stable"
     )

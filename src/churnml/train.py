@@ -34,6 +34,11 @@ class TrainingError(RuntimeError):
     """Not enough labelled history to train and test honestly."""
 
 
+class TargetNotTrainable(TrainingError):
+    """This target's labels cannot support a model (too little history, one outcome only); the
+    training flow skips it and trains the others."""
+
+
 @dataclass
 class BacktestSplit:
     fit: pd.DataFrame
@@ -82,7 +87,7 @@ def backtest_split(
     labelled = frame[frame[label].notna()]
     dates = sorted(labelled.as_of.unique())
     if len(dates) < test_snapshots + 2:
-        raise TrainingError(
+        raise TargetNotTrainable(
             f"{label}: {len(dates)} labelled snapshots; need at least {test_snapshots + 2} "
             "(fit, calibration, test). Use more history or more frequent snapshots."
         )
@@ -90,7 +95,7 @@ def backtest_split(
     cutoff = pd.Timestamp(test_dates[0]) - pd.Timedelta(days=horizon_days)
     pool = [d for d in dates if pd.Timestamp(d) <= cutoff]
     if len(pool) < 2:
-        raise TrainingError(
+        raise TargetNotTrainable(
             f"{label}: only {len(pool)} labelled snapshots lie a horizon ({horizon_days} days) before "
             f"the test period starting {pd.Timestamp(test_dates[0]):%Y-%m-%d}; need 2"
         )
@@ -150,7 +155,12 @@ def fit_bundle(
         split.calibration[label].astype(int).to_numpy(),
     )
     if y_fit.sum() == 0 or y_fit.sum() == len(y_fit):
-        raise TrainingError(f"{label}: the fit period has only one outcome; cannot train")
+        raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
+    if y_cal.sum() == 0 or y_cal.sum() == len(y_cal):
+        raise TargetNotTrainable(
+            f"{label}: the calibration snapshot {split.calibration.as_of.max():%Y-%m-%d} has "
+            "only one outcome; cannot calibrate (more accounts or history are needed)"
+        )
     booster = _fit_booster(X_fit, y_fit, X_cal, y_cal, categorical, params)
     booster = booster if booster.best_iteration <= 0 else _trim(booster)
     shell.booster = booster
@@ -209,7 +219,9 @@ def tune_params(
     X_cal = shell.design_matrix(split.calibration)
     y_cal = split.calibration[label].astype(int).to_numpy()
     if len(np.unique(y_cal)) < 2 or len(np.unique(y_fit)) < 2:
-        raise TrainingError(f"{label}: tuning needs both outcomes in the fit and calibration data")
+        raise TargetNotTrainable(
+            f"{label}: tuning needs both outcomes in the fit and calibration data"
+        )
     searched = {
         "num_leaves": params.num_leaves,
         "max_depth": params.max_depth,

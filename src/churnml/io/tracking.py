@@ -1,7 +1,8 @@
-"""MLflow: where runs, metrics and the registered model bundles live.
+"""MLflow tracking: runs, parameters, metrics and artifacts. Logging only: models and the
+champion alias live in churnml.io.registry, training decisions in the training flow.
 
 The tracking URI from the config is made absolute against the config folder, so a run from any
-working directory writes to the same store. Scoring only ever loads ``models:/<name>@champion``.
+working directory writes to the same store.
 """
 
 from __future__ import annotations
@@ -9,33 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import joblib
 import mlflow
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from churnml.config import ChurnmlConfig
-from churnml.model import ModelBundle
 
-CHAMPION = "champion"
+TRAINING_RUN_TAG = "churnml.run"
 
 
 class TrackingError(RuntimeError):
-    """The MLflow store is unreachable or holds no usable champion."""
-
-
-class BundleModel(mlflow.pyfunc.PythonModel):
-    """pyfunc face of a ModelBundle: takes a feature frame, returns raw and calibrated scores."""
-
-    def load_context(self, context) -> None:
-        self.bundle: ModelBundle = joblib.load(context.artifacts["bundle"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        raw = self.bundle.predict_raw(model_input)
-        return pd.DataFrame({"p_raw": raw, "p_cal": self.bundle.calibrator.predict(raw)})
+    """The MLflow store is unreachable or holds no usable champion (see churnml.io.registry)."""
 
 
 def tracking_uri(cfg: ChurnmlConfig) -> str:
@@ -81,99 +69,17 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-def model_name(cfg: ChurnmlConfig, target: str) -> str:
-    return cfg.mlflow.churn_model_name if target == "churn" else cfg.mlflow.upsell_model_name
-
-
-def log_bundle(bundle: ModelBundle, cfg: ChurnmlConfig, example: pd.DataFrame) -> str:
-    """Log the bundle as a pyfunc inside the active run and register it; returns the version."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bundle.joblib"
-        joblib.dump(bundle, path)
-        info = mlflow.pyfunc.log_model(
-            name=f"{bundle.target}_model",
-            python_model=BundleModel(),
-            artifacts={"bundle": str(path)},
-            pip_requirements=[
-                f"lightgbm=={_version('lightgbm')}",
-                f"scikit-learn=={_version('scikit-learn')}",
-                f"pandas=={_version('pandas')}",
-            ],
-            registered_model_name=model_name(cfg, bundle.target),
-        )
-    return str(info.registered_model_version)
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
-
-
-def set_champion(cfg: ChurnmlConfig, target: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(model_name(cfg, target), CHAMPION, version)
-
-
-def load_champion(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str]:
-    """The champion bundle and its version; a clear error when the store or alias is missing."""
-    configure(cfg)
-    name = model_name(cfg, target)
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception as exc:
-        raise TrackingError(
-            f"no {CHAMPION} model registered as {name!r} in {tracking_uri(cfg)}: run `churnml train` first ({exc})"
-        ) from exc
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    return model.unwrap_python_model().bundle, str(version.version)
-
-
-def champion_or_none(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str] | None:
-    try:
-        return load_champion(cfg, target)
-    except TrackingError:
-        return None
-
-
 def log_json(payload: dict, artifact_file: str) -> None:
     mlflow.log_dict(json.loads(json.dumps(payload, default=str)), artifact_file)
 
 
-def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | None]:
-    """The current champion's AUC on the challenger's test rows, or None if it cannot be scored."""
-    from churnml.evaluate import classification_metrics
-
-    current = champion_or_none(cfg, result.bundle.target)
-    if current is None:
-        return None, None
-    bundle, version = current
-    missing = [f for f in bundle.features if f not in result.split.test.columns]
-    if missing:
-        return None, version
-    label = f"{result.bundle.target}_label"
-    y = result.split.test[label].astype(int).to_numpy()
-    return classification_metrics(
-        y, bundle.predict(result.split.test), cfg.outreach.capacity_top_k
-    )["roc_auc"], version
-
-
-def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spec: dict) -> dict:
-    """One MLflow run for a training flow run; registers each model and applies the gate."""
-    import matplotlib.pyplot as plt
-
-    from churnml.catalogue import catalogue
-    from churnml.evaluate import calibration_table, metrics_by_segment
-    from churnml.gate import decide
-    from churnml.plots import evaluation_figure, shap_summary_figure
-    from churnml.train import rolling_backtest, shuffled_label_auc, top_feature_share
-
+@contextmanager
+def training_run(cfg: ChurnmlConfig, frame: pd.DataFrame, spec: dict) -> Iterator[str]:
+    """One MLflow run per training flow run, opened with its inputs logged; yields the run id."""
     configure(cfg)
     mlflow.set_experiment(cfg.mlflow.experiment)
-    summary: dict = {"targets": {}}
-    lines = ["# churnml training run", ""]
     with mlflow.start_run(run_name="train") as run:
-        mlflow.set_tag("code_version", code_version())
+        mlflow.set_tags({TRAINING_RUN_TAG: "training", "code_version": code_version()})
         mlflow.log_params(
             {
                 **{f"labels.{k}": v for k, v in cfg.labels.model_dump().items()},
@@ -194,123 +100,133 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
             "data/fingerprint.json",
         )
         log_json(spec, "features/spec.json")
-        for target, result in results.items():
-            bundle = result.bundle
-            log_json(
-                {"features": bundle.features, "categories": bundle.categories},
-                f"{target}/feature_schema.json",
-            )
-            log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
-            if bundle.drift_reference is not None:
-                log_json(bundle.drift_reference, f"{target}/drift_reference.json")
-            log_json(result.split.describe(), f"{target}/backtest_split.json")
-            preds = result.test_predictions
-            fig = evaluation_figure(
-                preds["label"].to_numpy(), preds["probability"].to_numpy(), f"{target}: backtest"
-            )
-            mlflow.log_figure(fig, f"{target}/plots/evaluation.png")
-            sample = result.split.test.head(5000)
-            fig = shap_summary_figure(bundle.contributions(sample), bundle.features)
-            mlflow.log_figure(fig, f"{target}/plots/shap_summary.png")
-            plt.close("all")
-            mlflow.log_table(
-                calibration_table(preds["label"], preds["probability"]),
-                f"{target}/calibration.json",
-            )
-            segments = [
-                c for c in ("attr_segment", "contract_plan", "size_band") if c in preds.columns
-            ]
-            by_segment = metrics_by_segment(
-                preds, "label", "probability", segments, cfg.outreach.capacity_top_k
-            )
-            if not by_segment.empty:
-                mlflow.log_table(by_segment, f"{target}/metrics_by_segment.json")
-            if result.tuning_trials is not None:
-                mlflow.log_params(
-                    {
-                        f"{target}.tuned.{k}": getattr(result.params, k)
-                        for k in (
-                            "num_leaves",
-                            "max_depth",
-                            "min_child_samples",
-                            "learning_rate",
-                            "feature_fraction",
-                            "lambda_l2",
-                        )
-                    }
-                )
-                mlflow.log_table(
-                    result.tuning_trials.astype({"state": str}, errors="ignore"),
-                    f"{target}/tuning_trials.json",
-                )
-            mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
-            mlflow.log_metrics(
-                {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
-            )
-            top_name, share = top_feature_share(bundle)
-            shuffled = shuffled_label_auc(result, cfg)
-            champion_auc, champion_version = _champion_auc_on(result, cfg)
-            decision = decide(
-                result.metrics["roc_auc"], champion_auc, cfg.training.min_auc, share, shuffled
-            )
-            version = log_bundle(bundle, cfg, result.split.test.head(5))
-            if decision.promote:
-                set_champion(cfg, target, version)
-            mlflow.log_metrics(
-                {f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share}
-            )
-            mlflow.set_tag(f"{target}.gate", decision.as_text())
-            folds = rolling_backtest(frame, target, spec, cfg, result.params)
-            if not folds.empty:
-                mlflow.log_table(
-                    folds.assign(test_as_of=folds.test_as_of.astype(str)),
-                    f"{target}/rolling_backtest.json",
-                )
-                mlflow.log_metrics(
-                    {
-                        f"{target}.rolling.roc_auc_mean": float(folds.roc_auc.mean()),
-                        f"{target}.rolling.roc_auc_std": float(folds.roc_auc.std(ddof=0)),
-                        f"{target}.rolling.folds": float(len(folds)),
-                    }
-                )
-            MlflowClient().set_model_version_tag(
-                model_name(cfg, target), version, "gate", decision.as_text()
-            )
-            summary["targets"][target] = {
-                "version": version,
-                "promoted": decision.promote,
-                "decision": decision.as_text(),
-                "metrics": result.metrics,
-                "baseline": result.baseline_metrics,
-                "champion_before": champion_version,
-                "top_feature": top_name,
-                "rolling_backtest": folds.to_dict("records"),
-            }
-            m, b = result.metrics, result.baseline_metrics
-            lines += [
-                f"## {target} (model version {version})",
-                f"- backtest: {result.split.describe()['test']}",
-                f"- LightGBM: ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.4f}, "
-                f"top-decile lift {m['top_decile_lift']:.2f}, recall@{cfg.outreach.capacity_top_k} {m['recall_at_capacity']:.2f}",
-                f"- logistic baseline: ROC AUC {b['roc_auc']:.3f}, PR AUC {b['pr_auc']:.3f}",
-                (
-                    f"- Optuna: {len(result.tuning_trials)} trials on the calibration snapshot, "
-                    f"best validation AUC {result.tuning_trials['value'].max():.3f}"
-                    if result.tuning_trials is not None
-                    else "- parameters: as configured (Optuna tuning off)"
-                ),
-                "- rolling backtest ROC AUC: "
-                + (
-                    ", ".join(f"{r.test_as_of:%Y-%m} {r.roc_auc:.3f}" for r in folds.itertuples())
-                    if not folds.empty
-                    else "not enough history"
-                ),
-                f"- gate: {decision.as_text()}",
-                "",
-            ]
-        summary["run_id"] = run.info.run_id
-    summary["markdown"] = "\n".join(lines)
-    return summary
+        yield run.info.run_id
+
+
+def log_skipped_targets(skipped: dict[str, str]) -> None:
+    """Targets the data could not train, with why (``targets.skipped`` and ``<target>.skipped``)."""
+    mlflow.set_tag("targets.skipped", ", ".join(skipped) or "none")
+    for target, reason in skipped.items():
+        mlflow.set_tag(f"{target}.skipped", reason[:4000])
+
+
+def log_evaluation(result, cfg: ChurnmlConfig) -> None:
+    """A trained target's backtest: metrics, baseline, plots, calibration, segments, schema."""
+    from churnml.catalogue import catalogue
+
+    bundle, target = result.bundle, result.bundle.target
+    log_json(
+        {"features": bundle.features, "categories": bundle.categories},
+        f"{target}/feature_schema.json",
+    )
+    log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
+    if bundle.drift_reference is not None:
+        log_json(bundle.drift_reference, f"{target}/drift_reference.json")
+    log_json(result.split.describe(), f"{target}/backtest_split.json")
+    _log_plots(result)
+    _log_tables(result, cfg)
+    if result.tuning_trials is not None:
+        tuned = ("num_leaves", "max_depth", "min_child_samples", "learning_rate")
+        tuned += ("feature_fraction", "lambda_l2")
+        mlflow.log_params({f"{target}.tuned.{k}": getattr(result.params, k) for k in tuned})
+        mlflow.log_table(
+            result.tuning_trials.astype({"state": str}, errors="ignore"),
+            f"{target}/tuning_trials.json",
+        )
+    mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
+    mlflow.log_metrics(
+        {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
+    )
+
+
+def _log_plots(result) -> None:
+    import matplotlib.pyplot as plt
+
+    from churnml.plots import evaluation_figure, shap_summary_figure
+
+    bundle, target, preds = result.bundle, result.bundle.target, result.test_predictions
+    fig = evaluation_figure(
+        preds["label"].to_numpy(), preds["probability"].to_numpy(), f"{target}: backtest"
+    )
+    mlflow.log_figure(fig, f"{target}/plots/evaluation.png")
+    sample = result.split.test.head(5000)
+    fig = shap_summary_figure(bundle.contributions(sample), bundle.features)
+    mlflow.log_figure(fig, f"{target}/plots/shap_summary.png")
+    plt.close("all")
+
+
+def _log_tables(result, cfg: ChurnmlConfig) -> None:
+    from churnml.evaluate import calibration_table, metrics_by_segment
+
+    target, preds = result.bundle.target, result.test_predictions
+    mlflow.log_table(
+        calibration_table(preds["label"], preds["probability"]), f"{target}/calibration.json"
+    )
+    segments = [c for c in ("attr_segment", "contract_plan", "size_band") if c in preds.columns]
+    by_segment = metrics_by_segment(
+        preds, "label", "probability", segments, cfg.outreach.capacity_top_k
+    )
+    if not by_segment.empty:
+        mlflow.log_table(by_segment, f"{target}/metrics_by_segment.json")
+
+
+def log_leakage_checks(target: str, checks) -> None:
+    """The shuffled-label AUC, the dominant feature's share and the rolling backtest folds."""
+    mlflow.log_metrics(
+        {
+            f"{target}.shuffled_label_auc": checks.shuffled_auc,
+            f"{target}.top_feature_share": checks.top_feature_share,
+        }
+    )
+    folds = checks.folds
+    if folds.empty:
+        return
+    mlflow.log_table(
+        folds.assign(test_as_of=folds.test_as_of.astype(str)), f"{target}/rolling_backtest.json"
+    )
+    mlflow.log_metrics(
+        {
+            f"{target}.rolling.roc_auc_mean": float(folds.roc_auc.mean()),
+            f"{target}.rolling.roc_auc_std": float(folds.roc_auc.std(ddof=0)),
+            f"{target}.rolling.folds": float(len(folds)),
+        }
+    )
+
+
+def log_gate(target: str, decision_text: str) -> None:
+    mlflow.set_tag(f"{target}.gate", decision_text)
+
+
+def training_markdown(summary: dict, results: dict, cfg: ChurnmlConfig) -> str:
+    """The run summary a user reads after `churnml train` (also the Prefect artifact)."""
+    lines = ["# churnml training run", ""]
+    for target, t in summary["targets"].items():
+        result = results[target]
+        m, b, folds = result.metrics, result.baseline_metrics, t["rolling_backtest"]
+        lines += [
+            f"## {target} (model version {t['version']})",
+            f"- backtest: {result.split.describe()['test']}",
+            f"- LightGBM: ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.4f}, "
+            f"top-decile lift {m['top_decile_lift']:.2f}, recall@{cfg.outreach.capacity_top_k} {m['recall_at_capacity']:.2f}",
+            f"- logistic baseline: ROC AUC {b['roc_auc']:.3f}, PR AUC {b['pr_auc']:.3f}",
+            (
+                f"- Optuna: {len(result.tuning_trials)} trials on the calibration snapshot, "
+                f"best validation AUC {result.tuning_trials['value'].max():.3f}"
+                if result.tuning_trials is not None
+                else "- parameters: as configured (Optuna tuning off)"
+            ),
+            "- rolling backtest ROC AUC: "
+            + (
+                ", ".join(f"{r['test_as_of']:%Y-%m} {r['roc_auc']:.3f}" for r in folds)
+                if folds
+                else "not enough history"
+            ),
+            f"- gate: {t['decision']}",
+            "",
+        ]
+    for target, reason in summary["skipped"].items():
+        lines += [f"## {target}: skipped", f"- {reason}", ""]
+    return "\n".join(lines)
 
 
 def log_scoring_run(

@@ -1,0 +1,200 @@
+"""The MLflow model registry: registered bundles, the `champion` alias, and why there is none.
+
+Three answers are kept apart, because they call for different actions: the registry cannot be
+reached (fail, promote nothing), no champion is registered (the first model may become one, or
+scoring says what the last training decided), and a champion exists (compare against it).
+Scoring only ever loads ``models:/<name>@champion``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from churnml.config import ChurnmlConfig
+from churnml.io.tracking import TRAINING_RUN_TAG, TrackingError, configure, tracking_uri
+from churnml.model import ModelBundle
+
+CHAMPION = "champion"
+GATE_TAG = "gate"
+
+
+class RegistryUnreachable(TrackingError):
+    """The registry did not answer: nothing can be compared, promoted or loaded."""
+
+
+class NoChampion(TrackingError):
+    """The registry answered, and holds no champion for this target."""
+
+
+class BundleModel(mlflow.pyfunc.PythonModel):
+    """pyfunc face of a ModelBundle: takes a feature frame, returns raw and calibrated scores."""
+
+    def load_context(self, context) -> None:
+        self.bundle: ModelBundle = joblib.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        raw = self.bundle.predict_raw(model_input)
+        return pd.DataFrame({"p_raw": raw, "p_cal": self.bundle.calibrator.predict(raw)})
+
+
+@dataclass
+class Champion:
+    bundle: ModelBundle
+    version: str
+
+
+def model_name(cfg: ChurnmlConfig, target: str) -> str:
+    return cfg.mlflow.churn_model_name if target == "churn" else cfg.mlflow.upsell_model_name
+
+
+def register_bundle(bundle: ModelBundle, cfg: ChurnmlConfig) -> str:
+    """Log the bundle as a pyfunc inside the active run and register it; returns the version."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bundle.joblib"
+        joblib.dump(bundle, path)
+        info = mlflow.pyfunc.log_model(
+            name=f"{bundle.target}_model",
+            python_model=BundleModel(),
+            artifacts={"bundle": str(path)},
+            pip_requirements=[
+                f"{p}=={package_version(p)}" for p in ("lightgbm", "scikit-learn", "pandas")
+            ],
+            registered_model_name=model_name(cfg, bundle.target),
+        )
+    return str(info.registered_model_version)
+
+
+def set_champion(cfg: ChurnmlConfig, target: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(model_name(cfg, target), CHAMPION, version)
+
+
+def tag_version(cfg: ChurnmlConfig, target: str, version: str, key: str, value: str) -> None:
+    MlflowClient().set_model_version_tag(model_name(cfg, target), version, key, value)
+
+
+def _registered_model(cfg: ChurnmlConfig, target: str):
+    """The registered model, None if it was never registered; RegistryUnreachable otherwise."""
+    name = model_name(cfg, target)
+    try:
+        return MlflowClient().get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise RegistryUnreachable(
+            f"model registry {tracking_uri(cfg)} is unreachable (asked for {name!r}): {exc}"
+        ) from exc
+    except Exception as exc:  # connection refused, timeouts, a broken store
+        raise RegistryUnreachable(
+            f"model registry {tracking_uri(cfg)} is unreachable: {exc}"
+        ) from exc
+
+
+def champion_version(cfg: ChurnmlConfig, target: str) -> str | None:
+    """The champion's version, None when none is registered; raises RegistryUnreachable."""
+    model = _registered_model(cfg, target)
+    if model is None:
+        return None
+    aliases = getattr(model, "aliases", None) or {}
+    found = aliases.get(CHAMPION)
+    return None if found is None else str(found)
+
+
+def load_champion(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str]:
+    """The champion bundle and its version; NoChampion or RegistryUnreachable otherwise."""
+    configure(cfg)
+    version = champion_version(cfg, target)
+    if version is None:
+        raise NoChampion(why_no_champion(cfg, target))
+    name = model_name(cfg, target)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    except Exception as exc:
+        raise RegistryUnreachable(
+            f"the {target} champion ({name} version {version}) could not be loaded from "
+            f"{tracking_uri(cfg)}: {exc}"
+        ) from exc
+    return model.unwrap_python_model().bundle, version
+
+
+def champion_or_none(cfg: ChurnmlConfig, target: str) -> Champion | None:
+    """The current champion, or None when none is registered. An unreachable registry raises:
+    it must never pass for "no champion", which would promote the challenger unexamined."""
+    try:
+        bundle, version = load_champion(cfg, target)
+    except NoChampion:
+        return None
+    return Champion(bundle, version)
+
+
+def why_no_champion(cfg: ChurnmlConfig, target: str) -> str:
+    """What the registry and the last training run say about a target without a champion."""
+    name = model_name(cfg, target)
+    skipped = _last_training_skip(cfg, target)
+    if skipped is not None:
+        return f"no {target} champion: the last training run skipped {target}: {skipped}"
+    versions = list_versions(cfg, target)
+    if versions.empty:
+        return (
+            f"no {CHAMPION} model registered as {name!r} in {tracking_uri(cfg)}: "
+            "run `churnml train` first"
+        )
+    last = versions.iloc[0]
+    reason = last["gate"] or "no gate decision recorded"
+    return (
+        f"no {target} champion: the last training (model {name} version {last['version']}) "
+        f"kept none because {reason}"
+    )
+
+
+def _last_training_skip(cfg: ChurnmlConfig, target: str) -> str | None:
+    """The reason the most recent training run skipped the target, if it did."""
+    experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
+        return None
+    runs = MlflowClient().search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{TRAINING_RUN_TAG}` = 'training'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    return runs[0].data.tags.get(f"{target}.skipped")
+
+
+def list_versions(cfg: ChurnmlConfig, target: str) -> pd.DataFrame:
+    """Every registered version of a target's model, newest first, with the gate's decision."""
+    columns = ["version", "champion", "created", "gate", "run_id"]
+    model = _registered_model(cfg, target)
+    if model is None:
+        return pd.DataFrame(columns=columns)
+    champion = (getattr(model, "aliases", None) or {}).get(CHAMPION)
+    name = model_name(cfg, target)
+    try:
+        found = MlflowClient().search_model_versions(f"name = '{name}'")
+    except Exception as exc:
+        raise RegistryUnreachable(
+            f"model registry {tracking_uri(cfg)} is unreachable (listing {name!r}): {exc}"
+        ) from exc
+    rows = [
+        {
+            "version": str(v.version),
+            "champion": str(v.version) == str(champion),
+            "created": pd.Timestamp(v.creation_timestamp, unit="ms"),
+            "gate": (v.tags or {}).get(GATE_TAG, ""),
+            "run_id": v.run_id,
+        }
+        for v in found
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    order = frame["version"].astype(int).sort_values(ascending=False).index
+    return frame.loc[order].reset_index(drop=True)
