@@ -48,8 +48,14 @@ def _postgres(sink: SinkConfig, sql: str, params: dict) -> pd.DataFrame:
     import sqlalchemy as sa
 
     url = postgres_url(sink)
-    engine = sa.create_engine(url)
     history = f"{sink.table}_history"
+    try:
+        engine = sa.create_engine(url)
+    except Exception as exc:
+        raise SinkError(
+            f"sink postgres table {history}: the database URL is not usable: "
+            f"{redact(str(exc), url)}"
+        ) from None
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(history):

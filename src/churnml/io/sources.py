@@ -9,6 +9,7 @@ and types, plus what the profile needs (unmapped columns, the raw columns before
 from __future__ import annotations
 
 import codecs
+import csv
 import glob
 import os
 import re
@@ -29,10 +30,16 @@ from churnml.config import (
     TableMapping,
 )
 from churnml.contract import LOAD_ORDER, TABLES, Table, cast_to_contract
+from churnml.urls import redact
 
 
 class SourceError(RuntimeError):
     """A source could not be read or mapped; the message names the table and column."""
+
+
+class SourceReadError(SourceError):
+    """The outside world failed (database unreachable, file unreadable), not the config:
+    the only source failure worth retrying."""
 
 
 @dataclass
@@ -76,7 +83,7 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
-                raise SourceError(
+                raise SourceReadError(
                     f"warehouse {path} is held by another process for more than "
                     f"{cfg.warehouse.lock_timeout_seconds:g}s (another churnml run?); nothing was "
                     f"read or written. DuckDB said: {exc}"
@@ -169,6 +176,58 @@ def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
     )
 
 
+_CHECKED_CSV: dict[tuple, list[str]] = {}
+_TAIL_BYTES = 1 << 16
+
+
+def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]:
+    """The CSV file's header, after refusing what DuckDB would misread or read silently wrong:
+    text not in the declared encoding, duplicated header names (DuckDB renames one without a
+    word) and a truncated last row (an interrupted export). Remembered per file version, so the
+    start-up check and the read do not scan a large file twice."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, encoding)
+    if key in _CHECKED_CSV:
+        return _CHECKED_CSV[key]
+    if encoding == "utf-8":
+        check_utf8(path, table)
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if not header or not any(h.strip() for h in header):
+        raise SourceError(f"table {table}: file {path} is empty (no header line)")
+    seen: dict[str, str] = {}
+    duplicated = []
+    for name in header:  # DuckDB's names are case-insensitive
+        if name.lower() in seen:
+            duplicated.append(name)
+        seen.setdefault(name.lower(), name)
+    if duplicated:
+        raise SourceError(
+            f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
+            "of each would be dropped. Rename the duplicates in the export."
+        )
+    last = _last_row(path, encoding, stat.st_size)
+    if last is not None and len(last) != len(header):
+        raise SourceError(
+            f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
+            f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
+            "the file again."
+        )
+    _CHECKED_CSV[key] = header
+    return header
+
+
+def _last_row(path: Path, encoding: str, size: int) -> list[str] | None:
+    with path.open("rb") as fh:
+        fh.seek(max(size - _TAIL_BYTES, 0))
+        tail = fh.read().decode(encoding, errors="replace")
+    lines = tail.splitlines()
+    if size > _TAIL_BYTES:
+        lines = lines[1:]  # the first line of the tail may start mid-row
+    rows = [r for r in csv.reader(lines) if r]
+    return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
+
+
 def _read_file(
     con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str
 ) -> ibis.Table:
@@ -181,16 +240,16 @@ def _read_file(
         fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
     if fmt == "parquet":
         return con.read_parquet(pattern, table_name=f"src_{table}")
-    if source.encoding == "utf-8":
-        for file in files:
-            check_utf8(Path(file), table)
+    for file in files:
+        check_csv_file(Path(file), table, source.encoding)
     # Read every CSV column as text: the contract casts and reports values that do not parse.
     try:
         return con.read_csv(
             pattern, table_name=f"src_{table}", all_varchar=True, encoding=source.encoding
         )
     except Exception as exc:  # DuckDB's CSV reader: name the table instead of a bare traceback
-        raise SourceError(f"table {table}: cannot read CSV {pattern}: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"table {table}: cannot read CSV {pattern}: {first_line}") from exc
 
 
 def _read_duckdb(
@@ -227,7 +286,9 @@ def resolve_url(url_env: str | None, url_secret: str | None, what: str) -> tuple
         try:
             url = Secret.load(url_secret).get()
         except Exception as exc:
-            raise SourceError(
+            # a block that does not exist is a config mistake; an unreachable API is I/O
+            error = SourceError if isinstance(exc, ValueError) else SourceReadError
+            raise error(
                 f"{what}: Prefect Secret block {url_secret!r} holding the database URL could not "
                 f"be loaded ({type(exc).__name__})"
             ) from None
@@ -238,15 +299,6 @@ def resolve_url(url_env: str | None, url_secret: str | None, what: str) -> tuple
             f"{what}: environment variable {url_env} holding the database URL is not set"
         )
     return url, f"${url_env}"
-
-
-def redact(text: str, url: str) -> str:
-    """The text with the URL's password (and the URL itself) masked, for error messages."""
-    out = text.replace(url, "<database URL>")
-    match = re.match(r"^[^:/]+://[^:/@]*:([^@]+)@", url)
-    if match and match.group(1):
-        out = out.replace(match.group(1), "***")
-    return out
 
 
 def read_sql_frame(
@@ -267,11 +319,19 @@ def read_sql_frame(
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except Exception as exc:  # the driver's message, without the URL's password
-        raise SourceError(
+        error = SourceReadError if _is_io_failure(exc) else SourceError
+        raise error(
             f"table {table}: query on {where} failed: {type(exc).__name__}: {redact(str(exc), url)}"
         ) from None
     finally:
         engine.dispose()
+
+
+def _is_io_failure(exc: BaseException) -> bool:
+    """A database that cannot be reached or dropped the connection, as opposed to a bad query."""
+    import sqlalchemy.exc as sa_exc
+
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, OSError))
 
 
 def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> ibis.Table:
@@ -455,6 +515,7 @@ def materialize(con: DuckDBBackend, mapped: dict[str, MappedTable]) -> dict[str,
 __all__ = [
     "MappedTable",
     "SourceError",
+    "SourceReadError",
     "connect_for_checks",
     "connect_warehouse",
     "load_sources",
@@ -463,4 +524,5 @@ __all__ = [
     "put_frame",
     "quote_identifier",
     "read_sql_frame",
+    "redact",
 ]

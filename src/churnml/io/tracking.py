@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from churnml.config import ChurnmlConfig
 from churnml.model import ModelBundle
+from churnml.urls import mask_url, redact
 
 CHAMPION = "champion"
 
@@ -39,7 +41,9 @@ class BundleModel(mlflow.pyfunc.PythonModel):
 
 
 def tracking_uri(cfg: ChurnmlConfig) -> str:
-    uri = cfg.mlflow.tracking_uri
+    """The MLflow store: MLFLOW_TRACKING_URI when set (where a URL with a password belongs),
+    else the config's, with a relative SQLite path made absolute."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         path = cfg.resolve(uri.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,8 +61,12 @@ def configure(cfg: ChurnmlConfig) -> str:
             root.mkdir(parents=True, exist_ok=True)
             return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=root.as_uri())
         return experiment.experiment_id
-    except Exception as exc:
-        raise TrackingError(f"MLflow store {tracking_uri(cfg)} is unreachable: {exc}") from exc
+    except Exception as exc:  # the driver's message may repeat the URL with its password
+        uri = tracking_uri(cfg)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrackingError(
+            f"MLflow store {mask_url(uri)} is unreachable: {redact(first, uri)}"
+        ) from None
 
 
 def code_version() -> str:
@@ -122,9 +130,12 @@ def load_champion(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str]:
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)
     except Exception as exc:
+        uri = tracking_uri(cfg)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrackingError(
-            f"no {CHAMPION} model registered as {name!r} in {tracking_uri(cfg)}: run `churnml train` first ({exc})"
-        ) from exc
+            f"no {CHAMPION} model registered as {name!r} in {mask_url(uri)}: run `churnml train` "
+            f"first ({redact(first, uri)})"
+        ) from None
     model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     return model.unwrap_python_model().bundle, str(version.version)
 
