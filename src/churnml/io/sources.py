@@ -8,8 +8,6 @@ and types, plus what the profile needs (unmapped columns, the raw columns before
 
 from __future__ import annotations
 
-import codecs
-import csv
 import glob
 import os
 import re
@@ -30,16 +28,8 @@ from churnml.config import (
     TableMapping,
 )
 from churnml.contract import LOAD_ORDER, TABLES, Table, cast_to_contract
+from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
 from churnml.urls import redact
-
-
-class SourceError(RuntimeError):
-    """A source could not be read or mapped; the message names the table and column."""
-
-
-class SourceReadError(SourceError):
-    """The outside world failed (database unreachable, file unreadable), not the config:
-    the only source failure worth retrying."""
 
 
 @dataclass
@@ -130,102 +120,6 @@ def put_frame(con: DuckDBBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     finally:
         con.con.unregister(view)
     return con.table(name)
-
-
-def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
-    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
-
-    DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
-    only once a query reaches it); a streaming check up front gives the data owner the exact
-    place, at disk speed.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_size):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                _raise_not_utf8(path, table, offset + exc.start)
-            offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            _raise_not_utf8(path, table, offset - 1)
-
-
-def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
-    with path.open("rb") as fh:
-        head = fh.read(bad + 1)
-        rest = fh.readline()
-    lines = head.split(b"\n")
-    line_no = len(lines)
-    row = (lines[-1] + rest).rstrip(b"\r\n")
-    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
-    column_index = lines[-1].count(b",") if line_no > 1 else None
-    if column_index is None:
-        column = "(header line)"
-    elif column_index < len(header):
-        column = header[column_index].strip('"')
-    else:
-        column = "(beyond the header's columns)"
-    raise SourceError(
-        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
-        f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
-        "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
-    )
-
-
-_CHECKED_CSV: dict[tuple, list[str]] = {}
-_TAIL_BYTES = 1 << 16
-
-
-def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]:
-    """The CSV file's header, after refusing what DuckDB would misread or read silently wrong:
-    text not in the declared encoding, duplicated header names (DuckDB renames one without a
-    word) and a truncated last row (an interrupted export). Remembered per file version, so the
-    start-up check and the read do not scan a large file twice."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns, encoding)
-    if key in _CHECKED_CSV:
-        return _CHECKED_CSV[key]
-    if encoding == "utf-8":
-        check_utf8(path, table)
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        header = next(csv.reader(fh), None)
-    if not header or not any(h.strip() for h in header):
-        raise SourceError(f"table {table}: file {path} is empty (no header line)")
-    seen: dict[str, str] = {}
-    duplicated = []
-    for name in header:  # DuckDB's names are case-insensitive
-        if name.lower() in seen:
-            duplicated.append(name)
-        seen.setdefault(name.lower(), name)
-    if duplicated:
-        raise SourceError(
-            f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
-            "of each would be dropped. Rename the duplicates in the export."
-        )
-    last = _last_row(path, encoding, stat.st_size)
-    if last is not None and len(last) != len(header):
-        raise SourceError(
-            f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
-            f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
-            "the file again."
-        )
-    _CHECKED_CSV[key] = header
-    return header
-
-
-def _last_row(path: Path, encoding: str, size: int) -> list[str] | None:
-    with path.open("rb") as fh:
-        fh.seek(max(size - _TAIL_BYTES, 0))
-        tail = fh.read().decode(encoding, errors="replace")
-    lines = tail.splitlines()
-    if size > _TAIL_BYTES:
-        lines = lines[1:]  # the first line of the tail may start mid-row
-    rows = [r for r in csv.reader(lines) if r]
-    return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
 
 
 def _read_file(
