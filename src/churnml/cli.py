@@ -253,3 +253,7 @@ def serve_command(config: ConfigOption = None) -> None:
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
