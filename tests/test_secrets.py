@@ -173,7 +173,7 @@ def test_a_scoring_run_against_an_unreachable_store_leaks_nowhere(tmp_path):
     assert "TrackingError: MLflow store http://:***@127.0.0.1:1/ is unreachable" in result.stderr
     assert not leaked(result.stdout + result.stderr)
     files = [p for p in Path(tmp_path).rglob("*") if p.is_file()]
-    assert {"wh.duckdb", "accounts.csv"} <= {p.name for p in files}
+    assert "accounts.csv" in {p.name for p in files}
     prefect_home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
     files += list(prefect_home.glob("*.db"))  # Prefect's store: flow runs and their logs
     for path in files:
