@@ -38,9 +38,8 @@ def test_running_out_of_memory_is_one_line_naming_the_setting(monkeypatch):
         "org.apache.spark.memory.SparkOutOfMemoryError: [UNABLE_TO_ACQUIRE_MEMORY] Unable to "
         "acquire 262144 bytes of memory, got 131072. SQLSTATE: 53200\n\tat org.apache..."
     )
-    with pytest.raises(spark_io.SparkEngineError) as err:
-        with spark_io.spark_tables(SparkConfig(), {}):
-            raise oom
+    with pytest.raises(spark_io.SparkEngineError) as err, spark_io.spark_tables(SparkConfig(), {}):
+        raise oom
     message = str(err.value)
     assert "\n" not in message and "ran out of memory" in message
     assert "spark.driver.memory 4g" in message and "spark.conf.spark.driver.memory" in message
