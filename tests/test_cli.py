@@ -273,3 +273,23 @@ def test_a_training_error_ends_in_one_line(tmp_path, monkeypatch):
     assert result.stderr.strip().splitlines() == [
         "TrainingError: churn_label: the fit period has only one outcome; cannot train"
     ]
+
+
+def test_a_row_with_extra_fields_is_named_not_read_as_one_column(tmp_path):
+    """DuckDB's sniffer falls back to one column when a middle row has an extra field."""
+    config = write_csv_config(tmp_path, _frames())
+    path = tmp_path / "subscriptions.csv"
+    lines = path.read_text().split("\n")
+    lines[2] += ",extra"
+    path.write_text("\n".join(lines))
+    result = CliRunner().invoke(app, ["check-data", "-c", config])
+    assert result.exit_code == 2
+    assert "has 8 columns in its header but DuckDB found 1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_semicolon_separated_file_passes_the_file_checks(tmp_path):
+    config = write_csv_config(tmp_path, _frames())
+    _frames()["subscriptions"].to_csv(tmp_path / "subscriptions.csv", index=False, sep=";")
+    result = CliRunner().invoke(app, ["check-data", "-c", config])
+    assert result.exit_code == 0, result.output

@@ -86,7 +86,9 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
     if encoding == "utf-8":
         check_utf8(path, table)
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        header = next(csv.reader(fh), None)
+        delimiter = _delimiter(fh.read(_TAIL_BYTES))
+        fh.seek(0)
+        header = next(csv.reader(fh, delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"table {table}: file {path} is empty (no header line)")
     seen: dict[str, str] = {}
@@ -100,7 +102,7 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
             f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
             "of each would be dropped. Rename the duplicates in the export."
         )
-    last = _last_row(path, encoding, stat.st_size)
+    last = _last_row(path, encoding, stat.st_size, delimiter)
     if last is not None and len(last) != len(header):
         raise SourceError(
             f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
@@ -111,14 +113,22 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
     return header
 
 
-def _last_row(path: Path, encoding: str, size: int) -> list[str] | None:
+def _delimiter(sample: str) -> str:
+    """The delimiter of the first line, as DuckDB's sniffer would find it (comma by default)."""
+    first = sample.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _last_row(path: Path, encoding: str, size: int, delimiter: str) -> list[str] | None:
     with path.open("rb") as fh:
         fh.seek(max(size - _TAIL_BYTES, 0))
         tail = fh.read().decode(encoding, errors="replace")
     lines = tail.splitlines()
     if size > _TAIL_BYTES:
         lines = lines[1:]  # the first line of the tail may start mid-row
-    rows = [r for r in csv.reader(lines) if r]
+    rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
     return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
 
 

@@ -134,16 +134,22 @@ def _read_file(
         fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
     if fmt == "parquet":
         return con.read_parquet(pattern, table_name=f"src_{table}")
-    for file in files:
-        check_csv_file(Path(file), table, source.encoding)
+    headers = [check_csv_file(Path(file), table, source.encoding) for file in files]
     # Read every CSV column as text: the contract casts and reports values that do not parse.
     try:
-        return con.read_csv(
+        read = con.read_csv(
             pattern, table_name=f"src_{table}", all_varchar=True, encoding=source.encoding
         )
     except Exception as exc:  # DuckDB's CSV reader: name the table instead of a bare traceback
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(f"table {table}: cannot read CSV {pattern}: {first_line}") from exc
+    if len(read.columns) != len(headers[0]):
+        raise SourceError(
+            f"table {table}: {files[0]} has {len(headers[0])} columns in its header but DuckDB "
+            f"found {len(read.columns)}: some rows have a different number of fields (an "
+            "unquoted delimiter or quote inside a value?); fix the export"
+        )
+    return read
 
 
 def _read_duckdb(
