@@ -293,3 +293,24 @@ def test_a_semicolon_separated_file_passes_the_file_checks(tmp_path):
     _frames()["subscriptions"].to_csv(tmp_path / "subscriptions.csv", index=False, sep=";")
     result = CliRunner().invoke(app, ["check-data", "-c", config])
     assert result.exit_code == 0, result.output
+
+
+def test_prefect_logs_a_known_failure_without_its_traceback():
+    import logging
+    import sys
+
+    from churnml.cli import KnownFailureFilter
+    from churnml.train import TrainingError
+
+    def record(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            info = sys.exc_info()
+        return logging.LogRecord("prefect.task_runs", logging.ERROR, "x", 1, "failed", (), info)
+
+    quiet = KnownFailureFilter((TrainingError,))
+    known, bug = record(TrainingError("one outcome")), record(KeyError("bug"))
+    assert quiet.filter(known) and quiet.filter(bug)
+    assert known.exc_info is None and "Traceback" not in logging.Formatter().format(known)
+    assert "Traceback" in logging.Formatter().format(bug)  # a real bug keeps its traceback

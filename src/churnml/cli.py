@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import date
@@ -82,11 +83,39 @@ def _known_failures() -> tuple[type[Exception], ...]:
     )
 
 
+class KnownFailureFilter(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for a failure whose message
+    already says what to fix, keep the log line and drop the traceback."""
+
+    def __init__(self, known: tuple[type[Exception], ...]) -> None:
+        super().__init__()
+        self.known = known
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.known):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def _run_flow(run):
+    known = _known_failures()
+    handlers = {
+        handler
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("prefect") and isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+    }
+    quiet = KnownFailureFilter(known)
+    for handler in handlers:
+        handler.addFilter(quiet)
     try:
         return run()
-    except _known_failures() as exc:
+    except known as exc:
         raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def _quiet_prefect() -> None:
