@@ -10,9 +10,11 @@ string (``?password=``, ``pwd=``, ``sslpassword=``, tokens, keys).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote
 
-from sqlalchemy.engine import URL, make_url
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 MASK = "***"
 _SECRET_QUERY_WORDS = ("password", "passwd", "pwd", "secret", "token", "apikey", "api_key")
@@ -24,6 +26,8 @@ def _secret_query_key(key: str) -> bool:
 
 
 def _parse(url: str) -> URL | None:
+    from sqlalchemy.engine import make_url  # only once a value looks like a URL
+
     try:
         return make_url(url)
     except Exception:  # not a URL at all, or a part SQLAlchemy cannot convert (a bad port)
