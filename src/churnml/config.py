@@ -673,6 +673,8 @@ def render_errors(exc) -> str:
 def _secret_home(where: str) -> str:
     if where.startswith("mlflow"):
         return "the environment variable MLFLOW_TRACKING_URI"
+    if where.startswith("spark"):
+        return "Spark's own configuration (spark-defaults.conf or the environment)"
     if where.startswith("output"):
         return (
             "the environment variable named by the sink's url_env (default CHURNML_POSTGRES_URL) "

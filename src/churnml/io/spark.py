@@ -72,8 +72,11 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def out_of_memory_error(cfg: SparkConfig, driver_memory: str) -> SparkEngineError:
+    from churnml.urls import mask_url
+
     return SparkEngineError(
-        f"Spark ran out of memory (spark.driver.memory {driver_memory}, master {cfg.master}); "
+        f"Spark ran out of memory (spark.driver.memory {driver_memory}, "
+        f"master {mask_url(cfg.master)}); "
         "raise spark.conf.spark.driver.memory in the config (e.g. 8g), or on a cluster "
         "spark.conf.spark.executor.memory"
     )
@@ -94,8 +97,10 @@ def spark_session(cfg: SparkConfig):
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # Java missing or the master unreachable
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SparkEngineError(f"could not start Spark ({cfg.master}): {first}") from exc
+        from churnml.urls import mask_url, redact
+
+        first = redact((str(exc).strip().splitlines() or [type(exc).__name__])[0], cfg.master)
+        raise SparkEngineError(f"could not start Spark ({mask_url(cfg.master)}): {first}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
 
