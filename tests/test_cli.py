@@ -314,3 +314,23 @@ def test_prefect_logs_a_known_failure_without_its_traceback():
     assert quiet.filter(known) and quiet.filter(bug)
     assert known.exc_info is None and "Traceback" not in logging.Formatter().format(known)
     assert "Traceback" in logging.Formatter().format(bug)  # a real bug keeps its traceback
+
+
+def test_source_mistakes_are_answered_without_importing_the_pipeline(tmp_path):
+    """The source pre-flight needs neither Prefect nor pandas: a missing file is answered fast."""
+    config = write_csv_config(tmp_path, _frames())
+    (tmp_path / "usage_events.csv").unlink()
+    script = (
+        "import sys\n"
+        "from churnml.cli import app\n"
+        "try:\n"
+        "    app(['train', '-c', sys.argv[1]], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('prefect', 'pandas', 'flows') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, config], capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+    assert "usage_events: no file matches" in out.stderr

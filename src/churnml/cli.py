@@ -41,12 +41,11 @@ def _config(path: Path | None, sources: bool = False):
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     if sources:
-        from churnml.io.preflight import preflight_sources
-        from churnml.io.sources import SourceError
+        from churnml.io.preflight import SourceError, preflight_sources
 
         try:
             preflight_sources(cfg)
-        except SourceError as exc:
+        except (SourceError, OSError) as exc:  # OSError: a file that cannot be opened
             raise _fail(f"source error: {exc}") from None
     return cfg
 
