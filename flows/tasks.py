@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 import pandas as pd
@@ -34,18 +35,41 @@ def extract(cfg: ChurnmlConfig, read_only: bool = False):
         raise
 
 
+def is_io_failure(exc: BaseException) -> bool:
+    """Worth retrying: the outside world failed (a database, a file system), not the config,
+    the mapping or the data, which would fail the same way every time."""
+    import duckdb
+
+    if isinstance(exc, sources.SourceReadError):
+        return True
+    if isinstance(exc, sources.SourceError):
+        return False
+    return isinstance(exc, (OSError, duckdb.IOException))
+
+
 def extract_with_retries(cfg: ChurnmlConfig, read_only: bool = False):
-    """`extract`, retried as configured (sources live on other systems), then a clear failure."""
+    """`extract`, retried as configured when an I/O read fails; any other failure at once."""
     attempts = cfg.retries.source_reads + 1
-    try:
-        return extract.with_options(
-            retries=cfg.retries.source_reads, retry_delay_seconds=cfg.retries.delay_seconds
-        )(cfg, read_only)
-    except Exception as exc:
-        raise sources.SourceError(
-            f"reading the sources failed after {attempts} attempt(s); nothing was computed or "
-            f"written. Last error: {exc}"
-        ) from exc
+    for attempt in range(1, attempts + 1):
+        try:
+            return extract(cfg, read_only)
+        except Exception as exc:
+            if not is_io_failure(exc):
+                raise
+            if attempt == attempts:
+                raise sources.SourceError(
+                    f"reading the sources failed after {attempts} attempt(s); nothing was "
+                    f"computed or written. Last error: {exc}"
+                ) from exc
+            get_run_logger().warning(
+                "reading the sources failed (attempt %d of %d), retrying in %gs: %s",
+                attempt,
+                attempts,
+                cfg.retries.delay_seconds,
+                exc,
+            )
+            time.sleep(cfg.retries.delay_seconds)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @task(cache_policy=NO_CACHE)

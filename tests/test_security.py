@@ -143,6 +143,15 @@ def test_a_sql_source_url_can_come_from_a_prefect_secret_block(tmp_path, monkeyp
         assert frame.account_id.tolist() == ["acc_a", "acc_b"]
         with pytest.raises(SourceError, match="Secret block 'no-such-block'"):
             read_sql_frame(None, "SELECT 1", "accounts", url_secret="no-such-block")
+        # a block holding a URL with a password, in every form, to a database that is down
+        from test_secrets import DATABASE_FORMS, leaked
+
+        for k, (form, (url, _)) in enumerate(DATABASE_FORMS.items()):
+            Secret(value=url).save(f"down-url-{k}", overwrite=True)
+            with pytest.raises(SourceError) as err:
+                read_sql_frame(None, "SELECT 1", "accounts", url_secret=f"down-url-{k}")
+            assert not leaked(str(err.value)), (form, str(err.value))
+            assert f"secret down-url-{k}" in str(err.value)
 
 
 def test_config_accepts_url_secret_for_sql_sources_and_postgres_sinks(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from datetime import date
@@ -24,14 +25,38 @@ ConfigOption = Annotated[
 ]
 
 
-def _config(path: Path | None):
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """One red line on stderr; the caller raises the returned Exit."""
+    typer.secho(message, fg="red", err=True)
+    return typer.Exit(code)
+
+
+def _config(path: Path | None, sources: bool = False):
+    """The checked config (and, with sources, a cheap look at the source files), before
+    anything slow is imported: every mistake is one line and exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:
-        return load_config(path) if path else default_config(Path.cwd())
+        cfg = load_config(path) if path else default_config(Path.cwd())
     except ConfigError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from exc
+        raise _fail(str(exc)) from None
+    if sources:
+        from churnml.io.preflight import SourceError, preflight_sources
+
+        try:
+            preflight_sources(cfg)
+        except (SourceError, OSError) as exc:  # OSError: a file that cannot be opened
+            raise _fail(f"source error: {exc}") from None
+    return cfg
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 def _known_failures() -> tuple[type[Exception], ...]:
@@ -39,8 +64,10 @@ def _known_failures() -> tuple[type[Exception], ...]:
     from churnml.drift import DriftError
     from churnml.io.sinks import SinkError
     from churnml.io.sources import SourceError
+    from churnml.io.spark import SparkEngineError
     from churnml.io.tracking import TrackingError
     from churnml.track_record import TrackRecordError
+    from churnml.train import TrainingError
     from churnml.validation import DataValidationError
 
     return (
@@ -50,20 +77,67 @@ def _known_failures() -> tuple[type[Exception], ...]:
         TrackingError,
         DriftError,
         TrackRecordError,
+        TrainingError,
+        SparkEngineError,
     )
 
 
+class KnownFailureFilter(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for a failure whose message
+    already says what to fix, keep the log line and drop the traceback."""
+
+    def __init__(self, known: tuple[type[Exception], ...]) -> None:
+        super().__init__()
+        self.known = known
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.known):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def _run_flow(run):
+    known = _known_failures()
+    handlers = {
+        handler
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("prefect") and isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+    }
+    quiet = KnownFailureFilter(known)
+    for handler in handlers:
+        handler.addFilter(quiet)
     try:
         return run()
-    except _known_failures() as exc:
-        typer.secho(f"{type(exc).__name__}: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+    except known as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"churnml {version('churnml')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Churn and expansion prediction for Customer Success teams."""
 
 
 @app.command("demo-data")
@@ -78,9 +152,9 @@ def demo_data(
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
+    cfg = _config(config)
     from churnml.io.warehouse_writer import write_demo_warehouse
 
-    cfg = _config(config)
     path = cfg.resolve(cfg.warehouse.path)
     counts = write_demo_warehouse(
         path, accounts, months, seed, events_per_user_day=events_per_user_day
@@ -91,17 +165,16 @@ def demo_data(
 @app.command("check-data")
 def check_data(config: ConfigOption = None) -> None:
     """Load every source through the mapping, print a profile and run the data checks."""
+    cfg = _config(config, sources=True)
     from churnml.io.profile import profile_sources
     from churnml.io.sources import SourceError, connect_for_checks, load_sources
     from churnml.validation import validate_sources
 
-    cfg = _config(config)
     try:
         con = connect_for_checks(cfg)
         mapped = load_sources(con, cfg)
     except SourceError as exc:
-        typer.secho(f"mapping error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        raise _fail(f"mapping error: {exc}") from None
     typer.echo(profile_sources(mapped))
     problems = validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order)
     warnings = [p for p in problems if p.severity == "warning"]
@@ -121,6 +194,7 @@ def check_data(config: ConfigOption = None) -> None:
 @app.command()
 def train(config: ConfigOption = None) -> None:
     """Retrain the churn and upsell models; promote a model only when it beats the champion."""
+    _config(config, sources=True)
     _quiet_prefect()
     from flows.training import training_flow
 
@@ -139,18 +213,15 @@ def score(
     config: ConfigOption = None,
 ) -> None:
     """Score active accounts as of a date and write them back with drivers and plays."""
+    if lang not in ("en", "ja"):
+        raise _fail(f"--lang must be en or ja, got {lang!r}")
+    chosen = _as_of(as_of)
+    _config(config, sources=True)
     _quiet_prefect()
     from flows.scoring import scoring_flow
 
-    if lang not in ("en", "ja"):
-        typer.secho("--lang must be en or ja", fg="red", err=True)
-        raise typer.Exit(2)
     result = _run_flow(
-        lambda: scoring_flow(
-            config_path=str(config) if config else None,
-            as_of=date.fromisoformat(as_of) if as_of else None,
-            lang=lang,
-        )
+        lambda: scoring_flow(config_path=str(config) if config else None, as_of=chosen, lang=lang)
     )
     scored = result["scored"]
     typer.echo(f"scored {result['accounts']} active accounts as of {result['as_of']}")
@@ -186,14 +257,11 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Track record: scores written one horizon ago against what happened, logged and reported."""
+    chosen = _as_of(as_of)
+    _config(config, sources=True)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow
 
-    try:
-        chosen = date.fromisoformat(as_of) if as_of else None
-    except ValueError as exc:
-        typer.secho(f"--as-of must be YYYY-MM-DD, got {as_of!r}", fg="red", err=True)
-        raise typer.Exit(2) from exc
     result = _run_flow(
         lambda: evaluation_flow(config_path=str(config) if config else None, as_of=chosen)
     )
@@ -206,16 +274,15 @@ def evaluate(
 @app.command("serve")
 def serve_command(config: ConfigOption = None) -> None:
     """Register the scoring and retraining schedules with a Prefect server and run them."""
+    cfg = _config(config, sources=True)
     _quiet_prefect()
-    cfg = _config(config)
     from flows.deployments import ScheduleError, serve_schedules
 
     path = str(Path(config).resolve()) if config else None
     try:
         serve_schedules(cfg, path)
     except ScheduleError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from exc
+        raise _fail(str(exc)) from None
 
 
 def main() -> None:  # pragma: no cover
@@ -336,3 +403,7 @@ def explain(
         )
         raise typer.Exit(1)
     typer.echo(account_card(match.iloc[0].to_dict()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

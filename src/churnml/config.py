@@ -43,10 +43,6 @@ def _check_identifier(value: str, what: str) -> str:
     return value
 
 
-def _url_has_password(url: str) -> bool:
-    return bool(re.match(r"^[a-zA-Z0-9+]+://[^/@:]+:[^/@]+@", url))
-
-
 class FileSource(StrictModel):
     """CSV or Parquet files: a path or a glob, relative to the config file."""
 
@@ -438,8 +434,12 @@ class MlflowConfig(StrictModel):
     @field_validator("tracking_uri")
     @classmethod
     def _no_password(cls, v: str) -> str:
-        if _url_has_password(v):
-            raise ValueError("tracking_uri must not contain a password; use MLFLOW_TRACKING_URI")
+        from churnml.urls import has_secret
+
+        if has_secret(v):  # the message never repeats the URL
+            raise ValueError(
+                "must not contain a password; set the environment variable MLFLOW_TRACKING_URI"
+            )
         return v
 
 
@@ -832,23 +832,84 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path) -> ChurnmlConfig:
-    """Read and validate a churnml YAML file; relative paths resolve against its folder."""
+    """Read and validate a churnml YAML file; relative paths resolve against its folder.
+
+    Errors are one line each (where, what) and never repeat a value from the file, which could
+    be a secret written in the wrong place.
+    """
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give the path of churnml.yaml")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    refuse_secrets(raw, path)
     raw.setdefault("base_dir", str(path.resolve().parent))
     from pydantic import ValidationError
 
     try:
         return ChurnmlConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"config file {path} is invalid:\n{exc}") from exc
+        raise ConfigError(f"config file {path} is invalid: {render_errors(exc)}") from None
+
+
+def render_errors(exc) -> str:
+    """A pydantic ValidationError as 'location: message' lines, without the input values."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def _secret_home(where: str) -> str:
+    if where.startswith("mlflow"):
+        return "the environment variable MLFLOW_TRACKING_URI"
+    if where.startswith("spark"):
+        return "Spark's own configuration (spark-defaults.conf or the environment)"
+    if where.startswith("output"):
+        return (
+            "the environment variable named by the sink's url_env (default CHURNML_POSTGRES_URL) "
+            "or a Prefect Secret block named by url_secret"
+        )
+    return (
+        "the environment variable named by the source's url_env (default CHURNML_SOURCE_URL) "
+        "or a Prefect Secret block named by url_secret"
+    )
+
+
+def refuse_secrets(node, path: Path, where: str = "") -> None:
+    """Refuse a URL carrying a password anywhere in the file (any key, known or not), naming
+    where it was written and where it belongs, without printing it."""
+    from churnml.urls import has_secret
+
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        here = f"{where}.{key}" if where else str(key)
+        if isinstance(value, (dict, list)):
+            refuse_secrets(value, path, here)
+        elif any(isinstance(v, str) and has_secret(v) for v in (key, value)):
+            raise ConfigError(
+                f"config file {path}: {here} holds a URL with a password; secrets never go in the "
+                f"file: put the URL in {_secret_home(here)}"
+            )
 
 
 def default_config(base_dir: str | Path = ".", warehouse: str | None = None) -> ChurnmlConfig:

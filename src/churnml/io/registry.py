@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from churnml.config import ChurnmlConfig
 from churnml.io.tracking import TRAINING_RUN_TAG, TrackingError, configure, tracking_uri
 from churnml.model import ModelBundle
+from churnml.urls import mask_url, redact
 
 CHAMPION = "champion"
 GATE_TAG = "gate"
@@ -81,6 +82,17 @@ def tag_version(cfg: ChurnmlConfig, target: str, version: str, key: str, value: 
     MlflowClient().set_model_version_tag(model_name(cfg, target), version, key, value)
 
 
+def _where(cfg: ChurnmlConfig) -> str:
+    """The tracking store's address with any password masked, for messages."""
+    return mask_url(tracking_uri(cfg))
+
+
+def _said(exc: BaseException, cfg: ChurnmlConfig) -> str:
+    """The first line of a store error, with the store's URL and password masked."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return redact(first, tracking_uri(cfg))
+
+
 def _registered_model(cfg: ChurnmlConfig, target: str):
     """The registered model, None if it was never registered; RegistryUnreachable otherwise."""
     name = model_name(cfg, target)
@@ -90,12 +102,12 @@ def _registered_model(cfg: ChurnmlConfig, target: str):
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise RegistryUnreachable(
-            f"model registry {tracking_uri(cfg)} is unreachable (asked for {name!r}): {exc}"
-        ) from exc
+            f"model registry {_where(cfg)} is unreachable (asked for {name!r}): {_said(exc, cfg)}"
+        ) from None
     except Exception as exc:  # connection refused, timeouts, a broken store
         raise RegistryUnreachable(
-            f"model registry {tracking_uri(cfg)} is unreachable: {exc}"
-        ) from exc
+            f"model registry {_where(cfg)} is unreachable: {_said(exc, cfg)}"
+        ) from None
 
 
 def champion_version(cfg: ChurnmlConfig, target: str) -> str | None:
@@ -120,8 +132,8 @@ def load_champion(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str]:
     except Exception as exc:
         raise RegistryUnreachable(
             f"the {target} champion ({name} version {version}) could not be loaded from "
-            f"{tracking_uri(cfg)}: {exc}"
-        ) from exc
+            f"{_where(cfg)}: {_said(exc, cfg)}"
+        ) from None
     return model.unwrap_python_model().bundle, version
 
 
@@ -144,7 +156,7 @@ def why_no_champion(cfg: ChurnmlConfig, target: str) -> str:
     versions = list_versions(cfg, target)
     if versions.empty:
         return (
-            f"no {CHAMPION} model registered as {name!r} in {tracking_uri(cfg)}: "
+            f"no {CHAMPION} model registered as {name!r} in {_where(cfg)}: "
             "run `churnml train` first"
         )
     last = versions.iloc[0]
@@ -183,8 +195,8 @@ def list_versions(cfg: ChurnmlConfig, target: str) -> pd.DataFrame:
         found = MlflowClient().search_model_versions(f"name = '{name}'")
     except Exception as exc:
         raise RegistryUnreachable(
-            f"model registry {tracking_uri(cfg)} is unreachable (listing {name!r}): {exc}"
-        ) from exc
+            f"model registry {_where(cfg)} is unreachable (listing {name!r}): {_said(exc, cfg)}"
+        ) from None
     rows = [
         {
             "version": str(v.version),

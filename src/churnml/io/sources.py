@@ -8,7 +8,6 @@ and types, plus what the profile needs (unmapped columns, the raw columns before
 
 from __future__ import annotations
 
-import codecs
 import glob
 import os
 import re
@@ -43,11 +42,9 @@ from churnml.contract import (
     cast_to_contract,
     days_as_period,
 )
+from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
+from churnml.urls import redact
 from churnml.validation import DerivedCheck
-
-
-class SourceError(RuntimeError):
-    """A source could not be read or mapped; the message names the table and column."""
 
 
 @dataclass
@@ -94,7 +91,7 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
-                raise SourceError(
+                raise SourceReadError(
                     f"warehouse {path} is held by another process for more than "
                     f"{cfg.warehouse.lock_timeout_seconds:g}s (another churnml run?); nothing was "
                     f"read or written. DuckDB said: {exc}"
@@ -143,50 +140,6 @@ def put_frame(con: DuckDBBackend, name: str, frame: pd.DataFrame) -> ibis.Table:
     return con.table(name)
 
 
-def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
-    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
-
-    DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
-    only once a query reaches it); a streaming check up front gives the data owner the exact
-    place, at disk speed.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_size):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                _raise_not_utf8(path, table, offset + exc.start)
-            offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            _raise_not_utf8(path, table, offset - 1)
-
-
-def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
-    with path.open("rb") as fh:
-        head = fh.read(bad + 1)
-        rest = fh.readline()
-    lines = head.split(b"\n")
-    line_no = len(lines)
-    row = (lines[-1] + rest).rstrip(b"\r\n")
-    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
-    column_index = lines[-1].count(b",") if line_no > 1 else None
-    if column_index is None:
-        column = "(header line)"
-    elif column_index < len(header):
-        column = header[column_index].strip('"')
-    else:
-        column = "(beyond the header's columns)"
-    raise SourceError(
-        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
-        f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
-        "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
-    )
-
-
 def _read_file(
     con: DuckDBBackend, source: FileSource, cfg: ChurnmlConfig, table: str
 ) -> ibis.Table:
@@ -199,16 +152,22 @@ def _read_file(
         fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
     if fmt == "parquet":
         return con.read_parquet(pattern, table_name=f"src_{table}")
-    if source.encoding == "utf-8":
-        for file in files:
-            check_utf8(Path(file), table)
+    headers = [check_csv_file(Path(file), table, source.encoding) for file in files]
     # Read every CSV column as text: the contract casts and reports values that do not parse.
     try:
-        return con.read_csv(
+        read = con.read_csv(
             pattern, table_name=f"src_{table}", all_varchar=True, encoding=source.encoding
         )
     except Exception as exc:  # DuckDB's CSV reader: name the table instead of a bare traceback
-        raise SourceError(f"table {table}: cannot read CSV {pattern}: {exc}") from exc
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"table {table}: cannot read CSV {pattern}: {first_line}") from exc
+    if len(read.columns) != len(headers[0]):
+        raise SourceError(
+            f"table {table}: {files[0]} has {len(headers[0])} columns in its header but DuckDB "
+            f"found {len(read.columns)}: some rows have a different number of fields (an "
+            "unquoted delimiter or quote inside a value?); fix the export"
+        )
+    return read
 
 
 def _read_duckdb(
@@ -245,7 +204,9 @@ def resolve_url(url_env: str | None, url_secret: str | None, what: str) -> tuple
         try:
             url = Secret.load(url_secret).get()
         except Exception as exc:
-            raise SourceError(
+            # a block that does not exist is a config mistake; an unreachable API is I/O
+            error = SourceError if isinstance(exc, ValueError) else SourceReadError
+            raise error(
                 f"{what}: Prefect Secret block {url_secret!r} holding the database URL could not "
                 f"be loaded ({type(exc).__name__})"
             ) from None
@@ -256,15 +217,6 @@ def resolve_url(url_env: str | None, url_secret: str | None, what: str) -> tuple
             f"{what}: environment variable {url_env} holding the database URL is not set"
         )
     return url, f"${url_env}"
-
-
-def redact(text: str, url: str) -> str:
-    """The text with the URL's password (and the URL itself) masked, for error messages."""
-    out = text.replace(url, "<database URL>")
-    match = re.match(r"^[^:/]+://[^:/@]*:([^@]+)@", url)
-    if match and match.group(1):
-        out = out.replace(match.group(1), "***")
-    return out
 
 
 def read_sql_frame(
@@ -285,11 +237,19 @@ def read_sql_frame(
         with engine.connect() as conn:
             return pd.read_sql_query(sa.text(query), conn)
     except Exception as exc:  # the driver's message, without the URL's password
-        raise SourceError(
+        error = SourceReadError if _is_io_failure(exc) else SourceError
+        raise error(
             f"table {table}: query on {where} failed: {type(exc).__name__}: {redact(str(exc), url)}"
         ) from None
     finally:
         engine.dispose()
+
+
+def _is_io_failure(exc: BaseException) -> bool:
+    """A database that cannot be reached or dropped the connection, as opposed to a bad query."""
+    import sqlalchemy.exc as sa_exc
+
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, OSError))
 
 
 def _read_source(con: DuckDBBackend, source, cfg: ChurnmlConfig, table: str) -> ibis.Table:
@@ -610,6 +570,7 @@ def materialize(con: DuckDBBackend, mapped: dict[str, MappedTable]) -> dict[str,
 __all__ = [
     "MappedTable",
     "SourceError",
+    "SourceReadError",
     "connect_for_checks",
     "connect_warehouse",
     "load_sources",
@@ -618,4 +579,5 @@ __all__ = [
     "put_frame",
     "quote_identifier",
     "read_sql_frame",
+    "redact",
 ]

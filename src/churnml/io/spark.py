@@ -8,6 +8,7 @@ DuckDB engine returns, so nothing downstream knows which engine ran.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +23,63 @@ from churnml.config import SparkConfig
 
 
 class SparkEngineError(RuntimeError):
-    """PySpark or Java is missing, or the session could not start."""
+    """PySpark or Java is missing, the session could not start, or Spark ran out of memory."""
+
+
+DRIVER_MEMORY_SHARE = 0.5  # of the machine's memory, when spark.driver.memory is not set
+_OUT_OF_MEMORY = ("UNABLE_TO_ACQUIRE_MEMORY", "OutOfMemoryError", "Java heap space")
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's memory, or the container's limit when lower (cgroup v2 or v1)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < total:
+            total = int(text)
+    return total
+
+
+def default_driver_memory(total_bytes: int | None = None) -> str:
+    """Spark's own default (1g) runs the 3,000-account demo out of memory; local mode runs
+    everything in the driver, so give it a share of the machine, in whole gigabytes."""
+    total = physical_memory_bytes() if total_bytes is None else total_bytes
+    if not total:
+        return "2g"
+    return f"{max(1, int(total * DRIVER_MEMORY_SHARE / 2**30))}g"
+
+
+def session_settings(cfg: SparkConfig) -> dict[str, str]:
+    """Every setting the session starts with: the project's, sized defaults, then the user's."""
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
+        "spark.ui.enabled": "false",
+        "spark.sql.ansi.enabled": "false",
+        "spark.driver.memory": default_driver_memory(),
+    }
+    return {**settings, **cfg.conf}
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return any(marker in f"{type(exc).__name__}: {exc}" for marker in _OUT_OF_MEMORY)
+
+
+def out_of_memory_error(cfg: SparkConfig, driver_memory: str) -> SparkEngineError:
+    from churnml.urls import mask_url
+
+    return SparkEngineError(
+        f"Spark ran out of memory (spark.driver.memory {driver_memory}, "
+        f"master {mask_url(cfg.master)}); "
+        "raise spark.conf.spark.driver.memory in the config (e.g. 8g), or on a cluster "
+        "spark.conf.spark.executor.memory"
+    )
 
 
 def spark_session(cfg: SparkConfig):
@@ -34,20 +91,16 @@ def spark_session(cfg: SparkConfig):
             "warehouse.engine is 'spark' but PySpark is not installed: "
             "pip install 'churnml[spark]' (needs Java 17)"
         ) from exc
-    builder = (
-        SparkSession.builder.master(cfg.master)
-        .appName(cfg.app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.ansi.enabled", "false")
-    )
-    for key, value in cfg.conf.items():
+    builder = SparkSession.builder.master(cfg.master).appName(cfg.app_name)
+    for key, value in session_settings(cfg).items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # Java missing or the master unreachable
-        raise SparkEngineError(f"could not start Spark ({cfg.master}): {exc}") from exc
+        from churnml.urls import mask_url, redact
+
+        first = redact((str(exc).strip().splitlines() or [type(exc).__name__])[0], cfg.master)
+        raise SparkEngineError(f"could not start Spark ({mask_url(cfg.master)}): {first}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
 
@@ -84,11 +137,19 @@ def stage_tables(
 
 @contextmanager
 def spark_tables(cfg: SparkConfig, tables: dict[str, ir.Table]) -> Iterator[tuple]:
-    """(backend, tables on Spark); the staged Parquet files are removed afterwards."""
+    """(backend, tables on Spark); the staged Parquet files are removed afterwards.
+
+    Running out of memory anywhere inside becomes one line naming the setting to raise.
+    """
     session = spark_session(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="churnml-spark-"))
     try:
         yield stage_tables(session, tables, workdir)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            memory = session.sparkContext.getConf().get("spark.driver.memory", "1g")
+            raise out_of_memory_error(cfg, memory) from None
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import mlflow
 import pandas as pd
 
 from churnml.config import ChurnmlConfig
+from churnml.urls import mask_url, redact
 
 TRAINING_RUN_TAG = "churnml.run"
 
@@ -27,7 +29,9 @@ class TrackingError(RuntimeError):
 
 
 def tracking_uri(cfg: ChurnmlConfig) -> str:
-    uri = cfg.mlflow.tracking_uri
+    """The MLflow store: MLFLOW_TRACKING_URI when set (where a URL with a password belongs),
+    else the config's, with a relative SQLite path made absolute."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         path = cfg.resolve(uri.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +49,12 @@ def configure(cfg: ChurnmlConfig) -> str:
             root.mkdir(parents=True, exist_ok=True)
             return mlflow.create_experiment(cfg.mlflow.experiment, artifact_location=root.as_uri())
         return experiment.experiment_id
-    except Exception as exc:
-        raise TrackingError(f"MLflow store {tracking_uri(cfg)} is unreachable: {exc}") from exc
+    except Exception as exc:  # the driver's message may repeat the URL with its password
+        uri = tracking_uri(cfg)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrackingError(
+            f"MLflow store {mask_url(uri)} is unreachable: {redact(first, uri)}"
+        ) from None
 
 
 def code_version() -> str:

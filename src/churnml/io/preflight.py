@@ -1,0 +1,212 @@
+"""A cheap look at the configured sources before any flow starts.
+
+Files exist, globs match, CSV files are readable in their declared encoding, whole and without
+duplicated header names, and every column the mapping names is there. A mistake found here
+costs the user a second instead of a Prefect start-up and a traceback; the full mapping still
+runs (and checks everything again) inside the flows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import glob
+from pathlib import Path
+
+from churnml.config import ChurnmlConfig, FileSource, TableMapping
+from churnml.contract import TABLES
+
+
+class SourceError(RuntimeError):
+    """A source could not be read or mapped; the message names the table and column."""
+
+
+class SourceReadError(SourceError):
+    """The outside world failed (database unreachable, file unreadable), not the config:
+    the only source failure worth retrying."""
+
+
+def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
+    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
+
+    DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
+    only once a query reaches it); a streaming check up front gives the data owner the exact
+    place, at disk speed.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_size):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                _raise_not_utf8(path, table, offset + exc.start)
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _raise_not_utf8(path, table, offset - 1)
+
+
+def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(bad + 1)
+        rest = fh.readline()
+    lines = head.split(b"\n")
+    line_no = len(lines)
+    row = (lines[-1] + rest).rstrip(b"\r\n")
+    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
+    column_index = lines[-1].count(b",") if line_no > 1 else None
+    if column_index is None:
+        column = "(header line)"
+    elif column_index < len(header):
+        column = header[column_index].strip('"')
+    else:
+        column = "(beyond the header's columns)"
+    raise SourceError(
+        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
+        f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
+        "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
+    )
+
+
+_CHECKED_CSV: dict[tuple, list[str]] = {}
+_TAIL_BYTES = 1 << 16
+
+
+def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]:
+    """The CSV file's header, after refusing what DuckDB would misread or read silently wrong:
+    text not in the declared encoding, duplicated header names (DuckDB renames one without a
+    word) and a truncated last row (an interrupted export). Remembered per file version, so the
+    start-up check and the read do not scan a large file twice."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, encoding)
+    if key in _CHECKED_CSV:
+        return _CHECKED_CSV[key]
+    if encoding == "utf-8":
+        check_utf8(path, table)
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        delimiter = _delimiter(fh.read(_TAIL_BYTES))
+        fh.seek(0)
+        header = next(csv.reader(fh, delimiter=delimiter), None)
+    if not header or not any(h.strip() for h in header):
+        raise SourceError(f"table {table}: file {path} is empty (no header line)")
+    seen: dict[str, str] = {}
+    duplicated = []
+    for name in header:  # DuckDB's names are case-insensitive
+        if name.lower() in seen:
+            duplicated.append(name)
+        seen.setdefault(name.lower(), name)
+    if duplicated:
+        raise SourceError(
+            f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
+            "of each would be dropped. Rename the duplicates in the export."
+        )
+    last = _last_row(path, encoding, stat.st_size, delimiter)
+    if last is not None and len(last) != len(header):
+        raise SourceError(
+            f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
+            f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
+            "the file again."
+        )
+    _CHECKED_CSV[key] = header
+    return header
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter of the first line, as DuckDB's sniffer would find it (comma by default)."""
+    first = sample.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _last_row(path: Path, encoding: str, size: int, delimiter: str) -> list[str] | None:
+    with path.open("rb") as fh:
+        fh.seek(max(size - _TAIL_BYTES, 0))
+        tail = fh.read().decode(encoding, errors="replace")
+    lines = tail.splitlines()
+    if size > _TAIL_BYTES:
+        lines = lines[1:]  # the first line of the tail may start mid-row
+    rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
+    return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
+
+
+def preflight_sources(cfg: ChurnmlConfig) -> None:
+    """Raise SourceError (one line: table, file, column, how to fix) on the first mistake."""
+    for name, mapping in cfg.sources.items():
+        columns = _source_columns(mapping.source, cfg, name)
+        if columns is not None:
+            _check_columns(name, mapping, cfg, columns)
+        key = mapping.account_key
+        if key is not None and key.lookup is not None:
+            lookup = _source_columns(key.lookup, cfg, f"{name}_lookup")
+            for col in (key.lookup_key, key.lookup_account_id):
+                if lookup is not None and col not in lookup:
+                    raise SourceError(
+                        f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
+                    )
+
+
+def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
+    """The columns of a file source (None for database sources, checked when they are read)."""
+    if not isinstance(source, FileSource):
+        return None
+    pattern = str(cfg.resolve(source.path))
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise SourceError(
+            f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
+            "(relative paths start at the config file's folder)"
+        )
+    fmt = source.format
+    if fmt == "auto":
+        fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(files[0]).names)
+        except Exception as exc:
+            raise SourceError(
+                f"table {table}: {files[0]} is not a readable Parquet file ({type(exc).__name__})"
+            ) from None
+    headers = [check_csv_file(Path(f), table, source.encoding) for f in files]
+    for file, header in zip(files[1:], headers[1:], strict=True):
+        if header != headers[0]:
+            raise SourceError(
+                f"table {table}: {file} has columns {header}, unlike {files[0]} ({headers[0]}); "
+                "every file a glob matches must have the same header"
+            )
+    return headers[0]
+
+
+def _check_columns(
+    name: str, mapping: TableMapping, cfg: ChurnmlConfig, columns: list[str]
+) -> None:
+    renamed = {k: v for k, v in mapping.columns.items() if isinstance(v, str)}
+    for target, src in renamed.items():
+        if src not in columns:
+            raise SourceError(
+                f"table {name}, column {target}: mapped to source column {src!r}, which does not "
+                f"exist (source columns: {columns})"
+            )
+    key = mapping.account_key
+    if key is not None and key.column not in columns:
+        raise SourceError(
+            f"table {name}: account_key.column {key.column!r} is not a column of the source "
+            f"(columns: {columns})"
+        )
+    contract = TABLES.get(name)
+    if contract is None or mapping.model_fields_set - {"source", "columns", "account_key"}:
+        return  # anything else in the mapping may derive columns: the mapping itself checks
+    for col in contract.columns:
+        if not col.required or col.name in mapping.columns:
+            continue
+        if col.name == "account_id" and key is not None:
+            continue
+        if col.name not in columns:
+            raise SourceError(
+                f"table {name}, column {col.name}: required column not found (source columns: "
+                f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: your_column)"
+            )
