@@ -6,7 +6,7 @@ mapping alone. They share one account simulator so the causal story is the same 
 
 - churn: an account falls into trouble (about 5% of healthy accounts a month); its active
   users then halve month after month, it raises more tickets and leaves them unresolved, and
-  within a few months it usually cancels. Healthy accounts rarely cancel (0.5% a month).
+  from its third month in trouble it usually cancels. Healthy accounts rarely cancel (0.5% a month).
 - expansion: "growers" (about a third of accounts) add active users every month and use the
   advanced features more; once they reach their seat limit they buy more seats or the next
   plan. Other accounts rarely expand.
@@ -91,6 +91,7 @@ def simulate(
     cur_tier = rng.choice([0, 1, 2], n, p=[0.5, 0.35, 0.15])
     cur_users = np.maximum(1, np.round(cur_seats * rng.uniform(0.4, 0.75, n))).astype(float)
     in_trouble = np.zeros(n, dtype=bool)
+    months_in_trouble = np.zeros(n, dtype=int)
     for m in range(months):
         live = alive & (start <= m)
         new = start == m
@@ -109,6 +110,7 @@ def simulate(
         onset = live & ~in_trouble & (rng.random(n) < 0.05)
         recover = in_trouble & (rng.random(n) < 0.08)
         in_trouble = (in_trouble | onset) & ~recover
+        months_in_trouble = np.where(in_trouble, months_in_trouble + 1, 0)
         growth = np.where(grower, rng.uniform(1.04, 1.18, n), rng.uniform(0.95, 1.05, n))
         growth = np.where(in_trouble, rng.uniform(0.4, 0.65, n), growth)
         cur_users = np.clip(np.where(new, cur_users, cur_users * growth), 1, cur_seats)
@@ -119,7 +121,7 @@ def simulate(
         if churn and m < months - 1:
             if signal:
                 # a period-end customer in trouble has had a whole term to decide
-                p_out = np.where(in_trouble & ~onset, np.where(term > 1, 0.85, 0.5), 0.005)
+                p_out = np.where(months_in_trouble >= 3, np.where(term > 1, 0.85, 0.5), 0.005)
             else:
                 p_out = np.full(n, 0.035)
             at_renewal = (m + 1 - start) % term == 0
@@ -290,7 +292,7 @@ def write_telemetry_export(folder: Path, seed: int = 11, accounts: int = 300) ->
     ).to_parquet(folder / "telemetry.parquet", index=False)
     _write_truth(folder, life, "telemetry_export", True)
 
-    config = _common("layout-telemetry", reactivation_gap_days=7)
+    config = _common("layout-telemetry-export", reactivation_gap_days=7)
     config["sources"] = {
         "accounts": {
             "source": {"kind": "file", "path": "customers.csv"},
