@@ -273,6 +273,7 @@ def run_layout(name: str, tmp_path_factory) -> LayoutRun:
     for step, args in steps:
         started = time.perf_counter()
         result = CliRunner().invoke(app, args)
+        rebind_prefect_console()
         run.seconds[step] = round(time.perf_counter() - started, 1)
         run.results[step] = result
         if step == "train" and result.exit_code == 0 and name == "no_signal":
@@ -281,6 +282,25 @@ def run_layout(name: str, tmp_path_factory) -> LayoutRun:
             break
     print(name, run.seconds)
     return run
+
+
+def rebind_prefect_console() -> None:
+    """Point Prefect's console handlers back at the real stderr.
+
+    A flow run inside CliRunner can leave them writing to the stream CliRunner swapped in and
+    closed on return; the next flow's log lines then fail with "I/O operation on closed file".
+    """
+    import logging
+    import sys
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setStream(sys.stderr)
+                handler.console.file = sys.stderr
 
 
 def promote_latest(folder: Path) -> None:
