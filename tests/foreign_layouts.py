@@ -292,6 +292,11 @@ def write_telemetry_export(folder: Path, seed: int = 11, accounts: int = 300) ->
     ).to_parquet(folder / "telemetry.parquet", index=False)
     _write_truth(folder, life, "telemetry_export", True)
 
+    return telemetry_export_config()
+
+
+def telemetry_export_config() -> dict:
+    """The churnml config of the layout written by write_telemetry_export."""
     config = _common("layout-telemetry-export", reactivation_gap_days=7)
     config["sources"] = {
         "accounts": {
@@ -384,6 +389,27 @@ def _agreement_lines(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray
     return lines
 
 
+def _survey_rows(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """Quarterly survey waves, 45% answering; accounts in trouble rate low."""
+    starts = month_starts()
+    acc, mon = np.nonzero(life.active & (np.arange(MONTHS) % 3 == 1)[None, :])
+    keep = rng.random(len(acc)) < 0.45
+    acc, mon = acc[keep], mon[keep]
+    hot = life.trouble[acc, mon]
+    rating = np.where(hot, rng.integers(1, 7, len(acc)), rng.integers(6, 11, len(acc)))
+    survey = pd.DataFrame(
+        {
+            "client_code": ids[acc],
+            "answered_at": (
+                starts[mon].to_numpy()
+                + (rng.random(len(acc)) * 20 * 86_400).astype("timedelta64[s]")
+            ).astype("datetime64[us]"),
+            "rating": rating.astype("int32"),
+        }
+    )
+    return survey
+
+
 def write_erp_addons(folder: Path, seed: int = 23, accounts: int = 320) -> dict:
     """(b) An ERP-style DuckDB file: base plans plus add-ons, billed every 1, 6 or 12 months.
 
@@ -434,21 +460,7 @@ def write_erp_addons(folder: Path, seed: int = 23, accounts: int = 320) -> dict:
             "severity": tk.priority,
         }
     )
-    acc, mon = np.nonzero(life.active & (np.arange(MONTHS) % 3 == 1)[None, :])
-    keep = rng.random(len(acc)) < 0.45
-    acc, mon = acc[keep], mon[keep]
-    hot = life.trouble[acc, mon]
-    rating = np.where(hot, rng.integers(1, 7, len(acc)), rng.integers(6, 11, len(acc)))
-    survey = pd.DataFrame(
-        {
-            "client_code": ids[acc],
-            "answered_at": (
-                starts[mon].to_numpy()
-                + (rng.random(len(acc)) * 20 * 86_400).astype("timedelta64[s]")
-            ).astype("datetime64[us]"),
-            "rating": rating.astype("int32"),
-        }
-    )
+    survey = _survey_rows(rng, life, ids)
     path = folder / "erp.duckdb"
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
@@ -466,6 +478,11 @@ def write_erp_addons(folder: Path, seed: int = 23, accounts: int = 320) -> dict:
     finally:
         con.close()
     _write_truth(folder, life, "erp_addons", True)
+    return erp_addons_config()
+
+
+def erp_addons_config() -> dict:
+    """The churnml config of the layout written by write_erp_addons."""
 
     def table(name: str) -> dict:
         return {"kind": "duckdb", "database": "erp.duckdb", "table": name}
@@ -632,10 +649,13 @@ def write_product_led(
             ),
         }
     ).to_csv(folder / "cancellations.csv", index=False)
-    name = "product_led" if signal else "no_signal"
-    _write_truth(folder, life, name, signal)
+    _write_truth(folder, life, "product_led" if signal else "no_signal", signal)
+    return product_led_config(signal)
 
-    config = _common(f"layout-{name.replace('_', '-')}")
+
+def product_led_config(signal: bool = True) -> dict:
+    """The churnml config of the layout written by write_product_led (c) or write_no_signal (c0)."""
+    config = _common("layout-product-led" if signal else "layout-no-signal")
     config["sources"] = {
         "accounts": {
             "source": {"kind": "file", "path": "orgs.parquet"},
@@ -765,6 +785,11 @@ def write_churn_only(folder: Path, seed: int = 53, accounts: int = 260) -> dict:
     ).to_csv(folder / "tickets.csv", index=False)
     _write_truth(folder, life, "churn_only", True)
 
+    return churn_only_config()
+
+
+def churn_only_config() -> dict:
+    """The churnml config of the layout written by write_churn_only."""
     config = _common("layout-churn-only")
     config["sources"] = {
         "accounts": {
@@ -871,6 +896,11 @@ def write_upsell_only(folder: Path, seed: int = 67, accounts: int = 280) -> dict
     ).to_parquet(folder / "feature_usage.parquet", index=False)
     _write_truth(folder, life, "upsell_only", True)
 
+    return upsell_only_config()
+
+
+def upsell_only_config() -> dict:
+    """The churnml config of the layout written by write_upsell_only."""
     config = _common("layout-upsell-only")
     config["sources"] = {
         "accounts": {
