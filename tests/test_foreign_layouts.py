@@ -340,7 +340,9 @@ upsell_only = _layout_fixture("upsell_only")
 
 def step_ok(run: LayoutRun, step: str):
     result = run.results.get(step)
-    assert result is not None, f"{run.name}: {step} did not run (an earlier step failed)"
+    if result is None:
+        failed, last = list(run.results.items())[-1]
+        pytest.fail(f"{run.name}: {step} did not run; {failed} failed:\n{last.output[-3000:]}")
     assert result.exit_code == 0, f"{run.name} {step}:\n{result.output}\n{result.exception!r}"
     assert "Traceback" not in result.output
     return result
