@@ -1,0 +1,963 @@
+"""Synthetic B2B exports shaped unlike churnml's contract, each with a config that maps it.
+
+Every layout has its own table names, column names and keys, written the way a real export
+would be (CSV, Parquet or a DuckDB file), and a churnml config that reaches the contract by the
+mapping alone. They share one account simulator so the causal story is the same everywhere:
+
+- churn: an account falls into trouble (about 5% of healthy accounts a month); its active
+  users then halve month after month, it raises more tickets and leaves them unresolved, and
+  from its third month in trouble it usually cancels. Healthy accounts rarely cancel (0.5% a month).
+- expansion: "growers" (about a third of accounts) add active users every month and use the
+  advanced features more; once they reach their seat limit they buy more seats or the next
+  plan. Other accounts rarely expand.
+- the no-signal variant draws churn and expansion at a constant monthly rate, independent of
+  everything the features can see.
+
+Each writer puts its files into a folder, writes ``truth.json`` there (the 90-day churn and
+expansion rates it generated per month start, for the tests to compare labels with) and
+returns the config as a dict; :func:`write_config` saves it as ``churnml.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+
+START = pd.Timestamp("2025-01-01")
+MONTHS = 16  # data from 2025-01-01 to 2026-04-30
+HORIZON_DAYS = 90
+SNAPSHOTS = 10  # the current backtest split needs 6 labelled monthly snapshots (2 test)
+EVENT_KINDS = ("login", "dashboard_view", "report_created", "export", "automation_run")
+ADVANCED = ("export", "automation_run")  # what growers use more
+
+
+@dataclass
+class Lifecycles:
+    """Monthly state of every simulated account (months are indexes into the month grid)."""
+
+    start: np.ndarray  # first active month
+    last: np.ndarray  # last active month (MONTHS - 1 when still active at the end)
+    churned: np.ndarray  # bool: cancelled at the end of month `last`
+    users: np.ndarray  # [account, month] active users, 0 when not active
+    seats: np.ndarray  # [account, month] seats paid for
+    tier: np.ndarray  # [account, month] plan tier 0, 1, 2
+    trouble: np.ndarray  # [account, month] bool: the account is disengaging
+    expanded: np.ndarray  # [account, month] bool: seats or tier went up at this month's start
+    grower: np.ndarray  # bool per account
+    term: np.ndarray  # billing period in months per account (1, 6 or 12)
+
+    @property
+    def active(self) -> np.ndarray:
+        m = np.arange(self.users.shape[1])
+        return (m[None, :] >= self.start[:, None]) & (m[None, :] <= self.last[:, None])
+
+
+def month_starts(months: int = MONTHS) -> pd.DatetimeIndex:
+    return pd.date_range(START, periods=months + 1, freq="MS")
+
+
+def simulate(
+    rng: np.random.Generator,
+    accounts: int,
+    months: int = MONTHS,
+    signal: bool = True,
+    churn: bool = True,
+    expansion: bool = True,
+    terms: tuple[int, ...] = (1,),
+) -> Lifecycles:
+    """Account lifecycles month by month; see the module docstring for the causal story.
+
+    With ``terms`` beyond monthly, an account can only leave at the end of a billing period.
+    """
+    n = accounts
+    start = np.where(rng.random(n) < 0.6, 0, rng.integers(1, months - 6, n))
+    term = rng.choice(np.array(terms), n)
+    grower = rng.random(n) < 0.33
+    seats = np.zeros((n, months), dtype=int)
+    users = np.zeros((n, months), dtype=int)
+    tier = np.zeros((n, months), dtype=int)
+    trouble = np.zeros((n, months), dtype=bool)
+    expanded = np.zeros((n, months), dtype=bool)
+    alive = np.ones(n, dtype=bool)
+    last = np.full(n, months - 1)
+    churned = np.zeros(n, dtype=bool)
+    cur_seats = rng.choice([3, 5, 8, 12, 20], n)
+    cur_tier = rng.choice([0, 1, 2], n, p=[0.5, 0.35, 0.15])
+    cur_users = np.maximum(1, np.round(cur_seats * rng.uniform(0.4, 0.75, n))).astype(float)
+    in_trouble = np.zeros(n, dtype=bool)
+    months_in_trouble = np.zeros(n, dtype=int)
+    for m in range(months):
+        live = alive & (start <= m)
+        new = start == m
+        # expansion decided at the end of the previous month shows from this month on
+        if m > 0 and expansion:
+            util = users[:, m - 1] / np.maximum(seats[:, m - 1], 1)
+            if signal:
+                p_up = np.where(grower & (util >= 0.9) & ~in_trouble, 0.6, 0.006)
+            else:
+                p_up = np.full(n, 0.035)
+            up = live & ~new & (rng.random(n) < p_up)
+            more = np.ceil(cur_seats * rng.uniform(1.4, 1.8, n)).astype(int)
+            cur_seats = np.where(up, more, cur_seats)
+            cur_tier = np.where(up & (rng.random(n) < 0.35), np.minimum(cur_tier + 1, 2), cur_tier)
+            expanded[:, m] = up
+        onset = live & ~in_trouble & (rng.random(n) < 0.05)
+        recover = in_trouble & (rng.random(n) < 0.08)
+        in_trouble = (in_trouble | onset) & ~recover
+        months_in_trouble = np.where(in_trouble, months_in_trouble + 1, 0)
+        growth = np.where(grower, rng.uniform(1.04, 1.18, n), rng.uniform(0.95, 1.05, n))
+        growth = np.where(in_trouble, rng.uniform(0.4, 0.65, n), growth)
+        cur_users = np.clip(np.where(new, cur_users, cur_users * growth), 1, cur_seats)
+        users[:, m] = np.where(live, np.round(cur_users), 0)
+        seats[:, m] = np.where(live, cur_seats, 0)
+        tier[:, m] = np.where(live, cur_tier, 0)
+        trouble[:, m] = live & in_trouble
+        if churn and m < months - 1:
+            if signal:
+                # a period-end customer in trouble has had a whole term to decide
+                p_out = np.where(months_in_trouble >= 3, np.where(term > 1, 0.85, 0.5), 0.005)
+            else:
+                p_out = np.full(n, 0.035)
+            at_renewal = (m + 1 - start) % term == 0
+            leave = live & at_renewal & (rng.random(n) < p_out)
+            last = np.where(leave, m, last)
+            churned |= leave
+            alive &= ~leave
+    return Lifecycles(start, last, churned, users, seats, tier, trouble, expanded, grower, term)
+
+
+def truth(life: Lifecycles, months: int = MONTHS) -> dict:
+    """90-day churn and expansion rates per month start among the accounts active at it."""
+    starts = month_starts(months)
+    out: dict = {"churn_rate_90d": {}, "upsell_rate_90d": {}}
+    end_instant = np.where(life.churned, life.last + 1, 10_000)  # month index the account left
+    for m in range(1, months - 2):
+        at = starts[m]
+        horizon = at + pd.Timedelta(days=HORIZON_DAYS)
+        ahead = [k for k in range(m, months + 1) if starts[k] <= horizon]
+        active = (life.start < m) & (life.last >= m)
+        if not active.any():
+            continue
+        gone = active & np.isin(end_instant, ahead)
+        grew = active & life.expanded[:, [k for k in ahead if m <= k < months]].any(axis=1)
+        out["churn_rate_90d"][str(at.date())] = round(float(gone.sum() / active.sum()), 4)
+        out["upsell_rate_90d"][str(at.date())] = round(float(grew.sum() / active.sum()), 4)
+    return out
+
+
+def usage_rows(
+    rng: np.random.Generator, life: Lifecycles, per_user: float, months: int = MONTHS
+) -> pd.DataFrame:
+    """One row per event: account index, month, user number, timestamp and kind."""
+    starts = month_starts(months)
+    acc, mon = np.nonzero(life.users)
+    counts = rng.poisson(life.users[acc, mon] * per_user)
+    acc, mon = np.repeat(acc, counts), np.repeat(mon, counts)
+    user = (rng.random(len(acc)) * life.users[acc, mon]).astype(int)
+    days = (starts[mon + 1] - starts[mon]).days.to_numpy()
+    offset = (rng.random(len(acc)) * days * 86_400).astype("int64")
+    at = starts[mon].to_numpy() + offset.astype("timedelta64[s]")
+    p_adv = np.where(life.grower[acc], 0.3, 0.08)
+    base = rng.integers(0, len(EVENT_KINDS) - len(ADVANCED), len(acc))
+    adv = len(EVENT_KINDS) - len(ADVANCED) + rng.integers(0, len(ADVANCED), len(acc))
+    kind = np.where(rng.random(len(acc)) < p_adv, adv, base)
+    return pd.DataFrame({"acc": acc, "month": mon, "user": user, "at": at, "kind": kind})
+
+
+def ticket_rows(rng: np.random.Generator, life: Lifecycles, months: int = MONTHS) -> pd.DataFrame:
+    """Tickets: more, slower and more often unresolved while an account is in trouble."""
+    starts = month_starts(months)
+    end = starts[-1]
+    acc, mon = np.nonzero(life.users)
+    hot = life.trouble[acc, mon]
+    counts = rng.poisson(np.where(hot, 1.4, 0.25))
+    acc, mon, hot = np.repeat(acc, counts), np.repeat(mon, counts), np.repeat(hot, counts)
+    days = (starts[mon + 1] - starts[mon]).days.to_numpy()
+    opened = starts[mon].to_numpy() + (rng.random(len(acc)) * days * 86_400).astype(
+        "timedelta64[s]"
+    )
+    wait = rng.exponential(np.where(hot, 9.0, 2.0)) * 86_400
+    closed = pd.Series(opened + wait.astype("timedelta64[s]"))
+    unresolved = rng.random(len(acc)) < np.where(hot, 0.45, 0.05)
+    closed = closed.where(~unresolved & (closed < end))
+    first = pd.Series(opened + (rng.exponential(0.3, len(acc)) * 86_400).astype("timedelta64[s]"))
+    priority = np.where(
+        rng.random(len(acc)) < np.where(hot, 0.5, 0.15),
+        rng.choice(["high", "urgent"], len(acc)),
+        rng.choice(["low", "normal"], len(acc)),
+    )
+    topic = rng.choice(["defect", "how_to", "billing", "outage"], len(acc), p=[0.3, 0.4, 0.2, 0.1])
+    return pd.DataFrame(
+        {
+            "acc": acc,
+            "month": mon,
+            "opened": opened,
+            "closed": closed.to_numpy(),
+            "first_reply": first.where(first < closed.fillna(end)).to_numpy(),
+            "priority": priority,
+            "topic": topic,
+        }
+    )
+
+
+def _write_truth(folder: Path, life: Lifecycles, layout: str, signal: bool) -> None:
+    payload = {"layout": layout, "signal": signal, **truth(life)}
+    (folder / "truth.json").write_text(json.dumps(payload, indent=1), encoding="utf-8")
+
+
+def _common(experiment: str, reactivation_gap_days: int = 30) -> dict:
+    """Settings every layout shares: small snapshot grid, local DuckDB sink, MLflow on SQLite."""
+    return {
+        "warehouse": {"path": "churnml.duckdb"},
+        "snapshots": {"frequency": "monthly", "count": SNAPSHOTS},
+        "labels": {
+            "churn_horizon_days": HORIZON_DAYS,
+            "upsell_horizon_days": HORIZON_DAYS,
+            "reactivation_gap_days": reactivation_gap_days,
+        },
+        "mlflow": {
+            "tracking_uri": "sqlite:///mlruns/mlflow.db",
+            "artifact_root": "mlruns/artifacts",
+            "experiment": experiment,
+        },
+        "output": {
+            "sinks": [{"kind": "duckdb", "table": "scored_accounts"}],
+            "report_dir": "reports",
+        },
+    }
+
+
+def _day(stamps) -> pd.Series:
+    return pd.Series(pd.to_datetime(stamps)).dt.strftime("%Y-%m-%d")
+
+
+PRICE = np.array([18.0, 32.0, 55.0])  # per seat and month, by tier
+
+
+# --- (a) ---------------------------------------------------------------------------------------
+def write_telemetry_export(folder: Path, seed: int = 11, accounts: int = 300) -> dict:
+    """(a) A product-telemetry export: no tickets, no NPS.
+
+    ``customers.csv`` has only a customer number, a size code and a country (no name, no
+    creation date). ``billing_lines.csv`` has one row per customer and month, without an id,
+    valid from the 1st to the last day of the month inclusive, so consecutive months leave a
+    one-day gap. ``telemetry.parquet`` stores event kinds as numbers, named in
+    ``event_kinds.csv``. Signal: usage decline before churn; active users near the licence
+    count before expansion.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts)
+    ids = np.array([f"K{70000 + i}" for i in range(accounts)])
+    signed = life.seats[np.arange(accounts), life.start]  # size at signup, not after expanding
+    size = np.select([signed >= 15, signed >= 6], ["L", "M"], "S")
+    pd.DataFrame(
+        {"cust_no": ids, "size_code": size, "country": rng.choice(["DE", "FR", "NL"], accounts)}
+    ).to_csv(folder / "customers.csv", index=False)
+
+    starts = month_starts()
+    acc, mon = np.nonzero(life.active)
+    products = np.array(["core", "plus", "max"])
+    tier = life.tier[acc, mon]
+    pd.DataFrame(
+        {
+            "cust_no": ids[acc],
+            "product": products[tier],
+            "valid_from": _day(starts[mon]),
+            "valid_to": _day(starts[mon + 1] - pd.Timedelta(days=1)),
+            "fee": (life.seats[acc, mon] * PRICE[tier]).round(2),
+            "licences": life.seats[acc, mon],
+        }
+    ).to_csv(folder / "billing_lines.csv", index=False)
+
+    kind_ids = np.array([101, 102, 205, 310, 417])
+    pd.DataFrame({"kind_id": kind_ids, "kind_label": list(EVENT_KINDS)}).to_csv(
+        folder / "event_kinds.csv", index=False
+    )
+    ev = usage_rows(rng, life, per_user=4.0)
+    pd.DataFrame(
+        {
+            "cust_no": ids[ev.acc],
+            "ts": pd.to_datetime(ev["at"]).astype("datetime64[us]"),
+            "kind_id": kind_ids[ev.kind].astype("int32"),
+            "user_ref": [f"{c}.{u}" for c, u in zip(ids[ev.acc], ev.user, strict=True)],
+        }
+    ).to_parquet(folder / "telemetry.parquet", index=False)
+    _write_truth(folder, life, "telemetry_export", True)
+
+    return telemetry_export_config()
+
+
+def telemetry_export_config() -> dict:
+    """The churnml config of the layout written by write_telemetry_export."""
+    config = _common("layout-telemetry-export", reactivation_gap_days=7)
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "customers.csv"},
+            "columns": {"account_id": "cust_no"},
+            "derive": {
+                "segment": {
+                    "from": "size_code",
+                    "map": {"S": "SMB", "M": "Mid-Market", "L": "Enterprise"},
+                }
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "billing_lines.csv"},
+            "columns": {
+                "account_id": "cust_no",
+                "start_at": "valid_from",
+                "end_at": "valid_to",
+                "mrr": "fee",
+                "plan": "product",
+                "seats": "licences",
+            },
+            "derive": {
+                "subscription_id": {"concat": ["cust_no", "product", "valid_from"]},
+                "billing_period": {"constant": "monthly"},
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "telemetry.parquet"},
+            "columns": {"account_id": "cust_no", "occurred_at": "ts", "user_id": "user_ref"},
+            "derive": {
+                "event_type": {
+                    "from": "kind_id",
+                    "lookup": {
+                        "source": {"kind": "file", "path": "event_kinds.csv"},
+                        "key": "kind_id",
+                        "value": "kind_label",
+                    },
+                }
+            },
+        },
+    }
+    config["features"] = {"account_attributes_categorical": ["segment"]}
+    config["labels"]["plan_order"] = ["core", "plus", "max"]
+    return config
+
+
+# --- (b) ---------------------------------------------------------------------------------------
+BASE_SKUS = ("team", "business", "corporate")
+ADDON_SKUS = ("addon_storage", "addon_sso", "addon_audit")
+
+
+def _agreement_lines(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """Base-plan rows that change only on expansion, plus small add-on rows bought now and then."""
+    starts = month_starts()
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        end = starts[last + 1] if life.churned[i] else pd.NaT
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        for k, m in enumerate(cuts):
+            stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
+            seats, tier = life.seats[i, m], life.tier[i, m]
+            rows.append(
+                (ids[i], BASE_SKUS[tier], seats, life.term[i], seats * PRICE[tier], starts[m], stop)
+            )
+        base_mrr = life.seats[i, first] * PRICE[life.tier[i, first]]
+        for m in range(first + 1, last + 1):
+            if rng.random() < 0.03:
+                stop_m = m + int(rng.integers(2, 8))
+                stop = starts[stop_m] if stop_m <= last else end
+                price = round(float(base_mrr * rng.uniform(0.06, 0.15)), 2)
+                sku = ADDON_SKUS[int(rng.integers(0, len(ADDON_SKUS)))]
+                rows.append((ids[i], sku, int(rng.integers(1, 4)), 1, price, starts[m], stop))
+    lines = pd.DataFrame(
+        rows,
+        columns=[
+            "client_code",
+            "sku",
+            "units",
+            "term_months",
+            "price_monthly",
+            "effective",
+            "terminated",
+        ],
+    )
+    lines.insert(0, "line_no", np.arange(1, len(lines) + 1) * 7 + 50_000)
+    for col in ("effective", "terminated"):
+        lines[col] = pd.to_datetime(lines[col]).astype("datetime64[us]")
+    return lines
+
+
+def _survey_rows(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """Quarterly survey waves, 45% answering; accounts in trouble rate low."""
+    starts = month_starts()
+    acc, mon = np.nonzero(life.active & (np.arange(MONTHS) % 3 == 1)[None, :])
+    keep = rng.random(len(acc)) < 0.45
+    acc, mon = acc[keep], mon[keep]
+    hot = life.trouble[acc, mon]
+    rating = np.where(hot, rng.integers(1, 7, len(acc)), rng.integers(6, 11, len(acc)))
+    survey = pd.DataFrame(
+        {
+            "client_code": ids[acc],
+            "answered_at": (
+                starts[mon].to_numpy()
+                + (rng.random(len(acc)) * 20 * 86_400).astype("timedelta64[s]")
+            ).astype("datetime64[us]"),
+            "rating": rating.astype("int32"),
+        }
+    )
+    return survey
+
+
+def write_erp_addons(folder: Path, seed: int = 23, accounts: int = 320) -> dict:
+    """(b) An ERP-style DuckDB file: base plans plus add-ons, billed every 1, 6 or 12 months.
+
+    ``agreement_line`` holds base-plan rows (``team`` < ``business`` < ``corporate``, ``units``
+    = licensed users) and add-on rows (``units`` = packs), ``term_months`` 1, 6 or 12; an
+    account can only leave at the end of its billing period. Signal: usage decline, open
+    tickets and low survey ratings before churn; heavy use of advanced features and users at
+    the licence limit before a base-plan expansion.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, terms=(1, 6, 12))
+    ids = np.array([f"CL-{i:04d}" for i in range(accounts)])
+    starts = month_starts()
+    created = starts[life.start].to_numpy() - (rng.integers(1, 60, accounts) * 86_400).astype(
+        "timedelta64[s]"
+    )
+    client = pd.DataFrame(
+        {
+            "client_code": ids,
+            "company": [f"Firma {i}" for i in range(accounts)],
+            "onboarded": pd.to_datetime(created).astype("datetime64[us]"),
+            "vertical": rng.choice(["retail", "logistics", "health", "finance"], accounts),
+            "csm": rng.choice(["a.kato", "b.meyer", None], accounts),
+        }
+    )
+    lines = _agreement_lines(rng, life, ids)
+    ev = usage_rows(rng, life, per_user=3.5)
+    activity = pd.DataFrame(
+        {
+            "client_code": ids[ev.acc],
+            "happened_at": pd.to_datetime(ev["at"]).astype("datetime64[us]"),
+            "action": np.array(EVENT_KINDS)[ev.kind],
+            "member": [f"m{u}" for u in ev.user],
+            "duration_min": rng.gamma(2.0, 6.0, len(ev)).round(1),
+        }
+    )
+    tk = ticket_rows(rng, life)
+    cases = pd.DataFrame(
+        {
+            "case_ref": [f"HD{100000 + k}" for k in range(len(tk))],
+            "client_code": ids[tk.acc],
+            "logged_at": pd.to_datetime(tk.opened).astype("datetime64[us]"),
+            "solved_at": pd.to_datetime(tk.closed).astype("datetime64[us]"),
+            "answered_at": pd.to_datetime(tk.first_reply).astype("datetime64[us]"),
+            "topic": tk.topic,
+            "severity": tk.priority,
+        }
+    )
+    survey = _survey_rows(rng, life, ids)
+    path = folder / "erp.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in (
+            ("client", client),
+            ("agreement_line", lines),
+            ("app_activity", activity),
+            ("helpdesk_case", cases),
+            ("survey", survey),
+        ):
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
+    finally:
+        con.close()
+    _write_truth(folder, life, "erp_addons", True)
+    return erp_addons_config()
+
+
+def erp_addons_config() -> dict:
+    """The churnml config of the layout written by write_erp_addons."""
+
+    def table(name: str) -> dict:
+        return {"kind": "duckdb", "database": "erp.duckdb", "table": name}
+
+    config = _common("layout-erp-addons")
+    config["sources"] = {
+        "accounts": {
+            "source": table("client"),
+            "columns": {
+                "account_id": "client_code",
+                "name": "company",
+                "created_at": "onboarded",
+                "industry": "vertical",
+                "csm_owner": "csm",
+            },
+        },
+        "subscriptions": {
+            "source": table("agreement_line"),
+            # `units` stays unmapped: it counts users on base rows but packs on add-on rows,
+            # so summing it as seats would turn every add-on into a seat expansion.
+            "columns": {
+                "subscription_id": "line_no",
+                "account_id": "client_code",
+                "plan": "sku",
+                "mrr": "price_monthly",
+                "start_at": "effective",
+                "end_at": "terminated",
+                "billing_period": "term_months",
+            },
+        },
+        "usage_events": {
+            "source": table("app_activity"),
+            "columns": {
+                "account_id": "client_code",
+                "occurred_at": "happened_at",
+                "event_type": "action",
+                "user_id": "member",
+                "quantity": "duration_min",
+            },
+        },
+        "support_tickets": {
+            "source": table("helpdesk_case"),
+            "columns": {
+                "ticket_id": "case_ref",
+                "account_id": "client_code",
+                "opened_at": "logged_at",
+                "closed_at": "solved_at",
+                "first_response_at": "answered_at",
+                "category": "topic",
+                "priority": "severity",
+            },
+        },
+        "nps_responses": {
+            "source": table("survey"),
+            "columns": {
+                "account_id": "client_code",
+                "responded_at": "answered_at",
+                "score": "rating",
+            },
+        },
+    }
+    config["features"] = {"account_attributes_categorical": ["industry"]}
+    # Only base plans are ranked: add-ons rank 0, so they never raise the plan rank, and the
+    # MRR share is set above the largest add-on (15% of the base), so buying one is no upsell
+    # while a base-plan seat increase (+40% or more) or a plan step is.
+    config["labels"]["plan_order"] = list(BASE_SKUS)
+    config["labels"]["upsell_min_mrr_share"] = 0.3
+    return config
+
+
+# --- (c) and (c0) ------------------------------------------------------------------------------
+def _plan_rows(life: Lifecycles, ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Subscription rows that change on expansion, and the row id live in each account-month."""
+    starts = month_starts()
+    row_of = np.full(life.users.shape, -1, dtype=np.int64)
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        for k, m in enumerate(cuts):
+            stop_m = cuts[k + 1] if k + 1 < len(cuts) else (last + 1 if life.churned[i] else None)
+            row_of[i, m : (stop_m if stop_m is not None else MONTHS)] = len(rows)
+            tier = life.tier[i, m]
+            rows.append(
+                (
+                    ids[i],
+                    starts[m],
+                    starts[stop_m] if stop_m is not None else pd.NaT,
+                    float(life.seats[i, m] * PRICE[tier]),
+                    int(life.seats[i, m]),
+                    ("free_plus", "growth", "scale")[tier],
+                    "annual" if life.term[i] == 12 else "monthly",
+                )
+            )
+    plans = pd.DataFrame(
+        rows,
+        columns=["org_uuid", "begins", "ends", "monthly_fee", "seat_count", "plan_code", "cycle"],
+    )
+    plans.insert(0, "plan_instance_id", [f"pi_{k:06x}" for k in range(len(plans))])
+    for col in ("begins", "ends"):
+        plans[col] = pd.to_datetime(plans[col]).astype("datetime64[us]")
+    return plans, row_of
+
+
+def write_product_led(
+    folder: Path, seed: int = 37, accounts: int = 300, signal: bool = True
+) -> dict:
+    """(c) A product-led export: usage keyed by plan instance, churn as a cancellations table.
+
+    ``product_events.parquet`` carries the subscription's ``plan_instance_id``, not the org;
+    ``requests.csv`` (tickets) has its own column names and no category; ``cancellations.csv``
+    records each cancellation with a reason and is the churn outcome. With ``signal=False``
+    (layout c0) churn and expansion are drawn at a constant rate, independent of usage,
+    tickets, plan and tenure: a model can do no better than chance.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, signal=signal, terms=(1, 1, 12))
+    ids = np.array([f"{u:08x}-org" for u in rng.choice(16**7, accounts, replace=False)])
+    starts = month_starts()
+    orgs = pd.DataFrame(
+        {
+            "org_uuid": ids,
+            "org_name": [f"Workspace {k}" for k in range(accounts)],
+            "signup_date": starts[life.start].to_numpy().astype("datetime64[us]"),
+        }
+    )
+    orgs.to_parquet(folder / "orgs.parquet", index=False)
+    plans, row_of = _plan_rows(life, ids)
+    plans.to_parquet(folder / "plans.parquet", index=False)
+
+    ev = usage_rows(rng, life, per_user=4.0)
+    pd.DataFrame(
+        {
+            "plan_instance_id": plans.plan_instance_id.to_numpy()[row_of[ev.acc, ev.month]],
+            "event_time": pd.to_datetime(ev["at"]).astype("datetime64[us]"),
+            "event_name": np.array(EVENT_KINDS)[ev.kind],
+            "actor": [f"usr{a}x{u}" for a, u in zip(ev.acc, ev.user, strict=True)],
+        }
+    ).to_parquet(folder / "product_events.parquet", index=False)
+
+    tk = ticket_rows(rng, life)
+    if not signal:  # tickets drawn for every account alike
+        tk = ticket_rows(rng, _without_trouble(life))
+    pd.DataFrame(
+        {
+            "request_no": np.arange(len(tk)) + 9001,
+            "org": ids[tk.acc],
+            "raised_at": _iso(tk.opened),
+            "resolved_at": _iso(tk.closed),
+            "first_reply_at": _iso(tk.first_reply),
+            "urgency": tk.priority,
+        }
+    ).to_csv(folder / "requests.csv", index=False)
+
+    gone = np.flatnonzero(life.churned)
+    pd.DataFrame(
+        {
+            "org_uuid": ids[gone],
+            "cancelled_on": _day(starts[life.last[gone] + 1]),
+            "why": rng.choice(
+                ["price", "switched vendor", "no longer needed", "budget"], len(gone)
+            ),
+        }
+    ).to_csv(folder / "cancellations.csv", index=False)
+    _write_truth(folder, life, "product_led" if signal else "no_signal", signal)
+    return product_led_config(signal)
+
+
+def product_led_config(signal: bool = True) -> dict:
+    """The churnml config of the layout written by write_product_led (c) or write_no_signal (c0)."""
+    config = _common("layout-product-led" if signal else "layout-no-signal")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "orgs.parquet"},
+            "columns": {"account_id": "org_uuid", "name": "org_name", "created_at": "signup_date"},
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "plans.parquet"},
+            "columns": {
+                "subscription_id": "plan_instance_id",
+                "account_id": "org_uuid",
+                "start_at": "begins",
+                "end_at": "ends",
+                "mrr": "monthly_fee",
+                "seats": "seat_count",
+                "plan": "plan_code",
+                "billing_period": "cycle",
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "product_events.parquet"},
+            "columns": {
+                "occurred_at": "event_time",
+                "event_type": "event_name",
+                "user_id": "actor",
+            },
+            "account_key": {
+                "column": "plan_instance_id",
+                "via": "subscriptions",
+                "lookup_key": "subscription_id",
+                "lookup_account_id": "account_id",
+            },
+        },
+        "support_tickets": {
+            "source": {"kind": "file", "path": "requests.csv"},
+            "columns": {
+                "ticket_id": "request_no",
+                "account_id": "org",
+                "opened_at": "raised_at",
+                "closed_at": "resolved_at",
+                "first_response_at": "first_reply_at",
+                "priority": "urgency",
+            },
+        },
+        "churn_events": {
+            "source": {"kind": "file", "path": "cancellations.csv"},
+            "columns": {"account_id": "org_uuid", "churned_at": "cancelled_on", "reason": "why"},
+        },
+    }
+    config["labels"]["churn_source"] = "churn_events"
+    config["labels"]["plan_order"] = ["free_plus", "growth", "scale"]
+    return config
+
+
+def write_no_signal(folder: Path, seed: int = 41, accounts: int = 300) -> dict:
+    """(c0) Layout (c) with outcomes independent of everything: backtest AUC should be ~0.5."""
+    return write_product_led(folder, seed=seed, accounts=accounts, signal=False)
+
+
+def _without_trouble(life: Lifecycles) -> Lifecycles:
+    from dataclasses import replace
+
+    return replace(life, trouble=np.zeros_like(life.trouble))
+
+
+def _iso(stamps) -> pd.Series:
+    s = pd.Series(pd.to_datetime(stamps))
+    return s.dt.strftime("%Y-%m-%dT%H:%M:%SZ").where(s.notna(), "")
+
+
+# --- (d) ---------------------------------------------------------------------------------------
+def write_churn_only(folder: Path, seed: int = 53, accounts: int = 260) -> dict:
+    """(d1) A CRM export where accounts never expand; churn is an account status with a date.
+
+    ``companies.csv`` carries ``state`` (active / churned) and ``closed_on``; each company has
+    one licence row, ended on the closing date. No NPS. Signal: usage decline and unresolved
+    tickets before churn. The upsell target has no positive and must be skipped.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, expansion=False)
+    ids = np.array([f"co{i + 1:04d}" for i in range(accounts)])
+    starts = month_starts()
+    closed = pd.Series(starts[life.last + 1]).where(life.churned)
+    pd.DataFrame(
+        {
+            "company_id": ids,
+            "company": [f"Company {i + 1}" for i in range(accounts)],
+            "since": _day(starts[life.start]),
+            "state": np.where(life.churned, "churned", "active"),
+            "closed_on": _day(closed).where(closed.notna(), ""),
+        }
+    ).to_csv(folder / "companies.csv", index=False)
+    first = np.arange(accounts), life.start
+    tier = life.tier[first]
+    pd.DataFrame(
+        {
+            "licence_id": [f"L{i:05d}" for i in range(accounts)],
+            "company_id": ids,
+            "from_date": _day(starts[life.start]),
+            "to_date": _day(closed).where(closed.notna(), ""),
+            "amount": (life.seats[first] * PRICE[tier]).round(2),
+            "seats": life.seats[first],
+            "edition": np.array(["standard", "pro", "premium"])[tier],
+            "billing": np.where(rng.random(accounts) < 0.3, "annual", "monthly"),
+        }
+    ).to_csv(folder / "licences.csv", index=False)
+    ev = usage_rows(rng, life, per_user=3.0)
+    pd.DataFrame(
+        {
+            "company_id": ids[ev.acc],
+            "at": _iso(ev["at"]),
+            "what": np.array(EVENT_KINDS)[ev.kind],
+            "who": [f"{ids[a]}/{u}" for a, u in zip(ev.acc, ev.user, strict=True)],
+        }
+    ).to_csv(folder / "activity.csv", index=False)
+    tk = ticket_rows(rng, life)
+    pd.DataFrame(
+        {
+            "ticket": [f"T-{k}" for k in range(len(tk))],
+            "company_id": ids[tk.acc],
+            "opened": _iso(tk.opened),
+            "closed": _iso(tk.closed),
+            "kind": tk.topic,
+            "prio": tk.priority,
+        }
+    ).to_csv(folder / "tickets.csv", index=False)
+    _write_truth(folder, life, "churn_only", True)
+
+    return churn_only_config()
+
+
+def churn_only_config() -> dict:
+    """The churnml config of the layout written by write_churn_only."""
+    config = _common("layout-churn-only")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "companies.csv"},
+            "columns": {
+                "account_id": "company_id",
+                "name": "company",
+                "created_at": "since",
+                "status": "state",
+                "churned_at": "closed_on",
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "licences.csv"},
+            "columns": {
+                "subscription_id": "licence_id",
+                "account_id": "company_id",
+                "start_at": "from_date",
+                "end_at": "to_date",
+                "mrr": "amount",
+                "plan": "edition",
+                "billing_period": "billing",
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "activity.csv"},
+            "columns": {
+                "account_id": "company_id",
+                "occurred_at": "at",
+                "event_type": "what",
+                "user_id": "who",
+            },
+        },
+        "support_tickets": {
+            "source": {"kind": "file", "path": "tickets.csv"},
+            "columns": {
+                "ticket_id": "ticket",
+                "account_id": "company_id",
+                "opened_at": "opened",
+                "closed_at": "closed",
+                "category": "kind",
+                "priority": "prio",
+            },
+        },
+    }
+    config["labels"]["churn_source"] = "account_status"
+    config["labels"]["churned_statuses"] = ["churned"]
+    config["labels"]["plan_order"] = ["standard", "pro", "premium"]
+    return config
+
+
+def write_upsell_only(folder: Path, seed: int = 67, accounts: int = 280) -> dict:
+    """(d2) A billing-system export where no account ever leaves; expansions are their own table.
+
+    ``tenants.parquet`` and one ``orders.parquet`` row per tenant as signed (never ended, never
+    changed); ``upgrades.parquet`` lists each expansion with the MRR it added. No tickets, no
+    NPS. Signal: users at the seat limit and heavy advanced use before an upgrade. The churn
+    target has no positive and must be skipped.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, churn=False)
+    ids = np.array([f"tn-{i:03d}" for i in range(accounts)])
+    starts = month_starts()
+    pd.DataFrame(
+        {
+            "tenant_key": ids,
+            "label": [f"Tenant {i}" for i in range(accounts)],
+            "opened_at": starts[life.start].to_numpy().astype("datetime64[us]"),
+        }
+    ).to_parquet(folder / "tenants.parquet", index=False)
+    first = np.arange(accounts), life.start
+    tier = life.tier[first]
+    pd.DataFrame(
+        {
+            "order_ref": np.arange(accounts) + 4_000_000,
+            "tenant_key": ids,
+            "signed_at": starts[life.start].to_numpy().astype("datetime64[us]"),
+            "mrr_signed": life.seats[first] * PRICE[tier],
+            "seats_signed": life.seats[first],
+            "product": np.array(["lite", "pro", "max"])[tier],
+        }
+    ).to_parquet(folder / "orders.parquet", index=False)
+    acc, mon = np.nonzero(life.expanded)
+    before = life.seats[acc, mon - 1] * PRICE[life.tier[acc, mon - 1]]
+    after = life.seats[acc, mon] * PRICE[life.tier[acc, mon]]
+    day = rng.integers(0, 5, len(acc)).astype("timedelta64[D]")
+    pd.DataFrame(
+        {
+            "tenant_key": ids[acc],
+            "upgraded_on": (starts[mon].to_numpy() + day).astype("datetime64[us]"),
+            "mrr_delta": (after - before).round(2),
+        }
+    ).to_parquet(folder / "upgrades.parquet", index=False)
+    ev = usage_rows(rng, life, per_user=4.0)
+    pd.DataFrame(
+        {
+            "tenant_key": ids[ev.acc],
+            "logged": pd.to_datetime(ev["at"]).astype("datetime64[us]"),
+            "feature": np.array(EVENT_KINDS)[ev.kind],
+            "user_email": [f"u{u}@{ids[a]}.example" for a, u in zip(ev.acc, ev.user, strict=True)],
+        }
+    ).to_parquet(folder / "feature_usage.parquet", index=False)
+    _write_truth(folder, life, "upsell_only", True)
+
+    return upsell_only_config()
+
+
+def upsell_only_config() -> dict:
+    """The churnml config of the layout written by write_upsell_only."""
+    config = _common("layout-upsell-only")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "tenants.parquet"},
+            "columns": {"account_id": "tenant_key", "name": "label", "created_at": "opened_at"},
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "orders.parquet"},
+            "columns": {
+                "subscription_id": "order_ref",
+                "account_id": "tenant_key",
+                "start_at": "signed_at",
+                "mrr": "mrr_signed",
+                "seats": "seats_signed",
+                "plan": "product",
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "feature_usage.parquet"},
+            "columns": {
+                "account_id": "tenant_key",
+                "occurred_at": "logged",
+                "event_type": "feature",
+                "user_id": "user_email",
+            },
+        },
+        "expansion_events": {
+            "source": {"kind": "file", "path": "upgrades.parquet"},
+            "columns": {
+                "account_id": "tenant_key",
+                "occurred_at": "upgraded_on",
+                "amount": "mrr_delta",
+            },
+        },
+    }
+    config["labels"]["upsell_source"] = "expansion_events"
+    config["labels"]["plan_order"] = ["lite", "pro", "max"]
+    return config
+
+
+LAYOUTS = {
+    "telemetry_export": write_telemetry_export,
+    "erp_addons": write_erp_addons,
+    "product_led": write_product_led,
+    "no_signal": write_no_signal,
+    "churn_only": write_churn_only,
+    "upsell_only": write_upsell_only,
+}
+SKIPPED_TARGET = {"churn_only": "upsell", "upsell_only": "churn"}
+
+
+def write_config(folder: Path, config: dict) -> Path:
+    path = Path(folder) / "churnml.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_layout(name: str, folder: Path) -> Path:
+    """Generate one layout into ``folder`` and return the path of its churnml.yaml."""
+    return write_config(folder, LAYOUTS[name](Path(folder)))
