@@ -85,7 +85,7 @@ def build_matrix(
         from churnml.io.spark import execute, spark_tables
 
         with spark_tables(cfg.spark, tables) as (con, staged):
-            frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end))
+            frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end, cfg.labels))
     else:
-        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end))
+        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end, cfg.labels))
     return validate_features(frame, labelled=labelled)
