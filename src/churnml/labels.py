@@ -103,7 +103,7 @@ def _churn_found(
         j = spine.inner_join(lasting, "account_id")
         j = j.filter((j.churned_at > j.as_of) & (j.churned_at <= j.as_of + horizon))
         return j.group_by([j.account_id, j.as_of]).aggregate(
-            churned=ibis.literal(1, type="int64").max(), churn_at=j.churned_at.min()
+            churned=j.count().cast("int64").clip(upper=1), churn_at=j.churned_at.min()
         )
     periods = active_periods(subscriptions, labels.reactivation_gap_days)
     # Join on the account only, then filter: an OR inside a join condition made DuckDB fall back
