@@ -16,6 +16,7 @@ from flows.tasks import (
     canonical_tables,
     data_end,
     extract_with_retries,
+    label_sanity,
     read_config,
     validate,
 )
@@ -49,6 +50,7 @@ def training_flow(config_path: str | None = None) -> dict:
     as_of_dates = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
     spec = derive_spec(tables, cfg)
     frame = build_matrix(tables, as_of_dates, spec, cfg, end)
+    label_sanity(frame, tables, cfg)  # its .rates are for the MLflow run (log_dict) at merge
     results = {target: train_one(frame, target, spec.to_dict(), cfg) for target in TARGETS}
     summary = log_and_gate(results, frame, cfg, spec.to_dict())
     create_markdown_artifact(key="churnml-training", markdown=summary["markdown"])
