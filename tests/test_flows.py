@@ -43,7 +43,7 @@ def demo_config(root: Path) -> Path:
 def active_accounts_at(warehouse: Path, as_of: str) -> set[str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     rows = con.execute(
-        "SELECT DISTINCT account_id FROM subscriptions WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?)",
+        "SELECT DISTINCT account_id FROM subscriptions WHERE start_at <= ? AND (end_at IS NULL OR end_at > ?)",
         [as_of, as_of],
     ).fetchall()
     con.close()
