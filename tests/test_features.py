@@ -109,9 +109,7 @@ def test_absent_usage_and_support_tables_drop_their_families(tiny_tables):
     assert f.loc["acc_a", "nps_last_score"] == 4
 
 
-def test_a_contract_starting_at_the_as_of_puts_the_account_in_with_no_mrr_yet(
-    tiny_tables, spec
-):
+def test_a_contract_starting_at_the_as_of_puts_the_account_in_with_no_mrr_yet(tiny_tables, spec):
     from churnml.schemas import validate_features
 
     subs = tiny_tables["subscriptions"].to_pandas()
@@ -131,8 +129,6 @@ def test_observed_until_uses_the_tables_that_exist(tiny_tables):
 
     only = {k: tiny_tables[k] for k in ("accounts", "subscriptions")}
     assert observed_until(only) == datetime(2025, 3, 10)
-    churns = pd.DataFrame(
-        {"account_id": ["acc_a"], "churned_at": pd.to_datetime(["2025-04-15"])}
-    )
+    churns = pd.DataFrame({"account_id": ["acc_a"], "churned_at": pd.to_datetime(["2025-04-15"])})
     with_events = {**only, "churn_events": ibis.memtable(churns)}
     assert observed_until(with_events) == datetime(2025, 4, 15)

@@ -222,9 +222,7 @@ def test_upsell_from_expansion_events():
     events = pd.DataFrame(
         {
             "account_id": ["x", "y", "z", "z"],
-            "occurred_at": pd.to_datetime(
-                ["2025-03-01", "2025-05-30", "2025-03-05", "2025-04-01"]
-            ),
+            "occurred_at": pd.to_datetime(["2025-03-01", "2025-05-30", "2025-03-05", "2025-04-01"]),
             "amount": [None, 500.0, 5.0, -50.0],
         }
     )

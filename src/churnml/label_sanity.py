@@ -153,7 +153,9 @@ def rates_text(rates: pd.DataFrame) -> str:
     """The per-snapshot rates as a small table for the training log."""
     lines = ["as_of       accounts  churn labelled/rate  upsell labelled/rate"]
     for r in rates.itertuples():
-        churn = f"{r.churn_labelled:>6} {r.churn_rate:6.1%}" if r.churn_labelled else "     -      -"
+        churn = (
+            f"{r.churn_labelled:>6} {r.churn_rate:6.1%}" if r.churn_labelled else "     -      -"
+        )
         upsell = (
             f"{r.upsell_labelled:>6} {r.upsell_rate:6.1%}" if r.upsell_labelled else "     -      -"
         )
