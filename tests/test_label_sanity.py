@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import ibis
@@ -14,6 +15,7 @@ from churnml.label_sanity import (
     check_labels,
     label_rates,
     raise_for_implausible,
+    rates_records,
     rates_text,
 )
 from churnml.labels import build_labels
@@ -63,6 +65,9 @@ def test_rates_per_snapshot():
     assert jan.churn_rate == pytest.approx(1 / 3) and jan.upsell_rate == pytest.approx(2 / 3)
     assert feb.churn_labelled == 0 and pd.isna(feb.churn_rate) and feb.upsell_rate == 0
     assert "2025-01-01" in rates_text(label_rates(frame))
+    records = rates_records(label_rates(frame))["snapshots"]
+    assert records[1]["as_of"] == "2025-02-01" and records[1]["churn_rate"] is None
+    assert json.loads(json.dumps(records))[0]["churn_positives"] == 1
 
 
 def test_renewal_rows_with_one_day_gaps_counted_as_churn_are_stopped():

@@ -149,6 +149,12 @@ def check_labels(
     return LabelCheck(rates, problems)
 
 
+def rates_records(rates: pd.DataFrame) -> dict:
+    """The per-snapshot rates as JSON-ready rows (an as-of without labels has no rate: null)."""
+    rows = rates.assign(as_of=rates.as_of.dt.strftime("%Y-%m-%d")).astype(object)
+    return {"snapshots": rows.where(rates.notna(), None).to_dict("records")}
+
+
 def rates_text(rates: pd.DataFrame) -> str:
     """The per-snapshot rates as a small table for the training log."""
     lines = ["as_of       accounts  churn labelled/rate  upsell labelled/rate"]

@@ -165,6 +165,7 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
     from churnml.catalogue import catalogue
     from churnml.evaluate import calibration_table, metrics_by_segment
     from churnml.gate import decide
+    from churnml.label_sanity import label_rates, rates_records
     from churnml.plots import evaluation_figure, shap_summary_figure
     from churnml.train import rolling_backtest, shuffled_label_auc, top_feature_share
 
@@ -194,6 +195,7 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
             "data/fingerprint.json",
         )
         log_json(spec, "features/spec.json")
+        log_json(rates_records(label_rates(frame)), "data/label_rates.json")
         for target, result in results.items():
             bundle = result.bundle
             log_json(
