@@ -245,6 +245,7 @@ class LabelConfig(StrictModel):
     )
     churned_statuses: list[str] = Field(
         default_factory=lambda: ["churned", "cancelled"],
+        min_length=1,
         description="accounts.status values meaning churned (churn_source: account_status)",
     )
 
