@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
 from churnml.io import score_history, tracking
+from churnml.labels import outcome_tables
 from churnml.report import render_page
 from churnml.track_record import (
     TrackRecord,
@@ -40,7 +41,8 @@ def read_scores(con, cfg: ChurnmlConfig, as_of: date) -> pd.DataFrame:
 def actual_outcomes(tables: dict, as_of: date, cfg: ChurnmlConfig, end: datetime):
     """Labels of the accounts active at the as-of, and their MRR change over the upsell horizon."""
     subs = tables["subscriptions"]
-    outcome = outcomes(subs, as_of, cfg.labels, end).to_pandas()
+    churns, expansions = outcome_tables(tables, cfg.labels)
+    outcome = outcomes(subs, as_of, cfg.labels, end, churns, expansions).to_pandas()
     rows = subscriptions_around(subs, as_of, cfg.labels.upsell_horizon_days).to_pandas()
     return outcome, mrr_change(rows, as_of, cfg.labels.upsell_horizon_days)
 

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from churnml.config import ChurnmlConfig, load_config
 from churnml.io import sources
 from churnml.io.frames import to_pandas
+from churnml.label_sanity import LabelCheck, check_labels, raise_for_implausible, rates_text
 from churnml.matrix import feature_matrix, observed_until
 from churnml.schemas import validate_features
 from churnml.validation import only_errors, only_warnings, raise_for_problems, validate_sources
@@ -119,7 +120,18 @@ def build_matrix(
         from churnml.io.spark import execute, spark_tables
 
         with spark_tables(cfg.spark, tables) as (con, staged):
-            frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end))
+            frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end, cfg.labels))
     else:
-        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end))
+        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end, cfg.labels))
     return validate_features(frame, labelled=labelled)
+
+
+@task(cache_policy=NO_CACHE)
+def label_sanity(frame: pd.DataFrame, tables: dict, cfg: ChurnmlConfig) -> LabelCheck:
+    """Print the label rates per snapshot; stop when the labels look like a mapping mistake."""
+    subs = tables.get("subscriptions")
+    starts = subs.select("account_id", "start_at").to_pandas() if subs is not None else None
+    check = check_labels(frame, starts, cfg.labels)
+    get_run_logger().info("label rates per snapshot:\n%s", rates_text(check.rates))
+    raise_for_implausible(check)
+    return check

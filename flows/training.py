@@ -33,6 +33,7 @@ from flows.tasks import (
     canonical_tables,
     data_end,
     extract_with_retries,
+    label_sanity,
     read_config,
     validate,
 )
@@ -161,6 +162,7 @@ def training_flow(config_path: str | None = None) -> dict:
     as_of_dates = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
     spec = derive_spec(tables, cfg)
     frame = build_matrix(tables, as_of_dates, spec, cfg, end)
+    label_sanity(frame, tables, cfg)
     con.disconnect()
 
     results, skipped = train_targets(frame, spec.to_dict(), cfg)

@@ -47,11 +47,58 @@ def test_typo_in_a_nested_source_key_is_an_error(tmp_path):
         load_config(write(tmp_path, raw))
 
 
-def test_missing_required_table_is_an_error(tmp_path):
+@pytest.mark.parametrize("table", ["accounts", "subscriptions"])
+def test_missing_required_table_is_an_error(tmp_path, table):
     raw = minimal()
-    del raw["sources"]["usage_events"]
-    with pytest.raises(ConfigError, match="usage_events"):
+    del raw["sources"][table]
+    with pytest.raises(ConfigError, match=rf"missing required source table\(s\) \['{table}'\]"):
         load_config(write(tmp_path, raw))
+
+
+def test_usage_and_support_tables_are_optional(tmp_path):
+    raw = minimal()
+    del raw["sources"]["usage_events"], raw["sources"]["support_tickets"]
+    cfg = load_config(write(tmp_path, raw))
+    assert set(cfg.sources) == {"accounts", "subscriptions"}
+
+
+def test_reactivation_gap_below_one_day_is_refused(tmp_path):
+    raw = minimal()
+    raw["labels"] = {"reactivation_gap_days": 0}
+    with pytest.raises(ConfigError, match="reactivation_gap_days"):
+        load_config(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "table"),
+    [
+        ("churn_source", "churn_events", "churn_events"),
+        ("upsell_source", "expansion_events", "expansion_events"),
+    ],
+)
+def test_outcome_source_needs_its_table(tmp_path, key, value, table):
+    raw = minimal()
+    raw["labels"] = {key: value}
+    with pytest.raises(ConfigError, match=f"sources.{table} is not configured"):
+        load_config(write(tmp_path, raw))
+    raw["sources"][table] = {"source": {"kind": "duckdb", "table": table}}
+    assert getattr(load_config(write(tmp_path, raw)).labels, key) == value
+
+
+def test_playbook_rule_on_a_family_without_its_table_is_refused(tmp_path):
+    raw = minimal()
+    del raw["sources"]["support_tickets"]
+    raw["outreach"] = {
+        "playbook": [
+            {"name": "Ticket triage", "action": "Call", "top_driver_family": ["support"]},
+            {"name": "Rest", "action": "Nurture"},
+        ]
+    }
+    with pytest.raises(ConfigError, match="'Ticket triage'.*support.*support_tickets"):
+        load_config(write(tmp_path, raw))
+    # the default playbook's support rule never matches then, and is not refused
+    del raw["outreach"]
+    assert load_config(write(tmp_path, raw)).outreach.playbook
 
 
 def test_table_name_must_be_an_identifier(tmp_path):

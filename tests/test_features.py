@@ -96,3 +96,42 @@ def test_every_feature_is_in_the_catalogue(tiny_tables, spec):
         entry = describe(col)
         assert entry.family in {"usage", "support", "contract", "nps", "account"}
         assert entry.description != col.replace("_", " "), f"{col} has no catalogue entry"
+
+
+def test_absent_usage_and_support_tables_drop_their_families(tiny_tables):
+    tables = {k: v for k, v in tiny_tables.items() if k not in ("usage_events", "support_tickets")}
+    spec = derive_spec(tables, default_config())
+    assert spec.families == ("contract", "account", "nps")
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    f = features_at(tables, spec)
+    assert not [c for c in f.columns if c.startswith(("usage_", "support_"))]
+    assert f.loc["acc_a", "contract_mrr"] == 500.0
+    assert f.loc["acc_a", "nps_last_score"] == 4
+    from churnml.schemas import validate_features
+
+    validate_features(f.reset_index())  # the schema does not ask for absent families
+
+
+def test_a_contract_starting_at_the_as_of_puts_the_account_in_with_no_mrr_yet(tiny_tables, spec):
+    from churnml.schemas import validate_features
+
+    subs = tiny_tables["subscriptions"].to_pandas()
+    new = subs.iloc[[0]].assign(
+        subscription_id="s_new", account_id="acc_new", start_at=pd.Timestamp(AS_OF)
+    )
+    tables = {**tiny_tables, "subscriptions": ibis.memtable(pd.concat([subs, new]))}
+    f = features_at(tables, spec)
+    assert f.loc["acc_new", "contract_mrr"] == 0.0  # nothing before the as-of
+    validate_features(f.reset_index())
+
+
+def test_observed_until_uses_the_tables_that_exist(tiny_tables):
+    from datetime import datetime
+
+    from churnml.matrix import observed_until
+
+    only = {k: tiny_tables[k] for k in ("accounts", "subscriptions")}
+    assert observed_until(only) == datetime(2025, 3, 10)
+    churns = pd.DataFrame({"account_id": ["acc_a"], "churned_at": pd.to_datetime(["2025-04-15"])})
+    with_events = {**only, "churn_events": ibis.memtable(churns)}
+    assert observed_until(with_events) == datetime(2025, 4, 15)

@@ -43,7 +43,7 @@ def demo_config(root: Path) -> Path:
 def active_accounts_at(warehouse: Path, as_of: str) -> set[str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     rows = con.execute(
-        "SELECT DISTINCT account_id FROM subscriptions WHERE start_at < ? AND (end_at IS NULL OR end_at >= ?)",
+        "SELECT DISTINCT account_id FROM subscriptions WHERE start_at <= ? AND (end_at IS NULL OR end_at > ?)",
         [as_of, as_of],
     ).fetchall()
     con.close()
@@ -95,6 +95,8 @@ def assert_training_run_is_complete(root: Path, run_id: str) -> None:
         Path(client.download_artifacts(run_id, "data/fingerprint.json")).read_text()
     )
     assert fingerprint["rows"] > 0 and len(fingerprint["content_hash"]) >= 16
+    rates = json.loads(Path(client.download_artifacts(run_id, "data/label_rates.json")).read_text())
+    assert 0 < rates["snapshots"][0]["churn_rate"] < 0.5
 
 
 @pytest.mark.slow

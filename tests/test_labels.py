@@ -95,3 +95,146 @@ def test_active_periods_merge_short_gaps(tiny_tables):
     assert len(c) == 1 and pd.isna(c.period_end.iloc[0])
     periods = active_periods(tiny_tables["subscriptions"], 5).to_pandas()
     assert len(periods[periods.account_id == "acc_c"]) == 2
+
+
+def _subs(rows: list[tuple[str, str, str | None]]) -> ibis.Table:
+    """Subscription rows (account_id, start_at, end_at) with the other columns filled in."""
+    return ibis.memtable(
+        pd.DataFrame(
+            {
+                "subscription_id": [f"s{i}" for i in range(len(rows))],
+                "account_id": [r[0] for r in rows],
+                "start_at": pd.to_datetime([r[1] for r in rows], format="ISO8601"),
+                "end_at": pd.to_datetime([r[2] for r in rows], format="ISO8601"),
+                "mrr": [100.0] * len(rows),
+                "plan": ["growth"] * len(rows),
+                "seats": [5] * len(rows),
+                "billing_period": ["monthly"] * len(rows),
+            }
+        )
+    )
+
+
+BOUNDARY = date(2025, 3, 1)
+
+
+def test_population_boundaries_are_half_open():
+    subs = _subs(
+        [
+            ("ends_at_as_of", "2024-01-01", "2025-03-01"),
+            ("starts_at_as_of", "2025-03-01", None),
+            ("ends_just_after", "2024-01-01", "2025-03-01 00:00:01"),
+            ("starts_just_after", "2025-03-01 00:00:01", None),
+        ]
+    )
+    spine = active_accounts(subs, as_of_table([BOUNDARY])).to_pandas()
+    assert sorted(spine.account_id) == ["ends_just_after", "starts_at_as_of"]
+
+
+def test_churn_at_the_horizon_end_counts_and_at_the_as_of_does_not():
+    cfg = LabelConfig(churn_horizon_days=31, reactivation_gap_days=1)
+    subs = _subs(
+        [
+            ("ends_at_horizon_end", "2024-01-01", "2025-04-01"),  # as-of + 31 days exactly
+            ("ends_after_horizon", "2024-01-01", "2025-04-01 00:00:01"),
+            ("starts_at_as_of", "2025-03-01", "2025-03-20"),
+        ]
+    )
+    out = labels_at({"subscriptions": subs}, BOUNDARY, cfg)
+    assert out.loc["ends_at_horizon_end", "churn_label"] == 1
+    assert out.loc["ends_after_horizon", "churn_label"] == 0
+    assert out.loc["starts_at_as_of", "churn_label"] == 1
+    assert out.loc["starts_at_as_of", "churn_at"] == pd.Timestamp("2025-03-20")
+
+
+def _churns(rows: list[tuple[str, str]]) -> ibis.Table:
+    frame = pd.DataFrame(rows, columns=["account_id", "churned_at"])
+    return ibis.memtable(frame.assign(churned_at=pd.to_datetime(frame.churned_at)))
+
+
+def test_churn_from_churn_events_with_the_reactivation_rule():
+    # every account keeps an open subscription row: only the events say who left
+    subs = _subs(
+        [
+            ("leaves", "2024-01-01", None),
+            ("leaves_at_horizon_end", "2024-01-01", None),
+            ("back_in_a_week", "2024-01-01", None),
+            ("back_in_a_week", "2025-04-22", None),
+            ("left_before", "2024-01-01", None),
+            ("left_and_returned", "2024-01-01", None),
+            ("left_and_returned", "2025-02-01", None),
+            ("stays", "2024-01-01", None),
+        ]
+    )
+    churns = _churns(
+        [
+            ("leaves", "2025-04-10"),
+            ("leaves_at_horizon_end", "2025-05-30"),  # as-of + 90 days exactly
+            ("back_in_a_week", "2025-04-15"),
+            ("left_before", "2025-03-01"),  # exactly at the as-of: already gone
+            ("left_and_returned", "2025-01-10"),
+        ]
+    )
+    spine = active_accounts(subs, as_of_table([BOUNDARY]), churns)
+    assert sorted(spine.to_pandas().account_id) == [
+        "back_in_a_week",
+        "leaves",
+        "leaves_at_horizon_end",
+        "left_and_returned",
+        "stays",
+    ]
+    out = (
+        build_labels(subs, spine, DEFAULT_LABELS, OBSERVED, churns=churns)
+        .to_pandas()
+        .set_index("account_id")
+    )
+    assert out.loc["leaves", "churn_label"] == 1
+    assert out.loc["leaves", "churn_at"] == pd.Timestamp("2025-04-10")
+    assert out.loc["leaves_at_horizon_end", "churn_label"] == 1
+    assert out.loc["back_in_a_week", "churn_label"] == 0  # back within the 30-day gap
+    strict = LabelConfig(reactivation_gap_days=5)
+    strict_out = build_labels(subs, spine, strict, OBSERVED, churns=churns).to_pandas()
+    assert strict_out.set_index("account_id").loc["back_in_a_week", "churn_label"] == 1
+    assert out.loc["stays", "churn_label"] == 0
+    assert out.loc["left_and_returned", "churn_label"] == 0
+    immature = build_labels(subs, spine, DEFAULT_LABELS, datetime(2025, 5, 1), churns=churns)
+    assert immature.to_pandas().churn_label.isna().all()
+
+
+def test_churn_from_account_status(tiny_frames):
+    from churnml.labels import outcome_churns
+
+    accounts = tiny_frames["accounts"].assign(
+        status=["Churned", "active", "cancelled"],
+        churned_at=pd.to_datetime(["2025-03-15", "2025-03-15", None]),
+    )
+    tables = {"accounts": ibis.memtable(accounts)}
+    cfg = LabelConfig(churn_source="account_status")
+    churns = outcome_churns(tables, cfg).to_pandas()
+    # acc_b is active (status wins over a stray date); acc_c has no date to label with
+    assert churns.account_id.tolist() == ["acc_a"]
+    assert churns.churned_at.tolist() == [pd.Timestamp("2025-03-15")]
+    assert outcome_churns(tables, LabelConfig()) is None
+
+
+def test_upsell_from_expansion_events():
+    subs = _subs([("x", "2024-01-01", None), ("y", "2024-01-01", None), ("z", "2024-01-01", None)])
+    events = pd.DataFrame(
+        {
+            "account_id": ["x", "y", "z", "z"],
+            "occurred_at": pd.to_datetime(["2025-03-01", "2025-05-30", "2025-03-05", "2025-04-01"]),
+            "amount": [None, 500.0, 5.0, -50.0],
+        }
+    )
+    spine = active_accounts(subs, as_of_table([BOUNDARY]))
+    out = (
+        build_labels(subs, spine, DEFAULT_LABELS, OBSERVED, expansions=ibis.memtable(events))
+        .to_pandas()
+        .set_index("account_id")
+    )
+    assert out.loc["x", "upsell_label"] == 1  # at the as-of, no amount: counts
+    assert out.loc["y", "upsell_label"] == 0  # as-of + 90 days exactly: after the horizon
+    assert out.loc["z", "upsell_label"] == 0  # +5 on 100 MRR is under 10%; a negative amount
+    loose = LabelConfig(upsell_min_mrr_share=0.05)
+    loose_out = build_labels(subs, spine, loose, OBSERVED, expansions=ibis.memtable(events))
+    assert loose_out.to_pandas().set_index("account_id").loc["z", "upsell_label"] == 1

@@ -103,10 +103,12 @@ def future_records(draw) -> dict[str, pd.DataFrame]:
             ignore_index=True,
         )
     subs = data["subscriptions"].copy()
-    # a contract that was live at the as-of may end at any time at or after it
-    live_end = subs.end_at.isna() | (subs.end_at >= AS_OF_TS)
+    # a contract that was live at the as-of may end at any time after it (rows are
+    # [start_at, end_at): one ending exactly at the as-of is not live then, which is known then)
+    live_end = subs.end_at.isna() | (subs.end_at > AS_OF_TS)
     live_start = subs.start_at < AS_OF_TS
-    new_end = AS_OF_TS + timedelta(minutes=draw(later)) if draw(st.booleans()) else pd.NaT
+    ends_after = timedelta(minutes=max(1, draw(later)))
+    new_end = AS_OF_TS + ends_after if draw(st.booleans()) else pd.NaT
     subs.loc[live_end & live_start, "end_at"] = new_end
     # and later contract rows (upgrades, comebacks) are the future
     subs = subs[subs.start_at < AS_OF_TS]

@@ -102,3 +102,42 @@ def test_flow_matrix_step_runs_on_the_configured_engine(spark, tiny_tables):
     duck = build_matrix.fn(tiny_tables, grid, spec, cfg, end)
     on_spark = build_matrix.fn(tiny_tables, grid, spec, on_spark_cfg, end)
     assert_same_frames(duck, on_spark)
+
+
+def test_outcome_tables_match_on_both_engines(spark, tiny_frames, tmp_path):
+    """Churn from churn_events, upsell from expansion_events, and no ticket table."""
+    import pandas as pd
+
+    from churnml.io.spark import execute, stage_tables
+
+    frames = {k: v for k, v in tiny_frames.items() if k != "support_tickets"}
+    frames["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ["acc_a", "acc_c", "acc_b"],
+            "churned_at": pd.to_datetime(["2025-03-01", "2025-02-10", "2024-11-15"]),
+            "reason": ["price", None, "merger"],
+        }
+    )
+    frames["expansion_events"] = pd.DataFrame(
+        {
+            "account_id": ["acc_b", "acc_a"],
+            "occurred_at": pd.to_datetime(["2025-03-10", "2024-12-01"]),
+            "amount": [500.0, None],
+        }
+    )
+    tables = {k: ibis.memtable(v) for k, v in frames.items()}
+    cfg = default_config()
+    labels = cfg.labels.model_copy(
+        update={"churn_source": "churn_events", "upsell_source": "expansion_events"}
+    )
+    spec = derive_spec(tables, cfg)
+    end = datetime(2025, 12, 31)
+    grid = [date(2024, 10, 1), date(2024, 12, 1), date(2025, 2, 1)]
+    duck = feature_matrix(tables, grid, spec, labels, end).to_pandas()
+    (tmp_path / "stage").mkdir()
+    con, staged = stage_tables(spark, tables, tmp_path / "stage")
+    on_spark = execute(con, feature_matrix(staged, grid, spec, labels, end))
+    assert_same_frames(duck, on_spark)
+    # acc_a twice (to 2025-03-01), acc_b once (November); acc_c is back within the gap
+    assert duck.churn_label.sum() == 3 and duck.upsell_label.sum() == 2
+    assert "acc_b" not in set(duck[duck.as_of == "2025-02-01"].account_id)  # churned in November

@@ -191,6 +191,32 @@ def test_outcomes_are_the_training_labels(tiny_tables):
     assert out.set_index("account_id").loc["acc_c", "churn_label"] == 1
 
 
+def test_outcomes_follow_the_configured_outcome_sources(tiny_tables):
+    import ibis
+
+    from churnml.labels import outcome_tables
+
+    tables = {
+        **tiny_tables,
+        "churn_events": ibis.memtable(
+            pd.DataFrame(
+                {
+                    "account_id": ["acc_b", "acc_a"],
+                    "churned_at": pd.to_datetime(["2025-03-01", "2025-01-20"]),
+                }
+            )
+        ),
+    }
+    cfg = LabelConfig(churn_source="churn_events")
+    churns, expansions = outcome_tables(tables, cfg)
+    out = outcomes(tiny_tables["subscriptions"], date(2025, 2, 1), cfg, OBSERVED, churns)
+    out = out.to_pandas().set_index("account_id")
+    assert "acc_a" not in out.index  # recorded as churned before the as-of
+    assert out.loc["acc_b", "churn_label"] == 0  # back on 2025-03-10, within the gap
+    assert out.loc["acc_c", "churn_label"] == 0  # no churn recorded
+    assert expansions is None
+
+
 def test_mrr_change_over_the_upsell_horizon(tiny_tables):
     subs = tiny_tables["subscriptions"]
     rows = subscriptions_around(subs, date(2025, 2, 1), 90).to_pandas()

@@ -95,10 +95,38 @@ def test_duplicates_negative_mrr_orphans_and_time_travel(tmp_path, tiny_frames):
     assert ("usage_events", "occurred_at", "timestamp in the future") in checks
 
 
-def test_empty_table_is_a_problem(tmp_path, tiny_frames):
-    tiny_frames["support_tickets"] = tiny_frames["support_tickets"].iloc[0:0]
+def test_empty_required_table_is_a_problem(tmp_path, tiny_frames):
+    tiny_frames["subscriptions"] = tiny_frames["subscriptions"].iloc[0:0]
     checks = {(p.table, p.check) for p in problems_of(tmp_path, tiny_frames)}
-    assert ("support_tickets", "table is empty") in checks
+    assert ("subscriptions", "table is empty") in checks
+
+
+def test_empty_or_category_less_optional_tables_are_fine(tmp_path, tiny_frames):
+    tiny_frames["support_tickets"] = tiny_frames["support_tickets"].drop(
+        columns=["category", "priority"]
+    )
+    tiny_frames["usage_events"] = tiny_frames["usage_events"].iloc[0:0]
+    mapped = write_sources(tmp_path, tiny_frames)
+    assert validate_sources(mapped) == []
+    tickets = mapped["support_tickets"].table.to_pandas()
+    assert tickets.category.isna().all() and tickets.priority.isna().all()
+
+
+def test_outcome_tables_are_checked_for_orphans_and_future_dates(tmp_path, tiny_frames):
+    tiny_frames["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ["acc_a", "acc_ghost"],
+            "churned_at": ["2025-04-15", "2099-01-01"],
+            "reason": ["price", None],
+        }
+    )
+    tiny_frames["expansion_events"] = pd.DataFrame(
+        {"account_id": ["acc_b"], "occurred_at": ["2025-03-10"], "amount": ["lots"]}
+    )
+    checks = {(p.table, p.column, p.check) for p in problems_of(tmp_path, tiny_frames)}
+    assert ("churn_events", "account_id", "rows for unknown accounts") in checks
+    assert ("churn_events", "churned_at", "timestamp in the future") in checks
+    assert ("expansion_events", "amount", "not a valid float64") in checks
 
 
 def test_error_message_lists_every_problem(tmp_path, tiny_frames):
@@ -173,8 +201,8 @@ def _mixed_time_zones(f):
     ]
 
 
-def _empty_tickets(f):
-    f["support_tickets"] = f["support_tickets"].iloc[0:0]
+def _empty_subscriptions(f):
+    f["subscriptions"] = f["subscriptions"].iloc[0:0]
 
 
 BAD_INPUTS = {
@@ -215,7 +243,7 @@ BAD_INPUTS = {
         ("accounts", "created_at", "mixed time zones"),
         "2024-09-01 10:00:00",
     ),
-    "empty table": (_empty_tickets, ("support_tickets", "*", "table is empty"), None),
+    "empty table": (_empty_subscriptions, ("subscriptions", "*", "table is empty"), None),
 }
 
 

@@ -24,8 +24,31 @@ from pydantic import (
     model_validator,
 )
 
-CANONICAL_TABLES = ("accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses")
-OPTIONAL_TABLES = ("nps_responses",)
+CANONICAL_TABLES = (
+    "accounts",
+    "subscriptions",
+    "usage_events",
+    "support_tickets",
+    "nps_responses",
+    "churn_events",
+    "expansion_events",
+)
+OPTIONAL_TABLES = (
+    "subscriptions",  # by the list; the config validator still requires it (see _outcome_tables)
+    "usage_events",
+    "support_tickets",
+    "nps_responses",
+    "churn_events",
+    "expansion_events",
+)
+# The table each driver family is computed from: a family whose table is absent cannot exist.
+FAMILY_TABLES = {
+    "usage": "usage_events",
+    "support": "support_tickets",
+    "contract": "subscriptions",
+    "nps": "nps_responses",
+    "account": "accounts",
+}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -365,12 +388,31 @@ class RetryConfig(StrictModel):
 
 
 class LabelConfig(StrictModel):
+    """How outcomes are read off the data (docs/training.md, "Labels")."""
+
     churn_horizon_days: int = Field(90, ge=1)
-    reactivation_gap_days: int = Field(30, ge=0)
+    reactivation_gap_days: int = Field(
+        30,
+        ge=1,
+        description="a customer back within this many days has not churned; below 1 day every "
+        "contiguous renewal row would count as a churn",
+    )
     upsell_horizon_days: int = Field(90, ge=1)
     upsell_min_mrr_share: float = Field(0.10, ge=0)
     upsell_min_mrr_amount: float = Field(0.0, ge=0)
     plan_order: list[str] = Field(default_factory=list, description="plans from lowest to highest")
+    churn_source: Literal["subscriptions", "churn_events", "account_status"] = Field(
+        "subscriptions",
+        description="subscription ends, a churn_events table, or accounts.status/churned_at",
+    )
+    upsell_source: Literal["subscriptions", "expansion_events"] = Field(
+        "subscriptions", description="subscription changes, or an expansion_events table"
+    )
+    churned_statuses: list[str] = Field(
+        default_factory=lambda: ["churned", "cancelled"],
+        min_length=1,
+        description="accounts.status values meaning churned (churn_source: account_status)",
+    )
 
 
 class TrainingConfig(StrictModel):
@@ -821,10 +863,47 @@ class ChurnmlConfig(StrictModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _outcome_tables(self) -> ChurnmlConfig:
+        """Each outcome source needs its table; a playbook rule needs its family's table."""
+        needs = {
+            "churn_events": ("churn_source", "churn_events"),
+            "expansion_events": ("upsell_source", "expansion_events"),
+        }
+        for table, (key, value) in needs.items():
+            if getattr(self.labels, key) == value and table not in self.sources:
+                raise ValueError(
+                    f"labels.{key} is {value} but sources.{table} is not configured; map it "
+                    f"(columns {_contract_columns(table)}) or set labels.{key}: subscriptions"
+                )
+        if "subscriptions" not in self.sources:
+            raise ValueError(
+                "missing required source table(s) ['subscriptions']: it gives the accounts active "
+                "at each as-of and the contract features, whatever labels.churn_source says"
+            )
+        if "outreach" in self.model_fields_set and "playbook" in self.outreach.model_fields_set:
+            for rule in self.outreach.playbook:
+                absent = [
+                    f for f in rule.top_driver_family or [] if FAMILY_TABLES[f] not in self.sources
+                ]
+                if absent:
+                    raise ValueError(
+                        f"outreach.playbook rule {rule.name!r}: top_driver_family {absent} cannot "
+                        f"occur because sources.{FAMILY_TABLES[absent[0]]} is not configured; "
+                        "remove the family from the rule or map the table"
+                    )
+        return self
+
     def resolve(self, path: str) -> Path:
         """A config path made absolute against the config file's folder."""
         p = Path(os.path.expandvars(path)).expanduser()
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+
+def _contract_columns(table: str) -> list[str]:
+    from churnml.contract import TABLES
+
+    return TABLES[table].column_names
 
 
 class ConfigError(ValueError):

@@ -51,6 +51,9 @@ ACCOUNTS = Table(
         Column("industry", "string", required=False),
         Column("region", "string", required=False),
         Column("csm_owner", "string", required=False),
+        # for labels.churn_source: account_status (a churned status plus the date it happened)
+        Column("status", "string", required=False),
+        Column("churned_at", "timestamp", required=False),
     ),
     key=("account_id",),
     time_column="created_at",
@@ -82,6 +85,7 @@ USAGE_EVENTS = Table(
         Column("quantity", "float64", required=False, default=1.0),
     ),
     time_column="occurred_at",
+    optional=True,
 )
 
 SUPPORT_TICKETS = Table(
@@ -92,14 +96,15 @@ SUPPORT_TICKETS = Table(
         Column("opened_at", "timestamp"),
         Column("closed_at", "timestamp", required=False),
         Column("status", "string", required=False),
-        Column("category", "string"),
-        Column("priority", "string"),
+        Column("category", "string", required=False),
+        Column("priority", "string", required=False),
         Column("first_response_at", "timestamp", required=False),
         Column("satisfaction", "float64", required=False),
         Column("escalated", "boolean", required=False, default=False),
     ),
     key=("ticket_id",),
     time_column="opened_at",
+    optional=True,
 )
 
 NPS_RESPONSES = Table(
@@ -113,6 +118,28 @@ NPS_RESPONSES = Table(
     optional=True,
 )
 
+CHURN_EVENTS = Table(
+    "churn_events",
+    (
+        Column("account_id", "string"),
+        Column("churned_at", "timestamp"),
+        Column("reason", "string", required=False),
+    ),
+    time_column="churned_at",
+    optional=True,
+)
+
+EXPANSION_EVENTS = Table(
+    "expansion_events",
+    (
+        Column("account_id", "string"),
+        Column("occurred_at", "timestamp"),
+        Column("amount", "float64", required=False),  # MRR added; empty: every event counts
+    ),
+    time_column="occurred_at",
+    optional=True,
+)
+
 # Optional contract columns whose absence is filled in later, and how (shown by the profile).
 FALLBACKS = {
     "accounts": {
@@ -122,11 +149,28 @@ FALLBACKS = {
 }
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, USAGE_EVENTS, SUPPORT_TICKETS, NPS_RESPONSES)
+    t.name: t
+    for t in (
+        ACCOUNTS,
+        SUBSCRIPTIONS,
+        USAGE_EVENTS,
+        SUPPORT_TICKETS,
+        NPS_RESPONSES,
+        CHURN_EVENTS,
+        EXPANSION_EVENTS,
+    )
 }
 
 # Order in which tables are mapped: a table may reach account_id through one mapped before it.
-LOAD_ORDER = ("accounts", "subscriptions", "support_tickets", "nps_responses", "usage_events")
+LOAD_ORDER = (
+    "accounts",
+    "subscriptions",
+    "support_tickets",
+    "nps_responses",
+    "usage_events",
+    "churn_events",
+    "expansion_events",
+)
 
 
 # Billing periods: a name, a number of months, or "N days" (written by a `unit: days` derivation).

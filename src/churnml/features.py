@@ -38,6 +38,14 @@ class FeatureSpec:
     categorical_attributes: tuple[str, ...]
     numeric_attributes: tuple[str, ...]
     has_nps: bool = True
+    has_usage: bool = True
+    has_support: bool = True
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The feature families this spec computes (a family needs its source table)."""
+        optional = (("usage", self.has_usage), ("support", self.has_support), ("nps", self.has_nps))
+        return ("contract", "account", *[name for name, present in optional if present])
 
     @property
     def lookback_days(self) -> int:
@@ -54,6 +62,8 @@ class FeatureSpec:
             "categorical_attributes": list(self.categorical_attributes),
             "numeric_attributes": list(self.numeric_attributes),
             "has_nps": self.has_nps,
+            "has_usage": self.has_usage,
+            "has_support": self.has_support,
         }
 
     @classmethod
@@ -68,6 +78,8 @@ class FeatureSpec:
             categorical_attributes=tuple(raw["categorical_attributes"]),
             numeric_attributes=tuple(raw["numeric_attributes"]),
             has_nps=raw.get("has_nps", True),
+            has_usage=raw.get("has_usage", True),
+            has_support=raw.get("has_support", True),
         )
 
 
@@ -76,34 +88,37 @@ def _slug(value: str) -> str:
     return out or "other"
 
 
+def _most_frequent(table: ir.Table | None, column: str, limit: int) -> tuple[str, ...]:
+    """The table's most frequent values of a column, most frequent first (none without the table)."""
+    if table is None:
+        return ()
+    top = (
+        table.group_by(column)
+        .aggregate(n=table.count())
+        .order_by([ibis.desc("n"), column])
+        .limit(limit)
+        .to_pandas()
+    )
+    return tuple(str(v) for v in top[column].dropna())
+
+
 def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
-    """Fix the data-dependent parts of the feature set (which event types, which categories)."""
-    usage = tables["usage_events"]
-    top_types = (
-        usage.group_by("event_type")
-        .aggregate(n=usage.count())
-        .order_by([ibis.desc("n"), "event_type"])
-        .limit(MAX_EVENT_TYPES)
-        .to_pandas()
-    )
-    tickets = tables["support_tickets"]
-    top_categories = (
-        tickets.group_by("category")
-        .aggregate(n=tickets.count())
-        .order_by([ibis.desc("n"), "category"])
-        .limit(MAX_TICKET_CATEGORIES)
-        .to_pandas()
-    )
+    """Fix the data-dependent parts of the feature set: which families (a usage, ticket or NPS
+    table may be absent), which event types, which ticket categories."""
     return FeatureSpec(
         windows_days=tuple(cfg.features.windows_days),
         trend_window_days=cfg.features.trend_window_days,
-        event_types=tuple(str(v) for v in top_types["event_type"].dropna()),
-        ticket_categories=tuple(str(v) for v in top_categories["category"].dropna()),
+        event_types=_most_frequent(tables.get("usage_events"), "event_type", MAX_EVENT_TYPES),
+        ticket_categories=_most_frequent(
+            tables.get("support_tickets"), "category", MAX_TICKET_CATEGORIES
+        ),
         onboarding_events=tuple(cfg.features.onboarding_events),
         plan_order=tuple(cfg.labels.plan_order),
         categorical_attributes=tuple(cfg.features.account_attributes_categorical),
         numeric_attributes=tuple(cfg.features.account_attributes_numeric),
         has_nps="nps_responses" in tables,
+        has_usage="usage_events" in tables,
+        has_support="support_tickets" in tables,
     )
 
 
@@ -641,11 +656,13 @@ def build_features(
     that joins more columns and sorts itself passes ``ordered=False`` (one sort, not two).
     """
     parts = [
-        usage_features(tables["usage_events"], spine, spec, as_of_dates),
-        support_features(tables["support_tickets"], spine, spec),
         contract_features(tables["subscriptions"], tables["accounts"], spine, spec),
         attribute_features(tables["accounts"], spine, spec),
     ]
+    if spec.has_usage:
+        parts.insert(0, usage_features(_table(tables, "usage_events"), spine, spec, as_of_dates))
+    if spec.has_support:
+        parts.insert(-2, support_features(_table(tables, "support_tickets"), spine, spec))
     if spec.has_nps and "nps_responses" in tables:
         parts.append(nps_features(tables["nps_responses"], spine))
     out = parts[0]
@@ -653,12 +670,29 @@ def build_features(
         out = out.inner_join(part, ["account_id", "as_of"]).select(
             out, *[part[c] for c in part.columns if c not in ("account_id", "as_of")]
         )
+    # A first contract starting exactly at the as-of puts the account in the snapshot (periods
+    # are [start_at, end_at)) while the contract features read the state just before it: no MRR.
     out = out.mutate(
-        usage_active_users_per_seat=ibis.ifelse(
-            out.contract_seats > 0,
-            out[f"usage_active_users_{spec.trend_window_days}d"].cast("float64")
-            / out.contract_seats,
-            None,
-        )
+        contract_mrr=out.contract_mrr.fill_null(0.0),
+        contract_arr=out.contract_arr.fill_null(0.0),
     )
+    if spec.has_usage:
+        out = out.mutate(
+            usage_active_users_per_seat=ibis.ifelse(
+                out.contract_seats > 0,
+                out[f"usage_active_users_{spec.trend_window_days}d"].cast("float64")
+                / out.contract_seats,
+                None,
+            )
+        )
     return out.order_by(["as_of", "account_id"]) if ordered else out
+
+
+def _table(tables: dict[str, ir.Table], name: str) -> ir.Table:
+    """A table the spec was built with; scoring data without it cannot use that spec."""
+    if name not in tables:
+        raise ValueError(
+            f"the model was trained with features from {name}, but sources.{name} is not "
+            "configured now; map it again or retrain"
+        )
+    return tables[name]

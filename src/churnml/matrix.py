@@ -8,19 +8,31 @@ import ibis.expr.types as ir
 
 from churnml.config import LabelConfig
 from churnml.features import FeatureSpec, build_features
-from churnml.labels import build_labels
+from churnml.labels import build_labels, outcome_churns, outcome_tables
 from churnml.snapshots import active_accounts, as_of_table
+
+# The columns that date each table's records (whichever tables are configured).
+TIME_COLUMNS = {
+    "usage_events": ("occurred_at",),
+    "support_tickets": ("opened_at",),
+    "subscriptions": ("start_at",),
+    "nps_responses": ("responded_at",),
+    "churn_events": ("churned_at",),
+    "expansion_events": ("occurred_at",),
+    "accounts": ("churned_at",),
+}
 
 
 def observed_until(tables: dict[str, ir.Table]) -> datetime:
-    """The latest instant the data covers: the last event, ticket, answer or contract change."""
+    """The latest instant the data covers: the last event, ticket, answer, contract change or
+    recorded outcome, over the tables that are configured."""
     stamps = [
-        tables["usage_events"].occurred_at.max(),
-        tables["support_tickets"].opened_at.max(),
-        tables["subscriptions"].start_at.max(),
+        tables[name][column].max()
+        for name, columns in TIME_COLUMNS.items()
+        if name in tables
+        for column in columns
+        if column in tables[name].columns
     ]
-    if "nps_responses" in tables:
-        stamps.append(tables["nps_responses"].responded_at.max())
     values = [s.to_pyarrow().as_py() for s in stamps]
     values = [v for v in values if v is not None]
     if not values:
@@ -28,8 +40,13 @@ def observed_until(tables: dict[str, ir.Table]) -> datetime:
     return max(values).replace(tzinfo=None)
 
 
-def spine_for(tables: dict[str, ir.Table], as_of_dates: list[date]) -> ir.Table:
-    return active_accounts(tables["subscriptions"], as_of_table(as_of_dates))
+def spine_for(
+    tables: dict[str, ir.Table], as_of_dates: list[date], labels: LabelConfig | None = None
+) -> ir.Table:
+    """The accounts active at each as-of; with a label config, churns recorded apart from the
+    subscriptions (labels.churn_source) also end an account's activity."""
+    churns = outcome_churns(tables, labels) if labels is not None else None
+    return active_accounts(tables["subscriptions"], as_of_table(as_of_dates), churns)
 
 
 def feature_matrix(
@@ -38,15 +55,21 @@ def feature_matrix(
     spec: FeatureSpec,
     labels: LabelConfig | None = None,
     data_end: datetime | None = None,
+    population: LabelConfig | None = None,
 ) -> ir.Table:
-    """Features (and, when a label config is given, labels) on the active-account spine."""
-    spine = spine_for(tables, as_of_dates)
+    """Features (and, when a label config is given, labels) on the active-account spine.
+
+    Unlabelled (scoring), ``population`` gives the label config whose churn source decides who
+    is still a customer; labelled, ``labels`` does.
+    """
+    spine = spine_for(tables, as_of_dates, labels or population)
     if labels is None:
         return build_features(tables, spine, spec, as_of_dates)
     features = build_features(tables, spine, spec, as_of_dates, ordered=False)
     if data_end is None:
         raise ValueError("labels need the data end (observed_until)")
-    y = build_labels(tables["subscriptions"], spine, labels, data_end)
+    churns, expansions = outcome_tables(tables, labels)
+    y = build_labels(tables["subscriptions"], spine, labels, data_end, churns, expansions)
     out = features.inner_join(y, ["account_id", "as_of"]).select(
         features, y.churn_label, y.churn_at, y.upsell_label
     )

@@ -40,13 +40,13 @@ def _days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
 
 
 def spine(subscriptions: pd.DataFrame, as_of_dates: list[date]) -> pd.DataFrame:
-    """Accounts with a live subscription at each as-of."""
+    """Accounts with a live subscription at each as-of: ``start_at <= as_of < end_at``."""
     parts = []
     for d in sorted(set(as_of_dates)):
         as_of = pd.Timestamp(datetime(d.year, d.month, d.day))
         live = subscriptions[
-            (subscriptions.start_at < as_of)
-            & (subscriptions.end_at.isna() | (subscriptions.end_at >= as_of))
+            (subscriptions.start_at <= as_of)
+            & (subscriptions.end_at.isna() | (subscriptions.end_at > as_of))
         ]
         parts.append(pd.DataFrame({"account_id": live.account_id.unique(), "as_of": as_of}))
     out = pd.concat(parts, ignore_index=True)
@@ -317,19 +317,25 @@ def build_features(
     """Every feature family for every active account at every as-of, in plain pandas."""
     base = spine(frames["subscriptions"], as_of_dates)
     parts = [
-        usage_features(frames["usage_events"], base, spec),
-        support_features(frames["support_tickets"], base, spec),
         contract_features(frames["subscriptions"], frames["accounts"], base, spec),
         attribute_features(frames["accounts"], base, spec),
     ]
+    if spec.has_usage:
+        parts.insert(0, usage_features(frames["usage_events"], base, spec))
+    if spec.has_support:
+        parts.insert(-2, support_features(frames["support_tickets"], base, spec))
     if spec.has_nps and "nps_responses" in frames:
         parts.append(nps_features(frames["nps_responses"], base))
     out = base
     for part in parts:
         out = out.merge(part, on=["account_id", "as_of"], how="left")
-    seats = out.contract_seats
-    users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
-    out["usage_active_users_per_seat"] = (users / seats).where(seats > 0)
+    # a first contract starting exactly at the as-of: in the snapshot, no MRR before it
+    out["contract_mrr"] = out.contract_mrr.fillna(0.0)
+    out["contract_arr"] = out.contract_arr.fillna(0.0)
+    if spec.has_usage:
+        seats = out.contract_seats
+        users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
+        out["usage_active_users_per_seat"] = (users / seats).where(seats > 0)
     return out.sort_values(["as_of", "account_id"]).reset_index(drop=True)
 
 
@@ -382,7 +388,7 @@ def build_labels(
 
     periods = active_periods(subscriptions, labels.reactivation_gap_days)
     j = base.merge(periods, on="account_id")
-    j = j[(j.period_start < j.as_of) & (j.period_end.isna() | (j.period_end >= j.as_of))]
+    j = j[(j.period_start <= j.as_of) & (j.period_end.isna() | (j.period_end > j.as_of))]
     j = j.assign(churned=j.period_end.notna() & (j.period_end <= j.as_of + churn_h))
     churn = j.groupby(["account_id", "as_of"]).agg(
         churned=("churned", "max"), churn_at=("period_end", "max")

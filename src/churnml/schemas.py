@@ -9,13 +9,22 @@ FEATURE_FRAME = pa.DataFrameSchema(
     {
         "account_id": pa.Column(str, nullable=False),
         "as_of": pa.Column("datetime64[us]", nullable=False, coerce=True),
-        r"usage_events_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
-        r"usage_active_days_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
-        r"support_tickets_\d+d": pa.Column(int, pa.Check.ge(0), regex=True, coerce=True),
-        "support_open_tickets": pa.Column(int, pa.Check.ge(0), coerce=True),
+        # usage and support columns exist only when their table is configured
+        r"usage_events_\d+d": pa.Column(
+            int, pa.Check.ge(0), regex=True, coerce=True, required=False
+        ),
+        r"usage_active_days_\d+d": pa.Column(
+            int, pa.Check.ge(0), regex=True, coerce=True, required=False
+        ),
+        r"support_tickets_\d+d": pa.Column(
+            int, pa.Check.ge(0), regex=True, coerce=True, required=False
+        ),
+        "support_open_tickets": pa.Column(int, pa.Check.ge(0), coerce=True, required=False),
         "contract_mrr": pa.Column(float, pa.Check.ge(0), nullable=False, coerce=True),
         "contract_tenure_days": pa.Column(float, pa.Check.ge(0), nullable=True, coerce=True),
-        "usage_days_since_last_activity": pa.Column(float, pa.Check.ge(0), coerce=True),
+        "usage_days_since_last_activity": pa.Column(
+            float, pa.Check.ge(0), coerce=True, required=False
+        ),
     },
     checks=[
         pa.Check(

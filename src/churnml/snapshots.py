@@ -1,8 +1,13 @@
 """The as-of grid and the accounts active at each as-of date.
 
 Convention: an as-of date is an instant (midnight UTC). Features use only records strictly
-before it; an account is in the snapshot when a subscription row started before the as-of and
-had not ended before it (``start_at < as_of <= end_at``, ``end_at`` empty while ongoing).
+before it. Subscription rows are half-open intervals ``[start_at, end_at)`` (docs/data-contract.md):
+an account is in the snapshot when one of its rows has ``start_at <= as_of < end_at`` (``end_at``
+empty while ongoing). So a row ending exactly at the as-of no longer counts (the customer is
+gone at that instant) and one starting exactly at it does. When churn is recorded apart from the
+subscriptions (a churn_events table or an account status), an account whose latest recorded
+churn at or before the as-of is not followed by a new subscription row (starting at or after
+the churn, up to the as-of) is gone too.
 """
 
 from __future__ import annotations
@@ -33,10 +38,26 @@ def as_of_table(as_of_dates: list[date]) -> ibis.Table:
     return ibis.memtable(frame, schema={"as_of": "timestamp"})
 
 
-def active_accounts(subscriptions: ibis.Table, as_of: ibis.Table) -> ibis.Table:
-    """(account_id, as_of) for every account with a live subscription at each as-of."""
+def active_accounts(
+    subscriptions: ibis.Table, as_of: ibis.Table, churns: ibis.Table | None = None
+) -> ibis.Table:
+    """(account_id, as_of) for every account with a live subscription at each as-of and, when
+    ``churns`` (account_id, churned_at) are given, no churn since its latest subscription start."""
     s = subscriptions
     joined = s.inner_join(
-        as_of, [s.start_at < as_of.as_of, s.end_at.isnull() | (s.end_at >= as_of.as_of)]
+        as_of, [s.start_at <= as_of.as_of, s.end_at.isnull() | (s.end_at > as_of.as_of)]
     )
-    return joined.select("account_id", "as_of").distinct()
+    live = joined.select("account_id", "as_of").distinct()
+    if churns is None:
+        return live
+    c = churns.inner_join(as_of, churns.churned_at <= as_of.as_of)
+    last_churn = c.group_by(["account_id", "as_of"]).aggregate(last_churn=c.churned_at.max())
+    started = s.inner_join(as_of, s.start_at <= as_of.as_of)
+    last_start = started.group_by(["account_id", "as_of"]).aggregate(
+        last_start=started.start_at.max()
+    )
+    out = live.left_join(last_churn, ["account_id", "as_of"]).select(live, last_churn.last_churn)
+    out = out.left_join(last_start, ["account_id", "as_of"]).select(out, last_start.last_start)
+    return out.filter(out.last_churn.isnull() | (out.last_start >= out.last_churn)).select(
+        "account_id", "as_of"
+    )

@@ -146,11 +146,17 @@ def choose_as_of(
 
 
 def outcomes(
-    subscriptions: ir.Table, as_of: date, labels: LabelConfig, observed_until: datetime
+    subscriptions: ir.Table,
+    as_of: date,
+    labels: LabelConfig,
+    observed_until: datetime,
+    churns: ir.Table | None = None,
+    expansions: ir.Table | None = None,
 ) -> ir.Table:
-    """Churn and upsell outcomes of every account active at the as-of, as training labels them."""
-    spine = active_accounts(subscriptions, as_of_table([as_of]))
-    return build_labels(subscriptions, spine, labels, observed_until)
+    """Churn and upsell outcomes of every account active at the as-of, as training labels them
+    (``churns``/``expansions`` from labels.outcome_tables when not read off subscriptions)."""
+    spine = active_accounts(subscriptions, as_of_table([as_of]), churns)
+    return build_labels(subscriptions, spine, labels, observed_until, churns, expansions)
 
 
 def subscriptions_around(subscriptions: ir.Table, as_of: date, horizon_days: int) -> ir.Table:

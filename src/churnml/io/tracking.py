@@ -108,6 +108,9 @@ def training_run(cfg: ChurnmlConfig, frame: pd.DataFrame, spec: dict) -> Iterato
             "data/fingerprint.json",
         )
         log_json(spec, "features/spec.json")
+        from churnml.label_sanity import label_rates, rates_records
+
+        log_json(rates_records(label_rates(frame)), "data/label_rates.json")
         yield run.info.run_id
 
 
