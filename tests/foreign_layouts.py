@@ -550,6 +550,9 @@ def erp_addons_config() -> dict:
     # while a base-plan seat increase (+40% or more) or a plan step is.
     config["labels"]["plan_order"] = list(BASE_SKUS)
     config["labels"]["upsell_min_mrr_share"] = 0.3
+    # A client may hold two packs of the same add-on at once: parallel rows on one SKU are real
+    # here, so they are summed (check-data refuses them by default as a likely duplicate export).
+    config["validation"] = {"same_plan_overlap": "sum"}
     return config
 
 

@@ -199,7 +199,7 @@ def test_duckdb_waits_a_bounded_time_then_fails_clearly(tmp_path):
         holder.send_signal(signal.SIGTERM)
         holder.communicate(timeout=30)
     assert second.returncode != 0 and "OPENED" not in out
-    assert "SourceError" in err and "is held by another process for more than 1.5s" in err
+    assert "SourceReadError" in err and "is held by another process for more than 1.5s" in err
     assert str(warehouse) in err
     assert waited < 60  # bounded: it did not hang
     current = duckdb_rows(warehouse, "scored_accounts")

@@ -28,14 +28,24 @@ class TrackingError(RuntimeError):
     """The MLflow store is unreachable or holds no usable champion (see churnml.io.registry)."""
 
 
+# Stores taken from a config file. `mlflow.set_tracking_uri` copies the store into
+# MLFLOW_TRACKING_URI, so without this a later config in the same process (a notebook, the tests)
+# would silently keep the first one's store.
+_FROM_CONFIG: set[str] = set()
+
+
 def tracking_uri(cfg: ChurnmlConfig) -> str:
-    """The MLflow store: MLFLOW_TRACKING_URI when set (where a URL with a password belongs),
-    else the config's, with a relative SQLite path made absolute."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    """The MLflow store: MLFLOW_TRACKING_URI when the user set it (where a URL with a password
+    belongs), else the config's, with a relative SQLite path made absolute."""
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env and from_env not in _FROM_CONFIG:
+        return from_env
+    uri = cfg.mlflow.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         path = cfg.resolve(uri.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        uri = f"sqlite:///{path}"
+    _FROM_CONFIG.add(uri)
     return uri
 
 
