@@ -43,8 +43,9 @@ def actual_outcomes(tables: dict, as_of: date, cfg: ChurnmlConfig, end: datetime
     subs = tables["subscriptions"]
     churns, expansions = outcome_tables(tables, cfg.labels)
     outcome = outcomes(subs, as_of, cfg.labels, end, churns, expansions).to_pandas()
-    rows = subscriptions_around(subs, as_of, cfg.labels.upsell_horizon_days).to_pandas()
-    return outcome, mrr_change(rows, as_of, cfg.labels.upsell_horizon_days)
+    horizon, gap = cfg.labels.upsell_horizon_days, cfg.labels.reactivation_gap_days
+    rows = subscriptions_around(subs, as_of, horizon, gap).to_pandas()
+    return outcome, mrr_change(rows, as_of, horizon, gap)
 
 
 @task(cache_policy=NO_CACHE)

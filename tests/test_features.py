@@ -135,3 +135,75 @@ def test_observed_until_uses_the_tables_that_exist(tiny_tables):
     churns = pd.DataFrame({"account_id": ["acc_a"], "churned_at": pd.to_datetime(["2025-04-15"])})
     with_events = {**only, "churn_events": ibis.memtable(churns)}
     assert observed_until(with_events) == datetime(2025, 4, 15)
+
+
+def test_contract_state_is_read_across_a_one_day_renewal_gap(tiny_tables, spec):
+    from churnml.features import contract_features
+
+    def rows(account, periods):
+        return pd.DataFrame(
+            {
+                "subscription_id": [f"{account}{i}" for i in range(len(periods))],
+                "account_id": account,
+                "start_at": pd.to_datetime([p[0] for p in periods]),
+                "end_at": pd.to_datetime([p[1] for p in periods]),
+                "mrr": [p[2] for p in periods],
+                "plan": "growth",
+                "seats": [p[3] for p in periods],
+                "billing_period": "monthly",
+            }
+        )
+
+    subs = pd.concat(
+        [
+            # monthly renewals stored with a one-day gap at each month end
+            rows(
+                "renews",
+                [
+                    ("2024-11-01", "2024-11-30", 80.0, 4),
+                    ("2024-12-01", "2024-12-31", 100.0, 5),
+                    ("2025-01-01", "2025-01-31", 100.0, 5),
+                    ("2025-02-01", "2025-02-28", 150.0, 6),
+                    ("2025-03-01", None, 150.0, 6),
+                ],
+            ),
+            # gone from December 1 to February 1: longer than the 30-day reactivation gap
+            rows(
+                "came_back",
+                [("2024-10-01", "2024-12-01", 100.0, 5), ("2025-02-01", None, 300.0, 9)],
+            ),
+        ]
+    )
+    accounts = pd.DataFrame(
+        {"account_id": ["renews", "came_back"], "created_at": pd.to_datetime(["2024-11-01"] * 2)}
+    )
+    tables = {"subscriptions": ibis.memtable(subs), "accounts": ibis.memtable(accounts)}
+
+    def contract(as_of):
+        spine = active_accounts(tables["subscriptions"], as_of_table([as_of]))
+        out = contract_features(tables["subscriptions"], tables["accounts"], spine, spec)
+        return out.to_pandas().set_index("account_id")
+
+    feb = contract(date(2025, 2, 1))
+    assert feb.loc["renews", "contract_mrr"] == 100.0  # the January row, not nothing
+    assert feb.loc["renews", "contract_seats"] == 5.0
+    assert feb.loc["renews", "contract_days_to_renewal"] == pytest.approx(365.25 / 12 * 2 - 31)
+    assert pd.isna(feb.loc["came_back", "contract_mrr"])  # a real churn: no state before it
+    mar = contract(date(2025, 3, 1))
+    assert mar.loc["renews", "contract_mrr"] == 150.0
+    # 90 days before March 1 is December 1, inside the November-December gap: November's MRR
+    assert mar.loc["renews", "contract_mrr_change_90d"] == pytest.approx(70.0)
+    short = contract_features(
+        tables["subscriptions"],
+        tables["accounts"],
+        active_accounts(tables["subscriptions"], as_of_table([date(2025, 2, 1)])),
+        FeatureSpec.from_dict({**spec.to_dict(), "reactivation_gap_days": 1}),
+    ).to_pandas()
+    # with a 1-day gap rule even a one-day pause is a churn (the instant before Feb 1 is in it)
+    assert short.contract_mrr.isna().all()
+
+
+def test_specs_stored_without_the_reactivation_gap_still_load(spec):
+    raw = spec.to_dict()
+    raw.pop("reactivation_gap_days")
+    assert FeatureSpec.from_dict(raw).reactivation_gap_days == 30

@@ -238,3 +238,43 @@ def test_upsell_from_expansion_events():
     loose = LabelConfig(upsell_min_mrr_share=0.05)
     loose_out = build_labels(subs, spine, loose, OBSERVED, expansions=ibis.memtable(events))
     assert loose_out.to_pandas().set_index("account_id").loc["z", "upsell_label"] == 1
+
+
+def _monthly(account: str, rows: list[tuple[str, str | None, float]]) -> pd.DataFrame:
+    """One account's renewal rows (start_at, end_at, mrr), 5 seats on a monthly growth plan."""
+    return pd.DataFrame(
+        {
+            "subscription_id": [f"{account}{i}" for i in range(len(rows))],
+            "account_id": account,
+            "start_at": pd.to_datetime([r[0] for r in rows]),
+            "end_at": pd.to_datetime([r[1] for r in rows]),
+            "mrr": [r[2] for r in rows],
+            "plan": "growth",
+            "seats": 5,
+            "billing_period": "monthly",
+        }
+    )
+
+
+def test_upsell_base_is_read_across_a_one_day_renewal_gap():
+    # renewals stored as [Jan 1, Jan 31), [Feb 1, Feb 28), ...: the as-of falls in a gap
+    gap_rows = [("2025-01-01", "2025-01-31"), ("2025-02-01", "2025-02-28")]
+    tail = [("2025-03-01", "2025-03-31"), ("2025-04-01", None)]
+    subs = pd.concat(
+        [
+            _monthly(
+                "upgrades", [(s, e, 100.0) for s, e in gap_rows] + [(s, e, 200.0) for s, e in tail]
+            ),
+            _monthly("flat", [(s, e, 100.0) for s, e in gap_rows + tail]),
+            # gone for two months (longer than the 30-day gap), back at three times the MRR
+            _monthly(
+                "came_back", [("2024-10-01", "2024-12-01", 100.0), ("2025-02-01", None, 300.0)]
+            ),
+        ]
+    )
+    tables = {"subscriptions": ibis.memtable(subs)}
+    out = labels_at(tables, date(2025, 2, 1))
+    assert out.loc["upgrades", "upsell_label"] == 1  # 100 (January row) -> 200 on March 1
+    assert out.loc["flat", "upsell_label"] == 0
+    assert out.loc["came_back", "upsell_label"] == 0  # a new customer: no state before the as-of
+    assert labels_at(tables, date(2025, 3, 1)).loc["upgrades", "upsell_label"] == 1

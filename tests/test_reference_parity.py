@@ -74,3 +74,20 @@ def test_many_weekly_snapshots_match_the_reference(demo):
     assert usage_buckets(grid, spec).words > 1
     engine, plain = both(tables, frames, grid)
     assert_same_frames(engine, plain)
+
+
+def test_renewal_gaps_match_the_reference(tiny_frames):
+    """acc_b renews with a one-day gap right before an as-of: both read the contract before it."""
+    import pandas as pd
+
+    from factories import tables as to_tables
+
+    subs = tiny_frames["subscriptions"].copy()
+    subs.loc[subs.subscription_id == "s2", "end_at"] = pd.Timestamp("2025-02-28")
+    subs.loc[subs.subscription_id == "s3", "start_at"] = pd.Timestamp("2025-03-01")
+    frames = {**tiny_frames, "subscriptions": subs}
+    grid = [date(2024, 12, 1), date(2025, 2, 1), date(2025, 3, 1)]
+    engine, plain = both(to_tables(frames), frames, grid)
+    assert_same_frames(engine, plain)
+    b = engine.set_index(["account_id", "as_of"]).loc[("acc_b", pd.Timestamp("2025-03-01"))]
+    assert b.contract_mrr == 1000.0 and b.contract_seats == 20.0

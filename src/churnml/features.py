@@ -16,13 +16,15 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnml.config import ChurnmlConfig
+from churnml.config import ChurnmlConfig, LabelConfig
 from churnml.contract import DAYS_PER_MONTH, LONG_CONTRACT_DAYS, billing_period_days
 
 SECONDS_PER_DAY = 86_400.0
 HIGH_PRIORITIES = ("high", "urgent")
 MAX_EVENT_TYPES = 25
 MAX_TICKET_CATEGORIES = 12
+# Specs stored before the contract state looked back over renewal gaps load with the label default.
+DEFAULT_REACTIVATION_GAP_DAYS: int = LabelConfig.model_fields["reactivation_gap_days"].default
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class FeatureSpec:
     has_nps: bool = True
     has_usage: bool = True
     has_support: bool = True
+    reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -64,6 +67,7 @@ class FeatureSpec:
             "has_nps": self.has_nps,
             "has_usage": self.has_usage,
             "has_support": self.has_support,
+            "reactivation_gap_days": self.reactivation_gap_days,
         }
 
     @classmethod
@@ -80,6 +84,7 @@ class FeatureSpec:
             has_nps=raw.get("has_nps", True),
             has_usage=raw.get("has_usage", True),
             has_support=raw.get("has_support", True),
+            reactivation_gap_days=raw.get("reactivation_gap_days", DEFAULT_REACTIVATION_GAP_DAYS),
         )
 
 
@@ -119,6 +124,7 @@ def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
         has_nps="nps_responses" in tables,
         has_usage="usage_events" in tables,
         has_support="support_tickets" in tables,
+        reactivation_gap_days=cfg.labels.reactivation_gap_days,
     )
 
 
@@ -147,6 +153,30 @@ def plan_rank(plan: ir.StringValue, plan_order: tuple[str, ...]) -> ir.IntegerVa
     return ibis.cases(*[(plan == p, i + 1) for i, p in enumerate(plan_order)], else_=0).cast(
         "int64"
     )
+
+
+def live_rows_before(
+    subscriptions: ir.Table, points: ir.Table, at: str, reactivation_gap_days: int
+) -> ir.Table:
+    """Each point joined with the subscription rows live "just before" ``points[at]``.
+
+    That is the last instant before ``at`` at which the account had a live row, looking back at
+    most the reactivation gap: renewals stored with a gap (a row ending on the 31st, the next
+    starting on the 1st) still show the contract at a month-start as-of, while an account gone
+    for longer than the gap (churned) shows none. Only rows started before ``at`` are read,
+    and an end after ``at`` only counts as "still live at ``at``".
+    """
+    keys = list(points.columns)
+    # Join on the account only, then filter: an OR in the join condition makes DuckDB loop.
+    j = points.inner_join(subscriptions, "account_id")
+    t = j[at]
+    gap = ibis.interval(days=reactivation_gap_days)
+    j = j.filter((j.start_at < t) & (j.end_at.isnull() | (j.end_at > t - gap)))
+    t = j[at]
+    last_live = ibis.least(j.end_at.fill_null(t), t) - ibis.interval(microseconds=1)
+    j = j.mutate(_base_at=last_live.max().over(ibis.window(group_by=keys)))
+    j = j.filter((j.start_at <= j._base_at) & (j.end_at.isnull() | (j.end_at > j._base_at)))
+    return j.drop("_base_at")
 
 
 MASK_BITS = 62  # bits per integer mask: stays a positive signed 64-bit integer on every engine
@@ -514,16 +544,10 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
 def contract_features(
     subscriptions: ir.Table, accounts: ir.Table, spine: ir.Table, spec: FeatureSpec
 ) -> ir.Table:
-    """The contract at the as-of: MRR, seats, plan, billing, tenure, renewal, recent changes."""
+    """The contract just before the as-of (live_rows_before): MRR, seats, plan, billing, tenure,
+    renewal, recent changes."""
     s = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, spec.plan_order))
-    live = spine.inner_join(
-        s,
-        [
-            spine.account_id == s.account_id,
-            s.start_at < spine.as_of,
-            s.end_at.isnull() | (s.end_at >= spine.as_of),
-        ],
-    )
+    live = live_rows_before(s, spine, "as_of", spec.reactivation_gap_days)
     # Any period length (names, months, days); unreadable values were refused by the checks.
     given = billing_period_days(live.billing_period)
     period_days = given.fill_null(DAYS_PER_MONTH)
@@ -548,16 +572,9 @@ def contract_features(
         contract_days_to_renewal=live.days_to_renewal.min(),
         contract_current_period_days=since_start.min(),
     )
-    # MRR 90 days before the as-of (0 if not yet a customer), from rows already started then.
+    # MRR just before 90 days before the as-of (0 if not a customer then), by the same rule.
     back = spine.mutate(back_at=spine.as_of - ibis.interval(days=90))
-    past = back.inner_join(
-        s,
-        [
-            back.account_id == s.account_id,
-            s.start_at < back.back_at,
-            s.end_at.isnull() | (s.end_at >= back.back_at),
-        ],
-    )
+    past = live_rows_before(s, back, "back_at", spec.reactivation_gap_days)
     past_mrr = past.group_by([past.account_id, past.as_of]).aggregate(
         mrr_90d_ago=past.mrr.sum().cast("float64")
     )

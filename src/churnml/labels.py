@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 
 from churnml.config import LabelConfig
-from churnml.features import plan_rank
+from churnml.features import live_rows_before, plan_rank
 
 FAR_FUTURE = datetime(9999, 1, 1)
 
@@ -160,11 +160,15 @@ def _state_at(subs: ir.Table, points: ir.Table, at: str) -> ir.Table:
     )
 
 
-def _base_state(subs: ir.Table, spine: ir.Table) -> ir.Table:
-    """MRR, seats and plan rank just before each as-of (the state the features see)."""
-    base_points = spine.mutate(base_at=spine.as_of - ibis.interval(microseconds=1))
-    return _state_at(subs, base_points, "base_at").select(
-        "account_id", "as_of", base_mrr="mrr", base_seats="seats", base_rank="rank"
+def _base_state(subs: ir.Table, spine: ir.Table, reactivation_gap_days: int) -> ir.Table:
+    """MRR, seats and plan rank just before each as-of, across a renewal gap shorter than the
+    reactivation gap (the state the features see, live_rows_before)."""
+    points = spine.select("account_id", "as_of")
+    live = live_rows_before(subs, points, "as_of", reactivation_gap_days)
+    return live.group_by(["account_id", "as_of"]).aggregate(
+        base_mrr=live.mrr.sum(),
+        base_seats=live.seats.fill_null(0).sum(),
+        base_rank=live.plan_rank.max(),
     )
 
 
@@ -174,7 +178,7 @@ def upsell_labels(
     """1 when, within ``[as_of, as_of + horizon)``, account MRR rises by the configured share and
     amount, or the seat count or plan rank goes up; NULL when the horizon is not yet observed."""
     subs = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, tuple(labels.plan_order)))
-    base = _base_state(subs, spine)
+    base = _base_state(subs, spine, labels.reactivation_gap_days)
     horizon = ibis.interval(days=labels.upsell_horizon_days)
     changes = (
         spine.inner_join(
@@ -226,7 +230,9 @@ def upsell_labels_from_events(
     ``upsell_min_mrr_amount`` and at least ``upsell_min_mrr_share`` of the MRR just before the
     as-of (when the subscriptions give one). NULL when the horizon is not yet observed."""
     subs = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, tuple(labels.plan_order)))
-    base = _base_state(subs, spine).select("account_id", "as_of", "base_mrr")
+    base = _base_state(subs, spine, labels.reactivation_gap_days).select(
+        "account_id", "as_of", "base_mrr"
+    )
     horizon = ibis.interval(days=labels.upsell_horizon_days)
     e = expansions.select("account_id", "occurred_at", amount=expansions.amount.cast("float64"))
     j = spine.left_join(base, ["account_id", "as_of"]).select(spine, base.base_mrr)

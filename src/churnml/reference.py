@@ -217,7 +217,8 @@ def contract_features(
     created = accounts.set_index("account_id").created_at
 
     def live_at(at: pd.Timestamp) -> pd.DataFrame:
-        return subs[(subs.start_at < at) & (subs.end_at.isna() | (subs.end_at >= at))]
+        rows = subs.assign(_at=at)
+        return _live_before(rows, ["account_id"], spec.reactivation_gap_days).drop(columns="_at")
 
     def compute(as_of: pd.Timestamp) -> pd.DataFrame:
         live = live_at(as_of).copy()
@@ -362,6 +363,18 @@ def active_periods(subscriptions: pd.DataFrame, reactivation_gap_days: int) -> p
     return periods
 
 
+def _live_before(rows: pd.DataFrame, keys: list[str], reactivation_gap_days: int) -> pd.DataFrame:
+    """The subscription rows live at the last instant before ``_at`` at which the key had a live
+    row, looking back at most the reactivation gap (churnml.features.live_rows_before)."""
+    at = rows["_at"]
+    gap = pd.Timedelta(days=reactivation_gap_days)
+    rows = rows[(rows.start_at < at) & (rows.end_at.isna() | (rows.end_at > at - gap))]
+    end = rows.end_at.fillna(rows["_at"])
+    last = end.where(end < rows["_at"], rows["_at"]) - pd.Timedelta(microseconds=1)
+    base_at = last.groupby([rows[k] for k in keys]).transform("max")
+    return rows[(rows.start_at <= base_at) & (rows.end_at.isna() | (rows.end_at > base_at))]
+
+
 def _state_at(subs: pd.DataFrame, points: pd.DataFrame, at: str) -> pd.DataFrame:
     """Account MRR, seats and best plan at each (account_id, as_of, at) instant."""
     j = points.merge(subs, on="account_id")
@@ -399,8 +412,14 @@ def build_labels(
     out["churn_at"] = out.churn_at.where(mature & (out.churn_label == 1))
 
     subs = subscriptions.assign(plan_rank=_plan_rank(subscriptions.plan, tuple(labels.plan_order)))
-    points = base.assign(base_at=base.as_of - pd.Timedelta(microseconds=1))
-    now = _state_at(subs, points, "base_at").drop(columns="base_at")
+    rows = base.merge(subs, on="account_id").assign(_at=lambda f: f.as_of)
+    live = _live_before(rows, ["account_id", "as_of"], labels.reactivation_gap_days)
+    now = (
+        live.assign(seats=live.seats.fillna(0))
+        .groupby(["account_id", "as_of"])
+        .agg(mrr=("mrr", "sum"), seats=("seats", "sum"), rank=("plan_rank", "max"))
+        .reset_index()
+    )
     starts = base.merge(subs[["account_id", "start_at"]], on="account_id")
     starts = starts[(starts.start_at >= starts.as_of) & (starts.start_at < starts.as_of + up_h)]
     changes = starts.rename(columns={"start_at": "change_at"}).drop_duplicates()

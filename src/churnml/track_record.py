@@ -32,6 +32,7 @@ import pandas as pd
 
 from churnml.config import LabelConfig
 from churnml.evaluate import calibration_table, classification_metrics, metrics_by_segment
+from churnml.features import DEFAULT_REACTIVATION_GAP_DAYS
 from churnml.labels import build_labels
 from churnml.report import ExtraSection
 from churnml.snapshots import active_accounts, as_of_table
@@ -159,10 +160,16 @@ def outcomes(
     return build_labels(subscriptions, spine, labels, observed_until, churns, expansions)
 
 
-def subscriptions_around(subscriptions: ir.Table, as_of: date, horizon_days: int) -> ir.Table:
-    """The subscription rows that can matter for MRR just before the as-of or within the horizon."""
+def subscriptions_around(
+    subscriptions: ir.Table,
+    as_of: date,
+    horizon_days: int,
+    reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS,
+) -> ir.Table:
+    """The subscription rows that can matter for MRR just before the as-of (looking back over a
+    renewal gap, see mrr_change) or within the horizon."""
     start = datetime(as_of.year, as_of.month, as_of.day)
-    before = ibis.timestamp(start - timedelta(microseconds=1))
+    before = ibis.timestamp(start - timedelta(days=reactivation_gap_days))
     end = ibis.timestamp(start + timedelta(days=horizon_days))
     s = subscriptions
     return s.filter((s.start_at < end) & (s.end_at.isnull() | (s.end_at > before))).select(
@@ -177,15 +184,32 @@ def _mrr_at(rows: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     return j[live].groupby(["account_id", "at"], as_index=False)["mrr"].sum()
 
 
-def mrr_change(subscriptions: pd.DataFrame, as_of: date, horizon_days: int) -> pd.DataFrame:
-    """Per account: MRR just before the as-of and the highest MRR at any change within the
+def _last_live_before(rows: pd.DataFrame, start: pd.Timestamp, gap: pd.Timedelta) -> pd.DataFrame:
+    """Per account, the last instant before ``start`` with a live row, at most ``gap`` back
+    (churnml.features.live_rows_before): renewals stored with a gap still have a base."""
+    seen = rows[
+        (rows["start_at"] < start) & (rows["end_at"].isna() | (rows["end_at"] > start - gap))
+    ]
+    end = seen["end_at"].fillna(start)
+    last = end.where(end < start, start) - pd.Timedelta(1, "us")
+    return last.groupby(seen["account_id"]).max().rename("at").reset_index()
+
+
+def mrr_change(
+    subscriptions: pd.DataFrame,
+    as_of: date,
+    horizon_days: int,
+    reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS,
+) -> pd.DataFrame:
+    """Per account: MRR just before the as-of (as the upsell label reads it, across a renewal
+    gap shorter than the reactivation gap) and the highest MRR at any change within the
     horizon (NaN when nothing changed), the instants the upsell label looks at."""
     start = pd.Timestamp(as_of)
     end = start + pd.Timedelta(days=horizon_days)
     rows = subscriptions[["account_id", "start_at", "end_at", "mrr"]].copy()
     rows["mrr"] = pd.to_numeric(rows["mrr"], errors="coerce").fillna(0.0)
     accounts = pd.Index(rows["account_id"].unique(), name="account_id")
-    base_points = pd.DataFrame({"account_id": accounts, "at": start - pd.Timedelta(1, "us")})
+    base_points = _last_live_before(rows, start, pd.Timedelta(days=reactivation_gap_days))
     base = _mrr_at(rows, base_points).set_index("account_id")["mrr"]
     changes = rows.loc[(rows["start_at"] >= start) & (rows["start_at"] < end)]
     change_points = changes[["account_id", "start_at"]].drop_duplicates()
