@@ -39,8 +39,8 @@ def labelled_frame(n_accounts: int = 400, snapshots: int = 12, seed: int = 0) ->
 def test_split_keeps_a_horizon_between_training_and_test():
     frame = labelled_frame()
     split = backtest_split(frame, "churn_label", 90, 2)
-    assert split.test.as_of.min() - split.calibration.as_of.max() >= pd.Timedelta(days=90)
-    assert split.fit.as_of.max() < split.calibration.as_of.min()
+    # the judged model learns only from snapshots a full horizon before the test
+    assert split.test.as_of.min() - split.fit.as_of.max() >= pd.Timedelta(days=90)
     assert split.test.churn_label.notna().all()
 
 
