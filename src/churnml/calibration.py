@@ -40,3 +40,39 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> tuple[object, str]:
     if method == "isotonic":
         return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y), method
     return PlattCalibrator().fit(raw, y), method
+
+
+REFERENCE_POINTS = 2001
+
+
+def score_reference(training_scores: np.ndarray) -> np.ndarray:
+    """Quantiles of a model's own scores on its training rows: where a new score ranks."""
+    return np.quantile(
+        np.asarray(training_scores, dtype=float), np.linspace(0, 1, REFERENCE_POINTS)
+    )
+
+
+def score_quantile(reference: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Share of the reference below each score (ties count half), kept inside (0, 1)."""
+    raw = np.asarray(raw, dtype=float)
+    below = np.searchsorted(reference, raw, side="left")
+    upto = np.searchsorted(reference, raw, side="right")
+    n = len(reference)
+    return np.clip((below + upto) / (2.0 * n), 0.5 / n, 1 - 0.5 / n)
+
+
+class QuantileCalibrator:
+    """Probability from where a raw score ranks among the model's own training scores.
+
+    Fold models learn from fewer snapshots than the model they calibrate, so their raw scores
+    are less spread: a curve fitted on fold raw scores overstates the refitted model's top
+    scores (the demo's upsell: 0.49 predicted, 0.19 observed). Ranks mean the same for both.
+    """
+
+    def __init__(self, reference: np.ndarray, curve: object, method: str) -> None:
+        self.reference = reference
+        self.curve = curve
+        self.method = method
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.curve.predict(score_quantile(self.reference, raw))

@@ -21,7 +21,13 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from churnml.calibration import CalibrationError, fit_calibrator
+from churnml.calibration import (
+    CalibrationError,
+    QuantileCalibrator,
+    fit_calibrator,
+    score_quantile,
+    score_reference,
+)
 from churnml.config import ChurnmlConfig, TrainingConfig
 from churnml.drift import reference_profile
 from churnml.evaluate import classification_metrics, size_band
@@ -32,6 +38,8 @@ LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
 # Binning only (no labels): shared by every fold so each feature is binned once per target.
 DATASET_PARAMS = {"feature_pre_filter": False, "verbose": -1, "max_bin": 255}
+SHUFFLE_DRAWS = 4
+REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
 class TrainingError(RuntimeError):
@@ -290,36 +298,45 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
     trees = int(np.clip(int(np.argmax(mean_curve)) + 1, params.min_trees, params.n_estimators))
     parts = []
     for fold, booster in fitted:
-        raw = booster.predict(
-            data.X.iloc[fold.valid], num_iteration=min(trees, booster.current_iteration())
-        )
+        n = min(trees, booster.current_iteration())
+        raw = booster.predict(data.X.iloc[fold.valid], num_iteration=n)
+        reference = training_reference(data, fold.train, booster, n, params.random_state)
         parts.append(
             pd.DataFrame(
                 {"position": fold.valid, "as_of": fold.valid_as_of, "label": data.y[fold.valid]}
-            ).assign(raw=raw)
+            ).assign(raw=raw, quantile=score_quantile(reference, raw))
         )
     oof = pd.concat(parts, ignore_index=True)
     try:
-        calibrator, method = fit_calibrator(oof.raw.to_numpy(), oof.label.to_numpy())
+        calibrator, method = fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
     except CalibrationError as exc:
         raise TrainingError(f"{data.label}: cannot calibrate: {exc}; use more history") from exc
     best = float(mean_curve[min(trees, length) - 1])
     return Recipe(trees, calibrator, method, oof, best)
 
 
+def training_reference(
+    data: LabelledData, rows: np.ndarray, booster: lgb.Booster, trees: int, seed: int
+) -> np.ndarray:
+    """Quantiles of a model's scores on (a sample of) its own training rows."""
+    if len(rows) > REFERENCE_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, REFERENCE_SAMPLE, replace=False))
+    return score_reference(booster.predict(data.X.iloc[rows], num_iteration=trees))
+
+
 def fit_model(
     data: LabelledData, rows: np.ndarray, recipe: Recipe, params: TrainingConfig
 ) -> ModelBundle:
-    """The recipe applied to `rows`: a fixed number of trees, the cross-fitted calibrator."""
+    """The recipe applied to `rows`: a fixed number of trees, the cross-fitted calibrator.
+
+    LightGBM grows every requested tree (at least `min_trees`) unless no split is left that
+    meets the leaf-size rules (noise only): it then stops, and the model says so in its metrics.
+    """
     booster, _ = boost(data, rows, params, recipe.trees)
-    if booster.num_trees() < params.min_trees:
-        raise TrainingError(
-            f"{data.label}: LightGBM grew {booster.num_trees()} trees on {len(rows)} rows (no split "
-            f"left with {lightgbm_params(params, data.y[rows])['min_child_samples']} rows per leaf); "
-            f"need {params.min_trees}: use more accounts or lower training.min_child_samples"
-        )
+    reference = training_reference(data, rows, booster, booster.num_trees(), params.random_state)
+    calibrator = QuantileCalibrator(reference, recipe.calibrator, recipe.calibration_method)
     s = data.shell
-    bundle = ModelBundle(s.target, booster, recipe.calibrator, s.features, s.categories, s.spec)
+    bundle = ModelBundle(s.target, booster, calibrator, s.features, s.categories, s.spec)
     bundle.trained_through = f"{pd.Timestamp(data.as_of[rows].max()):%Y-%m-%d}"
     return bundle
 
@@ -440,7 +457,7 @@ def fold_metrics(data: LabelledData, recipe: Recipe, capacity_k: int) -> pd.Data
     """Each fold's calibrated out-of-fold metrics: the rolling backtest."""
     rows = []
     for as_of, part in recipe.oof.groupby("as_of", sort=True):
-        p = np.clip(recipe.calibrator.predict(part.raw.to_numpy()), 0.0, 1.0)
+        p = np.clip(recipe.calibrator.predict(part["quantile"].to_numpy()), 0.0, 1.0)
         m = classification_metrics(part.label.to_numpy(), p, capacity_k)
         rows.append({"test_as_of": pd.Timestamp(as_of), **m, "trees": float(recipe.trees)})
     return pd.DataFrame(rows)
@@ -489,6 +506,7 @@ def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfi
     bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
     metrics.update(
         best_iteration=float(bundle.booster.num_trees()),
+        chosen_trees=float(recipe.trees),
         judged_trees=float(judged.booster.num_trees()),
         registered_trees=float(bundle.booster.num_trees()),
         fold_auc=judged_recipe.best_auc,
@@ -544,18 +562,22 @@ def shuffled_auc_of(
     trees: int,
     params: TrainingConfig,
 ) -> float:
-    """The judged recipe on labels shuffled within each snapshot: no real label reaches the fit
-    (fixed trees, no early stopping, no calibration), and the AUC is taken within each test
-    snapshot, so neither a chosen stopping point nor snapshot-level rate shifts count as skill."""
+    """The judged recipe refitted on shuffled labels, scored on the test: ~0.5 unless the
+    pipeline lets test labels into the fit.
+
+    No real label reaches these fits: the labels are permuted over the whole fit period, the
+    number of trees is fixed (no early stopping on real labels, which picked the luckiest of 100
+    noise models), and raw scores are used (no calibration on real labels). The AUC is taken
+    within each test snapshot (snapshot-level rate shifts are not skill) and averaged over
+    SHUFFLE_DRAWS permutations: one noise model's AUC still strays by about 0.05.
+    """
     rng = np.random.default_rng(params.random_state)
-    labels = data.y[pool].copy()
-    pool_as_of = data.as_of[pool]
-    for date in np.unique(pool_as_of):
-        idx = np.flatnonzero(pool_as_of == date)
-        labels[idx] = rng.permutation(labels[idx])
-    booster, _ = boost(data, pool, params, trees, labels=labels)
-    raw = booster.predict(data.X.iloc[test])
-    return within_snapshot_auc(data.as_of[test], data.y[test], raw)
+    aucs = []
+    for _ in range(SHUFFLE_DRAWS):
+        booster, _ = boost(data, pool, params, trees, labels=rng.permutation(data.y[pool]))
+        raw = booster.predict(data.X.iloc[test])
+        aucs.append(within_snapshot_auc(data.as_of[test], data.y[test], raw))
+    return float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
 
 
 def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:

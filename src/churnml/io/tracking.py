@@ -140,22 +140,20 @@ def log_json(payload: dict, artifact_file: str) -> None:
     mlflow.log_dict(json.loads(json.dumps(payload, default=str)), artifact_file)
 
 
-def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | None]:
-    """The current champion's AUC on the challenger's test rows, or None if it cannot be scored."""
-    from churnml.evaluate import classification_metrics
+def _champion_auc_on(result, cfg: ChurnmlConfig) -> tuple[float | None, str | None, dict]:
+    """The current champion's AUC on the challenger's test snapshots it has not seen, or None if
+    it cannot be scored; the last item holds the challenger's AUC on the same rows for the gate."""
+    from churnml.train import champion_comparison
 
     current = champion_or_none(cfg, result.bundle.target)
     if current is None:
-        return None, None
+        return None, None, {}
     bundle, version = current
     missing = [f for f in bundle.features if f not in result.split.test.columns]
     if missing:
-        return None, version
-    label = f"{result.bundle.target}_label"
-    y = result.split.test[label].astype(int).to_numpy()
-    return classification_metrics(
-        y, bundle.predict(result.split.test), cfg.outreach.capacity_top_k
-    )["roc_auc"], version
+        return None, version, {}
+    challenger, champion, span = champion_comparison(result, bundle, cfg.outreach.capacity_top_k)
+    return champion, version, {"challenger_vs_champion": challenger, "compared_on": span}
 
 
 def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spec: dict) -> dict:
@@ -249,9 +247,14 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
             )
             top_name, share = top_feature_share(bundle)
             shuffled = shuffled_label_auc(result, cfg)
-            champion_auc, champion_version = _champion_auc_on(result, cfg)
+            champion_auc, champion_version, same_rows = _champion_auc_on(result, cfg)
             decision = decide(
-                result.metrics["roc_auc"], champion_auc, cfg.training.min_auc, share, shuffled
+                result.metrics["roc_auc"],
+                champion_auc,
+                cfg.training.min_auc,
+                share,
+                shuffled,
+                **same_rows,
             )
             version = log_bundle(bundle, cfg, result.split.test.head(5))
             if decision.promote:
@@ -260,7 +263,7 @@ def log_training_run(results: dict, frame: pd.DataFrame, cfg: ChurnmlConfig, spe
                 {f"{target}.shuffled_label_auc": shuffled, f"{target}.top_feature_share": share}
             )
             mlflow.set_tag(f"{target}.gate", decision.as_text())
-            folds = rolling_backtest(frame, target, spec, cfg, result.params)
+            folds = rolling_backtest(frame, target, spec, cfg, result.params, result=result)
             if not folds.empty:
                 mlflow.log_table(
                     folds.assign(test_as_of=folds.test_as_of.astype(str)),
