@@ -9,6 +9,7 @@ it never saw; the registered model applies the same recipe to every labelled sna
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -475,8 +476,32 @@ def _predictions(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, cfg: ChurnmlC
     return predictions
 
 
-def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfig) -> TrainResult:
-    """Choose the recipe over folds, judge it on the test, register its refit on all snapshots."""
+class StepTimer:
+    """Wall time per training step, for benchmarks/training.py (a no-op unless asked)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
+
+
+def train_target(
+    frame: pd.DataFrame,
+    target: str,
+    spec: dict,
+    cfg: ChurnmlConfig,
+    timings: dict[str, float] | None = None,
+) -> TrainResult:
+    """Choose the recipe over folds, judge it on the test, register its refit on all snapshots.
+
+    `timings`, when given, receives the wall seconds of each step.
+    """
+    step = StepTimer(timings)
     label = f"{target}_label"
     _check_outcomes(frame, label)
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
@@ -487,23 +512,31 @@ def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfi
     params, trials = cfg.training, None
     if cfg.training.optuna_trials > 0:
         params, trials = tune_params(label, split, features, categorical, cfg.training, horizon)
+    step("split and tuning")
     data = labelled_data(frame, target, features, categorical, spec)
+    step("design matrix and binned Dataset")
     pool = data.positions(split.fit.as_of.unique())
     pool_end = data.as_of[pool].max()
     judged_recipe = choose_recipe(
         data, time_folds(data, pool_end, horizon, params.backtest_folds), params
     )
+    step("judged recipe: folds and calibration")
     judged = fit_model(data, pool, judged_recipe, params)
+    step("judged model fit")
     test = data.positions(split.test.as_of.unique())
     test_rows = data.rows.iloc[test]
     y_test = data.y[test]
     p_test = judged.predict(test_rows)
     metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
+    step("test metrics")
     shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, params)
+    step("shuffled-label check")
     recipe = choose_recipe(
         data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
     )
+    step("registered recipe: folds and calibration")
     bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
+    step("refit on every labelled snapshot")
     metrics.update(
         best_iteration=float(bundle.booster.num_trees()),
         chosen_trees=float(recipe.trees),
@@ -515,11 +548,13 @@ def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfi
     bundle.drift_reference = reference_profile(
         test_rows, features, categorical, bundle.predict(test_rows), cfg.drift.bins
     )
+    step("drift reference")
     split.calibration = data.rows.iloc[np.sort(judged_recipe.oof.position.to_numpy())]
     split.test = test_rows
     base = baseline_metrics(
         label, split, features, categorical, cfg.outreach.capacity_top_k, cfg.training.random_state
     )
+    step("logistic baseline")
     return TrainResult(
         bundle,
         split,
