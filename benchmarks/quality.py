@@ -119,6 +119,7 @@ def evaluate(dataset: Dataset, cache: Path) -> tuple[list[dict], list[str]]:
         }
         for model, m in models.items():
             rows.append({"dataset": dataset.name, "target": target, "model": model, **m})
+            print(markdown(rows[-1:]).splitlines()[2], flush=True)  # survives an interrupted run
         preds = result.test_predictions
         cal = calibration_table(preds.label, preds.probability, bins=5)
         notes.append(
