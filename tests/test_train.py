@@ -294,3 +294,9 @@ def test_lift_and_recall_are_expected_values_over_tied_scores():
     assert recall == pytest.approx(np.mean(recalls), rel=0.02)
     # one score for everyone: the top decile is the base rate, whatever the order
     assert top_fraction_lift(y, np.zeros(500)) == pytest.approx(1.0)
+
+
+def test_history_too_short_for_any_fold_is_one_clear_line():
+    cfg = _fast(validation_snapshots=4)  # leaves two snapshots, a month apart, before the test
+    with pytest.raises(TrainingError, match="no time-ordered fold"):
+        train_target(labelled_frame(), "churn", {}, cfg)

@@ -288,6 +288,11 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
         booster, curve = boost(data, fold.train, params, params.n_estimators, fold.valid)
         curves.append(curve)
         fitted.append((fold, booster))
+    if not folds:
+        raise TrainingError(
+            f"{data.label}: no time-ordered fold: no labelled snapshot has another one a full "
+            "horizon before it; use more history or more frequent snapshots"
+        )
     if not curves:
         raise TrainingError(
             f"{data.label}: none of the {len(folds)} time-ordered folds has both outcomes in its "
