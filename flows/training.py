@@ -23,6 +23,7 @@ from churnml.train import (
     TargetNotTrainable,
     TrainingError,
     TrainResult,
+    champion_comparison,
     rolling_backtest,
     shuffled_label_auc,
     top_feature_share,
@@ -74,7 +75,7 @@ def leakage_checks(frame, result: TrainResult, spec: dict, cfg: ChurnmlConfig) -
     """Refits that show leakage or instability: shuffled labels, rolling out-of-time folds."""
     name, share = top_feature_share(result.bundle)
     shuffled = shuffled_label_auc(result, cfg)
-    folds = rolling_backtest(frame, result.bundle.target, spec, cfg, result.params)
+    folds = rolling_backtest(frame, result.bundle.target, spec, cfg, result.params, result=result)
     return LeakageChecks(shuffled, name, share, folds)
 
 
@@ -100,6 +101,14 @@ def gate(
         f"{result.bundle.target}_label",
         cfg.outreach.capacity_top_k,
     )
+    same_rows: dict = {}
+    if champion is not None and standing.auc is not None:
+        # the champion was refitted on every snapshot labelled when it was trained: compare
+        # both only on the test snapshots it never saw
+        challenger_auc, standing.auc, span = champion_comparison(
+            result, champion.bundle, cfg.outreach.capacity_top_k
+        )
+        same_rows = {"challenger_vs_champion": challenger_auc, "compared_on": span}
     decision = decide(
         result.metrics["roc_auc"],
         standing.auc,
@@ -107,6 +116,7 @@ def gate(
         checks.top_feature_share,
         checks.shuffled_auc,
         standing,
+        **same_rows,
     )
     return decision, standing.version
 

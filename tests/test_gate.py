@@ -75,3 +75,17 @@ def test_no_champion_registered_reads_as_such():
     standing = champion_standing(None, None, _test_rows(), "churn_label", 2)
     assert standing.version is None and standing.auc is None
     assert "no current champion" in decide(0.78, None, 0.6, 0.2, 0.5, standing).as_text()
+
+
+def test_champion_without_an_unseen_snapshot_is_kept():
+    d = decide(0.80, math.nan, 0.6, 0.2, 0.5, challenger_vs_champion=math.nan, compared_on="")
+    assert not d.promote and "cannot be compared" in d.as_text()
+
+
+def test_comparison_uses_the_challenger_auc_on_the_same_unseen_rows():
+    # overall 0.80, but on the snapshot the champion never saw the challenger scores 0.70
+    d = decide(
+        0.80, 0.75, 0.6, 0.2, 0.5, challenger_vs_champion=0.70, compared_on="2024-08-01..2024-08-01"
+    )
+    assert not d.promote
+    assert "champion AUC 0.750 >= challenger 0.700 on 2024-08-01..2024-08-01" in d.as_text()

@@ -39,8 +39,8 @@ def labelled_frame(n_accounts: int = 400, snapshots: int = 12, seed: int = 0) ->
 def test_split_keeps_a_horizon_between_training_and_test():
     frame = labelled_frame()
     split = backtest_split(frame, "churn_label", 90, 2)
-    assert split.test.as_of.min() - split.calibration.as_of.max() >= pd.Timedelta(days=90)
-    assert split.fit.as_of.max() < split.calibration.as_of.min()
+    # the judged model learns only from snapshots a full horizon before the test
+    assert split.test.as_of.min() - split.fit.as_of.max() >= pd.Timedelta(days=90)
     assert split.test.churn_label.notna().all()
 
 
@@ -119,3 +119,185 @@ def test_size_bands_must_increase():
 
     with pytest.raises(ValidationError, match="strictly increasing"):
         TrainingConfig(size_bands_arr=[60_000, 12_000])
+
+
+def _fast(cfg=None, **update):
+    cfg = cfg or default_config()
+    return _with_training(cfg, n_estimators=60, **update)
+
+
+@pytest.fixture(scope="module")
+def churn_result():
+    return train_target(labelled_frame(), "churn", {}, _fast())
+
+
+def test_registered_model_is_the_refit_and_the_judged_model_never_saw_the_test(churn_result):
+    frame = labelled_frame()
+    cfg = _fast()
+    result = churn_result
+    labelled = sorted(frame.loc[frame.churn_label.notna(), "as_of"].unique())
+    test_start = result.split.test.as_of.min()
+    # the registered bundle learned from every labelled snapshot, the judged one stopped a
+    # horizon before the test, and the test metrics are the judged model's
+    assert pd.Timestamp(result.bundle.trained_through) == pd.Timestamp(labelled[-1])
+    assert pd.Timestamp(result.judged.trained_through) <= test_start - pd.Timedelta(days=90)
+    assert result.bundle is not result.judged
+    p = result.judged.predict(result.split.test)
+    assert np.allclose(p, result.test_predictions.probability.to_numpy())
+    # both respect the floor of trees
+    assert result.bundle.booster.num_trees() >= cfg.training.min_trees
+    assert result.judged.booster.num_trees() >= cfg.training.min_trees
+    # the calibration rows are out-of-fold rows before the test
+    assert result.split.calibration.as_of.max() < test_start
+
+
+def test_a_pure_noise_fold_still_gets_the_floor_of_trees():
+    rng = np.random.default_rng(3)
+    frame = labelled_frame()
+    frame["churn_label"] = pd.array(
+        np.where(frame.churn_label.notna(), rng.random(len(frame)) < 0.2, None), dtype="Int64"
+    )
+    result = train_target(frame, "churn", {}, _fast())  # no signal: trains, does not crash
+    assert result.metrics["chosen_trees"] == 50  # the best mean fold AUC is early: floored
+    assert 0.4 < result.metrics["roc_auc"] < 0.6
+
+
+def test_gate_compares_the_champion_only_on_snapshots_it_never_saw(churn_result):
+    from churnml.train import champion_comparison
+
+    result = churn_result
+    test_dates = sorted(result.split.test.as_of.unique())
+    champion = result.bundle  # saw every labelled snapshot: nothing left to compare on
+    challenger, incumbent, span = champion_comparison(result, champion, 20)
+    assert np.isnan(incumbent) and np.isnan(challenger) and "no test snapshot" in span
+    # a champion trained through the first test snapshot is judged on the second only
+    older = type(champion)(**{**champion.__dict__, "trained_through": str(test_dates[0])[:10]})
+    challenger, incumbent, span = champion_comparison(result, older, 20)
+    last = result.split.test.as_of == test_dates[-1]
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score(
+        result.split.test.churn_label[last].astype(int),
+        result.test_predictions.probability[last],
+    )
+    assert challenger == pytest.approx(expected)
+    assert (
+        span == f"{pd.Timestamp(test_dates[-1]):%Y-%m-%d}..{pd.Timestamp(test_dates[-1]):%Y-%m-%d}"
+    )
+    assert incumbent == pytest.approx(
+        roc_auc_score(
+            result.split.test.churn_label[last].astype(int),
+            older.predict(result.split.test[last]),
+        )
+    )
+
+
+def test_shuffled_labels_score_chance_despite_snapshot_rate_shifts():
+    """No account-level signal, but label rates and a trending feature move with the snapshot:
+    a shuffled-label model must not find skill in that."""
+    from churnml.train import shuffled_label_auc
+
+    rng = np.random.default_rng(5)
+    n, snapshots = 400, 12
+    rows = []
+    for k, as_of in enumerate(pd.date_range("2024-01-01", periods=snapshots, freq="MS")):
+        rate = 0.05 + 0.25 * (k % 2)  # alternating snapshot-level rates
+        rows.append(
+            pd.DataFrame(
+                {
+                    "account_id": [f"a{i}" for i in range(n)],
+                    "as_of": as_of,
+                    "tenure_days": rng.integers(0, 400, n) + 30 * k,
+                    "usage_events_30d": rng.gamma(2.0, 10.0, n),
+                    "churn_label": pd.array(
+                        (rng.random(n) < rate).astype(int) if k < snapshots - 3 else [None] * n,
+                        dtype="Int64",
+                    ),
+                }
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True)
+    result = train_target(frame, "churn", {}, _fast())
+    shuffled = shuffled_label_auc(result, default_config())
+    assert abs(shuffled - 0.5) < 0.05
+    # recomputed from the result alone (no cached value, binned on fewer rows): still chance
+    result.shuffled_auc = None
+    assert abs(shuffled_label_auc(result, default_config()) - 0.5) < 0.05
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("one_account", "same outcome|labelled snapshots|folds|calibrate|trees"),
+        ("all_churn", "same outcome"),
+        ("no_churn", "same outcome"),
+        ("one_positive_per_snapshot", "calibrate|folds"),
+    ],
+)
+def test_small_or_one_sided_data_fails_with_one_clear_line(case, message):
+    frame = labelled_frame(n_accounts=60)
+    labelled = frame.churn_label.notna()
+    if case == "one_account":
+        frame = labelled_frame(n_accounts=1)
+    elif case == "all_churn":
+        frame.loc[labelled, "churn_label"] = 1
+    elif case == "no_churn":
+        frame.loc[labelled, "churn_label"] = 0
+    else:
+        frame.loc[labelled, "churn_label"] = 0
+        first = frame[labelled].groupby("as_of").head(1).index
+        frame.loc[first, "churn_label"] = 1
+    with pytest.raises(TrainingError, match=message) as info:
+        train_target(frame, "churn", {}, _fast())
+    assert "\n" not in str(info.value)
+
+
+def test_calibration_method_follows_the_number_of_positives():
+    from churnml.calibration import CalibrationError, calibration_method, fit_calibrator
+
+    assert calibration_method(40, 4000) == "platt"
+    assert calibration_method(800, 9000) == "isotonic"
+    with pytest.raises(CalibrationError, match="at least 10"):
+        calibration_method(3, 400)
+    with pytest.raises(CalibrationError):
+        fit_calibrator(np.linspace(0, 1, 50), np.zeros(50))
+
+
+def test_many_noise_features_do_not_sink_a_small_dataset():
+    rng = np.random.default_rng(1)
+    frame = labelled_frame(n_accounts=300)
+    cfg = _fast()
+    lean = train_target(frame, "churn", {}, cfg)  # a few hundred accounts train
+    assert lean.bundle.booster.num_trees() >= 50
+    lean = lean.metrics["roc_auc"]
+    assert lean > 0.6
+    noisy = frame.assign(**{f"usage_noise_{i}": rng.normal(size=len(frame)) for i in range(30)})
+    rich = train_target(noisy, "churn", {}, cfg).metrics["roc_auc"]
+    assert rich > lean - 0.03
+
+
+def test_lift_and_recall_are_expected_values_over_tied_scores():
+    from churnml.evaluate import recall_at_k, top_fraction_lift
+
+    rng = np.random.default_rng(0)
+    score = rng.integers(0, 7, 500) / 7.0  # 7 distinct scores, like a one-tree model
+    y = (rng.random(500) < 0.1 + 0.1 * score).astype(int)
+    lift, recall = top_fraction_lift(y, score), recall_at_k(y, score, 30)
+    # the row order of tied rows no longer matters
+    order = rng.permutation(500)
+    assert top_fraction_lift(y[order], score[order]) == pytest.approx(lift)
+    assert recall_at_k(y[order], score[order], 30) == pytest.approx(recall)
+    # and equals the mean over random orders of the ties (tie-broken by a random jitter)
+    draws = [rng.random(500) * 1e-9 for _ in range(3000)]
+    lifts = [top_fraction_lift(y, score + d) for d in draws]
+    recalls = [recall_at_k(y, score + d, 30) for d in draws]
+    assert lift == pytest.approx(np.mean(lifts), rel=0.01)
+    assert recall == pytest.approx(np.mean(recalls), rel=0.02)
+    # one score for everyone: the top decile is the base rate, whatever the order
+    assert top_fraction_lift(y, np.zeros(500)) == pytest.approx(1.0)
+
+
+def test_history_too_short_for_any_fold_is_one_clear_line():
+    cfg = _fast(validation_snapshots=4)  # leaves two snapshots, a month apart, before the test
+    with pytest.raises(TrainingError, match="no time-ordered fold"):
+        train_target(labelled_frame(), "churn", {}, cfg)

@@ -426,7 +426,15 @@ class TrainingConfig(StrictModel):
         description="targets to train and score; a target the data cannot support is skipped",
     )
     random_state: int = 42
-    n_estimators: int = Field(800, ge=10)
+    n_estimators: int = Field(800, ge=10, description="the most trees any fit may grow")
+    min_trees: int = Field(
+        50, ge=1, description="the fewest trees a judged or registered model may have"
+    )
+    min_leaf_positives: float = Field(
+        5.0,
+        ge=0,
+        description="rows per leaf grow so a leaf expects this many positives (rare outcomes)",
+    )
     learning_rate: float = Field(0.03, gt=0, le=1)
     num_leaves: int = Field(7, ge=2)
     max_depth: int = Field(6, ge=-1)
@@ -464,6 +472,14 @@ class TrainingConfig(StrictModel):
         if any(b <= a for a, b in zip(v, v[1:], strict=False)) or any(x <= 0 for x in v):
             raise ValueError("size_bands_arr must be positive and strictly increasing")
         return v
+
+    @model_validator(mode="after")
+    def _trees_above_floor(self) -> TrainingConfig:
+        if self.n_estimators < self.min_trees:
+            raise ValueError(
+                f"n_estimators ({self.n_estimators}) is below min_trees ({self.min_trees})"
+            )
+        return self
 
 
 class MlflowConfig(StrictModel):

@@ -8,25 +8,42 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
-def top_fraction_lift(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
-    """Event rate in the top `fraction` by score divided by the overall rate."""
+def expected_top_k_hits(y_true: np.ndarray, score: np.ndarray, k: int) -> float:
+    """Expected number of events among the top k by score, every order of tied scores equally
+    likely: rows above the k-th score all count; the tied group at it fills the remaining places,
+    each tied row with the same chance, so it brings its event rate times those places.
+
+    A model with few distinct scores (say a single small tree) otherwise gets a lift that depends
+    on the row order of the frame.
+    """
     y_true = np.asarray(y_true, dtype=float)
-    base = y_true.mean()
-    if len(y_true) == 0 or base == 0:
+    score = np.asarray(score, dtype=float)
+    k = min(max(1, k), len(y_true))
+    if k == 0:
+        return 0.0
+    threshold = np.sort(score)[::-1][k - 1]
+    above = score > threshold
+    tied = score == threshold
+    places = k - int(above.sum())
+    return float(y_true[above].sum() + places * y_true[tied].mean())
+
+
+def top_fraction_lift(y_true: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
+    """Event rate in the top `fraction` by score divided by the overall rate (expected over ties)."""
+    y_true = np.asarray(y_true, dtype=float)
+    if len(y_true) == 0 or y_true.mean() == 0:
         return float("nan")
     k = max(1, int(np.ceil(len(y_true) * fraction)))
-    top = np.argsort(-np.asarray(score), kind="stable")[:k]
-    return float(y_true[top].mean() / base)
+    return float(expected_top_k_hits(y_true, score, k) / k / y_true.mean())
 
 
 def recall_at_k(y_true: np.ndarray, score: np.ndarray, k: int) -> float:
-    """Share of all events caught if the team works only the top k accounts."""
+    """Share of all events caught if the team works only the top k accounts (expected over ties)."""
     y_true = np.asarray(y_true, dtype=float)
     positives = y_true.sum()
     if positives == 0:
         return float("nan")
-    top = np.argsort(-np.asarray(score), kind="stable")[: max(1, k)]
-    return float(y_true[top].sum() / positives)
+    return float(expected_top_k_hits(y_true, score, k) / positives)
 
 
 def classification_metrics(

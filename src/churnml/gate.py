@@ -87,11 +87,17 @@ def decide(
     top_feature_share: float,
     shuffled_auc: float | None,
     champion: ChampionStanding | None = None,
+    *,
+    challenger_vs_champion: float | None = None,
+    compared_on: str = "",
 ) -> GateDecision:
     """Compare challenger and champion on the same backtest and run the leakage alarms.
 
     ``champion`` (optional) says why there is no champion AUC: none registered, or a champion
     whose features are gone from the new data (stated as such, never as "no current champion").
+    ``challenger_vs_champion`` is the challenger's AUC on the rows the champion is compared on
+    (the test snapshots neither has seen, ``compared_on``); a NaN ``champion_auc`` means there is
+    no such row, and the champion is kept.
     """
     reasons: list[str] = []
     ok = True
@@ -115,19 +121,22 @@ def decide(
         reasons.append(
             f"leakage alarm: a model trained on shuffled labels scores AUC {shuffled_auc:.3f} (> {SHUFFLED_AUC_CEILING})"
         )
+    head = challenger_auc if challenger_vs_champion is None else challenger_vs_champion
+    where = f"on {compared_on}, unseen by both" if compared_on else "on the same test"
     if champion is not None and champion.missing_features:
         reasons.append(_missing_text(champion))
     elif champion_auc is None:
         reasons.append("no current champion")
-    elif champion_auc >= challenger_auc:
+    elif math.isnan(champion_auc) or math.isnan(head):
         ok = False
         reasons.append(
-            f"champion AUC {champion_auc:.3f} >= challenger {challenger_auc:.3f} on the same test"
+            f"the champion cannot be compared on a test snapshot it has not seen ({compared_on or 'none'})"
         )
+    elif champion_auc >= head:
+        ok = False
+        reasons.append(f"champion AUC {champion_auc:.3f} >= challenger {head:.3f} {where}")
     else:
-        reasons.append(
-            f"challenger AUC {challenger_auc:.3f} beats champion {champion_auc:.3f} on the same test"
-        )
+        reasons.append(f"challenger AUC {head:.3f} beats champion {champion_auc:.3f} {where}")
     if ok:
         reasons.insert(
             0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"

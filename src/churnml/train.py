@@ -1,12 +1,15 @@
-"""Out-of-time training of one target: split, fit LightGBM, calibrate, evaluate, baseline.
+"""Out-of-time training of one target: folds choose the recipe, the judged model is tested, the
+refit on every labelled snapshot is registered.
 
-The split respects time: the model is fitted on early snapshots, early-stopped and calibrated
-on a later one, and tested on the latest labelled snapshots, with a gap of at least the horizon
-between what it learns from and what it is tested on, so label windows never overlap.
+The recipe (number of trees, optional tuning, calibration) is chosen over several time-ordered
+folds, each trained only on snapshots a horizon before its validation snapshot. The judged model
+applies the recipe to the snapshots a horizon before the test and is scored on the test, which
+it never saw; the registered model applies the same recipe to every labelled snapshot.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -14,20 +17,30 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from churnml.calibration import (
+    CalibrationError,
+    QuantileCalibrator,
+    fit_calibrator,
+    score_quantile,
+    score_reference,
+)
 from churnml.config import ChurnmlConfig, TrainingConfig
 from churnml.drift import reference_profile
 from churnml.evaluate import classification_metrics, size_band
-from churnml.model import ModelBundle, PlattCalibrator
+from churnml.model import ModelBundle
 
 ID_COLUMNS = ("account_id", "as_of")
 LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
-MIN_ISOTONIC_POSITIVES = 100
+# Binning only (no labels): shared by every fold so each feature is binned once per target.
+DATASET_PARAMS = {"feature_pre_filter": False, "verbose": -1, "max_bin": 255}
+SHUFFLE_DRAWS = 4
+REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
 class TrainingError(RuntimeError):
@@ -41,12 +54,14 @@ class TargetNotTrainable(TrainingError):
 
 @dataclass
 class BacktestSplit:
-    fit: pd.DataFrame
-    calibration: pd.DataFrame
+    fit: pd.DataFrame  # every labelled snapshot a horizon before the test: the judged model's data
+    calibration: pd.DataFrame  # the judged recipe's out-of-fold snapshots (inside `fit`)
     test: pd.DataFrame
 
     def describe(self) -> dict[str, str]:
         def span(f: pd.DataFrame) -> str:
+            if f.empty:
+                return "none"
             return f"{f.as_of.min():%Y-%m-%d}..{f.as_of.max():%Y-%m-%d} ({f.as_of.nunique()} snapshots, {len(f)} rows)"
 
         return {
@@ -58,13 +73,50 @@ class BacktestSplit:
 
 @dataclass
 class TrainResult:
-    bundle: ModelBundle
+    bundle: ModelBundle  # the registered model: the recipe refitted on every labelled snapshot
     split: BacktestSplit
-    metrics: dict[str, float]
+    metrics: dict[str, float]  # the judged model on the test snapshots
     baseline_metrics: dict[str, float]
-    test_predictions: pd.DataFrame  # account_id, as_of, label, probability
+    test_predictions: pd.DataFrame  # account_id, as_of, label, probability (judged model)
     params: TrainingConfig | None = None  # the parameters the bundle was fitted with
     tuning_trials: pd.DataFrame | None = None  # one row per Optuna trial, when tuned
+    judged: ModelBundle | None = None  # fitted a horizon before the test; produced `metrics`
+    folds: pd.DataFrame | None = None  # the registered recipe's time-ordered folds
+    shuffled_auc: float | None = None  # computed with the judged recipe, see shuffled_label_auc
+
+
+@dataclass
+class Fold:
+    valid_as_of: pd.Timestamp
+    train: np.ndarray  # row positions in LabelledData
+    valid: np.ndarray
+
+
+@dataclass
+class LabelledData:
+    """The labelled rows of one target, their design matrix and one binned LightGBM Dataset."""
+
+    label: str
+    rows: pd.DataFrame
+    X: pd.DataFrame
+    y: np.ndarray
+    as_of: np.ndarray
+    dataset: lgb.Dataset
+    shell: ModelBundle  # features and category levels, no booster yet
+
+    def positions(self, dates) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.as_of, np.asarray(dates, dtype=self.as_of.dtype)))
+
+
+@dataclass
+class Recipe:
+    """What the folds chose: trees, a calibrator on out-of-fold scores, and each fold's scores."""
+
+    trees: int
+    calibrator: object
+    calibration_method: str
+    oof: pd.DataFrame  # position, as_of, label, raw
+    best_auc: float
 
 
 def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -83,13 +135,16 @@ def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
 def backtest_split(
     frame: pd.DataFrame, label: str, horizon_days: int, test_snapshots: int
 ) -> BacktestSplit:
-    """Latest labelled snapshots for test; calibration and fit end a horizon before the test."""
+    """Latest labelled snapshots for test; the judged model learns only a horizon before them.
+
+    `calibration` is left empty here; train_target fills it with the out-of-fold snapshots.
+    """
     labelled = frame[frame[label].notna()]
     dates = sorted(labelled.as_of.unique())
     if len(dates) < test_snapshots + 2:
         raise TargetNotTrainable(
             f"{label}: {len(dates)} labelled snapshots; need at least {test_snapshots + 2} "
-            "(fit, calibration, test). Use more history or more frequent snapshots."
+            "(two to learn from, then the test). Use more history or more frequent snapshots."
         )
     test_dates = dates[-test_snapshots:]
     cutoff = pd.Timestamp(test_dates[0]) - pd.Timedelta(days=horizon_days)
@@ -99,16 +154,63 @@ def backtest_split(
             f"{label}: only {len(pool)} labelled snapshots lie a horizon ({horizon_days} days) before "
             f"the test period starting {pd.Timestamp(test_dates[0]):%Y-%m-%d}; need 2"
         )
-    cal_date = pool[-1]
     return BacktestSplit(
-        fit=labelled[labelled.as_of.isin(pool[:-1])],
-        calibration=labelled[labelled.as_of == cal_date],
+        fit=labelled[labelled.as_of.isin(pool)],
+        calibration=labelled.iloc[0:0],
         test=labelled[labelled.as_of.isin(test_dates)],
     )
 
 
+def time_folds(data: LabelledData, upto, horizon_days: int, n_folds: int) -> list[Fold]:
+    """The last `n_folds` labelled snapshots up to `upto`, each validating a model trained only
+    on snapshots at least a horizon earlier (so no label window overlaps its validation)."""
+    dates = sorted(d for d in np.unique(data.as_of) if d <= np.datetime64(upto))
+    folds = []
+    for valid_date in dates[-n_folds:]:
+        cutoff = pd.Timestamp(valid_date) - pd.Timedelta(days=horizon_days)
+        train = np.flatnonzero(data.as_of <= np.datetime64(cutoff))
+        if len(train):
+            folds.append(Fold(pd.Timestamp(valid_date), train, data.positions([valid_date])))
+    return folds
+
+
 def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
     return {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in categorical}
+
+
+def labelled_data(
+    frame: pd.DataFrame,
+    target: str,
+    features: list[str],
+    categorical: list[str],
+    spec: dict,
+) -> LabelledData:
+    """Design matrix and one binned Dataset for every labelled row; folds take subsets of it."""
+    label = f"{target}_label"
+    rows = frame[frame[label].notna()].sort_values("as_of", kind="stable").reset_index(drop=True)
+    shell = ModelBundle(target, None, None, features, _categories(rows, categorical), spec)  # type: ignore[arg-type]
+    X = shell.design_matrix(rows)
+    y = rows[label].astype(int).to_numpy()
+    dataset = lgb.Dataset(
+        X,
+        y,
+        categorical_feature=categorical or "auto",
+        free_raw_data=False,
+        params=DATASET_PARAMS,
+    ).construct()
+    as_of = rows.as_of.to_numpy().astype("datetime64[ns]")
+    return LabelledData(label, rows, X, y, as_of, dataset, shell)
+
+
+def leaf_rows(params: TrainingConfig, n_rows: int, positives: int) -> int:
+    """Rows per leaf: the configured minimum, raised so a leaf expects `min_leaf_positives`
+    positives when the outcome is rare, but never above a tenth of the rows (at least the
+    configured minimum). Small books get larger leaves relative to their signal."""
+    rate = max(positives, 1) / max(n_rows, 1)
+    wanted = int(np.ceil(params.min_leaf_positives / rate))
+    return int(
+        min(max(params.min_child_samples, wanted), max(params.min_child_samples, n_rows // 10))
+    )
 
 
 def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
@@ -116,19 +218,17 @@ def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
     positives = max(1, int(y_fit.sum()))
     return {
         "objective": "binary",
-        # Early stopping watches ranking (AUC): log loss on the calibration snapshot is skewed by
-        # the class weighting below and stopped training after a handful of trees.
         "metric": "auc",
         "learning_rate": params.learning_rate,
         "num_leaves": params.num_leaves,
         "max_depth": params.max_depth,
-        "min_child_samples": params.min_child_samples,
+        "min_child_samples": leaf_rows(params, len(y_fit), positives),
         "feature_fraction": params.feature_fraction,
         "bagging_fraction": params.bagging_fraction,
         "bagging_freq": 1,
         "lambda_l2": params.lambda_l2,
         # Imbalance: up-weight the rare class moderately; calibration restores probabilities.
-        "scale_pos_weight": float(np.sqrt((len(y_fit) - positives) / positives)),
+        "scale_pos_weight": float(np.sqrt(max(len(y_fit) - positives, 1) / positives)),
         "seed": params.random_state,
         "num_threads": 2,
         "verbose": -1,
@@ -137,65 +237,119 @@ def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
     }
 
 
-def fit_bundle(
-    target: str,
-    label: str,
-    split: BacktestSplit,
-    features: list[str],
-    categorical: list[str],
-    spec: dict,
-    params: TrainingConfig,
-) -> ModelBundle:
-    """LightGBM with early stopping on the calibration snapshot, then a calibrator on it."""
-    categories = _categories(split.fit, categorical)
-    shell = ModelBundle(target, None, None, features, categories, spec)  # type: ignore[arg-type]
-    X_fit, y_fit = shell.design_matrix(split.fit), split.fit[label].astype(int).to_numpy()
-    X_cal, y_cal = (
-        shell.design_matrix(split.calibration),
-        split.calibration[label].astype(int).to_numpy(),
-    )
-    if y_fit.sum() == 0 or y_fit.sum() == len(y_fit):
-        raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
-    if y_cal.sum() == 0 or y_cal.sum() == len(y_cal):
-        raise TargetNotTrainable(
-            f"{label}: the calibration snapshot {split.calibration.as_of.max():%Y-%m-%d} has "
-            "only one outcome; cannot calibrate (more accounts or history are needed)"
-        )
-    booster = _fit_booster(X_fit, y_fit, X_cal, y_cal, categorical, params)
-    booster = booster if booster.best_iteration <= 0 else _trim(booster)
-    shell.booster = booster
-    raw_cal = booster.predict(X_cal)
-    if y_cal.sum() >= MIN_ISOTONIC_POSITIVES:
-        calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
-            raw_cal, y_cal
-        )
-    else:
-        calibrator = PlattCalibrator().fit(raw_cal, y_cal)
-    shell.calibrator = calibrator
-    shell.trained_through = f"{split.calibration.as_of.max():%Y-%m-%d}"
-    return shell
+def _plateau_stop(min_rounds: int, patience: int):
+    """Stop once validation AUC has not improved for `patience` rounds, never before `min_rounds`."""
+    best = {"score": -np.inf, "iteration": 0}
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        score = env.evaluation_result_list[0][2]
+        if score > best["score"]:
+            best.update(score=score, iteration=env.iteration)
+        elif env.iteration + 1 >= min_rounds and env.iteration - best["iteration"] >= patience:
+            raise lgb.callback.EarlyStopException(best["iteration"], env.evaluation_result_list)
+
+    callback.order = 30  # type: ignore[attr-defined]
+    return callback
 
 
-def _fit_booster(
-    X_fit: pd.DataFrame,
-    y_fit: np.ndarray,
-    X_cal: pd.DataFrame,
-    y_cal: np.ndarray,
-    categorical: list[str],
+def boost(
+    data: LabelledData,
+    train: np.ndarray,
     params: TrainingConfig,
-) -> lgb.Booster:
-    """Boost on the fit rows, early-stopped on the calibration snapshot's AUC."""
-    train_set = lgb.Dataset(
-        X_fit, y_fit, categorical_feature=categorical or "auto", free_raw_data=False
-    )
-    valid_set = lgb.Dataset(X_cal, y_cal, reference=train_set)
-    return lgb.train(
-        lightgbm_params(params, y_fit),
+    rounds: int,
+    valid: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> tuple[lgb.Booster, np.ndarray]:
+    """Boost on a subset of the binned rows; with `valid`, also the AUC after every tree."""
+    train_set = data.dataset.subset(train.tolist())
+    y = data.y[train] if labels is None else labels
+    if labels is not None:
+        train_set.construct().set_label(labels)
+    if valid is None:
+        booster = lgb.train(lightgbm_params(params, y), train_set, num_boost_round=rounds)
+        return booster, np.array([])
+    history: dict = {}
+    booster = lgb.train(
+        lightgbm_params(params, y),
         train_set,
-        num_boost_round=params.n_estimators,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        num_boost_round=rounds,
+        valid_sets=[data.dataset.subset(valid.tolist())],
+        valid_names=["fold"],
+        callbacks=[
+            lgb.record_evaluation(history),
+            _plateau_stop(params.min_trees, params.early_stopping_rounds),
+        ],
     )
+    return booster, np.asarray(history["fold"]["auc"], dtype=float)
+
+
+def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig) -> Recipe:
+    """Trees that maximise the mean fold AUC (at least `min_trees`), and a calibrator fitted on
+    every fold's predictions for its own validation snapshot (cross-fitted, never in-sample)."""
+    curves, fitted = [], []
+    for fold in folds:
+        if len(np.unique(data.y[fold.train])) < 2 or len(np.unique(data.y[fold.valid])) < 2:
+            continue  # a fold with one outcome can neither learn nor rank
+        booster, curve = boost(data, fold.train, params, params.n_estimators, fold.valid)
+        curves.append(curve)
+        fitted.append((fold, booster))
+    if not folds:
+        raise TargetNotTrainable(
+            f"{data.label}: no time-ordered fold: no labelled snapshot has another one a full "
+            "horizon before it; use more history or more frequent snapshots"
+        )
+    if not curves:
+        raise TargetNotTrainable(
+            f"{data.label}: none of the {len(folds)} time-ordered folds has both outcomes in its "
+            "training and validation snapshots; use more history or more accounts"
+        )
+    length = max(len(c) for c in curves)
+    padded = np.vstack([np.pad(c, (0, length - len(c)), mode="edge") for c in curves])
+    mean_curve = padded.mean(axis=0)
+    trees = int(np.clip(int(np.argmax(mean_curve)) + 1, params.min_trees, params.n_estimators))
+    parts = []
+    for fold, booster in fitted:
+        n = min(trees, booster.current_iteration())
+        raw = booster.predict(data.X.iloc[fold.valid], num_iteration=n)
+        reference = training_reference(data, fold.train, booster, n, params.random_state)
+        parts.append(
+            pd.DataFrame(
+                {"position": fold.valid, "as_of": fold.valid_as_of, "label": data.y[fold.valid]}
+            ).assign(raw=raw, quantile=score_quantile(reference, raw))
+        )
+    oof = pd.concat(parts, ignore_index=True)
+    try:
+        calibrator, method = fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
+    except CalibrationError as exc:
+        raise TargetNotTrainable(f"{data.label}: cannot calibrate: {exc}; use more history") from exc
+    best = float(mean_curve[min(trees, length) - 1])
+    return Recipe(trees, calibrator, method, oof, best)
+
+
+def training_reference(
+    data: LabelledData, rows: np.ndarray, booster: lgb.Booster, trees: int, seed: int
+) -> np.ndarray:
+    """Quantiles of a model's scores on (a sample of) its own training rows."""
+    if len(rows) > REFERENCE_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, REFERENCE_SAMPLE, replace=False))
+    return score_reference(booster.predict(data.X.iloc[rows], num_iteration=trees))
+
+
+def fit_model(
+    data: LabelledData, rows: np.ndarray, recipe: Recipe, params: TrainingConfig
+) -> ModelBundle:
+    """The recipe applied to `rows`: a fixed number of trees, the cross-fitted calibrator.
+
+    LightGBM grows every requested tree (at least `min_trees`) unless no split is left that
+    meets the leaf-size rules (noise only): it then stops, and the model says so in its metrics.
+    """
+    booster, _ = boost(data, rows, params, recipe.trees)
+    reference = training_reference(data, rows, booster, booster.num_trees(), params.random_state)
+    calibrator = QuantileCalibrator(reference, recipe.calibrator, recipe.calibration_method)
+    s = data.shell
+    bundle = ModelBundle(s.target, booster, calibrator, s.features, s.categories, s.spec)
+    bundle.trained_through = f"{pd.Timestamp(data.as_of[rows].max()):%Y-%m-%d}"
+    return bundle
 
 
 def tune_params(
@@ -204,24 +358,18 @@ def tune_params(
     features: list[str],
     categorical: list[str],
     params: TrainingConfig,
+    horizon_days: int = 90,
 ) -> tuple[TrainingConfig, pd.DataFrame]:
-    """Optuna search of the tree shape and regularisation, judged on the calibration snapshot.
+    """Optuna search of the tree shape and regularisation, judged by the mean AUC of the
+    time-ordered folds inside `split.fit` (never one snapshot, never the test).
 
-    The test snapshots never take part, so the backtest stays an honest estimate of the tuned
-    model. The configured parameters are always the first trial: tuning can only keep or beat them
-    on validation AUC.
+    The configured parameters are always the first trial: tuning can only keep or beat them.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    shell = ModelBundle(label, None, None, features, _categories(split.fit, categorical), {})  # type: ignore[arg-type]
-    X_fit, y_fit = shell.design_matrix(split.fit), split.fit[label].astype(int).to_numpy()
-    X_cal = shell.design_matrix(split.calibration)
-    y_cal = split.calibration[label].astype(int).to_numpy()
-    if len(np.unique(y_cal)) < 2 or len(np.unique(y_fit)) < 2:
-        raise TargetNotTrainable(
-            f"{label}: tuning needs both outcomes in the fit and calibration data"
-        )
+    data = labelled_data(split.fit, label.removesuffix("_label"), features, categorical, {})
+    folds = time_folds(data, data.as_of.max(), horizon_days, params.backtest_folds)
     searched = {
         "num_leaves": params.num_leaves,
         "max_depth": params.max_depth,
@@ -242,9 +390,9 @@ def tune_params(
                 "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
             }
         )
-        booster = _fit_booster(X_fit, y_fit, X_cal, y_cal, categorical, candidate)
-        trial.set_user_attr("trees", int(booster.best_iteration or booster.num_trees()))
-        return float(booster.best_score["valid_0"]["auc"])
+        recipe = choose_recipe(data, folds, candidate)
+        trial.set_user_attr("trees", recipe.trees)
+        return recipe.best_auc
 
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=params.random_state)
@@ -255,11 +403,6 @@ def tune_params(
     return params.model_copy(update=study.best_params), trials
 
 
-def _trim(booster: lgb.Booster) -> lgb.Booster:
-    """Keep only the trees up to the best iteration, so later predictions need no argument."""
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-
-
 def baseline_metrics(
     label: str,
     split: BacktestSplit,
@@ -268,7 +411,7 @@ def baseline_metrics(
     capacity_k: int,
     random_state: int,
 ) -> dict[str, float]:
-    """A regularised logistic regression on the same features, reported beside LightGBM."""
+    """A regularised logistic regression on the same features and rows as the judged model."""
     numeric = [c for c in features if c not in categorical]
     pre = ColumnTransformer(
         [
@@ -299,42 +442,141 @@ def baseline_metrics(
             X[c] = pd.to_numeric(X[c], errors="coerce").replace([np.inf, -np.inf], np.nan)
         return X
 
-    fit = pd.concat([split.fit, split.calibration])
-    model.fit(prepare(fit), fit[label].astype(int))
+    y_fit = split.fit[label].astype(int)
+    if y_fit.nunique() < 2:
+        raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
+    model.fit(prepare(split.fit), y_fit)
     p = model.predict_proba(prepare(split.test))[:, 1]
     return classification_metrics(split.test[label].astype(int).to_numpy(), p, capacity_k)
 
 
-def train_target(frame: pd.DataFrame, target: str, spec: dict, cfg: ChurnmlConfig) -> TrainResult:
-    """Backtest, fit and calibrate one target ("churn" or "upsell") on a labelled feature frame."""
-    label = f"{target}_label"
-    horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
-    split = backtest_split(frame, label, horizon, cfg.training.validation_snapshots)
-    features, categorical = model_features(frame)
-    params, trials = cfg.training, None
-    if cfg.training.optuna_trials > 0:
-        params, trials = tune_params(label, split, features, categorical, cfg.training)
-    bundle = fit_bundle(target, label, split, features, categorical, spec, params)
-    y_test = split.test[label].astype(int).to_numpy()
-    p_test = bundle.predict(split.test)
-    metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
-    metrics["best_iteration"] = float(bundle.booster.num_trees())
-    bundle.metrics = metrics
-    bundle.drift_reference = reference_profile(
-        split.test, features, categorical, p_test, cfg.drift.bins
-    )
-    predictions = split.test[["account_id", "as_of"]].assign(label=y_test, probability=p_test)
+def _check_outcomes(frame: pd.DataFrame, label: str) -> None:
+    """One clear line when the labels cannot support any model."""
+    if label not in frame.columns:
+        raise TargetNotTrainable(f"{label}: the feature frame has no {label} column")
+    y = frame[label].dropna()
+    if y.empty:
+        raise TargetNotTrainable(f"{label}: no labelled account-snapshot (every horizon is still open)")
+    if y.nunique() < 2:
+        raise TargetNotTrainable(
+            f"{label}: all {len(y)} labelled account-snapshots have the same outcome "
+            f"({int(y.iloc[0])}); cannot train"
+        )
+
+
+def fold_metrics(data: LabelledData, recipe: Recipe, capacity_k: int) -> pd.DataFrame:
+    """Each fold's calibrated out-of-fold metrics: the rolling backtest."""
+    rows = []
+    for as_of, part in recipe.oof.groupby("as_of", sort=True):
+        p = np.clip(recipe.calibrator.predict(part["quantile"].to_numpy()), 0.0, 1.0)
+        m = classification_metrics(part.label.to_numpy(), p, capacity_k)
+        rows.append({"test_as_of": pd.Timestamp(as_of), **m, "trees": float(recipe.trees)})
+    return pd.DataFrame(rows)
+
+
+def _predictions(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, cfg: ChurnmlConfig):
+    predictions = test[["account_id", "as_of"]].assign(label=y, probability=p)
     for col in ("attr_segment", "contract_plan", "contract_arr"):
-        if col in split.test.columns:
-            predictions[col] = split.test[col].to_numpy()
+        if col in test.columns:
+            predictions[col] = test[col].to_numpy()
     if "contract_arr" in predictions.columns:
         predictions["size_band"] = size_band(
             predictions["contract_arr"], cfg.training.size_bands_arr
         ).to_numpy()
+    return predictions
+
+
+class StepTimer:
+    """Wall time per training step, for benchmarks/training.py (a no-op unless asked)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
+
+
+def train_target(
+    frame: pd.DataFrame,
+    target: str,
+    spec: dict,
+    cfg: ChurnmlConfig,
+    timings: dict[str, float] | None = None,
+) -> TrainResult:
+    """Choose the recipe over folds, judge it on the test, register its refit on all snapshots.
+
+    `timings`, when given, receives the wall seconds of each step.
+    """
+    step = StepTimer(timings)
+    label = f"{target}_label"
+    _check_outcomes(frame, label)
+    horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
+    split = backtest_split(frame, label, horizon, cfg.training.validation_snapshots)
+    if split.fit[label].nunique() < 2:
+        raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
+    features, categorical = model_features(frame)
+    params, trials = cfg.training, None
+    if cfg.training.optuna_trials > 0:
+        params, trials = tune_params(label, split, features, categorical, cfg.training, horizon)
+    step("split and tuning")
+    data = labelled_data(frame, target, features, categorical, spec)
+    step("design matrix and binned Dataset")
+    pool = data.positions(split.fit.as_of.unique())
+    pool_end = data.as_of[pool].max()
+    judged_recipe = choose_recipe(
+        data, time_folds(data, pool_end, horizon, params.backtest_folds), params
+    )
+    step("judged recipe: folds and calibration")
+    judged = fit_model(data, pool, judged_recipe, params)
+    step("judged model fit")
+    test = data.positions(split.test.as_of.unique())
+    test_rows = data.rows.iloc[test]
+    y_test = data.y[test]
+    p_test = judged.predict(test_rows)
+    metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
+    step("test metrics")
+    shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, params)
+    step("shuffled-label check")
+    recipe = choose_recipe(
+        data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
+    )
+    step("registered recipe: folds and calibration")
+    bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
+    step("refit on every labelled snapshot")
+    metrics.update(
+        best_iteration=float(bundle.booster.num_trees()),
+        chosen_trees=float(recipe.trees),
+        judged_trees=float(judged.booster.num_trees()),
+        registered_trees=float(bundle.booster.num_trees()),
+        fold_auc=judged_recipe.best_auc,
+    )
+    judged.metrics = bundle.metrics = metrics
+    bundle.drift_reference = reference_profile(
+        test_rows, features, categorical, bundle.predict(test_rows), cfg.drift.bins
+    )
+    step("drift reference")
+    split.calibration = data.rows.iloc[np.sort(judged_recipe.oof.position.to_numpy())]
+    split.test = test_rows
     base = baseline_metrics(
         label, split, features, categorical, cfg.outreach.capacity_top_k, cfg.training.random_state
     )
-    return TrainResult(bundle, split, metrics, base, predictions, params, trials)
+    step("logistic baseline")
+    return TrainResult(
+        bundle,
+        split,
+        metrics,
+        base,
+        _predictions(test_rows, y_test, p_test, cfg),
+        params,
+        trials,
+        judged=judged,
+        folds=fold_metrics(data, recipe, cfg.outreach.capacity_top_k),
+        shuffled_auc=shuffled,
+    )
 
 
 def top_feature_share(bundle: ModelBundle) -> tuple[str, float]:
@@ -347,23 +589,59 @@ def top_feature_share(bundle: ModelBundle) -> tuple[str, float]:
     return bundle.features[i], float(gain[i] / total)
 
 
+def within_snapshot_auc(as_of: np.ndarray, y: np.ndarray, score: np.ndarray) -> float:
+    """Mean ROC AUC inside each snapshot: how well accounts are ordered at one as-of, blind to
+    label rates that move from one snapshot to the next."""
+    aucs = []
+    for date in np.unique(as_of):
+        mask = as_of == date
+        if len(np.unique(y[mask])) == 2:
+            aucs.append(roc_auc_score(y[mask], score[mask]))
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def shuffled_auc_of(
+    data: LabelledData,
+    pool: np.ndarray,
+    test: np.ndarray,
+    trees: int,
+    params: TrainingConfig,
+) -> float:
+    """The judged recipe refitted on shuffled labels, scored on the test: ~0.5 unless the
+    pipeline lets test labels into the fit.
+
+    No real label reaches these fits: the labels are permuted over the whole fit period, the
+    number of trees is fixed (no early stopping on real labels, which picked the luckiest of 100
+    noise models), and raw scores are used (no calibration on real labels). The AUC is taken
+    within each test snapshot (snapshot-level rate shifts are not skill) and averaged over
+    SHUFFLE_DRAWS permutations: one noise model's AUC still strays by about 0.05.
+    """
+    rng = np.random.default_rng(params.random_state)
+    aucs = []
+    for _ in range(SHUFFLE_DRAWS):
+        booster, _ = boost(data, pool, params, trees, labels=rng.permutation(data.y[pool]))
+        raw = booster.predict(data.X.iloc[test])
+        aucs.append(within_snapshot_auc(data.as_of[test], data.y[test], raw))
+    return float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
+
+
 def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:
-    """AUC on the test of a model fitted to shuffled labels: near 0.5 unless the test leaks."""
-    label = f"{result.bundle.target}_label"
-    rng = np.random.default_rng(cfg.training.random_state)
-    fit = result.split.fit.copy()
-    fit[label] = rng.permutation(fit[label].to_numpy())
-    split = BacktestSplit(fit, result.split.calibration, result.split.test)
-    params = result.params or cfg.training
-    quick = params.model_copy(update={"n_estimators": min(params.n_estimators, 100)})
+    """AUC on the test of the judged recipe fitted to shuffled labels: ~0.5 unless the test leaks.
+
+    train_target already computed it on the Dataset it built; this recomputes only for a result
+    made elsewhere.
+    """
+    if result.shuffled_auc is not None:
+        return result.shuffled_auc
+    target = result.bundle.target
+    frame = pd.concat([result.split.fit, result.split.test])
     features, categorical = result.bundle.features, list(result.bundle.categories)
-    bundle = fit_bundle(
-        result.bundle.target, label, split, features, categorical, result.bundle.spec, quick
-    )
-    y = split.test[label].astype(int).to_numpy()
-    return classification_metrics(y, bundle.predict_raw(split.test), cfg.outreach.capacity_top_k)[
-        "roc_auc"
-    ]
+    data = labelled_data(frame, target, features, categorical, result.bundle.spec)
+    pool = data.positions(result.split.fit.as_of.unique())
+    test = data.positions(result.split.test.as_of.unique())
+    params = result.params or cfg.training
+    trees = result.judged.booster.num_trees() if result.judged else params.min_trees
+    return shuffled_auc_of(data, pool, test, trees, params)
 
 
 def rolling_backtest(
@@ -372,27 +650,47 @@ def rolling_backtest(
     spec: dict,
     cfg: ChurnmlConfig,
     params: TrainingConfig | None = None,
+    result: TrainResult | None = None,
 ) -> pd.DataFrame:
-    """Refit on each of the last `backtest_folds` labelled snapshots as its own test period.
+    """The recipe's time-ordered folds over the last `backtest_folds` labelled snapshots.
 
-    Each fold trains only on snapshots a horizon before its test snapshot, so the spread of
-    the metrics over folds shows how stable the model is over time, not just on one period.
+    Each fold trains only on snapshots a horizon before its validation snapshot. With a
+    `result` from train_target the folds it already fitted are returned, not refitted.
     """
+    if result is not None and result.folds is not None:
+        return result.folds
     label = f"{target}_label"
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
-    dates = sorted(frame.loc[frame[label].notna(), "as_of"].unique())
     features, categorical = model_features(frame)
-    rows = []
-    for test_date in dates[-cfg.training.backtest_folds :]:
-        upto = frame[frame.as_of <= test_date]
-        try:
-            split = backtest_split(upto, label, horizon, 1)
-            bundle = fit_bundle(
-                target, label, split, features, categorical, spec, params or cfg.training
-            )
-        except TrainingError:
-            continue  # not enough history before this fold
-        y = split.test[label].astype(int).to_numpy()
-        m = classification_metrics(y, bundle.predict(split.test), cfg.outreach.capacity_top_k)
-        rows.append({"test_as_of": pd.Timestamp(test_date), **m})
-    return pd.DataFrame(rows)
+    try:
+        _check_outcomes(frame, label)
+        data = labelled_data(frame, target, features, categorical, spec)
+        folds = time_folds(data, data.as_of.max(), horizon, cfg.training.backtest_folds)
+        recipe = choose_recipe(data, folds, params or cfg.training)
+    except TrainingError:
+        return pd.DataFrame()
+    return fold_metrics(data, recipe, cfg.outreach.capacity_top_k)
+
+
+def champion_comparison(
+    result: TrainResult, champion: ModelBundle, capacity_k: int
+) -> tuple[float, float, str]:
+    """Challenger (judged model) and champion AUC on the test snapshots neither has seen.
+
+    The champion was refitted on every snapshot labelled when it was trained, so only test
+    snapshots after its `trained_through` are new to it. Returns NaNs when there are none.
+    """
+    test = result.split.test
+    seen_until = pd.Timestamp(champion.trained_through) if champion.trained_through else None
+    unseen = (
+        (test.as_of > seen_until).to_numpy() if seen_until is not None else np.ones(len(test), bool)
+    )
+    if not unseen.any():
+        return float("nan"), float("nan"), f"no test snapshot after {seen_until:%Y-%m-%d}"
+    rows = test[unseen]
+    preds = result.test_predictions[unseen]
+    y = rows[f"{result.bundle.target}_label"].astype(int).to_numpy()
+    challenger = classification_metrics(y, preds.probability.to_numpy(), capacity_k)["roc_auc"]
+    incumbent = classification_metrics(y, champion.predict(rows), capacity_k)["roc_auc"]
+    span = f"{rows.as_of.min():%Y-%m-%d}..{rows.as_of.max():%Y-%m-%d}"
+    return challenger, incumbent, span

@@ -1,0 +1,78 @@
+"""Calibration of raw LightGBM scores into probabilities, fitted on out-of-fold predictions.
+
+One calibration snapshot holds a few dozen positives on a small book of accounts: an isotonic
+curve fitted on it is a staircase of noise, and a snapshot without a positive cannot be fitted
+at all. The training recipe therefore pools the predictions each time-ordered fold made on a
+snapshot it never saw, and picks the method by how many positives that pool holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from churnml.model import PlattCalibrator
+
+MIN_ISOTONIC_POSITIVES = 500  # below this an isotonic step function follows noise
+MIN_CALIBRATION_POSITIVES = 10  # below this even a two-parameter curve is a guess
+
+
+class CalibrationError(ValueError):
+    """Too few outcomes of one kind to fit any calibration curve."""
+
+
+def calibration_method(positives: int, negatives: int) -> str:
+    """ "isotonic" with many positives, "platt" (sigmoid on the log-odds) with fewer."""
+    fewest = min(positives, negatives)
+    if fewest < MIN_CALIBRATION_POSITIVES:
+        raise CalibrationError(
+            f"{positives} positive and {negatives} negative out-of-fold outcomes; "
+            f"calibration needs at least {MIN_CALIBRATION_POSITIVES} of each"
+        )
+    return "isotonic" if fewest >= MIN_ISOTONIC_POSITIVES else "platt"
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> tuple[object, str]:
+    """A calibrator (``.predict(raw) -> probability``) and the name of its method."""
+    y = np.asarray(y, dtype=int)
+    raw = np.asarray(raw, dtype=float)
+    method = calibration_method(int(y.sum()), int(len(y) - y.sum()))
+    if method == "isotonic":
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y), method
+    return PlattCalibrator().fit(raw, y), method
+
+
+REFERENCE_POINTS = 2001
+
+
+def score_reference(training_scores: np.ndarray) -> np.ndarray:
+    """Quantiles of a model's own scores on its training rows: where a new score ranks."""
+    return np.quantile(
+        np.asarray(training_scores, dtype=float), np.linspace(0, 1, REFERENCE_POINTS)
+    )
+
+
+def score_quantile(reference: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Share of the reference below each score (ties count half), kept inside (0, 1)."""
+    raw = np.asarray(raw, dtype=float)
+    below = np.searchsorted(reference, raw, side="left")
+    upto = np.searchsorted(reference, raw, side="right")
+    n = len(reference)
+    return np.clip((below + upto) / (2.0 * n), 0.5 / n, 1 - 0.5 / n)
+
+
+class QuantileCalibrator:
+    """Probability from where a raw score ranks among the model's own training scores.
+
+    Fold models learn from fewer snapshots than the model they calibrate, so their raw scores
+    are less spread: a curve fitted on fold raw scores overstates the refitted model's top
+    scores (the demo's upsell: 0.49 predicted, 0.19 observed). Ranks mean the same for both.
+    """
+
+    def __init__(self, reference: np.ndarray, curve: object, method: str) -> None:
+        self.reference = reference
+        self.curve = curve
+        self.method = method
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.curve.predict(score_quantile(self.reference, raw))
