@@ -30,7 +30,7 @@ def test_an_untrainable_target_is_skipped_and_the_other_still_trains():
         with_upsell(labelled_frame(), 0), {}, quick_config(), lines.append
     )
     assert list(results) == ["churn"] and results["churn"].metrics["roc_auc"] > 0.6
-    assert list(skipped) == ["upsell"] and "only one outcome" in skipped["upsell"]
+    assert list(skipped) == ["upsell"] and "same outcome" in skipped["upsell"]
     assert len(lines) == 1 and lines[0].startswith("upsell skipped")
 
 
@@ -53,17 +53,34 @@ def test_no_trainable_target_fails_in_one_line_naming_each_reason():
     message = str(caught.value)
     assert not isinstance(caught.value, TargetNotTrainable)
     assert "\n" not in message and message.startswith("no target could be trained")
-    assert "churn_label: the fit period has only one outcome" in message
+    assert "churn_label: all 480 labelled account-snapshots have the same outcome" in message
     assert "upsell_label: the data has no upsell labels" in message
 
 
-def test_a_calibration_snapshot_with_one_outcome_skips_the_target_without_a_traceback():
+def test_a_snapshot_with_one_outcome_no_longer_stops_training():
+    """Calibration is cross-fitted over the folds: one snapshot without a churn (once a
+    scikit-learn ValueError on the calibration snapshot) is just one of the folds' rows."""
     from flows.training import train_each
 
     from churnml.train import backtest_split
 
     frame = labelled_frame(n_accounts=120)
     calibration = backtest_split(frame, "churn_label", 90, 2).calibration.as_of.max()
-    frame.loc[frame.as_of == calibration, "churn_label"] = 0  # was a scikit-learn ValueError
-    with pytest.raises(TrainingError, match="calibration snapshot .* has only one outcome"):
-        train_each(frame, {}, quick_config(targets=["churn"]), print)
+    frame.loc[frame.as_of == calibration, "churn_label"] = 0
+    results, skipped = train_each(frame, {}, quick_config(targets=["churn"]), print)
+    assert list(results) == ["churn"] and skipped == {}
+
+
+def test_too_few_positives_to_calibrate_skip_the_target_in_one_line():
+    from flows.training import train_each
+
+    frame = labelled_frame(n_accounts=120)
+    positives = frame.index[frame.churn_label == 1]
+    first_per_snapshot = frame.loc[positives].groupby("as_of").head(1).index
+    frame.loc[positives.difference(first_per_snapshot), "churn_label"] = 0
+    lines: list[str] = []
+    with pytest.raises(TrainingError) as caught:
+        train_each(frame, {}, quick_config(targets=["churn"]), lines.append)
+    assert "\n" not in str(caught.value)
+    assert len(lines) == 1 and "churn_label: cannot calibrate" in lines[0]
+    assert "calibration needs at least 10 of each" in lines[0]
