@@ -14,22 +14,27 @@ from sklearn.isotonic import IsotonicRegression
 from churnml.model import PlattCalibrator
 
 MIN_ISOTONIC_POSITIVES = 500  # below this an isotonic step function follows noise
-MIN_CALIBRATION_POSITIVES = 10  # below this even a two-parameter curve is a guess
+MIN_CALIBRATION_POSITIVES = 10  # below this a free two-parameter curve is a guess: shrink it
+SHRUNK_PLATT_C = 1.0  # L2 strength pulling a curve fitted on few outcomes towards the base rate
 
 
 class CalibrationError(ValueError):
-    """Too few outcomes of one kind to fit any calibration curve."""
+    """No outcome of one kind at all: no calibration curve can be fitted."""
 
 
 def calibration_method(positives: int, negatives: int) -> str:
-    """ "isotonic" with many positives, "platt" (sigmoid on the log-odds) with fewer."""
+    """ "isotonic" with many positives, "platt" (sigmoid on the log-odds) with fewer, and
+    "platt-shrunk" (the same, regularised towards the base rate) with fewer than 10: a small
+    book of accounts still gets probabilities that are honest about how little was seen."""
     fewest = min(positives, negatives)
-    if fewest < MIN_CALIBRATION_POSITIVES:
+    if fewest == 0:
         raise CalibrationError(
             f"{positives} positive and {negatives} negative out-of-fold outcomes; "
-            f"calibration needs at least {MIN_CALIBRATION_POSITIVES} of each"
+            "calibration needs at least one of each"
         )
-    return "isotonic" if fewest >= MIN_ISOTONIC_POSITIVES else "platt"
+    if fewest >= MIN_ISOTONIC_POSITIVES:
+        return "isotonic"
+    return "platt" if fewest >= MIN_CALIBRATION_POSITIVES else "platt-shrunk"
 
 
 def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> tuple[object, str]:
@@ -39,6 +44,8 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> tuple[object, str]:
     method = calibration_method(int(y.sum()), int(len(y) - y.sum()))
     if method == "isotonic":
         return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y), method
+    if method == "platt-shrunk":
+        return PlattCalibrator(c=SHRUNK_PLATT_C).fit(raw, y), method
     return PlattCalibrator().fit(raw, y), method
 
 

@@ -70,15 +70,16 @@ def unknown_categories(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, li
 class PlattCalibrator:
     """Logistic calibration on the log-odds of the raw probability, for small calibration sets."""
 
-    def __init__(self, slope: float = 1.0, intercept: float = 0.0) -> None:
+    def __init__(self, slope: float = 1.0, intercept: float = 0.0, c: float = 1e4) -> None:
         self.slope = slope
         self.intercept = intercept
+        self.c = c  # inverse L2 strength; small values shrink the slope on few outcomes
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> PlattCalibrator:
         from sklearn.linear_model import LogisticRegression
 
         z = _logit(raw).reshape(-1, 1)
-        lr = LogisticRegression(C=1e4).fit(z, y)
+        lr = LogisticRegression(C=self.c).fit(z, y)
         self.slope = float(lr.coef_[0, 0])
         self.intercept = float(lr.intercept_[0])
         return self
