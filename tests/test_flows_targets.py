@@ -63,7 +63,8 @@ def train_then_score(config: Path, trained: str, skipped: str) -> dict:
     summary = training_flow(config_path=str(config))
     assert list(summary["targets"]) == [trained]
     assert list(summary["skipped"]) == [skipped]
-    assert f"{skipped}_label: the fit period has only one outcome" in summary["skipped"][skipped]
+    assert f"{skipped}_label: all " in summary["skipped"][skipped]
+    assert "have the same outcome (0)" in summary["skipped"][skipped]
     assert f"## {skipped}: skipped" in summary["markdown"]
     run = MlflowClient().get_run(summary["run_id"])
     assert run.data.tags["targets.skipped"] == skipped
