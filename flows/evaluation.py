@@ -11,14 +11,12 @@ from prefect.cache_policies import NO_CACHE
 from churnml.config import ChurnmlConfig
 from churnml.io import score_history, tracking
 from churnml.labels import outcome_tables
-from churnml.report import render_page
+from churnml.report import headline, track_record_page
 from churnml.track_record import (
     TrackRecord,
     choose_as_of,
-    headline,
     mrr_change,
     outcomes,
-    page_sections,
     subscriptions_around,
     track_record,
 )
@@ -61,15 +59,12 @@ def measure(scores, outcome, mrr, cfg: ChurnmlConfig, end: datetime) -> TrackRec
 
 
 @task(cache_policy=NO_CACHE)
-def write_page(record: TrackRecord, cfg: ChurnmlConfig) -> str:
+def write_page(record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en") -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"churnml-track-record-{pd.Timestamp(record.summary['as_of']):%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(
-        render_page("churnml track record", headline(record), page_sections(record)),
-        encoding="utf-8",
-    )
+    tmp.write_text(track_record_page(record, lang), encoding="utf-8")
     tmp.replace(target)
     return str(target)
 
@@ -90,7 +85,9 @@ def keep_record(con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str) -> st
 
 
 @flow(name="churnml-evaluate", log_prints=True)
-def evaluation_flow(config_path: str | None = None, as_of: date | None = None) -> dict:
+def evaluation_flow(
+    config_path: str | None = None, as_of: date | None = None, lang: str = "en"
+) -> dict:
     """Evaluate a scored as-of (default: the latest whose outcome horizon is fully observed)."""
     cfg = read_config(config_path)
     tracking.configure(cfg)  # fail before any work if the store is unreachable
@@ -103,12 +100,12 @@ def evaluation_flow(config_path: str | None = None, as_of: date | None = None) -
         scores = read_scores(con, cfg, chosen)
         outcome, mrr = actual_outcomes(tables, chosen, cfg, end)
         record = measure(scores, outcome, mrr, cfg, end)
-        page = write_page(record, cfg)
+        page = write_page(record, cfg, lang)
         run_id = log_run(record, cfg, page)
         written = keep_record(con, record, cfg, run_id)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
-    text = headline(record)
+    text = headline(record.summary, lang)
     get_run_logger().info("%s -> %s, MLflow run %s, page %s", text, written, run_id, page)
     return {
         "as_of": str(chosen),

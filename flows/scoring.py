@@ -9,15 +9,20 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
-from churnml.drift import DriftError, drift_table, summarize
-from churnml.drift import report_section as drift_section
+from churnml.drift import DriftError, drift_table, report_rows, summarize
 from churnml.features import FeatureSpec
 from churnml.io import registry, score_history, sinks, tracking
 from churnml.model import unknown_categories
-from churnml.report import ExtraSection, render_report
+from churnml.report import (
+    drift_section,
+    missing_targets_section,
+    render_report,
+    track_record_section,
+    unseen_categories_section,
+)
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
-from churnml.track_record import report_section as track_record_section
+from churnml.track_record import recent_records
 from churnml.validation import (
     blank_unknown_plans,
     refuse_empty_scoring,
@@ -150,19 +155,6 @@ def write_back(con, scored, cfg: ChurnmlConfig) -> list[str]:
     return sinks.write_sinks(con, scored, cfg)
 
 
-MISSING_TARGETS_TEXT = {
-    "en": (
-        "Targets without a model (their columns are empty)",
-        "Scores, tiers and drivers of these targets are left empty; the health score and the "
-        "plays use the model that exists.",
-    ),
-    "ja": (
-        "モデルのない予測対象（該当列は空欄）",
-        "これらの対象のスコア・ティア・要因は空欄です。ヘルススコアとプレイは存在するモデルのみで算出しています。",
-    ),
-}
-
-
 @task(cache_policy=NO_CACHE)
 def write_report(
     scored,
@@ -181,22 +173,15 @@ def write_report(
     tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if missing:
-        title, note = MISSING_TARGETS_TEXT.get(lang, MISSING_TARGETS_TEXT["en"])
-        table = pd.DataFrame({"target": list(missing), "why": list(missing.values())})
-        extra.append(ExtraSection(title, table, note, top=True))
+        extra.append(missing_targets_section(missing, lang))
     if drift is not None:
-        title, table, note = drift_section(drift, cfg.drift, lang)
-        extra.append(ExtraSection(title, table, note, top=summarize(drift)["drifted"]))
+        shown = report_rows(drift, cfg.drift.report_top_features)
+        extra.append(drift_section(shown, summarize(drift)["drifted"], cfg.drift, lang))
     if scored_as_missing:
-        extra.append(
-            ExtraSection(
-                "Category values the models never saw (scored as missing)",
-                pd.DataFrame({"problem": scored_as_missing}),
-                "Retrain to learn them, or check the source for a renamed value.",
-            )
-        )
+        extra.append(unseen_categories_section(scored_as_missing, lang))
     if record is not None:
-        extra.append(track_record_section(record, cfg.track_record.report_rows))
+        recent = recent_records(record, cfg.track_record.report_rows)
+        extra.append(track_record_section(recent, lang))
     html = render_report(
         scored,
         lang=lang,

@@ -20,9 +20,19 @@ from churnml.drift import (
     numeric_profile,
     psi,
     reference_profile,
-    report_section,
+    report_rows,
     summarize,
 )
+from churnml.report import drift_section
+
+
+def report_section(table, cfg, lang="en"):
+    """Title, table and note of the drift section as the report shows them."""
+    s = drift_section(
+        report_rows(table, cfg.report_top_features), summarize(table)["drifted"], cfg, lang
+    )
+    return s.title, s.table, s.note
+
 
 CFG = DriftConfig()
 

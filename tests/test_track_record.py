@@ -12,7 +12,7 @@ import pytest
 from churnml.config import LabelConfig, SinkConfig, default_config
 from churnml.io import score_history
 from churnml.io.sinks import SinkError, write_duckdb, write_file
-from churnml.report import render_page, render_report
+from churnml.report import page_sections, render_page, render_report, track_record_section
 from churnml.track_record import (
     TrackRecordError,
     choose_as_of,
@@ -21,11 +21,15 @@ from churnml.track_record import (
     mrr_change,
     outcome_horizon_days,
     outcomes,
-    page_sections,
-    report_section,
+    recent_records,
     subscriptions_around,
     track_record,
 )
+
+
+def report_section(history, rows):
+    return track_record_section(recent_records(history, rows))
+
 
 AS_OF = pd.Timestamp("2025-02-01")
 OBSERVED = datetime(2025, 12, 31)

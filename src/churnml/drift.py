@@ -23,8 +23,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from churnml.catalogue import describe
-
 MISSING = "(missing)"
 UNSEEN = "(unseen)"
 PROFILE_VERSION = 1
@@ -254,91 +252,17 @@ def summarize(table: pd.DataFrame) -> dict:
     }
 
 
-TEXT = {
-    "en": {
-        "title_drifted": "Data drift: the data moved since training (scores may be less reliable)",
-        "title_stable": "Data drift: no shift beyond the alert threshold",
-        "drifted": (
-            "Today's accounts look different from the accounts the models learned from. Scores "
-            "may be less reliable until the models are retrained; use them with care and tell "
-            "the data team. PSI compares the share of accounts in each value range with training "
-            "(above {alert:g} is an alert, above {warn:g} worth watching)."
-        ),
-        "stable": (
-            "Today's accounts look like the accounts the models learned from; the scores can be "
-            "used as usual. PSI compares the share of accounts in each value range with training "
-            "(above {alert:g} is an alert, above {warn:g} worth watching)."
-        ),
-        "columns": {
-            "model": "Model",
-            "what": "What",
-            "description": "Meaning",
-            "psi": "PSI",
-            "level": "Level",
-        },
-        "score": "{model} score",
-        "levels": {"stable": "stable", "watch": "watch", "alert": "ALERT"},
-    },
-    "ja": {
-        "title_drifted": "データドリフト：学習時からデータが変化しています（スコアの信頼性が下がっている可能性）",
-        "title_stable": "データドリフト：警告しきい値を超える変化はありません",
-        "drifted": (
-            "今回のアカウントは、モデルが学習したアカウントと分布が異なります。再学習まではスコアの"
-            "信頼性が下がっている可能性があるため、慎重に使い、データチームに知らせてください。"
-            "PSIは値の範囲ごとのアカウントの割合を学習時と比べた指標です（{alert:g}超で警告、"
-            "{warn:g}超で要注意）。"
-        ),
-        "stable": (
-            "今回のアカウントは、モデルが学習したアカウントと同様の分布です。スコアは通常どおり"
-            "使えます。PSIは値の範囲ごとのアカウントの割合を学習時と比べた指標です（{alert:g}超で"
-            "警告、{warn:g}超で要注意）。"
-        ),
-        "columns": {
-            "model": "モデル",
-            "what": "対象",
-            "description": "意味",
-            "psi": "PSI",
-            "level": "レベル",
-        },
-        "score": "{model}スコア",
-        "levels": {"stable": "安定", "watch": "要注意", "alert": "警告"},
-    },
-}
-
-
-def report_section(table: pd.DataFrame, cfg, lang: str = "en") -> tuple[str, pd.DataFrame, str]:
-    """Title, table and note of the report's drift section: both scores, then the features
-    that moved most (at most ``cfg.report_top_features``, at or above the watch level first)."""
-    t = TEXT.get(lang, TEXT["en"])
-    drifted = summarize(table)["drifted"]
+def report_rows(table: pd.DataFrame, top_features: int) -> pd.DataFrame:
+    """The rows the report shows: both scores, then the features that moved most (at most
+    ``top_features``, one row per feature name)."""
     scores = table[table["kind"] == "score"]
     features = (
         table[table["kind"] == "feature"]
         .sort_values("psi", ascending=False, kind="stable")
         .drop_duplicates("name")
-        .head(cfg.report_top_features)
+        .head(top_features)
     )
-    shown = pd.concat([scores, features], ignore_index=True)
-    out = pd.DataFrame(
-        {
-            t["columns"]["model"]: np.where(shown["kind"] == "score", shown["model"], ""),
-            t["columns"]["what"]: [
-                t["score"].format(model=r.model) if r.kind == "score" else r.name
-                for r in shown.itertuples()
-            ],
-            t["columns"]["description"]: [
-                "" if r.kind == "score" else describe(r.name).description
-                for r in shown.itertuples()
-            ],
-            t["columns"]["psi"]: [f"{v:.3f}" for v in shown["psi"]],
-            t["columns"]["level"]: [t["levels"][v] for v in shown["level"]],
-        }
-    )
-    title = t["title_drifted"] if drifted else t["title_stable"]
-    note = (t["drifted"] if drifted else t["stable"]).format(
-        warn=cfg.feature_warn, alert=cfg.feature_alert
-    )
-    return title, out, note
+    return pd.concat([scores, features], ignore_index=True)
 
 
 def metric_name(text: str) -> str:
@@ -375,6 +299,6 @@ __all__ = [
     "numeric_profile",
     "psi",
     "reference_profile",
-    "report_section",
+    "report_rows",
     "summarize",
 ]

@@ -6,7 +6,7 @@ reactivation gap, upsell by MRR, seats or plan) say what actually happened to ea
 This module joins the two and measures ranking, calibration and money. Outcomes always come
 from the current source data, never from the scores table.
 
-Terms (also in ``DEFINITIONS``, shown in the reports):
+Terms (also defined on the track-record page, churnml.report):
 
 - *flagged*: churn tier ``high`` or ``medium`` in the scored run (the tier the CSMs saw).
 - *ARR*: the account's ARR recorded in the scored run.
@@ -34,7 +34,6 @@ from churnml.config import LabelConfig
 from churnml.evaluate import calibration_table, classification_metrics, metrics_by_segment
 from churnml.features import DEFAULT_REACTIVATION_GAP_DAYS
 from churnml.labels import build_labels
-from churnml.report import ExtraSection
 from churnml.snapshots import active_accounts, as_of_table
 
 FLAGGED_TIERS = ("high", "medium")
@@ -52,39 +51,6 @@ SCORE_COLUMNS = (
     "expected_expansion_arr",
 )
 OUTCOME_COLUMNS = ("account_id", "churn_label", "upsell_label")
-
-DEFINITIONS = [
-    ("scored as-of", "the as-of of the scoring run evaluated; features used data before it"),
-    (
-        "outcome",
-        "what happened after the as-of, by the training label definitions on today's data: "
-        "churn within the churn horizon without coming back within the reactivation gap; "
-        "upsell within the upsell horizon",
-    ),
-    (
-        "accounts without outcome",
-        "scored accounts the data no longer shows as active at the as-of (deleted or re-keyed "
-        "since); left out of every metric",
-    ),
-    ("flagged", "churn tier high or medium in the scored run"),
-    ("ARR", "the account's ARR recorded in the scored run"),
-    (
-        "retained flagged ARR",
-        "ARR of flagged accounts that did not churn: saved by the team or a false alarm",
-    ),
-    ("lost flagged ARR", "ARR of flagged accounts that churned anyway"),
-    ("missed ARR", "ARR of accounts not flagged that churned"),
-    ("churned ARR", "lost flagged ARR + missed ARR"),
-    ("expected ARR at risk", "sum of p_churn x ARR in the scored run"),
-    ("expected expansion ARR", "sum of expected_expansion_arr in the scored run"),
-    (
-        "realised expansion ARR",
-        "for accounts with an upsell: 12 x (highest MRR within the upsell horizon - MRR before "
-        "the as-of), at least 0",
-    ),
-    ("top-decile lift", "event rate in the top 10% by score divided by the overall rate"),
-    ("recall at capacity", "share of all events among the top outreach.capacity_top_k accounts"),
-]
 
 
 class TrackRecordError(ValueError):
@@ -416,135 +382,6 @@ def track_record(
     return record
 
 
-REPORT_COLUMNS = {
-    "as_of": "scored as-of",
-    "accounts_evaluated": "accounts",
-    "accounts_without_outcome": "without outcome",
-    "churn_roc_auc": "churn ROC AUC",
-    "churn_top_decile_lift": "churn top-decile lift",
-    "churn_recall_at_capacity": "churn recall at capacity",
-    "churn_brier": "churn Brier",
-    "churn_predicted_rate": "churn predicted",
-    "churn_positive_rate": "churn observed",
-    "arr_flagged_retained": "retained flagged ARR",
-    "arr_flagged_lost": "lost flagged ARR",
-    "arr_missed": "missed ARR",
-    "upsell_roc_auc": "upsell ROC AUC",
-    "upsell_top_decile_lift": "upsell top-decile lift",
-    "expansion_arr_expected": "expected expansion ARR",
-    "expansion_arr_realised": "realised expansion ARR",
-    "churn_model_version": "churn model",
-    "upsell_model_version": "upsell model",
-}
-
-
-MONEY_COLUMNS = (
-    "arr_flagged_retained",
-    "arr_flagged_lost",
-    "arr_missed",
-    "expansion_arr_expected",
-    "expansion_arr_realised",
-)
-
-
-def _money(x) -> str:
-    return "" if pd.isna(x) else f"{float(x):,.0f}"
-
-
-def report_table(history: pd.DataFrame, rows: int) -> pd.DataFrame:
-    """The latest evaluated as-ofs, newest first, with readable headers."""
-    recent = history.sort_values("as_of", ascending=False).head(rows).copy()
-    recent["as_of"] = pd.to_datetime(recent["as_of"]).dt.strftime("%Y-%m-%d")
-    for col in MONEY_COLUMNS:
-        if col in recent.columns:
-            recent[col] = recent[col].map(_money)
-    columns = [c for c in REPORT_COLUMNS if c in recent.columns]
-    return recent[columns].rename(columns=REPORT_COLUMNS).reset_index(drop=True)
-
-
-def definitions_table() -> pd.DataFrame:
-    return pd.DataFrame(DEFINITIONS, columns=["term", "meaning"])
-
-
-REPORT_NOTE = (
-    "How the scores written one outcome horizon ago turned out, measured with the training label "
-    "definitions on today's data. Flagged = churn tier high or medium. Retained flagged ARR: "
-    "flagged accounts that stayed (saved, or a false alarm). Lost flagged ARR: flagged accounts "
-    "that churned anyway. Missed ARR: churned accounts that were not flagged."
-)
-
-
-def report_section(history: pd.DataFrame, rows: int) -> ExtraSection:
-    """The "Track record" section of the scoring report, from the warehouse's record table."""
-    return ExtraSection("Track record", report_table(history, rows), REPORT_NOTE)
-
-
-def headline(record: TrackRecord) -> str:
-    """One sentence a CS lead can repeat: ranking quality and ARR saved versus lost."""
-    s = record.summary
-    return (
-        f"Scored as of {pd.Timestamp(s['as_of']):%Y-%m-%d}, outcomes observed until "
-        f"{pd.Timestamp(s['observed_until']):%Y-%m-%d}: {s['accounts_evaluated']:,} accounts "
-        f"evaluated ({s['accounts_without_outcome']:,} without outcome). Churn ROC AUC "
-        f"{s['churn_roc_auc']:.3f}, top-decile lift {s['churn_top_decile_lift']:.2f}; "
-        f"{s['churned_accounts_flagged']:,} of {s['churned_accounts']:,} churned accounts were "
-        f"flagged. Retained flagged ARR {_money(s['arr_flagged_retained'])}, lost flagged ARR "
-        f"{_money(s['arr_flagged_lost'])}, missed ARR {_money(s['arr_missed'])}. Upsell ROC AUC "
-        f"{s['upsell_roc_auc']:.3f}; expansion ARR expected {_money(s['expansion_arr_expected'])}, "
-        f"realised {_money(s['expansion_arr_realised'])}."
-    )
-
-
-def page_sections(record: TrackRecord) -> list[ExtraSection]:
-    """Everything `churnml evaluate` shows on its own page, definitions last."""
-    s = record.summary
-    metrics = pd.DataFrame(
-        [
-            {
-                "model": target,
-                "version": s[f"{target}_model_version"],
-                "ROC AUC": s[f"{target}_roc_auc"],
-                "PR AUC": s[f"{target}_pr_auc"],
-                "top-decile lift": s[f"{target}_top_decile_lift"],
-                "recall at capacity": s[f"{target}_recall_at_capacity"],
-                "Brier": s[f"{target}_brier"],
-                "predicted rate": s[f"{target}_predicted_rate"],
-                "observed rate": s[f"{target}_positive_rate"],
-            }
-            for target in ("churn", "upsell")
-        ]
-    )
-    money = pd.DataFrame(
-        [
-            ("flagged ARR (churn tier high or medium)", s["arr_flagged"]),
-            ("retained flagged ARR", s["arr_flagged_retained"]),
-            ("lost flagged ARR", s["arr_flagged_lost"]),
-            ("missed ARR", s["arr_missed"]),
-            ("churned ARR", s["arr_churned"]),
-            ("expected ARR at risk", s["arr_at_risk_expected"]),
-            ("expected expansion ARR", s["expansion_arr_expected"]),
-            ("realised expansion ARR", s["expansion_arr_realised"]),
-            (
-                "realised expansion ARR of upsell-flagged accounts",
-                s["expansion_arr_realised_flagged"],
-            ),
-            ("ARR of scored accounts without outcome", s["arr_without_outcome"]),
-        ],
-        columns=["ARR", "amount"],
-    )
-    money["amount"] = money["amount"].map(_money)
-    sections = [
-        ExtraSection("Ranking and calibration", metrics),
-        ExtraSection("ARR saved versus lost", money, REPORT_NOTE),
-    ]
-    for target in ("churn", "upsell"):
-        sections.append(ExtraSection(f"{target.capitalize()}: by tier", record.by_tier[target]))
-        sections.append(
-            ExtraSection(
-                f"{target.capitalize()}: calibration",
-                record.calibration[target],
-                "Mean predicted probability versus observed rate per quantile bin of the score.",
-            )
-        )
-    sections.append(ExtraSection("Definitions", definitions_table()))
-    return sections
+def recent_records(history: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The latest evaluated as-ofs of the record table, newest first."""
+    return history.sort_values("as_of", ascending=False).head(rows).reset_index(drop=True)

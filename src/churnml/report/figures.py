@@ -1,0 +1,102 @@
+"""The figures of the outreach report: portfolio sums, the drivers digest, the account list."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from churnml.catalogue import FAMILY_LABELS
+
+
+def family_label(family: str, lang: str) -> str:
+    en, ja = FAMILY_LABELS.get(family, (family, family))
+    return ja if lang == "ja" else en
+
+
+def _parse(drivers_json) -> dict:
+    if not isinstance(drivers_json, str) or not drivers_json:
+        return {"risk": [], "protective": []}
+    return json.loads(drivers_json)
+
+
+def portfolio(scored: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Accounts, ARR, ARR at risk and expected expansion per value of one column."""
+    key = scored[by].astype("object").where(scored[by].notna(), "-").astype(str)
+    grouped = scored.assign(_key=key).groupby("_key", sort=False)
+    out = pd.DataFrame(
+        {
+            "accounts": grouped.size(),
+            "arr": grouped["arr"].sum(),
+            "arr_at_risk": grouped["arr_at_risk"].sum(),
+            "expected_expansion_arr": grouped["expected_expansion_arr"].sum(),
+        }
+    )
+    return out.sort_values("arr_at_risk", ascending=False).rename_axis(by).reset_index()
+
+
+def driver_digest(scored: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per segment and driver family: share of accounts where it is the top churn driver and its
+    average push on churn risk, now and in the previous run."""
+
+    def summary(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        segment = frame["segment"].astype("object").where(frame["segment"].notna(), "-")
+        for seg, drivers in zip(segment.astype(str), frame["drivers_json"], strict=True):
+            risk = _parse(drivers).get("risk", [])
+            for rank, d in enumerate(risk):
+                rows.append((seg, d["family"], rank == 0, float(d["impact"])))
+        if not rows:
+            return pd.DataFrame(columns=["segment", "family", "top_share", "mean_push"])
+        long = pd.DataFrame(rows, columns=["segment", "family", "top", "impact"])
+        sizes = segment.astype(str).value_counts()
+        agg = long.groupby(["segment", "family"]).agg(top=("top", "sum"), push=("impact", "mean"))
+        agg["top_share"] = agg["top"] / agg.index.get_level_values(0).map(sizes).to_numpy()
+        return agg.rename(columns={"push": "mean_push"})[["top_share", "mean_push"]].reset_index()
+
+    now = summary(scored)
+    if previous is not None and len(previous) and "drivers_json" in previous:
+        before = summary(previous).rename(
+            columns={"top_share": "top_share_previous", "mean_push": "mean_push_previous"}
+        )
+        now = now.merge(before, on=["segment", "family"], how="left")
+    return now.sort_values(["segment", "top_share"], ascending=[True, False]).reset_index(drop=True)
+
+
+def accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
+    def text(v) -> str:
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+
+    def number(v, digits: int) -> float | None:  # None (JSON null) for a target without a model
+        return None if v is None or pd.isna(v) else round(float(v), digits)
+
+    rows = []
+    for r in scored.head(limit).itertuples(index=False):
+        change = getattr(r, "p_churn_change", None)
+        rows.append(
+            {
+                "id": text(r.account_id),
+                "name": text(r.account_name),
+                "owner": text(getattr(r, "play_owner", "") or getattr(r, "csm_owner", "")),
+                "segment": text(r.segment) or "-",
+                "p": number(r.p_churn, 4),
+                "tier": text(r.churn_tier),
+                "u": number(r.p_upsell, 4),
+                "utier": text(getattr(r, "upsell_tier", "")),
+                "health": int(r.health_score),
+                "arr": round(float(r.arr), 2),
+                "risk_arr": number(r.arr_at_risk, 2),
+                "touch": text(r.touch_model),
+                "play_name": text(getattr(r, "play_name", "")),
+                "play": text(r.recommended_play),
+                "due": f"{pd.Timestamp(r.play_due):%Y-%m-%d}"
+                if pd.notna(getattr(r, "play_due", None))
+                else "",
+                "change": None if change is None or pd.isna(change) else round(float(change), 4),
+                "change_text": text(getattr(r, "change_summary", "")),
+                "drivers": _parse(r.drivers_json),
+                "upsell_drivers": _parse(getattr(r, "upsell_drivers_json", "")),
+            }
+        )
+    return rows

@@ -1,0 +1,117 @@
+"""Every page and section of the report exists in English and Japanese, with no word missing."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from churnml.config import DriftConfig
+from churnml.report import (
+    LANGUAGES,
+    drift_section,
+    missing_targets_section,
+    render_report,
+    text,
+    track_record_page,
+    track_record_section,
+    unseen_categories_section,
+)
+from report_data import scored_frame
+from test_track_record import record
+
+
+def shape(node):
+    """The keys of a text tree (lists by length and item shape), without the words."""
+    if isinstance(node, dict):
+        return {k: shape(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [shape(v) for v in node]
+    return "text"
+
+
+def leaves(node) -> list[str]:
+    if isinstance(node, dict):
+        return [w for v in node.values() for w in leaves(v)]
+    if isinstance(node, list):
+        return [w for v in node for w in leaves(v)]
+    return [str(node)]
+
+
+def keys(node) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for v in node.values() for k in keys(v)}
+    if isinstance(node, list):
+        return {k for v in node for k in keys(v)}
+    return set()
+
+
+def visible(html: str) -> str:
+    """What a reader sees: no scripts, no tags."""
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", " ", html, flags=re.S))
+
+
+def pages(lang: str) -> dict[str, str]:
+    drift = pd.DataFrame(
+        {
+            "model": ["churn", "churn", "churn"],
+            "kind": ["score", "feature", "feature"],
+            "name": ["score", "usage_events_30d", "attr_segment"],
+            "psi": [0.02, 0.4, 0.12],
+            "level": ["stable", "alert", "watch"],
+            "warn": [0.1, 0.1, 0.1],
+            "alert": [0.25, 0.25, 0.25],
+        }
+    )
+    r = record()
+    sections = [
+        missing_targets_section({"upsell": "none registered yet"}, lang),
+        drift_section(drift, True, DriftConfig(), lang),
+        unseen_categories_section(["accounts.plan: 'enterprise-x' (3 rows)"], lang),
+        track_record_section(r.summary_frame(), lang),
+    ]
+    return {
+        "outreach": render_report(scored_frame(12), lang, scored_frame(12, seed=1), sections),
+        "track_record": track_record_page(r, lang),
+    }
+
+
+def test_every_language_has_the_same_keys():
+    en = shape(text("en"))
+    for lang in LANGUAGES:
+        assert shape(text(lang)) == en, f"text/{lang}.yaml and text/en.yaml differ in keys"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_page_renders_with_no_raw_key_and_no_other_language(lang):
+    words = text(lang)
+    own = " ".join(leaves(words))
+    raw = {k for k in keys(words) if "_" in k and k not in own}
+    others = {
+        w
+        for other in LANGUAGES
+        if other != lang
+        for w in leaves(text(other))
+        if " " in w and "{" not in w and w not in own
+    }
+    for name, html in pages(lang).items():
+        seen = visible(html)
+        assert f'<html lang="{lang}">' in html
+        found = sorted(k for k in raw if re.search(rf"\b{k}\b", seen))
+        assert not found, f"{name} ({lang}) shows raw keys {found}"
+        leaked = sorted(w for w in others if w in seen)
+        assert not leaked, f"{name} ({lang}) shows text of another language: {leaked[:3]}"
+    report = visible(pages(lang)["outreach"])
+    for section in ("missing_targets", "unseen_categories", "track_record"):
+        title = words[section]["section" if section == "track_record" else "title"]
+        assert title in report
+    assert words["drift"]["title_drifted"] in report
+
+
+def test_a_missing_word_fails_the_render(monkeypatch):
+    broken = {**text("ja"), "outreach": {**text("ja")["outreach"]}}
+    del broken["outreach"]["digest"]
+    monkeypatch.setattr("churnml.report.outreach.text", lambda lang: broken)
+    with pytest.raises(Exception, match="digest"):
+        render_report(scored_frame(3), "ja")
