@@ -321,7 +321,9 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
     try:
         calibrator, method = fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
     except CalibrationError as exc:
-        raise TargetNotTrainable(f"{data.label}: cannot calibrate: {exc}; use more history") from exc
+        raise TargetNotTrainable(
+            f"{data.label}: cannot calibrate: {exc}; use more history"
+        ) from exc
     best = float(mean_curve[min(trees, length) - 1])
     return Recipe(trees, calibrator, method, oof, best)
 
@@ -456,7 +458,9 @@ def _check_outcomes(frame: pd.DataFrame, label: str) -> None:
         raise TargetNotTrainable(f"{label}: the feature frame has no {label} column")
     y = frame[label].dropna()
     if y.empty:
-        raise TargetNotTrainable(f"{label}: no labelled account-snapshot (every horizon is still open)")
+        raise TargetNotTrainable(
+            f"{label}: no labelled account-snapshot (every horizon is still open)"
+        )
     if y.nunique() < 2:
         raise TargetNotTrainable(
             f"{label}: all {len(y)} labelled account-snapshots have the same outcome "
