@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help venv demo demo-data train score evaluate serve check-data test bench lint format clean
+.PHONY: help venv demo demo-data train score evaluate serve check-data test bench bench-quality lint format clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -52,9 +52,13 @@ demo: $(STAMP) ## end to end on embedded defaults: demo data, check, train, scor
 serve: $(STAMP) ## run daily scoring and monthly retraining on a Prefect server (PREFECT_API_URL)
 	$(BIN)/churnml serve
 
-bench: $(STAMP) ## benchmarks: feature extraction and scoring at 100k accounts (slow, minutes)
+bench: $(STAMP) ## benchmarks: feature extraction, training and scoring at 100k accounts (slow)
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/scoring.py
+
+bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on demo datasets (minutes)
+	$(BIN)/python benchmarks/quality.py
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
