@@ -28,17 +28,22 @@ class TrackingError(RuntimeError):
     """The MLflow store is unreachable or holds no usable champion (see churnml.io.registry)."""
 
 
-# Stores taken from a config file. `mlflow.set_tracking_uri` copies the store into
-# MLFLOW_TRACKING_URI, so without this a later config in the same process (a notebook, the tests)
-# would silently keep the first one's store.
+# `mlflow.set_tracking_uri` copies every store it is given into MLFLOW_TRACKING_URI, so in one
+# process (a notebook, the API) a later config would silently keep an earlier config's store.
 _FROM_CONFIG: set[str] = set()
+
+
+def _user_store() -> str | None:
+    """MLFLOW_TRACKING_URI when the user set it, None when it holds a store from a config."""
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if not from_env or from_env in _FROM_CONFIG else from_env
 
 
 def tracking_uri(cfg: ChurnmlConfig) -> str:
     """The MLflow store: MLFLOW_TRACKING_URI when the user set it (where a URL with a password
     belongs), else the config's, with a relative SQLite path made absolute."""
-    from_env = os.environ.get("MLFLOW_TRACKING_URI")
-    if from_env and from_env not in _FROM_CONFIG:
+    from_env = _user_store()
+    if from_env:
         return from_env
     uri = cfg.mlflow.tracking_uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
