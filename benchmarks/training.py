@@ -96,7 +96,8 @@ def main() -> None:
             f"  test ROC AUC {m['roc_auc']:.3f} (logistic {result.baseline_metrics['roc_auc']:.3f}), "
             f"PR AUC {m['pr_auc']:.3f}, lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f}; "
             f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f}; "
-            f"shuffled-label AUC {result.shuffled_auc:.3f}; top feature share {share:.0%}"
+            f"shuffled-label AUC {result.shuffled_auc:.3f} (+/- {result.shuffled_auc_se:.3f} "
+            f"over {result.shuffled_draws} draws); top feature share {share:.0%}"
         )
         print(f"  gate (stand-in champion): {decision.as_text()}", flush=True)
     print(f"\ntraining, both targets, matrix excluded: {total:.1f} s (target <= 300 s at 100k)")
