@@ -301,3 +301,53 @@ def test_history_too_short_for_any_fold_is_one_clear_line():
     cfg = _fast(validation_snapshots=4)  # leaves two snapshots, a month apart, before the test
     with pytest.raises(TrainingError, match="no time-ordered fold"):
         train_target(labelled_frame(), "churn", {}, cfg)
+
+
+def test_shuffled_draws_shrink_with_the_test_size_and_report_their_error():
+    """Four permutations on a demo-sized test, one on a large test whose single noise AUC is
+    already tighter than four draws on the small one; the reported error follows the draws."""
+    from churnml.train import SHUFFLE_TARGET_SE, shuffle_draws
+
+    def test_rows(per_snapshot: int) -> tuple[np.ndarray, np.ndarray]:
+        as_of = np.repeat(
+            np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[ns]"), per_snapshot
+        )
+        y = (np.arange(2 * per_snapshot) % 12 == 0).astype(int)  # ~8% positives
+        return as_of, y
+
+    small_draws, small_sd = shuffle_draws(*test_rows(750))
+    large_draws, large_sd = shuffle_draws(*test_rows(30_000))
+    assert small_draws == 4 and large_draws == 1
+    assert large_sd < small_sd / np.sqrt(small_draws) and large_sd < SHUFFLE_TARGET_SE
+    assert 0.02 < small_sd < 0.04  # Mann-Whitney: sqrt((n + 1) / (12 n1 n0)) / sqrt(2)
+
+
+def test_threads_and_bins_come_from_the_config():
+    from churnml.train import dataset_params, lightgbm_params
+
+    params = default_config().training.model_copy(update={"num_threads": 1, "max_bin": 31})
+    assert lightgbm_params(params, np.array([0, 1, 0]))["num_threads"] == 1
+    assert dataset_params(params)["max_bin"] == 31 and dataset_params(params)["num_threads"] == 1
+
+
+def test_fold_scores_from_the_matrix_equal_scores_from_the_frame():
+    """Folds score rows of one numeric matrix; it must give the model's own scores, categories
+    (and their missing values) included."""
+    from churnml.train import labelled_data, lightgbm_matrix, model_features
+
+    frame = labelled_frame(n_accounts=200, snapshots=6)
+    frame.loc[::7, "attr_segment"] = None
+    mature = frame.churn_label.notna()
+    frame.loc[mature, "churn_label"] = (frame.attr_segment[mature] == "Mid").astype(int)
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {})
+    import lightgbm as lgb
+
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5},
+        data.dataset,
+        num_boost_round=5,
+    )
+    np.testing.assert_allclose(booster.predict(lightgbm_matrix(data.X)), booster.predict(data.X))
+    segment = data.matrix[:, features.index("attr_segment")]
+    np.testing.assert_array_equal(np.isnan(segment), data.X.attr_segment.isna().to_numpy())
