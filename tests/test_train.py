@@ -303,23 +303,26 @@ def test_history_too_short_for_any_fold_is_one_clear_line():
         train_target(labelled_frame(), "churn", {}, cfg)
 
 
-def test_shuffled_draws_shrink_with_the_test_size_and_report_their_error():
-    """Four permutations on a demo-sized test, one on a large test whose single noise AUC is
-    already tighter than four draws on the small one; the reported error follows the draws."""
-    from churnml.train import SHUFFLE_TARGET_SE, shuffle_draws
+def test_shuffled_fits_learn_from_a_capped_sample_of_every_fit_snapshot():
+    """Large fit periods are sampled for the noise refits, the same share of every snapshot;
+    small ones are used whole."""
+    from churnml.train import shuffle_sample
 
-    def test_rows(per_snapshot: int) -> tuple[np.ndarray, np.ndarray]:
-        as_of = np.repeat(
-            np.array(["2024-01-01", "2024-02-01"], dtype="datetime64[ns]"), per_snapshot
-        )
-        y = (np.arange(2 * per_snapshot) % 12 == 0).astype(int)  # ~8% positives
-        return as_of, y
+    as_of = np.repeat(
+        np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[ns]"),
+        [1000, 3000, 6000],
+    )
+    pool = np.arange(8000)  # the first two snapshots and half the third
+    sample = shuffle_sample(as_of, pool, 800, seed=1)
+    assert len(sample) == 800 and np.all(np.diff(sample) > 0) and np.isin(sample, pool).all()
+    counts = np.unique(as_of[sample], return_counts=True)[1]
+    np.testing.assert_array_equal(counts, [100, 300, 400])
+    np.testing.assert_array_equal(shuffle_sample(as_of, pool, 10_000, seed=1), pool)
 
-    small_draws, small_sd = shuffle_draws(*test_rows(750))
-    large_draws, large_sd = shuffle_draws(*test_rows(30_000))
-    assert small_draws == 4 and large_draws == 1
-    assert large_sd < small_sd / np.sqrt(small_draws) and large_sd < SHUFFLE_TARGET_SE
-    assert 0.02 < small_sd < 0.04  # Mann-Whitney: sqrt((n + 1) / (12 n1 n0)) / sqrt(2)
+
+def test_shuffled_check_reports_its_draws_and_their_standard_error(churn_result):
+    assert churn_result.shuffled_draws == 4
+    assert 0 < churn_result.shuffled_auc_se < 0.1
 
 
 def test_threads_and_bins_come_from_the_config():
