@@ -301,3 +301,56 @@ def test_history_too_short_for_any_fold_is_one_clear_line():
     cfg = _fast(validation_snapshots=4)  # leaves two snapshots, a month apart, before the test
     with pytest.raises(TrainingError, match="no time-ordered fold"):
         train_target(labelled_frame(), "churn", {}, cfg)
+
+
+def test_shuffled_fits_learn_from_a_capped_sample_of_every_fit_snapshot():
+    """Large fit periods are sampled for the noise refits, the same share of every snapshot;
+    small ones are used whole."""
+    from churnml.train import shuffle_sample
+
+    as_of = np.repeat(
+        np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[ns]"),
+        [1000, 3000, 6000],
+    )
+    pool = np.arange(8000)  # the first two snapshots and half the third
+    sample = shuffle_sample(as_of, pool, 800, seed=1)
+    assert len(sample) == 800 and np.all(np.diff(sample) > 0) and np.isin(sample, pool).all()
+    counts = np.unique(as_of[sample], return_counts=True)[1]
+    np.testing.assert_array_equal(counts, [100, 300, 400])
+    np.testing.assert_array_equal(shuffle_sample(as_of, pool, 10_000, seed=1), pool)
+
+
+def test_shuffled_check_reports_its_draws_and_their_standard_error(churn_result):
+    assert churn_result.shuffled_draws == 4
+    assert 0 < churn_result.shuffled_auc_se < 0.1
+
+
+def test_threads_and_bins_come_from_the_config():
+    from churnml.train import dataset_params, lightgbm_params
+
+    params = default_config().training.model_copy(update={"num_threads": 1, "max_bin": 31})
+    assert lightgbm_params(params, np.array([0, 1, 0]))["num_threads"] == 1
+    assert dataset_params(params)["max_bin"] == 31 and dataset_params(params)["num_threads"] == 1
+
+
+def test_fold_scores_from_the_matrix_equal_scores_from_the_frame():
+    """Folds score rows of one numeric matrix; it must give the model's own scores, categories
+    (and their missing values) included."""
+    from churnml.train import labelled_data, lightgbm_matrix, model_features
+
+    frame = labelled_frame(n_accounts=200, snapshots=6)
+    frame.loc[::7, "attr_segment"] = None
+    mature = frame.churn_label.notna()
+    frame.loc[mature, "churn_label"] = (frame.attr_segment[mature] == "Mid").astype(int)
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {})
+    import lightgbm as lgb
+
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_in_leaf": 5},
+        data.dataset,
+        num_boost_round=5,
+    )
+    np.testing.assert_allclose(booster.predict(lightgbm_matrix(data.X)), booster.predict(data.X))
+    segment = data.matrix[:, features.index("attr_segment")]
+    np.testing.assert_array_equal(np.isnan(segment), data.X.attr_segment.isna().to_numpy())

@@ -443,6 +443,10 @@ class TrainingConfig(StrictModel):
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     lambda_l2: float = Field(10.0, ge=0)
     early_stopping_rounds: int = Field(40, ge=1)
+    num_threads: int = Field(2, ge=1, description="LightGBM threads for binning, boosting, scoring")
+    max_bin: int = Field(
+        63, ge=3, le=255, description="histogram bins per feature (fewer bins, faster trees)"
+    )
     validation_snapshots: int = Field(2, ge=1)
     backtest_folds: int = Field(
         3, ge=1, description="rolling out-of-time folds reported beside the final test"

@@ -37,9 +37,8 @@ from churnml.model import ModelBundle
 ID_COLUMNS = ("account_id", "as_of")
 LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
-# Binning only (no labels): shared by every fold so each feature is binned once per target.
-DATASET_PARAMS = {"feature_pre_filter": False, "verbose": -1, "max_bin": 255}
 SHUFFLE_DRAWS = 4
+SHUFFLE_FIT_ROWS = 50_000  # shuffled-label fits learn from at most this many fit rows (see below)
 REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
@@ -83,6 +82,17 @@ class TrainResult:
     judged: ModelBundle | None = None  # fitted a horizon before the test; produced `metrics`
     folds: pd.DataFrame | None = None  # the registered recipe's time-ordered folds
     shuffled_auc: float | None = None  # computed with the judged recipe, see shuffled_label_auc
+    shuffled_auc_se: float | None = None  # standard error of that mean over the permutations
+    shuffled_draws: int | None = None  # permutations averaged
+
+
+@dataclass
+class ShuffledCheck:
+    """The shuffled-label AUC: mean over `draws` permutations, and its standard error."""
+
+    auc: float
+    se: float
+    draws: int
 
 
 @dataclass
@@ -99,6 +109,7 @@ class LabelledData:
     label: str
     rows: pd.DataFrame
     X: pd.DataFrame
+    matrix: np.ndarray  # X as LightGBM reads it (category codes, NaN missing): scored by row
     y: np.ndarray
     as_of: np.ndarray
     dataset: lgb.Dataset
@@ -178,14 +189,38 @@ def _categories(frame: pd.DataFrame, categorical: list[str]) -> dict[str, list[s
     return {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in categorical}
 
 
+def dataset_params(params: TrainingConfig) -> dict:
+    """Binning only (no labels): shared by every fold so each feature is binned once per target."""
+    return {
+        "feature_pre_filter": False,
+        "verbose": -1,
+        "max_bin": params.max_bin,
+        "num_threads": params.num_threads,
+    }
+
+
+def lightgbm_matrix(X: pd.DataFrame) -> np.ndarray:
+    """The design matrix as the numbers LightGBM scores (categories as their codes), built once
+    so that scoring a fold's rows is a row selection, not a pandas conversion per call."""
+    columns = [
+        np.where(X[c].cat.codes.to_numpy() < 0, np.nan, X[c].cat.codes.to_numpy())
+        if isinstance(X[c].dtype, pd.CategoricalDtype)
+        else X[c].to_numpy(dtype="float64")
+        for c in X.columns
+    ]
+    return np.column_stack(columns).astype("float64") if columns else np.empty((len(X), 0))
+
+
 def labelled_data(
     frame: pd.DataFrame,
     target: str,
     features: list[str],
     categorical: list[str],
     spec: dict,
+    params: TrainingConfig | None = None,
 ) -> LabelledData:
     """Design matrix and one binned Dataset for every labelled row; folds take subsets of it."""
+    params = params or TrainingConfig()
     label = f"{target}_label"
     rows = frame[frame[label].notna()].sort_values("as_of", kind="stable").reset_index(drop=True)
     shell = ModelBundle(target, None, None, features, _categories(rows, categorical), spec)  # type: ignore[arg-type]
@@ -195,11 +230,11 @@ def labelled_data(
         X,
         y,
         categorical_feature=categorical or "auto",
-        free_raw_data=False,
-        params=DATASET_PARAMS,
+        free_raw_data=False,  # the raw data is X itself (kept for the bundle), not a copy
+        params=dataset_params(params),
     ).construct()
     as_of = rows.as_of.to_numpy().astype("datetime64[ns]")
-    return LabelledData(label, rows, X, y, as_of, dataset, shell)
+    return LabelledData(label, rows, X, lightgbm_matrix(X), y, as_of, dataset, shell)
 
 
 def leaf_rows(params: TrainingConfig, n_rows: int, positives: int) -> int:
@@ -230,7 +265,7 @@ def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
         # Imbalance: up-weight the rare class moderately; calibration restores probabilities.
         "scale_pos_weight": float(np.sqrt(max(len(y_fit) - positives, 1) / positives)),
         "seed": params.random_state,
-        "num_threads": 2,
+        "num_threads": params.num_threads,
         "verbose": -1,
         "max_cat_to_onehot": 8,
         "cat_smooth": 20,
@@ -310,7 +345,7 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
     parts = []
     for fold, booster in fitted:
         n = min(trees, booster.current_iteration())
-        raw = booster.predict(data.X.iloc[fold.valid], num_iteration=n)
+        raw = booster.predict(data.matrix[fold.valid], num_iteration=n)
         reference = training_reference(data, fold.train, booster, n, params.random_state)
         parts.append(
             pd.DataFrame(
@@ -334,7 +369,7 @@ def training_reference(
     """Quantiles of a model's scores on (a sample of) its own training rows."""
     if len(rows) > REFERENCE_SAMPLE:
         rows = np.sort(np.random.default_rng(seed).choice(rows, REFERENCE_SAMPLE, replace=False))
-    return score_reference(booster.predict(data.X.iloc[rows], num_iteration=trees))
+    return score_reference(booster.predict(data.matrix[rows], num_iteration=trees))
 
 
 def fit_model(
@@ -354,6 +389,12 @@ def fit_model(
     return bundle
 
 
+def calibrated(bundle: ModelBundle, data: LabelledData, rows: np.ndarray) -> np.ndarray:
+    """bundle.predict on rows of `data`, read from its LightGBM matrix (no pandas conversion)."""
+    raw = bundle.booster.predict(data.matrix[rows])
+    return np.clip(bundle.calibrator.predict(raw), 0.0, 1.0)
+
+
 def tune_params(
     label: str,
     split: BacktestSplit,
@@ -370,7 +411,7 @@ def tune_params(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data = labelled_data(split.fit, label.removesuffix("_label"), features, categorical, {})
+    data = labelled_data(split.fit, label.removesuffix("_label"), features, categorical, {}, params)
     folds = time_folds(data, data.as_of.max(), horizon_days, params.backtest_folds)
     searched = {
         "num_leaves": params.num_leaves,
@@ -527,7 +568,7 @@ def train_target(
     if cfg.training.optuna_trials > 0:
         params, trials = tune_params(label, split, features, categorical, cfg.training, horizon)
     step("split and tuning")
-    data = labelled_data(frame, target, features, categorical, spec)
+    data = labelled_data(frame, target, features, categorical, spec, params)
     step("design matrix and binned Dataset")
     pool = data.positions(split.fit.as_of.unique())
     pool_end = data.as_of[pool].max()
@@ -540,7 +581,7 @@ def train_target(
     test = data.positions(split.test.as_of.unique())
     test_rows = data.rows.iloc[test]
     y_test = data.y[test]
-    p_test = judged.predict(test_rows)
+    p_test = calibrated(judged, data, test)
     metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
     step("test metrics")
     shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, params)
@@ -560,7 +601,7 @@ def train_target(
     )
     judged.metrics = bundle.metrics = metrics
     bundle.drift_reference = reference_profile(
-        test_rows, features, categorical, bundle.predict(test_rows), cfg.drift.bins
+        test_rows, features, categorical, calibrated(bundle, data, test), cfg.drift.bins
     )
     step("drift reference")
     split.calibration = data.rows.iloc[np.sort(judged_recipe.oof.position.to_numpy())]
@@ -579,7 +620,9 @@ def train_target(
         trials,
         judged=judged,
         folds=fold_metrics(data, recipe, cfg.outreach.capacity_top_k),
-        shuffled_auc=shuffled,
+        shuffled_auc=shuffled.auc,
+        shuffled_auc_se=shuffled.se,
+        shuffled_draws=shuffled.draws,
     )
 
 
@@ -604,13 +647,27 @@ def within_snapshot_auc(as_of: np.ndarray, y: np.ndarray, score: np.ndarray) -> 
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def shuffle_sample(as_of: np.ndarray, rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most `limit` of `rows`, the same share of every snapshot (all rows when fewer)."""
+    if len(rows) <= limit:
+        return rows
+    rng = np.random.default_rng(seed)
+    dates = as_of[rows]
+    keep = []
+    for date in np.unique(dates):
+        members = rows[dates == date]
+        take = max(1, int(round(limit * len(members) / len(rows))))
+        keep.append(rng.choice(members, min(take, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
 def shuffled_auc_of(
     data: LabelledData,
     pool: np.ndarray,
     test: np.ndarray,
     trees: int,
     params: TrainingConfig,
-) -> float:
+) -> ShuffledCheck:
     """The judged recipe refitted on shuffled labels, scored on the test: ~0.5 unless the
     pipeline lets test labels into the fit.
 
@@ -618,15 +675,23 @@ def shuffled_auc_of(
     number of trees is fixed (no early stopping on real labels, which picked the luckiest of 100
     noise models), and raw scores are used (no calibration on real labels). The AUC is taken
     within each test snapshot (snapshot-level rate shifts are not skill) and averaged over
-    SHUFFLE_DRAWS permutations: one noise model's AUC still strays by about 0.05.
+    SHUFFLE_DRAWS permutations: one noise model's AUC strays by about 0.05 whatever the test
+    size (the spread comes from which features the noise model happens to use, not from the
+    test sample). On large data each fit learns from a per-snapshot sample of SHUFFLE_FIT_ROWS
+    fit rows: a noise model needs no more, and the check's cost stops growing with the data.
     """
     rng = np.random.default_rng(params.random_state)
+    rows = shuffle_sample(data.as_of, pool, SHUFFLE_FIT_ROWS, params.random_state)
     aucs = []
     for _ in range(SHUFFLE_DRAWS):
-        booster, _ = boost(data, pool, params, trees, labels=rng.permutation(data.y[pool]))
-        raw = booster.predict(data.X.iloc[test])
+        booster, _ = boost(data, rows, params, trees, labels=rng.permutation(data.y[rows]))
+        raw = booster.predict(data.matrix[test])
         aucs.append(within_snapshot_auc(data.as_of[test], data.y[test], raw))
-    return float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
+    finite = np.asarray(aucs)[~np.isnan(aucs)]
+    if not len(finite):
+        return ShuffledCheck(float("nan"), float("nan"), SHUFFLE_DRAWS)
+    se = float(finite.std(ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
+    return ShuffledCheck(float(finite.mean()), se, SHUFFLE_DRAWS)
 
 
 def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:
@@ -640,12 +705,12 @@ def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:
     target = result.bundle.target
     frame = pd.concat([result.split.fit, result.split.test])
     features, categorical = result.bundle.features, list(result.bundle.categories)
-    data = labelled_data(frame, target, features, categorical, result.bundle.spec)
+    params = result.params or cfg.training
+    data = labelled_data(frame, target, features, categorical, result.bundle.spec, params)
     pool = data.positions(result.split.fit.as_of.unique())
     test = data.positions(result.split.test.as_of.unique())
-    params = result.params or cfg.training
     trees = result.judged.booster.num_trees() if result.judged else params.min_trees
-    return shuffled_auc_of(data, pool, test, trees, params)
+    return shuffled_auc_of(data, pool, test, trees, params).auc
 
 
 def rolling_backtest(
@@ -668,7 +733,7 @@ def rolling_backtest(
     features, categorical = model_features(frame)
     try:
         _check_outcomes(frame, label)
-        data = labelled_data(frame, target, features, categorical, spec)
+        data = labelled_data(frame, target, features, categorical, spec, params or cfg.training)
         folds = time_folds(data, data.as_of.max(), horizon, cfg.training.backtest_folds)
         recipe = choose_recipe(data, folds, params or cfg.training)
     except TrainingError:
