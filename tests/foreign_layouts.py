@@ -32,7 +32,7 @@ import yaml
 START = pd.Timestamp("2025-01-01")
 MONTHS = 16  # data from 2025-01-01 to 2026-04-30
 HORIZON_DAYS = 90
-SNAPSHOTS = 10  # the current backtest split needs 6 labelled monthly snapshots (2 test)
+SNAPSHOTS = 15  # folds a horizon before the test need ~9 labelled monthly snapshots before the test
 EVENT_KINDS = ("login", "dashboard_view", "report_created", "export", "automation_run")
 ADVANCED = ("export", "automation_run")  # what growers use more
 

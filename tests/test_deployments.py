@@ -147,7 +147,9 @@ def test_serve_registers_deployments_and_the_server_schedules_runs(tmp_path):
             start_new_session=True,
         )
         deadline, deployments, scheduled = time.time() + 120, {}, []
-        while time.time() < deadline and not scheduled:
+        both = {"churnml-daily-scoring", "churnml-monthly-retraining"}
+        # serve registers the two deployments one after the other: wait for both, not the first
+        while time.time() < deadline and not (scheduled and both <= set(deployments)):
             assert serve.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
             deployments = {d["name"]: d for d in found}
@@ -163,7 +165,7 @@ def test_serve_registers_deployments_and_the_server_schedules_runs(tmp_path):
                 ).json()
                 scheduled = [r for r in runs if r["expected_start_time"]]
             time.sleep(2)
-        assert set(deployments) >= {"churnml-daily-scoring", "churnml-monthly-retraining"}
+        assert set(deployments) >= both
         schedule = deployments["churnml-daily-scoring"]["schedules"][0]["schedule"]
         assert schedule["cron"] == "0 6 * * *" and schedule["timezone"] == "Asia/Tokyo"
         monthly = deployments["churnml-monthly-retraining"]["schedules"][0]["schedule"]

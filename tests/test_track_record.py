@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 
 import duckdb
@@ -96,6 +97,14 @@ def test_ranking_calibration_metrics_match_hand_computation():
     assert s["upsell_roc_auc"] == pytest.approx(1.0)
     assert s["upsell_top_decile_lift"] == pytest.approx(4.0)
     assert (s["churn_model_version"], s["upsell_model_version"]) == ("3", "2")
+
+
+def test_a_target_no_champion_scored_has_no_metrics_and_the_other_is_unchanged():
+    scored = scores().assign(p_upsell=float("nan"), upsell_tier=None, expected_expansion_arr=None)
+    s = track_record(scored, happened(), mrr(), 1, OBSERVED, calibration_bins=2).summary
+    assert s["churn_roc_auc"] == pytest.approx(0.75)
+    assert math.isnan(s["upsell_roc_auc"]) and math.isnan(s["upsell_predicted_rate"])
+    assert s["upsell_positive_rate"] == record().summary["upsell_positive_rate"]
 
 
 def test_arr_saved_versus_lost_and_expansion():

@@ -316,7 +316,14 @@ def track_record(
         ("upsell", "p_upsell", "upsell_label"),
     ):
         y = known[label].astype(int).to_numpy()
-        prob = known[p].to_numpy()
+        prob = known[p].to_numpy(dtype=float)
+        if np.isnan(prob).all():  # no champion for this target scored that run
+            for name in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift"):
+                summary[f"{target}_{name}"] = float("nan")
+            summary[f"{target}_recall_at_capacity"] = float("nan")
+            summary[f"{target}_positive_rate"] = float(y.mean()) if len(y) else float("nan")
+            summary[f"{target}_predicted_rate"] = float("nan")
+            continue
         metrics = classification_metrics(y, prob, capacity_k)
         for name in (
             "roc_auc",
