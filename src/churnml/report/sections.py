@@ -145,6 +145,8 @@ def page_sections(record, lang: str = "en") -> list[ExtraSection]:
                 t["by_tier_title"].format(target=name), _by_tier(record.by_tier[target], t)
             )
         )
+        if target not in record.calibration:  # no champion scored this target that run
+            continue
         calibration = record.calibration[target].rename(columns=tier_names)
         sections.append(
             ExtraSection(
