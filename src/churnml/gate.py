@@ -99,46 +99,59 @@ def decide(
     (the test snapshots neither has seen, ``compared_on``); a NaN ``champion_auc`` means there is
     no such row, and the champion is kept.
     """
-    reasons: list[str] = []
-    ok = True
     if math.isnan(challenger_auc):
         return GateDecision(False, ["challenger AUC is undefined (test period has one outcome)"])
-    if challenger_auc < min_auc:
-        ok = False
-        reasons.append(f"AUC {challenger_auc:.3f} is below the floor {min_auc:.3f}")
-    if challenger_auc >= NEAR_PERFECT_AUC:
-        ok = False
-        reasons.append(
-            f"leakage alarm: AUC {challenger_auc:.3f} is near-perfect (>= {NEAR_PERFECT_AUC})"
-        )
-    if top_feature_share >= DOMINANT_FEATURE_SHARE:
-        ok = False
-        reasons.append(
-            f"leakage alarm: one feature carries {top_feature_share:.0%} of the total gain (>= {DOMINANT_FEATURE_SHARE:.0%})"
-        )
-    if shuffled_auc is not None and shuffled_auc > SHUFFLED_AUC_CEILING:
-        ok = False
-        reasons.append(
-            f"leakage alarm: a model trained on shuffled labels scores AUC {shuffled_auc:.3f} (> {SHUFFLED_AUC_CEILING})"
-        )
+    reasons = _alarms(challenger_auc, min_auc, top_feature_share, shuffled_auc)
+    ok = not reasons
     head = challenger_auc if challenger_vs_champion is None else challenger_vs_champion
-    where = f"on {compared_on}, unseen by both" if compared_on else "on the same test"
-    if champion is not None and champion.missing_features:
-        reasons.append(_missing_text(champion))
-    elif champion_auc is None:
-        reasons.append("no current champion")
-    elif math.isnan(champion_auc) or math.isnan(head):
-        ok = False
-        reasons.append(
-            f"the champion cannot be compared on a test snapshot it has not seen ({compared_on or 'none'})"
-        )
-    elif champion_auc >= head:
-        ok = False
-        reasons.append(f"champion AUC {champion_auc:.3f} >= challenger {head:.3f} {where}")
-    else:
-        reasons.append(f"challenger AUC {head:.3f} beats champion {champion_auc:.3f} {where}")
+    beats, versus = _versus_champion(head, champion_auc, champion, compared_on)
+    ok = ok and beats
+    reasons.append(versus)
     if ok:
         reasons.insert(
             0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"
         )
     return GateDecision(ok, reasons)
+
+
+def _alarms(
+    challenger_auc: float, min_auc: float, top_feature_share: float, shuffled_auc: float | None
+) -> list[str]:
+    """Why the challenger fails on its own: below the floor, or a leakage alarm."""
+    reasons = []
+    if challenger_auc < min_auc:
+        reasons.append(f"AUC {challenger_auc:.3f} is below the floor {min_auc:.3f}")
+    if challenger_auc >= NEAR_PERFECT_AUC:
+        reasons.append(
+            f"leakage alarm: AUC {challenger_auc:.3f} is near-perfect (>= {NEAR_PERFECT_AUC})"
+        )
+    if top_feature_share >= DOMINANT_FEATURE_SHARE:
+        reasons.append(
+            f"leakage alarm: one feature carries {top_feature_share:.0%} of the total gain (>= {DOMINANT_FEATURE_SHARE:.0%})"
+        )
+    if shuffled_auc is not None and shuffled_auc > SHUFFLED_AUC_CEILING:
+        reasons.append(
+            f"leakage alarm: a model trained on shuffled labels scores AUC {shuffled_auc:.3f} (> {SHUFFLED_AUC_CEILING})"
+        )
+    return reasons
+
+
+def _versus_champion(
+    head: float,
+    champion_auc: float | None,
+    champion: ChampionStanding | None,
+    compared_on: str,
+) -> tuple[bool, str]:
+    """Whether the challenger's AUC ``head`` lets it replace the champion, and why."""
+    where = f"on {compared_on}, unseen by both" if compared_on else "on the same test"
+    if champion is not None and champion.missing_features:
+        return True, _missing_text(champion)
+    if champion_auc is None:
+        return True, "no current champion"
+    if math.isnan(champion_auc) or math.isnan(head):
+        return False, (
+            f"the champion cannot be compared on a test snapshot it has not seen ({compared_on or 'none'})"
+        )
+    if champion_auc >= head:
+        return False, f"champion AUC {champion_auc:.3f} >= challenger {head:.3f} {where}"
+    return True, f"challenger AUC {head:.3f} beats champion {champion_auc:.3f} {where}"
