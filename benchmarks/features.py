@@ -9,7 +9,7 @@ Builds (and caches under bench-data/) a demo warehouse, then measures in this on
    training flow uses (mapping, materialise, ibis on DuckDB), with wall time and peak RSS;
 2. the same matrix on samples of the usage log (20%, 50%, 100% of the events) to show how time
    grows with events;
-3. the plain pandas reference (churnml.reference) and the engine on the same sample
+3. the plain pandas reference (tests/pandas_reference.py) and the engine on the same sample
    (`--pandas-share` of the events, all accounts, tickets and snapshots), with the speed ratio.
 
 Targets on a 2-core machine: <= 60 s and <= 6 GB for the full matrix; >= 5x faster than pandas.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -120,13 +121,14 @@ def engine_matrix(warehouse: Path, snapshots: int):
 def reference_matrix(warehouse: Path, spec, grid, end, cfg):
     import duckdb
 
-    from churnml import reference
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import pandas_reference  # beside the parity tests it serves; not part of the package
 
     con = duckdb.connect(str(warehouse), read_only=True)
     names = ["accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses"]
     frames = {n: con.execute(f"SELECT * FROM {n}").df() for n in names}
     con.close()
-    return reference.feature_matrix(frames, grid, spec, cfg.labels, end)
+    return pandas_reference.feature_matrix(frames, grid, spec, cfg.labels, end)
 
 
 def counts(warehouse: Path) -> dict[str, int]:
