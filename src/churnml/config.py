@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from churnml.vocabulary import DRIVER_FAMILIES, TIER_NAMES, TOUCH_MODELS
+
 CANONICAL_TABLES = (
     "accounts",
     "subscriptions",
@@ -503,11 +505,6 @@ class MlflowConfig(StrictModel):
                 "must not contain a password; set the environment variable MLFLOW_TRACKING_URI"
             )
         return v
-
-
-TIER_NAMES = ("low", "medium", "high")
-TOUCH_MODELS = ("high", "low", "tech")
-DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account")
 
 
 class PlayRule(StrictModel):

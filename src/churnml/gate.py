@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from churnml.evaluate import classification_metrics
+from churnml.metrics import classification_metrics
 
 if TYPE_CHECKING:
     from churnml.model import ModelBundle

@@ -31,13 +31,11 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import LabelConfig
-from churnml.evaluate import calibration_table, classification_metrics, metrics_by_segment
 from churnml.features import DEFAULT_REACTIVATION_GAP_DAYS
 from churnml.labels import build_labels
+from churnml.metrics import calibration_table, classification_metrics, metrics_by_segment
 from churnml.snapshots import active_accounts, as_of_table
-
-FLAGGED_TIERS = ("high", "medium")
-TIER_ORDER = ("high", "medium", "low")
+from churnml.vocabulary import FLAGGED_TIERS, TIERS_HIGH_FIRST
 
 SCORE_COLUMNS = (
     "account_id",
@@ -257,7 +255,7 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int) -> pd.DataFrame:
 
 def _tier_table(frame: pd.DataFrame, tier: str, p: str, label: str, money: dict) -> pd.DataFrame:
     rows = []
-    for value in TIER_ORDER:
+    for value in TIERS_HIGH_FIRST:
         part = frame[frame[tier] == value]
         row = {
             "tier": value,
