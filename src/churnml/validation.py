@@ -25,6 +25,7 @@ from churnml.contract import (
     billing_period_days,
     cast_to_contract,
 )
+from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
 EXAMPLES = 3
@@ -127,7 +128,7 @@ def _subscription_checks(
     period = typed("billing_period")
     return [
         _Check("mrr", "negative MRR", typed("mrr") < 0),
-        _Check("mrr", f"absurd MRR (> {absurd_mrr:,.0f})", typed("mrr") > absurd_mrr),
+        _Check("mrr", f"absurd MRR (> {money(absurd_mrr)})", typed("mrr") > absurd_mrr),
         _Check(
             "end_at",
             "subscription ends before it starts",
