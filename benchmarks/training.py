@@ -57,12 +57,18 @@ def main() -> None:
 def train_and_gate(frame, target: str, spec, cfg) -> float:
     """One target's training steps and gate, timed and printed; returns their seconds."""
     from churnml.gate import decide
-    from churnml.train import champion_comparison, top_feature_share, train_target
+    from churnml.train import (
+        champion_comparison,
+        single_feature_auc,
+        top_feature_share,
+        train_target,
+    )
 
     timings: dict[str, float] = {}
     result = train_target(frame, target, spec.to_dict(), cfg, timings)
     t = time.perf_counter()
-    _, share = top_feature_share(result.bundle)
+    name, share = top_feature_share(result.bundle)
+    alone = single_feature_auc(result.split, name, f"{target}_label")
     # a stand-in champion trained a snapshot before the newest test snapshot
     champion = result.judged
     champion.trained_through = f"{result.split.test.as_of.min():%Y-%m-%d}"
@@ -75,6 +81,8 @@ def train_and_gate(frame, target: str, spec, cfg) -> float:
         result.shuffled_auc,
         challenger_vs_champion=challenger,
         compared_on=span,
+        top_feature=name,
+        top_feature_auc=alone,
     )
     timings["gate"] = time.perf_counter() - t
     seconds = sum(timings.values())
@@ -87,7 +95,8 @@ def train_and_gate(frame, target: str, spec, cfg) -> float:
         f"PR AUC {m['pr_auc']:.3f}, lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f}; "
         f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f}; "
         f"shuffled-label AUC {result.shuffled_auc:.3f} (+/- {result.shuffled_auc_se:.3f} "
-        f"over {result.shuffled_draws} draws); top feature share {share:.0%}"
+        f"over {result.shuffled_draws} draws); top feature {name} {share:.0%} "
+        f"of the gain, alone AUC {alone:.3f}"
     )
     print(f"  gate (stand-in champion): {decision.as_text()}", flush=True)
     return seconds
