@@ -63,13 +63,15 @@ bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on de
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src flows tests benchmarks
-	$(BIN)/ruff format --check src flows tests benchmarks
+# TODO: drop the features.py skip once usage_features and support_features are under 80 lines.
+lint: $(STAMP) ## ruff lint and format check; no function over 80 lines
+	$(BIN)/ruff check src flows tests benchmarks .ci
+	$(BIN)/ruff format --check src flows tests benchmarks .ci
+	$(BIN)/python .ci/function_length.py --max-lines 80 --skip src/churnml/features.py src flows benchmarks
 
 format: $(STAMP) ## apply ruff formatting and fixes
-	$(BIN)/ruff check --fix src flows tests benchmarks
-	$(BIN)/ruff format src flows tests benchmarks
+	$(BIN)/ruff check --fix src flows tests benchmarks .ci
+	$(BIN)/ruff format src flows tests benchmarks .ci
 
 clean: ## remove generated data, runs and reports (keeps .venv)
 	rm -rf data mlruns reports exports .prefect

@@ -9,7 +9,7 @@ Builds (and caches under bench-data/) a demo warehouse, then measures in this on
    training flow uses (mapping, materialise, ibis on DuckDB), with wall time and peak RSS;
 2. the same matrix on samples of the usage log (20%, 50%, 100% of the events) to show how time
    grows with events;
-3. the plain pandas reference (churnml.reference) and the engine on the same sample
+3. the plain pandas reference (tests/pandas_reference.py) and the engine on the same sample
    (`--pandas-share` of the events, all accounts, tickets and snapshots), with the speed ratio.
 
 Targets on a 2-core machine: <= 60 s and <= 6 GB for the full matrix; >= 5x faster than pandas.
@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from warehouses import add_size_arguments, feature_warehouse
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -118,13 +121,14 @@ def engine_matrix(warehouse: Path, snapshots: int):
 def reference_matrix(warehouse: Path, spec, grid, end, cfg):
     import duckdb
 
-    from churnml import reference
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import pandas_reference  # beside the parity tests it serves; not part of the package
 
     con = duckdb.connect(str(warehouse), read_only=True)
     names = ["accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses"]
     frames = {n: con.execute(f"SELECT * FROM {n}").df() for n in names}
     con.close()
-    return reference.feature_matrix(frames, grid, spec, cfg.labels, end)
+    return pandas_reference.feature_matrix(frames, grid, spec, cfg.labels, end)
 
 
 def counts(warehouse: Path) -> dict[str, int]:
@@ -141,11 +145,7 @@ def counts(warehouse: Path) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--months", type=int, default=13)
-    parser.add_argument("--snapshots", type=int, default=12)
-    parser.add_argument("--events-per-user-day", type=float, default=0.12)
-    parser.add_argument("--tickets-per-account-month", type=float, default=1.15)
+    add_size_arguments(parser)
     parser.add_argument(
         "--pandas-share", type=float, default=0.2, help="share of events for the pandas run"
     )
@@ -155,24 +155,7 @@ def main() -> None:
     if args.quick:
         args.accounts = 5000
 
-    from churnml.io.warehouse_writer import write_demo_warehouse
-
-    data = Path("bench-data").resolve()
-    data.mkdir(exist_ok=True)
-    warehouse = data / (
-        f"features-{args.accounts}-{args.months}-{args.events_per_user_day}"
-        f"-{args.tickets_per_account_month}.duckdb"
-    )
-    if not warehouse.exists():
-        print(f"building {warehouse} ...", flush=True)
-        write_demo_warehouse(
-            warehouse,
-            args.accounts,
-            args.months,
-            31,
-            events_per_user_day=args.events_per_user_day,
-            tickets_per_account_month=args.tickets_per_account_month,
-        )
+    warehouse = feature_warehouse(args)
     n = counts(warehouse)
     print(
         f"warehouse: {n['accounts']:,} accounts, {n['usage_events']:,} usage events, "
@@ -180,13 +163,27 @@ def main() -> None:
         f"{args.snapshots} monthly snapshots",
         flush=True,
     )
-
     results: dict[str, tuple[float, float]] = {}
     print("engine (ibis on DuckDB), full matrix:", flush=True)
     with measured("features + labels, all events", results):
-        frame, spec, grid, end, cfg = engine_matrix(warehouse, args.snapshots)
-    rows = len(frame)
+        frame, _, _, _, _ = engine_matrix(warehouse, args.snapshots)
+    scaling = growth_with_events(warehouse, args.snapshots, results)
+    scaling.append((n["usage_events"], results["features + labels, all events"][0]))
+    ratio_line = "pandas reference skipped"
+    if not args.skip_pandas:
+        ratio_line = pandas_versus_engine(warehouse, args.snapshots, args.pandas_share, results)
 
+    seconds, peak = results["features + labels, all events"]
+    print()
+    print(f"matrix rows (account x snapshot) : {len(frame):,}, {frame.shape[1]} columns")
+    print(f"full matrix                      : {seconds:.1f} s (target <= 60 s)")
+    print(f"peak RSS                         : {peak:.2f} GB (target <= 6 GB)")
+    print(ratio_line)
+    print_scaling(scaling)
+
+
+def growth_with_events(warehouse: Path, snapshots: int, results: dict) -> list[tuple[int, float]]:
+    """(events, seconds) of the matrix on 20% and 50% of the usage log."""
     print("growth with events (same accounts, tickets, snapshots):", flush=True)
     scaling = []
     for share in (0.2, 0.5):
@@ -194,31 +191,28 @@ def main() -> None:
         events = counts(sample)["usage_events"]
         label = f"features + labels, {share:.0%} of events"
         with measured(label, results):
-            engine_matrix(sample, args.snapshots)
+            engine_matrix(sample, snapshots)
         scaling.append((events, results[label][0]))
-    scaling.append((n["usage_events"], results["features + labels, all events"][0]))
+    return scaling
 
-    ratio_line = "pandas reference skipped"
-    if not args.skip_pandas:
-        print(f"pandas reference vs engine on {args.pandas_share:.0%} of the events:", flush=True)
-        sample = sample_events(warehouse, args.pandas_share)
-        with measured("engine on the sample", results):
-            engine_frame, spec, grid, end, cfg = engine_matrix(sample, args.snapshots)
-        with measured("pandas reference on the sample", results):
-            plain = reference_matrix(sample, spec, grid, end, cfg)
-        assert len(plain) == len(engine_frame), (len(plain), len(engine_frame))
-        speedup = results["pandas reference on the sample"][0] / results["engine on the sample"][0]
-        ratio_line = (
-            f"engine vs pandas on {counts(sample)['usage_events']:,} events: {speedup:.1f}x faster "
-            f"(target >= 5x)"
-        )
 
-    seconds, peak = results["features + labels, all events"]
-    print()
-    print(f"matrix rows (account x snapshot) : {rows:,}, {frame.shape[1]} columns")
-    print(f"full matrix                      : {seconds:.1f} s (target <= 60 s)")
-    print(f"peak RSS                         : {peak:.2f} GB (target <= 6 GB)")
-    print(ratio_line)
+def pandas_versus_engine(warehouse: Path, snapshots: int, share: float, results: dict) -> str:
+    """The pandas reference and the engine on the same sample of events: the speed ratio."""
+    print(f"pandas reference vs engine on {share:.0%} of the events:", flush=True)
+    sample = sample_events(warehouse, share)
+    with measured("engine on the sample", results):
+        engine_frame, spec, grid, end, cfg = engine_matrix(sample, snapshots)
+    with measured("pandas reference on the sample", results):
+        plain = reference_matrix(sample, spec, grid, end, cfg)
+    assert len(plain) == len(engine_frame), (len(plain), len(engine_frame))
+    speedup = results["pandas reference on the sample"][0] / results["engine on the sample"][0]
+    return (
+        f"engine vs pandas on {counts(sample)['usage_events']:,} events: {speedup:.1f}x faster "
+        f"(target >= 5x)"
+    )
+
+
+def print_scaling(scaling: list[tuple[int, float]]) -> None:
     print(
         "time by events                   : "
         + ", ".join(f"{e / 1e6:.1f}M -> {s:.1f} s" for e, s in scaling)

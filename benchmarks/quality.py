@@ -81,7 +81,7 @@ def plain_lightgbm(result, capacity_k: int) -> dict[str, float]:
     """LightGBM with library defaults on the judged model's rows, scored on the same test."""
     import lightgbm as lgb
 
-    from churnml.evaluate import classification_metrics
+    from churnml.metrics import classification_metrics
 
     label = f"{result.bundle.target}_label"
     shell = result.bundle
@@ -96,7 +96,7 @@ def plain_lightgbm(result, capacity_k: int) -> dict[str, float]:
 
 
 def evaluate(dataset: Dataset, cache: Path) -> tuple[list[dict], list[str]]:
-    from churnml.evaluate import calibration_table
+    from churnml.metrics import calibration_table
     from churnml.train import TrainingError, train_target
 
     cfg = dataset.config(cache)

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from warehouses import cached_warehouse
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
@@ -56,76 +58,29 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=13)
     args = parser.parse_args()
 
-    import shap
-    from flows.training import training_flow
-
     from churnml.config import load_config
-    from churnml.features import FeatureSpec
-    from churnml.io import sinks, tracking
-    from churnml.io.frames import to_pandas
-    from churnml.io.sources import connect_warehouse, load_sources, materialize
-    from churnml.io.warehouse_writer import write_demo_warehouse
-    from churnml.matrix import feature_matrix, observed_until
-    from churnml.scoring import score_accounts
-    from churnml.treeshap import FastTreeShap
+    from churnml.io import tracking
 
-    data = Path("bench-data")
-    data.mkdir(exist_ok=True)
-    big = (data / f"scoring-{args.accounts}-{args.months}.duckdb").resolve()
-    if not big.exists():
-        print(f"building {big} ...", flush=True)
-        write_demo_warehouse(big, args.accounts, args.months, 21, events_per_user_day=0.02)
-    root = Path(tempfile.mkdtemp(prefix="churnml-bench-"))
-    small = root / "train.duckdb"
-    write_demo_warehouse(small, args.train_accounts, 24, 7)
-    print("training champions on the small demo ...", flush=True)
-    training_flow(config_path=str(write_config(root, small)))
+    big = cached_warehouse(
+        f"scoring-{args.accounts}-{args.months}.duckdb",
+        args.accounts,
+        args.months,
+        21,
+        events_per_user_day=0.02,
+    )
+    root = train_champions(args.train_accounts)
     cfg = load_config(write_config(root, big))
     churn, churn_v = tracking.load_champion(cfg, "churn")
     upsell, upsell_v = tracking.load_champion(cfg, "upsell")
-
     r: dict[str, float] = {}
     print(f"scoring {big}:", flush=True)
-    con = connect_warehouse(cfg)
-    tables = materialize(con, load_sources(con, cfg))
-    as_of = observed_until(tables).date()
-    features = timed(
-        "features (one as-of)",
-        r,
-        lambda: to_pandas(feature_matrix(tables, [as_of], FeatureSpec.from_dict(churn.spec))),
-    )
-    n = len(features)
-    accounts = tables["accounts"].to_pandas()
-    scored = timed(
-        "score + explain + outreach (both models)",
-        r,
-        score_accounts,
-        features,
-        accounts,
-        churn,
-        upsell,
-        {"churn": churn_v, "upsell": upsell_v},
-        cfg.outreach,
-        datetime.now(UTC).replace(tzinfo=None),
-    )
-    timed("write-back (DuckDB transaction)", r, sinks.write_duckdb, con, scored, "scored_accounts")
+    features, as_of = time_scoring(cfg, churn, upsell, {"churn": churn_v, "upsell": upsell_v}, r)
     total = r["score + explain + outreach (both models)"] + r["write-back (DuckDB transaction)"]
-
-    print("side by side on the churn model:", flush=True)
-    X = churn.design_matrix(features)
-    fast = timed(
-        "churnml TreeSHAP (tables, 2 threads)",
-        r,
-        lambda: FastTreeShap(churn.booster).shap_values(X),
-    )
-    lgb_contrib = timed("LightGBM pred_contrib", r, churn.booster.predict, X, pred_contrib=True)
-    explainer = shap.TreeExplainer(churn.booster)
-    shap_vals = timed("shap.TreeExplainer.shap_values", r, explainer.shap_values, X)
-    shap_vals = np.asarray(shap_vals)
+    fast, shap_vals, lgb_contrib = explainers_side_by_side(churn, features, r)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
     print()
-    print(f"accounts scored              : {n:,} (as of {as_of})")
+    print(f"accounts scored              : {len(features):,} (as of {as_of})")
     print(
         f"churn model                  : {churn.booster.num_trees()} trees, {len(churn.features)} features"
     )
@@ -139,6 +94,73 @@ def main() -> None:
     print(f"max |churnml - shap|         : {np.abs(fast - shap_vals).max():.2e}")
     print(f"max |churnml - pred_contrib| : {np.abs(fast - lgb_contrib[:, :-1]).max():.2e}")
     print(f"peak RSS                     : {peak_gb:.2f} GB")
+
+
+def train_champions(train_accounts: int) -> Path:
+    """Champions of both targets trained by the real training flow on a small demo; its root."""
+    from flows.training import training_flow
+
+    from churnml.io.warehouse_writer import write_demo_warehouse
+
+    root = Path(tempfile.mkdtemp(prefix="churnml-bench-"))
+    small = root / "train.duckdb"
+    write_demo_warehouse(small, train_accounts, 24, 7)
+    print("training champions on the small demo ...", flush=True)
+    training_flow(config_path=str(write_config(root, small)))
+    return root
+
+
+def time_scoring(cfg, churn, upsell, versions: dict[str, str], r: dict):
+    """Features, scoring (with drivers and plays) and write-back of every active account."""
+    from churnml.features import FeatureSpec
+    from churnml.io import sinks
+    from churnml.io.frames import to_pandas
+    from churnml.io.sources import connect_warehouse, load_sources, materialize
+    from churnml.matrix import feature_matrix, observed_until
+    from churnml.scoring import score_accounts
+
+    con = connect_warehouse(cfg)
+    tables = materialize(con, load_sources(con, cfg))
+    as_of = observed_until(tables).date()
+    features = timed(
+        "features (one as-of)",
+        r,
+        lambda: to_pandas(feature_matrix(tables, [as_of], FeatureSpec.from_dict(churn.spec))),
+    )
+    accounts = tables["accounts"].to_pandas()
+    scored = timed(
+        "score + explain + outreach (both models)",
+        r,
+        score_accounts,
+        features,
+        accounts,
+        churn,
+        upsell,
+        versions,
+        cfg.outreach,
+        datetime.now(UTC).replace(tzinfo=None),
+    )
+    timed("write-back (DuckDB transaction)", r, sinks.write_duckdb, con, scored, "scored_accounts")
+    return features, as_of
+
+
+def explainers_side_by_side(churn, features, r: dict):
+    """churnml's TreeSHAP, LightGBM's pred_contrib and shap.TreeExplainer on the churn model."""
+    import shap
+
+    from churnml.treeshap import FastTreeShap
+
+    print("side by side on the churn model:", flush=True)
+    X = churn.design_matrix(features)
+    fast = timed(
+        "churnml TreeSHAP (tables, 2 threads)",
+        r,
+        lambda: FastTreeShap(churn.booster).shap_values(X),
+    )
+    lgb_contrib = timed("LightGBM pred_contrib", r, churn.booster.predict, X, pred_contrib=True)
+    explainer = shap.TreeExplainer(churn.booster)
+    shap_vals = timed("shap.TreeExplainer.shap_values", r, explainer.shap_values, X)
+    return fast, np.asarray(shap_vals), lgb_contrib
 
 
 if __name__ == "__main__":

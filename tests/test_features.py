@@ -4,7 +4,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from churnml.catalogue import describe
+from churnml.catalogue import feature_entry
 from churnml.config import default_config
 from churnml.features import FeatureSpec, build_features, derive_spec
 from churnml.snapshots import active_accounts, as_of_table
@@ -93,7 +93,7 @@ def test_every_feature_is_in_the_catalogue(tiny_tables, spec):
     for col in f.columns:
         if col == "as_of":
             continue
-        entry = describe(col)
+        entry = feature_entry(col)
         assert entry.family in {"usage", "support", "contract", "nps", "account"}
         assert entry.description != col.replace("_", " "), f"{col} has no catalogue entry"
 

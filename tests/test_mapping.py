@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from churnml.catalogue import describe, sentence
+from churnml.catalogue import feature_entry, sentence
 from churnml.cli import app
 from churnml.config import ConfigError, default_config, load_config
 from churnml.contract import account_created_at, billing_period_days
@@ -385,7 +385,7 @@ def test_long_contract_flag_for_month_numbers(tiny_frames):
 
 
 def test_billing_sentences_read_well():
-    assert describe("contract_billing_months").family == "contract"
+    assert feature_entry("contract_billing_months").family == "contract"
     assert sentence("contract_billing_months", 6.0) == "Billed every 6 months"
     assert sentence("contract_billing_months", 1.0) == "Billed monthly"
     assert sentence("contract_billing_months", 182 / (365.25 / 12)) == "Billed every 182 days"

@@ -7,7 +7,7 @@ from datetime import date
 import ibis
 import pytest
 
-from churnml import reference
+import pandas_reference
 from churnml.config import default_config
 from churnml.features import derive_spec, usage_buckets
 from churnml.matrix import feature_matrix, observed_until
@@ -23,7 +23,7 @@ def both(tables: dict, frames: dict, grid: list[date], labelled: bool = True):
     end = observed_until(tables)
     labels = cfg.labels if labelled else None
     engine = feature_matrix(tables, grid, spec, labels, end).to_pandas()
-    plain = reference.feature_matrix(frames, grid, spec, labels, end)
+    plain = pandas_reference.feature_matrix(frames, grid, spec, labels, end)
     return engine, plain
 
 

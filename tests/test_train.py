@@ -105,7 +105,7 @@ def test_train_target_uses_the_tuned_parameters_when_trials_are_set():
 
 
 def test_size_bands_label_arr_and_missing_values():
-    from churnml.evaluate import size_band
+    from churnml.metrics import size_band
 
     arr = pd.Series([5_000.0, 12_000.0, 59_999.0, 300_000.0, None])
     bands = size_band(arr, [12_000.0, 60_000.0, 250_000.0])
@@ -277,7 +277,7 @@ def test_many_noise_features_do_not_sink_a_small_dataset():
 
 
 def test_lift_and_recall_are_expected_values_over_tied_scores():
-    from churnml.evaluate import recall_at_k, top_fraction_lift
+    from churnml.metrics import recall_at_k, top_fraction_lift
 
     rng = np.random.default_rng(0)
     score = rng.integers(0, 7, 500) / 7.0  # 7 distinct scores, like a one-tree model

@@ -384,7 +384,7 @@ _COMPILED = [(re.compile(f"^{p}$"), rest) for p, *rest in _PATTERNS]
 
 
 @lru_cache(maxsize=8192)
-def describe(name: str) -> CatalogueEntry:
+def feature_entry(name: str) -> CatalogueEntry:
     """The catalogue entry of a feature name; unknown names get a neutral entry."""
     for regex, (family, description, unit, en, ja) in _COMPILED:
         m = regex.match(name)
@@ -401,16 +401,16 @@ def describe(name: str) -> CatalogueEntry:
 
 
 def catalogue(features: list[str]) -> list[dict[str, str]]:
-    return [describe(f).to_dict() for f in features]
+    return [feature_entry(f).to_dict() for f in features]
 
 
 def family_of(name: str) -> str:
-    return describe(name).family
+    return feature_entry(name).family
 
 
 def sentence(name: str, value: object, lang: str = "en") -> str:
     """The CSM sentence of one feature at the account's value."""
-    entry = describe(name)
+    entry = feature_entry(name)
     template = entry.template_ja if lang == "ja" else entry.template_en
     return _format(template, value, lang)
 

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from churnml.vocabulary import money
+
 app = typer.Typer(
     help="Churn and expansion prediction for Customer Success teams.", no_args_is_help=True
 )
@@ -312,7 +314,7 @@ def account_card(row) -> str:
         f"{row['account_name']} ({row['account_id']}), as of {pd_date(row['as_of'])}",
         f"churn risk {_percent(row['p_churn'])} ({row.get('churn_tier') or '-'}) · "
         f"upsell {_percent(row['p_upsell'])} ({row.get('upsell_tier') or '-'}) · "
-        f"health {row['health_score']} · ARR {float(row['arr']):,.0f} · {row['touch_model']}-touch",
+        f"health {row['health_score']} · ARR {money(row['arr'])} · {row['touch_model']}-touch",
         f"play: {row['play_name']}: {row['recommended_play']} "
         f"(owner {row['play_owner']}, due {pd_date(row['play_due'])})",
     ]

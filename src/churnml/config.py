@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from churnml.vocabulary import DRIVER_FAMILIES, TIER_NAMES, TOUCH_MODELS
+
 CANONICAL_TABLES = (
     "accounts",
     "subscriptions",
@@ -505,11 +507,6 @@ class MlflowConfig(StrictModel):
         return v
 
 
-TIER_NAMES = ("low", "medium", "high")
-TOUCH_MODELS = ("high", "low", "tech")
-DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account")
-
-
 class PlayRule(StrictModel):
     """One playbook rule: when it matches (unset = any value), what to do, who, by when."""
 
@@ -550,115 +547,19 @@ class PlayRule(StrictModel):
         )
 
 
-def _rule(name: str, action: str, due: int, owner: str = "csm", **when) -> PlayRule:
-    return PlayRule(name=name, action=action, due_in_days=due, owner=owner, **when)
+def _read_default_playbook() -> list[dict]:
+    from importlib.resources import files
+
+    return yaml.safe_load(files("churnml.defaults").joinpath("playbook.yaml").read_text("utf-8"))
+
+
+# The playbook is data, not code: defaults/playbook.yaml, read once here and checked on each use.
+_DEFAULT_PLAYBOOK = _read_default_playbook()
 
 
 def default_playbook() -> list[PlayRule]:
     """Rescue first, then expansion, then cadence; the touch model decides how (CONTEXT.md)."""
-    return [
-        _rule(
-            "Executive rescue",
-            "Executive business review within a week: agree a rescue plan with the sponsor",
-            5,
-            churn_tier=["high"],
-            touch_model=["high"],
-        ),
-        _rule(
-            "Support recovery",
-            "Review every open ticket with the support lead and call the admin with a fix plan",
-            3,
-            churn_tier=["high"],
-            top_driver_family=["support"],
-        ),
-        _rule(
-            "Re-onboarding",
-            "Book a re-onboarding session for the unused features and invite the inactive users",
-            7,
-            churn_tier=["high"],
-            touch_model=["low"],
-            top_driver_family=["usage"],
-        ),
-        _rule(
-            "Admin rescue call",
-            "1:1 call with the admin; fix the top issue and book a training session",
-            7,
-            churn_tier=["high"],
-            touch_model=["low"],
-        ),
-        _rule(
-            "Automated re-engagement",
-            "Automated re-engagement sequence and an in-app guide to the unused features",
-            3,
-            owner="queue",
-            churn_tier=["high"],
-            touch_model=["tech"],
-        ),
-        _rule(
-            "Renewal preparation",
-            "Review plan fit and pricing before the renewal; prepare options for the sponsor",
-            14,
-            churn_tier=["medium"],
-            top_driver_family=["contract"],
-        ),
-        _rule(
-            "Health check",
-            "Schedule a health check call and review adoption goals",
-            14,
-            churn_tier=["medium"],
-            touch_model=["high"],
-        ),
-        _rule(
-            "Usage review",
-            "Invite to the next webinar and send a usage review",
-            14,
-            churn_tier=["medium"],
-            touch_model=["low"],
-        ),
-        _rule(
-            "Best-practice nurture",
-            "Send best-practice content matched to the account's usage",
-            14,
-            owner="queue",
-            churn_tier=["medium"],
-            touch_model=["tech"],
-        ),
-        _rule(
-            "Expansion conversation",
-            "Propose more seats or the next plan, with the value delivered so far",
-            14,
-            upsell_tier=["high"],
-            touch_model=["high"],
-        ),
-        _rule(
-            "Upgrade session",
-            "Share upgrade benefits in a group session and offer a trial of the next plan",
-            21,
-            upsell_tier=["high"],
-            touch_model=["low"],
-        ),
-        _rule(
-            "In-app upgrade offer",
-            "In-app upgrade offer",
-            7,
-            owner="queue",
-            upsell_tier=["high"],
-            touch_model=["tech"],
-        ),
-        _rule(
-            "Quarterly business review",
-            "Keep the cadence: quarterly business review",
-            30,
-            touch_model=["high"],
-        ),
-        _rule(
-            "Office hours",
-            "Keep the cadence: monthly newsletter and office hours",
-            30,
-            touch_model=["low"],
-        ),
-        _rule("Automated nurture", "No action: automated nurture", 30, owner="queue"),
-    ]
+    return [PlayRule(**rule) for rule in _DEFAULT_PLAYBOOK]
 
 
 class OutreachConfig(StrictModel):

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from churnml.catalogue import FAMILY_LABELS, describe, sentence
+from churnml.catalogue import FAMILY_LABELS, feature_entry, sentence
 
 N_RISK = 3
 N_PROTECTIVE = 2
@@ -22,7 +22,7 @@ N_PROTECTIVE = 2
 
 @lru_cache(maxsize=4096)
 def _family(name: str) -> str:
-    return describe(name).family
+    return feature_entry(name).family
 
 
 def _plain(value: object) -> object:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from churnml.evaluate import classification_metrics
+from churnml.metrics import classification_metrics
 
 if TYPE_CHECKING:
     from churnml.model import ModelBundle
@@ -127,10 +127,40 @@ def decide(
     ``top_feature_auc``: the dominant feature alone on the test; when measured, a dominant
     feature counts as a leak only at or above DOMINANT_FEATURE_ALONE_AUC (else it is stated).
     """
-    reasons: list[str] = []
-    ok = True
     if math.isnan(challenger_auc):
         return GateDecision(False, ["challenger AUC is undefined (test period has one outcome)"])
+    reasons: list[str] = []
+    ok = _challenger_checks(
+        reasons,
+        challenger_auc,
+        min_auc,
+        shuffled_auc,
+        top_feature,
+        top_feature_share,
+        top_feature_auc,
+    )
+    head = challenger_auc if challenger_vs_champion is None else challenger_vs_champion
+    beats, versus = _versus_champion(head, champion_auc, champion, compared_on)
+    reasons.append(versus)
+    ok = ok and beats
+    if ok:
+        reasons.insert(
+            0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"
+        )
+    return GateDecision(ok, reasons)
+
+
+def _challenger_checks(
+    reasons: list[str],
+    challenger_auc: float,
+    min_auc: float,
+    shuffled_auc: float | None,
+    top_feature: str,
+    top_feature_share: float,
+    top_feature_auc: float | None,
+) -> bool:
+    """The challenger on its own: the AUC floor and the leakage alarms, each appending why."""
+    ok = True
     if challenger_auc < min_auc:
         ok = False
         reasons.append(f"AUC {challenger_auc:.3f} is below the floor {min_auc:.3f}")
@@ -146,24 +176,25 @@ def decide(
         reasons.append(
             f"leakage alarm: a model trained on shuffled labels scores AUC {shuffled_auc:.3f} (> {SHUFFLED_AUC_CEILING})"
         )
-    head = challenger_auc if challenger_vs_champion is None else challenger_vs_champion
+    return ok
+
+
+def _versus_champion(
+    head: float,
+    champion_auc: float | None,
+    champion: ChampionStanding | None,
+    compared_on: str,
+) -> tuple[bool, str]:
+    """Whether the challenger's AUC ``head`` lets it replace the champion, and why."""
     where = f"on {compared_on}, unseen by both" if compared_on else "on the same test"
     if champion is not None and champion.missing_features:
-        reasons.append(_missing_text(champion))
-    elif champion_auc is None:
-        reasons.append("no current champion")
-    elif math.isnan(champion_auc) or math.isnan(head):
-        ok = False
-        reasons.append(
+        return True, _missing_text(champion)
+    if champion_auc is None:
+        return True, "no current champion"
+    if math.isnan(champion_auc) or math.isnan(head):
+        return False, (
             f"the champion cannot be compared on a test snapshot it has not seen ({compared_on or 'none'})"
         )
-    elif champion_auc >= head:
-        ok = False
-        reasons.append(f"champion AUC {champion_auc:.3f} >= challenger {head:.3f} {where}")
-    else:
-        reasons.append(f"challenger AUC {head:.3f} beats champion {champion_auc:.3f} {where}")
-    if ok:
-        reasons.insert(
-            0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"
-        )
-    return GateDecision(ok, reasons)
+    if champion_auc >= head:
+        return False, f"champion AUC {champion_auc:.3f} >= challenger {head:.3f} {where}"
+    return True, f"challenger AUC {head:.3f} beats champion {champion_auc:.3f} {where}"

@@ -12,8 +12,6 @@ import pandas as pd
 
 from churnml.config import OutreachConfig, PlayRule
 
-TIERS = ("low", "medium", "high")
-
 
 def tier(probability: pd.Series, thresholds: tuple[float, float]) -> pd.Series:
     """low / medium / high by two thresholds on a calibrated probability (empty when missing)."""

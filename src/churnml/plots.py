@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from churnml.evaluate import calibration_table  # noqa: E402
+from churnml.metrics import calibration_table  # noqa: E402
 
 
 def evaluation_figure(y: np.ndarray, p: np.ndarray, title: str) -> plt.Figure:

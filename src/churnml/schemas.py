@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from churnml.vocabulary import TIER_NAMES, TOUCH_MODELS
+
 FEATURE_FRAME = pa.DataFrameSchema(
     {
         "account_id": pa.Column(str, nullable=False),
@@ -54,13 +56,13 @@ SCORED_ACCOUNTS = pa.DataFrameSchema(
         "scored_at": pa.Column("datetime64[us]"),
         "p_churn": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
         "p_upsell": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
-        "churn_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"]), nullable=True),
-        "upsell_tier": pa.Column(str, pa.Check.isin(["low", "medium", "high"]), nullable=True),
+        "churn_tier": pa.Column(str, pa.Check.isin(list(TIER_NAMES)), nullable=True),
+        "upsell_tier": pa.Column(str, pa.Check.isin(list(TIER_NAMES)), nullable=True),
         "health_score": pa.Column(int, pa.Check.in_range(0, 100)),
         "arr": pa.Column(float, pa.Check.ge(0)),
         "arr_at_risk": pa.Column(float, pa.Check.ge(0), nullable=True),
         "expected_expansion_arr": pa.Column(float, pa.Check.ge(0), nullable=True),
-        "touch_model": pa.Column(str, pa.Check.isin(["high", "low", "tech"])),
+        "touch_model": pa.Column(str, pa.Check.isin(list(TOUCH_MODELS))),
         "play_name": pa.Column(str),
         "recommended_play": pa.Column(str),
         "play_owner": pa.Column(str, pa.Check.str_length(min_value=1)),

@@ -31,13 +31,11 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import LabelConfig
-from churnml.evaluate import calibration_table, classification_metrics, metrics_by_segment
 from churnml.features import DEFAULT_REACTIVATION_GAP_DAYS
 from churnml.labels import build_labels
+from churnml.metrics import calibration_table, classification_metrics, metrics_by_segment
 from churnml.snapshots import active_accounts, as_of_table
-
-FLAGGED_TIERS = ("high", "medium")
-TIER_ORDER = ("high", "medium", "low")
+from churnml.vocabulary import FLAGGED_TIERS, TIERS_HIGH_FIRST
 
 SCORE_COLUMNS = (
     "account_id",
@@ -257,7 +255,7 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int) -> pd.DataFrame:
 
 def _tier_table(frame: pd.DataFrame, tier: str, p: str, label: str, money: dict) -> pd.DataFrame:
     rows = []
-    for value in TIER_ORDER:
+    for value in TIERS_HIGH_FIRST:
         part = frame[frame[tier] == value]
         row = {
             "tier": value,
@@ -315,56 +313,8 @@ def track_record(
         ("churn", "p_churn", "churn_label"),
         ("upsell", "p_upsell", "upsell_label"),
     ):
-        y = known[label].astype(int).to_numpy()
-        prob = known[p].to_numpy(dtype=float)
-        if np.isnan(prob).all():  # no champion for this target scored that run
-            for name in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift"):
-                summary[f"{target}_{name}"] = float("nan")
-            summary[f"{target}_recall_at_capacity"] = float("nan")
-            summary[f"{target}_positive_rate"] = float(y.mean()) if len(y) else float("nan")
-            summary[f"{target}_predicted_rate"] = float("nan")
-            continue
-        metrics = classification_metrics(y, prob, capacity_k)
-        for name in (
-            "roc_auc",
-            "pr_auc",
-            "brier",
-            "log_loss",
-            "top_decile_lift",
-            "recall_at_capacity",
-            "positive_rate",
-        ):
-            summary[f"{target}_{name}"] = metrics[name]
-        summary[f"{target}_predicted_rate"] = float(prob.mean())
-        record.calibration[target] = _calibration(y, prob, calibration_bins)
-        segments = metrics_by_segment(known, label, p, ["segment"], capacity_k)
-        if not segments.empty:
-            record.by_segment[target] = segments
-    flagged = known["churn_tier"].isin(FLAGGED_TIERS)
-    churned = known["churn_label"] == 1
-    arr = known["arr"]
-    summary.update(
-        arr_evaluated=float(arr.sum()),
-        churn_flagged_accounts=int(flagged.sum()),
-        arr_flagged=float(arr[flagged].sum()),
-        arr_flagged_retained=float(arr[flagged & ~churned].sum()),
-        arr_flagged_lost=float(arr[flagged & churned].sum()),
-        arr_missed=float(arr[~flagged & churned].sum()),
-        arr_churned=float(arr[churned].sum()),
-        arr_at_risk_expected=float(known["arr_at_risk"].sum()),
-        churned_accounts=int(churned.sum()),
-        churned_accounts_flagged=int((flagged & churned).sum()),
-    )
-    upsold = known["upsell_label"] == 1
-    up_flagged = known["upsell_tier"].isin(FLAGGED_TIERS)
-    summary.update(
-        upsell_flagged_accounts=int(up_flagged.sum()),
-        upsell_flagged_expanded=int((up_flagged & upsold).sum()),
-        expanded_accounts=int(upsold.sum()),
-        expansion_arr_expected=float(known["expected_expansion_arr"].sum()),
-        expansion_arr_realised=float(known["realised_expansion_arr"].sum()),
-        expansion_arr_realised_flagged=float(known.loc[up_flagged, "realised_expansion_arr"].sum()),
-    )
+        _evaluate_target(record, known, target, p, label, capacity_k, calibration_bins)
+    summary.update(_money_summary(known))
     record.by_tier["churn"] = _tier_table(
         known,
         "churn_tier",
@@ -387,6 +337,68 @@ def track_record(
         },
     )
     return record
+
+
+_TARGET_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift")
+
+
+def _evaluate_target(
+    record: TrackRecord,
+    known: pd.DataFrame,
+    target: str,
+    p: str,
+    label: str,
+    capacity_k: int,
+    calibration_bins: int,
+) -> None:
+    """One target's ranking and calibration into ``record`` (NaN when no champion scored it)."""
+    summary = record.summary
+    y = known[label].astype(int).to_numpy()
+    prob = known[p].to_numpy(dtype=float)
+    if np.isnan(prob).all():  # no champion for this target scored that run
+        for name in _TARGET_METRICS:
+            summary[f"{target}_{name}"] = float("nan")
+        summary[f"{target}_recall_at_capacity"] = float("nan")
+        summary[f"{target}_positive_rate"] = float(y.mean()) if len(y) else float("nan")
+        summary[f"{target}_predicted_rate"] = float("nan")
+        return
+    metrics = classification_metrics(y, prob, capacity_k)
+    for name in (*_TARGET_METRICS, "recall_at_capacity", "positive_rate"):
+        summary[f"{target}_{name}"] = metrics[name]
+    summary[f"{target}_predicted_rate"] = float(prob.mean())
+    record.calibration[target] = _calibration(y, prob, calibration_bins)
+    segments = metrics_by_segment(known, label, p, ["segment"], capacity_k)
+    if not segments.empty:
+        record.by_segment[target] = segments
+
+
+def _money_summary(known: pd.DataFrame) -> dict[str, float | int]:
+    """ARR flagged and kept, lost or missed; expansion ARR expected and realised (module terms)."""
+    flagged = known["churn_tier"].isin(FLAGGED_TIERS)
+    churned = known["churn_label"] == 1
+    arr = known["arr"]
+    upsold = known["upsell_label"] == 1
+    up_flagged = known["upsell_tier"].isin(FLAGGED_TIERS)
+    return {
+        "arr_evaluated": float(arr.sum()),
+        "churn_flagged_accounts": int(flagged.sum()),
+        "arr_flagged": float(arr[flagged].sum()),
+        "arr_flagged_retained": float(arr[flagged & ~churned].sum()),
+        "arr_flagged_lost": float(arr[flagged & churned].sum()),
+        "arr_missed": float(arr[~flagged & churned].sum()),
+        "arr_churned": float(arr[churned].sum()),
+        "arr_at_risk_expected": float(known["arr_at_risk"].sum()),
+        "churned_accounts": int(churned.sum()),
+        "churned_accounts_flagged": int((flagged & churned).sum()),
+        "upsell_flagged_accounts": int(up_flagged.sum()),
+        "upsell_flagged_expanded": int((up_flagged & upsold).sum()),
+        "expanded_accounts": int(upsold.sum()),
+        "expansion_arr_expected": float(known["expected_expansion_arr"].sum()),
+        "expansion_arr_realised": float(known["realised_expansion_arr"].sum()),
+        "expansion_arr_realised_flagged": float(
+            known.loc[up_flagged, "realised_expansion_arr"].sum()
+        ),
+    }
 
 
 def recent_records(history: pd.DataFrame, rows: int) -> pd.DataFrame:

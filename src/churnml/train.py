@@ -32,7 +32,7 @@ from churnml.calibration import (
 )
 from churnml.config import ChurnmlConfig, TrainingConfig
 from churnml.drift import reference_profile
-from churnml.evaluate import classification_metrics, size_band
+from churnml.metrics import classification_metrics, size_band
 from churnml.model import ModelBundle
 
 ID_COLUMNS = ("account_id", "as_of")
@@ -58,7 +58,9 @@ class BacktestSplit:
     calibration: pd.DataFrame  # the judged recipe's out-of-fold snapshots (inside `fit`)
     test: pd.DataFrame
 
-    def describe(self) -> dict[str, str]:
+    def snapshot_spans(self) -> dict[str, str]:
+        """First..last as-of, snapshots and rows of each part, for the run's record."""
+
         def span(f: pd.DataFrame) -> str:
             if f.empty:
                 return "none"

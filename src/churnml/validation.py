@@ -8,7 +8,7 @@ warnings (data that is plausible but worth a look) are printed and logged, and t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -18,7 +18,14 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from churnml.config import ValidationConfig
-from churnml.contract import OFFSET_PATTERN, TABLES, billing_period_days, cast_to_contract
+from churnml.contract import (
+    OFFSET_PATTERN,
+    TABLES,
+    Column,
+    billing_period_days,
+    cast_to_contract,
+)
+from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
 EXAMPLES = 3
@@ -64,103 +71,113 @@ def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -
 
 def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfig) -> list[_Check]:
     """Predicates on a table holding the raw column ``c`` and its contract-typed twin ``__t_c``."""
-    contract = TABLES[name]
     checks: list[_Check] = []
-    absurd_mrr = settings.absurd_mrr
-    floor = settings.earliest_date
-
-    def typed(c: str) -> ir.Column:
-        return t[f"__t_{c}"]
-
-    for col in contract.columns:
-        if col.name not in t.columns:
-            continue
-        r, v = t[col.name], typed(col.name)
-        if col.required and col.name != "account_id":
-            checks.append(_Check(col.name, "required value is missing", r.isnull()))
-        if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
-            what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
-            checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
-        elif col.dtype != "string" and not r.type().is_null():
-            # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
-            what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
-            checks.append(_Check(col.name, what, r.notnull() & v.isnull()))
-        if col.dtype == "float64":
-            checks.append(
-                _Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf()))
-            )
-        if col.dtype == "timestamp" and col.name != "end_at":
-            future = ibis.timestamp(now + timedelta(days=1))
-            checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
-        if col.dtype == "timestamp":
-            checks.append(
-                _Check(
-                    col.name,
-                    f"timestamp before validation.earliest_date ({floor:%Y-%m-%d}; "
-                    "1970-01-01 is usually a missing date exported as zero)",
-                    v.notnull()
-                    & (v < ibis.timestamp(datetime(floor.year, floor.month, floor.day))),
-                )
-            )
+    for col in TABLES[name].columns:
+        if col.name in t.columns:
+            checks += _column_checks(t, col, now, settings.earliest_date)
     if "account_id" in t.columns:
         checks.append(
             _Check(
                 "account_id",
                 "account_id is missing (or its key was not found in the lookup)",
-                typed("account_id").isnull(),
+                t["__t_account_id"].isnull(),
             )
         )
-    if name == "subscriptions":
-        checks.append(_Check("mrr", "negative MRR", typed("mrr") < 0))
-        checks.append(_Check("mrr", f"absurd MRR (> {absurd_mrr:,.0f})", typed("mrr") > absurd_mrr))
-        checks.append(
-            _Check(
-                "end_at",
-                "subscription ends before it starts",
-                typed("end_at").notnull() & (typed("end_at") < typed("start_at")),
-            )
-        )
-        checks.append(_Check("seats", "negative seats", typed("seats") < 0))
-        period = typed("billing_period")
-        checks.append(
-            _Check(
-                "billing_period",
-                "unknown billing period (use monthly, quarterly, semiannual, annual, a number of "
-                "months, or derive it from days with unit: days)",
-                period.notnull() & (period.strip() != "") & billing_period_days(period).isnull(),
-            )
-        )
-    if name == "support_tickets":
-        checks.append(
-            _Check(
-                "closed_at",
-                "ticket closed before it was opened",
-                typed("closed_at").notnull() & (typed("closed_at") < typed("opened_at")),
-            )
-        )
-        checks.append(
-            _Check(
-                "first_response_at",
-                "first response before the ticket was opened",
-                typed("first_response_at").notnull()
-                & (typed("first_response_at") < typed("opened_at")),
-            )
-        )
-        sat = typed("satisfaction")
-        checks.append(
-            _Check("satisfaction", "satisfaction outside 1-5", sat.notnull() & ~sat.between(1, 5))
-        )
-    if name == "nps_responses":
-        checks.append(
-            _Check(
-                "score",
-                "NPS score outside 0-10",
-                typed("score").notnull() & ~typed("score").between(0, 10),
-            )
-        )
-    if name == "usage_events":
-        checks.append(_Check("quantity", "negative quantity", typed("quantity") < 0))
+    table_checks = _TABLE_CHECKS.get(name)
+    if table_checks is not None:
+        checks += table_checks(lambda c: t[f"__t_{c}"], settings)
     return checks
+
+
+def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list[_Check]:
+    """What any contract column must satisfy: present if required, parseable, plausible."""
+    checks = []
+    r, v = t[col.name], t[f"__t_{col.name}"]
+    if col.required and col.name != "account_id":
+        checks.append(_Check(col.name, "required value is missing", r.isnull()))
+    if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
+        what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
+        checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
+    elif col.dtype != "string" and not r.type().is_null():
+        # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
+        what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
+        checks.append(_Check(col.name, what, r.notnull() & v.isnull()))
+    if col.dtype == "float64":
+        checks.append(
+            _Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf()))
+        )
+    if col.dtype == "timestamp" and col.name != "end_at":
+        future = ibis.timestamp(now + timedelta(days=1))
+        checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
+    if col.dtype == "timestamp":
+        checks.append(
+            _Check(
+                col.name,
+                f"timestamp before validation.earliest_date ({floor:%Y-%m-%d}; "
+                "1970-01-01 is usually a missing date exported as zero)",
+                v.notnull() & (v < ibis.timestamp(datetime(floor.year, floor.month, floor.day))),
+            )
+        )
+    return checks
+
+
+def _subscription_checks(
+    typed: Callable[[str], ir.Column], settings: ValidationConfig
+) -> list[_Check]:
+    absurd_mrr = settings.absurd_mrr
+    period = typed("billing_period")
+    return [
+        _Check("mrr", "negative MRR", typed("mrr") < 0),
+        _Check("mrr", f"absurd MRR (> {money(absurd_mrr)})", typed("mrr") > absurd_mrr),
+        _Check(
+            "end_at",
+            "subscription ends before it starts",
+            typed("end_at").notnull() & (typed("end_at") < typed("start_at")),
+        ),
+        _Check("seats", "negative seats", typed("seats") < 0),
+        _Check(
+            "billing_period",
+            "unknown billing period (use monthly, quarterly, semiannual, annual, a number of "
+            "months, or derive it from days with unit: days)",
+            period.notnull() & (period.strip() != "") & billing_period_days(period).isnull(),
+        ),
+    ]
+
+
+def _ticket_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
+    sat = typed("satisfaction")
+    return [
+        _Check(
+            "closed_at",
+            "ticket closed before it was opened",
+            typed("closed_at").notnull() & (typed("closed_at") < typed("opened_at")),
+        ),
+        _Check(
+            "first_response_at",
+            "first response before the ticket was opened",
+            typed("first_response_at").notnull()
+            & (typed("first_response_at") < typed("opened_at")),
+        ),
+        _Check("satisfaction", "satisfaction outside 1-5", sat.notnull() & ~sat.between(1, 5)),
+    ]
+
+
+def _nps_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
+    score = typed("score")
+    return [_Check("score", "NPS score outside 0-10", score.notnull() & ~score.between(0, 10))]
+
+
+def _usage_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
+    return [_Check("quantity", "negative quantity", typed("quantity") < 0)]
+
+
+# Checks that only make sense for one table, beyond what every column gets.
+_TABLE_CHECKS: dict[str, Callable[[Callable[[str], ir.Column], ValidationConfig], list[_Check]]] = {
+    "subscriptions": _subscription_checks,
+    "support_tickets": _ticket_checks,
+    "nps_responses": _nps_checks,
+    "usage_events": _usage_checks,
+}
 
 
 def _timezone_kinds(t: ir.Table, name: str) -> dict[str, tuple[ir.BooleanValue, ir.BooleanValue]]:

@@ -24,6 +24,7 @@ from churnml.config import (
     ChurnmlConfig,
     ConcatDerivation,
     ConstantDerivation,
+    Derivation,
     DuckDBTableSource,
     FileSource,
     LookupDerivation,
@@ -38,7 +39,6 @@ from churnml.contract import (
     LOAD_ORDER,
     PERIOD_NUMBER,
     TABLES,
-    Table,
     cast_to_contract,
     days_as_period,
 )
@@ -339,41 +339,56 @@ def _derive(
     context = [id_column] if id_column in source_columns else []
     work, checks = raw, []
     for col, derivation in mapping.derive.items():
-        target = f"__derived_{col}"
         shown = list(dict.fromkeys([*context, *derivation.source_columns()]))
-        if isinstance(derivation, ConcatDerivation):
-            parts = [work[c].cast("string") for c in derivation.concat]
-            # NULL when a part is missing: skipping it would let different rows share a key
-            incomplete = ibis.or_(*[p.isnull() for p in parts])
-            joined = ibis.literal(derivation.sep).join(parts)
-            work = work.mutate(**{target: ibis.ifelse(incomplete, ibis.null("string"), joined)})
-        elif isinstance(derivation, ConstantDerivation):
-            work = work.mutate(**{target: ibis.literal(derivation.constant)})
-        elif isinstance(derivation, MapDerivation):
-            text = work[derivation.from_].cast("string")
-            default = ibis.literal(derivation.default, type="string")
-            cases = [(text == ibis.literal(k), ibis.literal(v)) for k, v in derivation.map.items()]
-            mapped_value = ibis.cases(*cases, else_=default)
-            work = work.mutate(**{target: ibis.ifelse(text.isnull(), None, mapped_value)})
-            if derivation.default is None:
-                missing = work[derivation.from_].notnull() & work[target].isnull()
-                what = "value not in the map (add it under map, or set default)"
-                checks.append(
-                    DerivedCheck(col, f"{what}: {derivation.describe()}", missing, shown, work)
-                )
-        elif isinstance(derivation, LookupDerivation):
-            work, lookup_checks = _derive_lookup(name, col, derivation, work, con, cfg, shown)
-            checks += lookup_checks
-        elif isinstance(derivation, PeriodDerivation):
-            text = work[derivation.from_].cast("string").strip()
-            if derivation.unit == "days":
-                value = days_as_period(text)
-            else:
-                value = ibis.ifelse(text.re_search(PERIOD_NUMBER), text, ibis.null("string"))
-            work = work.mutate(**{target: value})
-            bad = text.notnull() & (text != "") & work[target].isnull()
-            what = f"not a number of {derivation.unit}: {derivation.describe()}"
-            checks.append(DerivedCheck(col, what, bad, shown, work))
+        work, column_checks = _derive_column(name, col, derivation, work, con, cfg, shown)
+        checks += column_checks
+    return work, checks
+
+
+def _derive_column(
+    name: str,
+    col: str,
+    derivation: Derivation,
+    work: ibis.Table,
+    con: DuckDBBackend,
+    cfg: ChurnmlConfig,
+    shown: list[str],
+) -> tuple[ibis.Table, list[DerivedCheck]]:
+    """``work`` plus ``__derived_<col>``, and the checks on the derived values."""
+    target = f"__derived_{col}"
+    checks = []
+    if isinstance(derivation, ConcatDerivation):
+        parts = [work[c].cast("string") for c in derivation.concat]
+        # NULL when a part is missing: skipping it would let different rows share a key
+        incomplete = ibis.or_(*[p.isnull() for p in parts])
+        joined = ibis.literal(derivation.sep).join(parts)
+        work = work.mutate(**{target: ibis.ifelse(incomplete, ibis.null("string"), joined)})
+    elif isinstance(derivation, ConstantDerivation):
+        work = work.mutate(**{target: ibis.literal(derivation.constant)})
+    elif isinstance(derivation, MapDerivation):
+        text = work[derivation.from_].cast("string")
+        default = ibis.literal(derivation.default, type="string")
+        cases = [(text == ibis.literal(k), ibis.literal(v)) for k, v in derivation.map.items()]
+        mapped_value = ibis.cases(*cases, else_=default)
+        work = work.mutate(**{target: ibis.ifelse(text.isnull(), None, mapped_value)})
+        if derivation.default is None:
+            missing = work[derivation.from_].notnull() & work[target].isnull()
+            what = "value not in the map (add it under map, or set default)"
+            checks.append(
+                DerivedCheck(col, f"{what}: {derivation.describe()}", missing, shown, work)
+            )
+    elif isinstance(derivation, LookupDerivation):
+        work, checks = _derive_lookup(name, col, derivation, work, con, cfg, shown)
+    elif isinstance(derivation, PeriodDerivation):
+        text = work[derivation.from_].cast("string").strip()
+        if derivation.unit == "days":
+            value = days_as_period(text)
+        else:
+            value = ibis.ifelse(text.re_search(PERIOD_NUMBER), text, ibis.null("string"))
+        work = work.mutate(**{target: value})
+        bad = text.notnull() & (text != "") & work[target].isnull()
+        what = f"not a number of {derivation.unit}: {derivation.describe()}"
+        checks.append(DerivedCheck(col, what, bad, shown, work))
     return work, checks
 
 
@@ -431,76 +446,19 @@ def map_table(
     mapped: dict[str, MappedTable],
 ) -> MappedTable:
     """Read one source and give it the contract's column names and types."""
-    contract: Table = TABLES[name]
     source = _read_source(con, mapping.source, cfg, name)
     source_columns = list(source.columns)
-    unknown_targets = sorted(
-        set(mapping.columns) - set(contract.column_names) - _attributes(cfg, name)
-    )
-    if unknown_targets:
-        raise SourceError(
-            f"table {name}: columns mapping names {unknown_targets}, which are not contract columns "
-            f"(contract: {contract.column_names})"
-        )
-    missing_sources = {c: s for c, s in mapping.columns.items() if s not in source_columns}
-    if missing_sources:
-        c, s = next(iter(missing_sources.items()))
-        raise SourceError(
-            f"table {name}, column {c}: mapped to source column {s!r}, which does not exist "
-            f"(source columns: {source_columns})"
-        )
+    _check_mapped_names(name, mapping, cfg, source_columns)
     raw = source
     if mapping.account_key is not None:
         raw = _join_account_key(name, raw, mapping.account_key, con, cfg, mapped)
     raw, derived_checks = _derive(name, mapping, raw, con, cfg)
-
-    selections: dict[str, ibis.Value] = {}
     used: set[str] = {s for d in mapping.derive.values() for s in d.source_columns()}
-    fallbacks: list[str] = []
-    for col in contract.columns:
-        src = mapping.columns.get(col.name, col.name)
-        if col.name == "account_id" and mapping.account_key is not None:
-            src = "account_id"
-        if col.name in mapping.derive:
-            selections[col.name] = raw[f"__derived_{col.name}"]
-        elif src in raw.columns:
-            selections[col.name] = raw[src]
-            used.add(src)
-        elif col.required:
-            raise SourceError(
-                f"table {name}, column {col.name}: required column not found "
-                f"(source columns: {source_columns}; map it under sources.{name}.columns)"
-            )
-        else:
-            selections[col.name] = ibis.literal(col.default, type=col.dtype)
-            fallbacks += [col.name] if col.name in FALLBACKS.get(name, {}) else []
-    attributes = sorted(_attributes(cfg, name))
-    for attr in attributes:
-        src = mapping.columns.get(attr, attr)
-        if attr in mapping.derive:
-            selections[attr] = raw[f"__derived_{attr}"]
-            continue
-        if src not in raw.columns:
-            raise SourceError(
-                f"table {name}, column {attr}: declared as an account attribute feature but not found "
-                f"(source columns: {source_columns})"
-            )
-        if attr not in selections:
-            selections[attr] = raw[src]
-            used.add(src)
+    selections, fallbacks = _contract_selections(name, mapping, raw, source_columns, used)
+    for attr, value in _attribute_selections(name, mapping, cfg, raw, source_columns, used):
+        selections.setdefault(attr, value)
     raw_selected = raw.select(**selections)
-    typed = {}
-    for col_name in raw_selected.columns:
-        if col_name in contract.column_names:
-            typed[col_name] = cast_to_contract(
-                raw_selected[col_name], contract.column(col_name).dtype
-            )
-        elif col_name in cfg.features.account_attributes_numeric:
-            typed[col_name] = cast_to_contract(raw_selected[col_name], "float64")
-        else:
-            typed[col_name] = raw_selected[col_name].cast("string")
-    if name == "accounts":  # an account without a name is shown by its id
-        typed["name"] = typed["name"].fill_null(typed["account_id"])
+    typed = _typed_columns(name, raw_selected, cfg)
     unmapped = [
         c
         for c in source_columns
@@ -521,6 +479,106 @@ def map_table(
         derived_checks=derived_checks,
         fallbacks=fallbacks,
     )
+
+
+def _check_mapped_names(
+    name: str, mapping: TableMapping, cfg: ChurnmlConfig, source_columns: list[str]
+) -> None:
+    """Every mapped target is a contract column (or attribute) and every mapped source exists."""
+    contract = TABLES[name]
+    unknown_targets = sorted(
+        set(mapping.columns) - set(contract.column_names) - _attributes(cfg, name)
+    )
+    if unknown_targets:
+        raise SourceError(
+            f"table {name}: columns mapping names {unknown_targets}, which are not contract columns "
+            f"(contract: {contract.column_names})"
+        )
+    missing_sources = {c: s for c, s in mapping.columns.items() if s not in source_columns}
+    if missing_sources:
+        c, s = next(iter(missing_sources.items()))
+        raise SourceError(
+            f"table {name}, column {c}: mapped to source column {s!r}, which does not exist "
+            f"(source columns: {source_columns})"
+        )
+
+
+def _contract_selections(
+    name: str,
+    mapping: TableMapping,
+    raw: ibis.Table,
+    source_columns: list[str],
+    used: set[str],
+) -> tuple[dict[str, ibis.Value], list[str]]:
+    """Each contract column from its derivation, its source column or its default (a fallback).
+
+    Adds the source columns it reads to ``used``.
+    """
+    selections: dict[str, ibis.Value] = {}
+    fallbacks: list[str] = []
+    for col in TABLES[name].columns:
+        src = mapping.columns.get(col.name, col.name)
+        if col.name == "account_id" and mapping.account_key is not None:
+            src = "account_id"
+        if col.name in mapping.derive:
+            selections[col.name] = raw[f"__derived_{col.name}"]
+        elif src in raw.columns:
+            selections[col.name] = raw[src]
+            used.add(src)
+        elif col.required:
+            raise SourceError(
+                f"table {name}, column {col.name}: required column not found "
+                f"(source columns: {source_columns}; map it under sources.{name}.columns)"
+            )
+        else:
+            selections[col.name] = ibis.literal(col.default, type=col.dtype)
+            fallbacks += [col.name] if col.name in FALLBACKS.get(name, {}) else []
+    return selections, fallbacks
+
+
+def _attribute_selections(
+    name: str,
+    mapping: TableMapping,
+    cfg: ChurnmlConfig,
+    raw: ibis.Table,
+    source_columns: list[str],
+    used: set[str],
+) -> list[tuple[str, ibis.Value]]:
+    """Account attributes declared as features, from their derivation or source column."""
+    selections = []
+    for attr in sorted(_attributes(cfg, name)):
+        src = mapping.columns.get(attr, attr)
+        if attr in mapping.derive:
+            selections.append((attr, raw[f"__derived_{attr}"]))
+            continue
+        if src not in raw.columns:
+            raise SourceError(
+                f"table {name}, column {attr}: declared as an account attribute feature but not found "
+                f"(source columns: {source_columns})"
+            )
+        selections.append((attr, raw[src]))
+        used.add(src)
+    return selections
+
+
+def _typed_columns(
+    name: str, raw_selected: ibis.Table, cfg: ChurnmlConfig
+) -> dict[str, ibis.Value]:
+    """Contract columns cast to their contract type, numeric attributes to float, others text."""
+    contract = TABLES[name]
+    typed = {}
+    for col_name in raw_selected.columns:
+        if col_name in contract.column_names:
+            typed[col_name] = cast_to_contract(
+                raw_selected[col_name], contract.column(col_name).dtype
+            )
+        elif col_name in cfg.features.account_attributes_numeric:
+            typed[col_name] = cast_to_contract(raw_selected[col_name], "float64")
+        else:
+            typed[col_name] = raw_selected[col_name].cast("string")
+    if name == "accounts":  # an account without a name is shown by its id
+        typed["name"] = typed["name"].fill_null(typed["account_id"])
+    return typed
 
 
 def _same_types(left: ibis.Schema, right: ibis.Schema) -> bool:

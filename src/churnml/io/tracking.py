@@ -148,7 +148,7 @@ def log_evaluation(result, cfg: ChurnmlConfig) -> None:
     log_json({"catalogue": catalogue(bundle.features)}, f"{target}/feature_catalogue.json")
     if bundle.drift_reference is not None:
         log_json(bundle.drift_reference, f"{target}/drift_reference.json")
-    log_json(result.split.describe(), f"{target}/backtest_split.json")
+    log_json(result.split.snapshot_spans(), f"{target}/backtest_split.json")
     _log_plots(result)
     _log_tables(result, cfg)
     if result.tuning_trials is not None:
@@ -182,7 +182,7 @@ def _log_plots(result) -> None:
 
 
 def _log_tables(result, cfg: ChurnmlConfig) -> None:
-    from churnml.evaluate import calibration_table, metrics_by_segment
+    from churnml.metrics import calibration_table, metrics_by_segment
 
     target, preds = result.bundle.target, result.test_predictions
     mlflow.log_table(
@@ -233,7 +233,7 @@ def training_markdown(summary: dict, results: dict, cfg: ChurnmlConfig) -> str:
         m, b, folds = result.metrics, result.baseline_metrics, t["rolling_backtest"]
         lines += [
             f"## {target} (model version {t['version']})",
-            f"- backtest: {result.split.describe()['test']}",
+            f"- backtest: {result.split.snapshot_spans()['test']}",
             f"- LightGBM: ROC AUC {m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, Brier {m['brier']:.4f}, "
             f"top-decile lift {m['top_decile_lift']:.2f}, recall@{cfg.outreach.capacity_top_k} {m['recall_at_capacity']:.2f}",
             f"- logistic baseline: ROC AUC {b['roc_auc']:.3f}, PR AUC {b['pr_auc']:.3f}",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from churnml.report.figures import accounts_payload, driver_digest, family_label, portfolio
-from churnml.report.render import ExtraSection, money, render, sections, table
+from churnml.report.render import ExtraSection, render, sections, table
 from churnml.report.text import text
+from churnml.vocabulary import money
 
 HEADERS = (
     ("name", "account"),

@@ -17,6 +17,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from churnml.vocabulary import money
+
 
 @dataclass(frozen=True)
 class ExtraSection:
@@ -45,10 +47,6 @@ def environment() -> jinja2.Environment:
     env.policies["json.dumps_function"] = _dumps
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "default": str}
     return env
-
-
-def money(x) -> str:
-    return "" if x is None or pd.isna(x) else f"{float(x):,.0f}"
 
 
 def _cell(v) -> str:

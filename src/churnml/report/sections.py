@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnml.catalogue import describe
+from churnml.catalogue import feature_entry
 from churnml.report.outreach import render_page
-from churnml.report.render import ExtraSection, money
+from churnml.report.render import ExtraSection
 from churnml.report.text import text
+from churnml.vocabulary import money
 
 TARGETS = ("churn", "upsell")
 MONEY_COLUMNS = (
@@ -55,7 +56,7 @@ def drift_section(shown: pd.DataFrame, drifted: bool, cfg, lang: str = "en") -> 
                 for r in shown.itertuples()
             ],
             t["columns"]["description"]: [
-                "" if r.kind == "score" else describe(r.name).description
+                "" if r.kind == "score" else feature_entry(r.name).description
                 for r in shown.itertuples()
             ],
             t["columns"]["psi"]: [f"{v:.3f}" for v in shown["psi"]],

@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from churnml.vocabulary import money_short
+
 
 def expected_top_k_hits(y_true: np.ndarray, score: np.ndarray, k: int) -> float:
     """Expected number of events among the top k by score, every order of tied scores equally
@@ -78,19 +80,15 @@ def calibration_table(y_true: np.ndarray, probability: np.ndarray, bins: int = 1
     return pd.DataFrame({"predicted": predicted, "observed": observed})
 
 
-def _money(x: float) -> str:
-    return f"{x / 1000:g}k" if x < 1_000_000 else f"{x / 1_000_000:g}M"
-
-
 def size_band(arr: pd.Series, edges: list[float]) -> pd.Series:
     """Label each account's ARR with its size band ("<12k", "12k-60k", ..., ">=250k").
 
     Missing ARR gets "unknown" so those accounts still appear in per-segment tables.
     """
     labels = (
-        [f"<{_money(edges[0])}"]
-        + [f"{_money(a)}-{_money(b)}" for a, b in zip(edges, edges[1:], strict=False)]
-        + [f">={_money(edges[-1])}"]
+        [f"<{money_short(edges[0])}"]
+        + [f"{money_short(a)}-{money_short(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+        + [f">={money_short(edges[-1])}"]
     )
     values = pd.to_numeric(arr, errors="coerce").to_numpy(dtype=float)
     index = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
