@@ -1,0 +1,299 @@
+"""The KPI board on a tiny book of accounts whose every month is worked out by hand.
+
+Boundary MRR (first instant of Jan .. Jul 2025), 30-day reactivation gap:
+  acc_steady  SMB  100 throughout
+  acc_down    SMB  200 200 200 120 ...   downgrade on 1 Mar: contraction 80 in March
+  acc_annual  ENT  1000 x6, then 0       annual contract ending 15 Jun: churned in June
+  acc_react   SMB  50 0 0 0 60 60 60     leaves 1 Feb (January churn), back 10 Apr
+  acc_blip    SMB  30 throughout         16-day renewal gap: not a churn
+  acc_new     ENT  0 0 0 500 ...         starts 10 Mar, onboarded in time
+  acc_new2    SMB  0 0 0 80 ...          starts 20 Mar, second milestone too late
+  acc_grow    ENT  300 x5, then 450      expands 10 May: expansion 150 in May
+February has no activity at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnml.config import KpiConfig, default_config
+from churnml.kpis import BOARD_COLUMNS, account_months, kpi_board, unavailable_kpis
+
+T = pd.Timestamp
+
+
+def book() -> dict[str, pd.DataFrame]:
+    ids = [
+        "acc_steady",
+        "acc_down",
+        "acc_annual",
+        "acc_react",
+        "acc_blip",
+        "acc_new",
+        "acc_new2",
+        "acc_grow",
+    ]
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "created_at": pd.to_datetime(
+                [
+                    "2024-05-01",
+                    "2024-11-01",
+                    "2024-06-15",
+                    "2024-12-01",
+                    "2024-12-01",
+                    "2025-03-10",
+                    "2025-03-20",
+                    "2024-06-20",
+                ]
+            ).astype("datetime64[us]"),
+            "segment": ["SMB", "SMB", "ENT", "SMB", "SMB", "ENT", "SMB", "ENT"],
+        }
+    )
+    rows = [
+        ("acc_steady", "2024-05-01", None, 100.0, "monthly"),
+        ("acc_down", "2024-11-01", "2025-03-01", 200.0, "monthly"),
+        ("acc_down", "2025-03-01", None, 120.0, "monthly"),
+        ("acc_annual", "2024-06-15", "2025-06-15", 1000.0, "annual"),
+        ("acc_react", "2024-12-01", "2025-02-01", 50.0, "monthly"),
+        ("acc_react", "2025-04-10", None, 60.0, "monthly"),
+        ("acc_blip", "2024-12-01", "2025-01-20", 30.0, "monthly"),
+        ("acc_blip", "2025-02-05", None, 30.0, "monthly"),
+        ("acc_new", "2025-03-10", None, 500.0, "monthly"),
+        ("acc_new2", "2025-03-20", None, 80.0, "monthly"),
+        ("acc_grow", "2024-06-20", "2025-05-10", 300.0, "monthly"),
+        ("acc_grow", "2025-05-10", None, 450.0, "monthly"),
+    ]
+    subscriptions = pd.DataFrame(
+        {
+            "subscription_id": [f"s{i}" for i in range(len(rows))],
+            "account_id": [r[0] for r in rows],
+            "start_at": pd.to_datetime([r[1] for r in rows]).astype("datetime64[us]"),
+            "end_at": pd.to_datetime([r[2] for r in rows]).astype("datetime64[us]"),
+            "mrr": [r[3] for r in rows],
+            "plan": "growth",
+            "seats": 5,
+            "billing_period": [r[4] for r in rows],
+        }
+    )
+    usage = [
+        ("acc_new", "2025-03-15", "setup_done"),
+        ("acc_new", "2025-04-01", "invite"),
+        ("acc_new2", "2025-03-21", "setup_done"),
+        ("acc_new2", "2025-05-01", "invite"),
+        ("acc_steady", "2025-07-15 12:00", "login"),  # the data end
+    ]
+    usage_events = pd.DataFrame(
+        {
+            "account_id": [u[0] for u in usage],
+            "occurred_at": pd.to_datetime([u[1] for u in usage], format="ISO8601").astype(
+                "datetime64[us]"
+            ),
+            "event_type": [u[2] for u in usage],
+            "user_id": "u1",
+            "quantity": 1.0,
+        }
+    )
+    nps = pd.DataFrame(
+        {
+            "account_id": ["acc_steady", "acc_down", "acc_new", "acc_grow", "acc_grow"],
+            "responded_at": pd.to_datetime(
+                ["2025-05-03", "2025-05-10", "2025-05-20", "2025-05-25", "2025-06-02"]
+            ).astype("datetime64[us]"),
+            "score": [10, 3, 8, 9, 2],
+        }
+    )
+    return {
+        "accounts": accounts,
+        "subscriptions": subscriptions,
+        "usage_events": usage_events,
+        "nps_responses": nps,
+    }
+
+
+def config(months: int = 6, **labels):
+    cfg = default_config()
+    return cfg.model_copy(
+        update={
+            "kpis": KpiConfig(months=months, onboarding_days=30),
+            "features": cfg.features.model_copy(
+                update={"onboarding_events": ["setup_done", "invite"]}
+            ),
+            "labels": cfg.labels.model_copy(update=labels),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def board() -> pd.DataFrame:
+    return kpi_board(book(), config())
+
+
+def row(board: pd.DataFrame, month: str, segment: str = "all") -> pd.Series:
+    hit = board[(board["month"] == T(month)) & (board["segment"] == segment)]
+    assert len(hit) == 1, (month, segment)
+    return hit.iloc[0]
+
+
+def test_board_shape_months_and_segments(board):
+    assert list(board.columns) == BOARD_COLUMNS
+    assert sorted(board["segment"].unique()) == ["ENT", "SMB", "all"]
+    months = sorted(board["month"].unique())
+    assert [pd.Timestamp(m) for m in months] == list(
+        pd.date_range("2025-01-01", periods=6, freq="MS")
+    )
+    # A churn near the end can still be undone by a return within the gap (data end 15 Jul).
+    assert row(board, "2025-05-01")["settled"] and not row(board, "2025-06-01")["settled"]
+
+
+def test_opening_mrr_and_identity(board):
+    expected = [1680.0, 1630.0, 1630.0, 2130.0, 2190.0, 2340.0]
+    got = [row(board, f"2025-{m:02d}-01")["opening_mrr"] for m in range(1, 7)]
+    assert got == expected
+    assert row(board, "2025-06-01")["closing_mrr"] == 1340.0
+    flows = (
+        board["opening_mrr"]
+        + board["new_mrr"]
+        + board["reactivation_mrr"]
+        + board["expansion_mrr"]
+        - board["contraction_mrr"]
+        - board["churned_mrr"]
+    )
+    np.testing.assert_allclose(flows, board["closing_mrr"])
+
+
+def test_reactivation_is_a_churn_then_a_return(board):
+    jan, apr = row(board, "2025-01-01", "SMB"), row(board, "2025-04-01", "SMB")
+    assert jan["churned_accounts"] == 1 and jan["churned_mrr"] == 50.0
+    assert jan["active_accounts"] == 4  # steady, down, react, blip (blip's gap is no churn)
+    assert jan["logo_churn_rate"] == pytest.approx(1 / 4)
+    assert apr["reactivated_accounts"] == 1 and apr["reactivation_mrr"] == 60.0
+    assert apr["new_accounts"] == 0 and apr["new_mrr"] == 0.0
+    assert row(board, "2025-01-01")["grr"] == pytest.approx(1630 / 1680)
+
+
+def test_downgrade_is_contraction_not_churn(board):
+    mar = row(board, "2025-03-01")
+    assert mar["contraction_mrr"] == 80.0 and mar["churned_mrr"] == 0.0
+    assert mar["churned_accounts"] == 0
+    assert mar["new_accounts"] == 2 and mar["new_mrr"] == 580.0
+    assert mar["grr"] == pytest.approx(1550 / 1630)
+    assert mar["nrr"] == pytest.approx(1550 / 1630)  # new accounts are not retained revenue
+
+
+def test_annual_contract_churns_once_at_its_end(board):
+    ent = board[board["segment"] == "ENT"].set_index("month")
+    assert ent.loc[T("2025-06-01"), "churned_mrr"] == 1000.0
+    assert ent.loc[T("2025-06-01"), "churned_accounts"] == 1
+    assert ent.loc[: T("2025-05-01"), "churned_accounts"].sum() == 0
+    assert row(board, "2025-06-01")["grr"] == pytest.approx(1340 / 2340)
+    assert row(board, "2025-06-01")["logo_churn_rate"] == pytest.approx(1 / 8)
+
+
+def test_expansion_counts_in_nrr_not_grr(board):
+    may = row(board, "2025-05-01")
+    assert may["expansion_mrr"] == 150.0
+    assert may["grr"] == 1.0
+    assert may["nrr"] == pytest.approx(2340 / 2190)
+
+
+def test_a_month_with_no_activity(board):
+    feb = row(board, "2025-02-01")
+    for column in ["new_accounts", "reactivated_accounts", "churned_accounts"]:
+        assert feb[column] == 0
+    for column in ["new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr"]:
+        assert feb[column] == 0.0
+    assert feb["churned_mrr"] == 0.0
+    assert feb["grr"] == 1.0 and feb["nrr"] == 1.0
+    assert feb["active_accounts"] == 5 and feb["arpa"] == pytest.approx(1630 / 5)
+    assert feb["nps_responses"] == 0 and np.isnan(feb["nps"])
+
+
+def test_arpa_and_ltv_from_trailing_revenue_churn(board):
+    mar = row(board, "2025-03-01")
+    assert mar["arpa"] == pytest.approx(1630 / 5)
+    rate = (50 + 0 + 80) / (1680 + 1630 + 1630)
+    assert mar["revenue_churn_rate_12m"] == pytest.approx(rate)
+    assert mar["ltv"] == pytest.approx((1630 / 5) / rate)
+
+
+def test_nps_per_month_and_segment(board):
+    assert row(board, "2025-05-01")["nps_responses"] == 4
+    assert row(board, "2025-05-01")["nps"] == pytest.approx(25.0)  # 2 promoters, 1 detractor
+    assert row(board, "2025-05-01", "SMB")["nps"] == pytest.approx(0.0)
+    assert row(board, "2025-05-01", "ENT")["nps"] == pytest.approx(50.0)
+    assert row(board, "2025-06-01", "ENT")["nps"] == pytest.approx(-100.0)
+
+
+def test_onboarding_completion_within_the_window(board):
+    mar = row(board, "2025-03-01")
+    assert mar["onboarding_accounts"] == 2 and mar["onboarding_completed"] == 1
+    assert mar["onboarding_completion_rate"] == pytest.approx(0.5)
+    assert row(board, "2025-03-01", "ENT")["onboarding_completion_rate"] == 1.0
+    assert row(board, "2025-03-01", "SMB")["onboarding_completion_rate"] == 0.0
+    assert row(board, "2025-02-01")["onboarding_accounts"] == 0
+
+
+def test_trailing_twelve_months_retention():
+    board = kpi_board(book(), config(months=12))
+    assert board["month"].min() == T("2024-07-01")
+    jun = row(board, "2025-06-01")
+    # Paying on 1 Jul 2024: steady 100, annual 1000, grow 300; on 1 Jul 2025: 100, 0, 450.
+    assert jun["grr_12m"] == pytest.approx(400 / 1400)
+    assert jun["nrr_12m"] == pytest.approx(550 / 1400)
+    assert np.isnan(row(board, "2025-05-01")["nrr_12m"])
+
+
+def test_same_rule_as_the_labels_gap():
+    """With a 10-day gap acc_blip's 16-day pause is a churn and a reactivation."""
+    board = kpi_board(book(), config(reactivation_gap_days=10))
+    jan, feb = row(board, "2025-01-01", "SMB"), row(board, "2025-02-01", "SMB")
+    assert jan["churned_accounts"] == 2 and jan["churned_mrr"] == 80.0
+    assert feb["reactivated_accounts"] == 1 and feb["reactivation_mrr"] == 30.0
+
+
+def test_recorded_churns_when_the_labels_read_them():
+    tables = book()
+    tables["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ["acc_steady"],
+            "churned_at": pd.to_datetime(["2025-04-20"]).astype("datetime64[us]"),
+        }
+    )
+    board = kpi_board(tables, config(churn_source="churn_events"))
+    apr = row(board, "2025-04-01", "SMB")
+    assert apr["churned_accounts"] == 1 and apr["churned_mrr"] == 100.0
+    assert row(board, "2025-01-01", "SMB")["churned_accounts"] == 0  # period ends do not count
+    assert row(board, "2025-05-01", "SMB")["active_accounts"] == 4
+
+
+def test_without_subscriptions_mrr_is_unavailable_not_a_crash():
+    tables = book()
+    del tables["subscriptions"]
+    board = kpi_board(tables, config())
+    assert board["opening_mrr"].isna().all() and board["grr"].isna().all()
+    assert board["active_accounts"].isna().all()
+    assert "mrr" in unavailable_kpis(tables, config())
+    assert row(board, "2025-05-01")["nps"] == pytest.approx(25.0)
+
+
+def test_account_months_from_recorded_churns_without_subscriptions():
+    tables = book()
+    del tables["subscriptions"]
+    tables["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ["acc_annual"],
+            "churned_at": pd.to_datetime(["2025-06-15"]).astype("datetime64[us]"),
+        }
+    )
+    board = kpi_board(tables, config(churn_source="churn_events"))
+    jun = row(board, "2025-06-01")
+    assert jun["churned_accounts"] == 1
+    assert row(board, "2025-03-01")["new_accounts"] == 2
+    assert jun["active_accounts"] == 8
+    assert np.isnan(jun["opening_mrr"])
+    moves = account_months(tables, config(churn_source="churn_events"))
+    assert moves["reactivated"].isna().all()
