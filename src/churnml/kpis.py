@@ -13,7 +13,7 @@ instant is the contract features' reading "just before" it (features.live_rows_b
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -102,11 +102,13 @@ def _column(table: ir.Table, name: str, dtype: str) -> ir.Value:
 def month_grid(tables: dict[str, ir.Table], months: int) -> tuple[list[date], datetime]:
     """The first instants of the board's months plus the one after the last, and the data end.
 
-    Only complete months are shown: the last one ends at or before the latest instant the data
-    covers (matrix.observed_until), and none starts before the earliest record of a customer.
+    Only complete months are shown: the last one ends by the day after the latest data
+    (matrix.observed_until; the default scoring as-of), and none starts before the earliest
+    record of a customer.
     """
     data_end = observed_until(tables)
-    last = date(data_end.year, data_end.month, 1)
+    after = data_end.date() + timedelta(days=1)
+    last = date(after.year, after.month, 1)
     grid = snapshot_grid(last, months + 1, "monthly")
     starts = tables["subscriptions"].start_at if "subscriptions" in tables else None
     if starts is None and "created_at" in tables["accounts"].columns:
