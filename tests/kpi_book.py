@@ -120,3 +120,14 @@ def config(months: int = 6, **labels):
             "labels": cfg.labels.model_copy(update=labels),
         }
     )
+
+
+def kpi_section_for(lang: str, scored: pd.DataFrame):
+    """The report's KPI section on the book's twelve months, with a forecast from ``scored``."""
+    from churnml.forecast import forecast_quarter
+    from churnml.kpis import kpi_board
+    from churnml.report.kpis import kpi_section
+
+    cfg = config(months=12)
+    board = kpi_board(book(), cfg)
+    return kpi_section(board, forecast_quarter(scored, cfg, 0.3), lang, {"onboarding": "-"})

@@ -740,6 +740,15 @@ class KpiConfig(StrictModel):
     forecast_interval: float = Field(
         0.9, gt=0, lt=1, description="coverage of the forecast's interval (normal approximation)"
     )
+    table: str = Field("cs_kpis", description="warehouse table of the board, one set per as-of")
+    forecast_table: str = Field(
+        "cs_forecast", description="warehouse table of the forecast, one set per as-of"
+    )
+
+    @field_validator("table", "forecast_table")
+    @classmethod
+    def _table_identifier(cls, v: str) -> str:
+        return _check_identifier(v, "table")
 
 
 _CRON_FIELDS = (

@@ -171,9 +171,50 @@ def forecast_quarter(
     return out[FORECAST_COLUMNS]
 
 
+def forecast_vs_actual(forecast: pd.DataFrame, summary: dict) -> pd.DataFrame:
+    """A past as-of's forecast (segment ``all``) beside what happened, from the track record's
+    summary of the same as-of: churned ARR (``arr_churned``), realised expansion ARR
+    (``expansion_arr_realised``), and GRR and NRR on the evaluated accounts' ARR
+    (``arr_evaluated``). The actuals cover the models' horizons, the forecast the quarter
+    (the same span within a few days with the default 90-day horizons)."""
+    rows = forecast[forecast["segment"] == ALL_SEGMENTS]
+    if rows.empty:
+        raise ValueError("the forecast has no row for the segment 'all'")
+    f = rows.iloc[0]
+    base = float(summary["arr_evaluated"])
+    churned = float(summary["arr_churned"])
+    grown = float(summary["expansion_arr_realised"])
+    actual = {
+        "churned_arr": churned,
+        "expansion_arr": grown,
+        "grr": 1.0 - churned / base if base > 0 else np.nan,
+        "nrr": 1.0 + (grown - churned) / base if base > 0 else np.nan,
+    }
+    out = []
+    for measure, value in actual.items():
+        low, high = f[f"{measure}_low"], f[f"{measure}_high"]
+        inside = (
+            np.nan
+            if pd.isna(low) or pd.isna(high) or pd.isna(value)
+            else bool(low <= value <= high)
+        )
+        out.append(
+            {
+                "measure": measure,
+                "forecast": f[measure],
+                "low": low,
+                "high": high,
+                "actual": value,
+                "inside": inside,
+            }
+        )
+    return pd.DataFrame(out)
+
+
 __all__ = [
     "FORECAST_COLUMNS",
     "expansion_share_from_history",
     "forecast_quarter",
+    "forecast_vs_actual",
     "quarter_probability",
 ]

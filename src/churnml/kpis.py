@@ -99,15 +99,19 @@ def _column(table: ir.Table, name: str, dtype: str) -> ir.Value:
     return table[name] if name in table.columns else ibis.null(dtype)
 
 
-def month_grid(tables: dict[str, ir.Table], months: int) -> tuple[list[date], datetime]:
+def month_grid(
+    tables: dict[str, ir.Table], months: int, as_of: date | None = None
+) -> tuple[list[date], datetime]:
     """The first instants of the board's months plus the one after the last, and the data end.
 
     Only complete months are shown: the last one ends by the day after the latest data
-    (matrix.observed_until; the default scoring as-of), and none starts before the earliest
-    record of a customer.
+    (matrix.observed_until; the default scoring as-of) and by ``as_of`` when given, and none
+    starts before the earliest record of a customer.
     """
     data_end = observed_until(tables)
     after = data_end.date() + timedelta(days=1)
+    if as_of is not None:
+        after = min(after, as_of)
     last = date(after.year, after.month, 1)
     grid = snapshot_grid(last, months + 1, "monthly")
     starts = tables["subscriptions"].start_at if "subscriptions" in tables else None
@@ -140,7 +144,7 @@ def _flags(account_index: np.ndarray, month: np.ndarray, shape: tuple[int, int])
     return out
 
 
-def account_months(tables: dict, cfg: ChurnmlConfig) -> pd.DataFrame:
+def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) -> pd.DataFrame:
     """One row per account and board month: active at the month's start, logo events, MRR at
     the month's start and at the next month's start, and the MRR movement between them.
 
@@ -153,7 +157,7 @@ def account_months(tables: dict, cfg: ChurnmlConfig) -> pd.DataFrame:
     creation dates and the recorded churns (no reactivations), or are NULL too.
     """
     t = {name: _as_ibis(table, name) for name, table in tables.items()}
-    grid_dates, data_end = month_grid(t, cfg.kpis.months)
+    grid_dates, data_end = month_grid(t, cfg.kpis.months, as_of)
     accounts = t["accounts"]
     segment = _column(accounts, "segment", "string").cast("string")
     meta = to_pandas(accounts.select("account_id", segment=segment)).drop_duplicates("account_id")
@@ -405,16 +409,24 @@ def net_promoter(tables: dict, grid_dates: list[date]) -> pd.DataFrame:
     return board.drop(columns="net")
 
 
-def kpi_board(tables: dict, config: ChurnmlConfig) -> pd.DataFrame:
+def kpi_board(tables: dict, config: ChurnmlConfig, as_of: date | None = None) -> pd.DataFrame:
     """The KPI board, wide: one row per complete month and segment (and ``all``), one column
     per KPI (BOARD_COLUMNS; docs/kpis.md). ``tables`` are the mapped tables as the flows hold
     them (ibis) or pandas frames with the contract's columns. A KPI whose inputs are not
-    mapped is NULL (unavailable_kpis says why)."""
+    mapped is NULL (unavailable_kpis says why). With ``as_of`` (a past scoring run) the board
+    ends with the last month complete by then, as the data knows those months today."""
+    return board_and_months(tables, config, as_of)[0]
+
+
+def board_and_months(
+    tables: dict, config: ChurnmlConfig, as_of: date | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """kpi_board and the account_months it sums (the forecast reads expansions off them)."""
     t = {name: _as_ibis(table, name) for name, table in tables.items()}
-    moves = account_months(t, config)
+    moves = account_months(t, config, as_of)
     if moves.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in BOARD_COLUMNS})
-    grid_dates, data_end = month_grid(t, config.kpis.months)
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in BOARD_COLUMNS}), moves
+    grid_dates, data_end = month_grid(t, config.kpis.months, as_of)
     board = _movements_board(moves)
     for extra in (
         onboarding_completion(t, config, grid_dates, data_end),
@@ -436,7 +448,7 @@ def kpi_board(tables: dict, config: ChurnmlConfig) -> pd.DataFrame:
     board = board[BOARD_COLUMNS].sort_values(["segment", "month"], kind="stable")
     for column in COUNT_COLUMNS:
         board[column] = board[column].astype("Int64")
-    return board.reset_index(drop=True)
+    return board.reset_index(drop=True), moves
 
 
 def unavailable_kpis(tables: dict, config: ChurnmlConfig) -> dict[str, str]:
@@ -463,6 +475,7 @@ def unavailable_kpis(tables: dict, config: ChurnmlConfig) -> dict[str, str]:
 __all__ = [
     "BOARD_COLUMNS",
     "account_months",
+    "board_and_months",
     "kpi_board",
     "month_grid",
     "net_promoter",
