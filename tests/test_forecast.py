@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from churnml.config import default_config
-from churnml.forecast import expansion_share_from_history, forecast_quarter, quarter_probability
+from churnml.forecast import (
+    expansion_share_from_history,
+    forecast_quarter,
+    forecast_vs_actual,
+    quarter_probability,
+)
 from churnml.kpis import account_months
 from kpi_book import book
 from kpi_book import config as board_config
@@ -114,3 +119,29 @@ def test_expansion_share_from_the_board_history():
         update={"labels": cfg.labels.model_copy(update={"upsell_min_mrr_share": 0.6})}
     )
     assert expansion_share_from_history(moves, strict) is None
+
+
+def test_forecast_beside_what_happened():
+    frame = scored([0.1, 0.5, 0.0], [0.0, 0.2, 0.5], [1000.0, 2000.0, 3000.0])
+    forecast = forecast_quarter(frame, config(), expansion_share=0.5)
+    summary = {"arr_evaluated": 6000.0, "arr_churned": 2000.0, "expansion_arr_realised": 600.0}
+    out = forecast_vs_actual(forecast, summary).set_index("measure")
+    assert out.loc["churned_arr", "actual"] == 2000.0
+    assert out.loc["churned_arr", "forecast"] == pytest.approx(1100.0)
+    assert out.loc["grr", "actual"] == pytest.approx(1 - 2000 / 6000)
+    assert out.loc["nrr", "actual"] == pytest.approx(1 + (600 - 2000) / 6000)
+    high = out.loc["churned_arr", "high"]
+    assert out.loc["churned_arr", "inside"] == (high >= 2000.0)
+    assert out.loc["expansion_arr", "inside"]
+
+
+def test_expansion_share_weighs_expansions_by_their_money():
+    moves = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-02-01"]),
+            "opening_mrr": [50.0, 1000.0, 100.0],
+            "closing_mrr": [500.0, 1100.0, 100.0],
+        }
+    )
+    # (450 + 100) / (50 + 1000), not the mean of 900% and 10%
+    assert expansion_share_from_history(moves, config()) == pytest.approx(550 / 1050)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,3 +184,9 @@ def test_account_months_from_recorded_churns_without_subscriptions():
     assert np.isnan(jun["opening_mrr"])
     moves = account_months(tables, config(churn_source="churn_events"))
     assert moves["reactivated"].isna().all()
+
+
+def test_a_past_as_of_ends_the_board_before_it():
+    board = kpi_board(book(), config(), as_of=date(2025, 4, 15))
+    assert board["month"].max() == T("2025-03-01")
+    assert row(board, "2025-03-01")["contraction_mrr"] == 80.0

@@ -55,10 +55,12 @@ def quarter_probability(p: pd.Series, horizon_days: float, quarter_days: float) 
 
 
 def expansion_share_from_history(moves: pd.DataFrame, cfg: ChurnmlConfig) -> float | None:
-    """The mean relative MRR rise of an expansion over the board's last 12 months, counting
-    only rises the upsell label counts (at least ``labels.upsell_min_mrr_share`` and
-    ``upsell_min_mrr_amount`` of the MRR before). ``moves`` is kpis.account_months; None when
-    no expansion happened (or no subscriptions give MRR)."""
+    """The relative MRR rise of an expansion over the board's last 12 months: the MRR the
+    expansions added over the MRR the expanding accounts paid before (so a 50 -> 500 jump of a
+    small account weighs by its money, not as a 900% rise). Only rises the upsell label counts
+    are taken (at least ``labels.upsell_min_mrr_share`` and ``upsell_min_mrr_amount`` of the
+    MRR before). ``moves`` is kpis.account_months; None when no expansion happened (or no
+    subscriptions give MRR)."""
     if moves.empty or moves["opening_mrr"].isna().all():
         return None
     recent = moves[moves["month"] >= moves["month"].max() - pd.DateOffset(months=11)]
@@ -72,7 +74,7 @@ def expansion_share_from_history(moves: pd.DataFrame, cfg: ChurnmlConfig) -> flo
     )
     if not counted.any():
         return None
-    return float((rise[counted] / before[counted]).mean())
+    return float(rise[counted].sum() / before[counted].sum())
 
 
 def _bernoulli_sum(p: pd.Series, amount: pd.Series) -> tuple[float, float]:
