@@ -190,3 +190,10 @@ def test_a_past_as_of_ends_the_board_before_it():
     board = kpi_board(book(), config(), as_of=date(2025, 4, 15))
     assert board["month"].max() == T("2025-03-01")
     assert row(board, "2025-03-01")["contraction_mrr"] == 80.0
+
+
+def test_segment_names():
+    from churnml.kpis import segment_names
+
+    named = segment_names(pd.Series(["SMB", None, "", "all"], dtype="str"))
+    assert named.tolist() == ["SMB", "unassigned", "unassigned", "all (segment)"]

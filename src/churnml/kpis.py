@@ -95,6 +95,14 @@ def _as_ibis(table: ir.Table | pd.DataFrame, name: str) -> ir.Table:
     return t.cast(casts)
 
 
+def segment_names(segment: pd.Series) -> pd.Series:
+    """Board segments: accounts without one are ``unassigned``; a segment really called "all"
+    is told apart from the board's total."""
+    named = segment.astype("object").where(segment.notna() & (segment.astype("str") != ""))
+    named = named.fillna(NO_SEGMENT).astype("str")
+    return named.where(named != ALL_SEGMENTS, f"{ALL_SEGMENTS} (segment)")
+
+
 def _column(table: ir.Table, name: str, dtype: str) -> ir.Value:
     return table[name] if name in table.columns else ibis.null(dtype)
 
@@ -257,7 +265,7 @@ def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) 
     )
     if subs is None and lasting is None:
         frame[["active", "new", "churned"]] = np.nan
-    frame["segment"] = frame["segment"].fillna(NO_SEGMENT).replace("", NO_SEGMENT).astype("str")
+    frame["segment"] = segment_names(frame["segment"])
     frame["month"] = frame["month"].astype("datetime64[us]")
     settled = pd.Series(grid[1:] + np.timedelta64(gap, "D") <= np.datetime64(data_end, "us"))
     frame["settled"] = np.tile(settled.to_numpy(), n)
@@ -365,7 +373,7 @@ def onboarding_completion(
     frame = frame[(frame["k"] >= 0) & (due <= np.datetime64(data_end, "us"))].copy()
     frame["month"] = grid[frame["k"].to_numpy()]
     frame["completed"] = frame["milestones"].fillna(0) >= len(set(milestones))
-    frame["segment"] = frame["segment"].fillna(NO_SEGMENT).replace("", NO_SEGMENT)
+    frame["segment"] = segment_names(frame["segment"])
     board = (
         _with_all(frame)
         .groupby(["month", "segment"])
@@ -395,7 +403,7 @@ def net_promoter(tables: dict, grid_dates: list[date]) -> pd.DataFrame:
     frame["k"] = _month_of(frame["responded_at"], grid, closed_right=False)
     frame = frame[(frame["k"] >= 0) & frame["score"].notna()].copy()
     frame["month"] = grid[frame["k"].to_numpy()]
-    frame["segment"] = frame["segment"].fillna(NO_SEGMENT).replace("", NO_SEGMENT)
+    frame["segment"] = segment_names(frame["segment"])
     frame["net"] = (frame["score"] >= PROMOTER_MIN).astype(int) - (
         frame["score"] <= DETRACTOR_MAX
     ).astype(int)
@@ -480,5 +488,6 @@ __all__ = [
     "month_grid",
     "net_promoter",
     "onboarding_completion",
+    "segment_names",
     "unavailable_kpis",
 ]
