@@ -197,3 +197,38 @@ def test_segment_names():
 
     named = segment_names(pd.Series(["SMB", None, "", "all"], dtype="str"))
     assert named.tolist() == ["SMB", "unassigned", "unassigned", "all (segment)"]
+
+
+def test_a_missing_contract_column_is_named():
+    tables = book()
+    tables["subscriptions"] = tables["subscriptions"].drop(columns=["mrr"])
+    with pytest.raises(
+        ValueError, match=r"table subscriptions lacks the contract column\(s\) \['mrr'\]"
+    ):
+        kpi_board(tables, config())
+
+
+def test_accounts_gone_before_the_board_add_no_rows():
+    tables = book()
+    old = pd.DataFrame(
+        {
+            "account_id": ["acc_old"],
+            "created_at": pd.to_datetime(["2020-01-01"]).astype("datetime64[us]"),
+            "segment": ["SMB"],
+        }
+    )
+    tables["accounts"] = pd.concat([tables["accounts"], old], ignore_index=True)
+    sub = (
+        tables["subscriptions"]
+        .iloc[[0]]
+        .assign(
+            subscription_id="s_old",
+            account_id="acc_old",
+            start_at=pd.Timestamp("2020-01-01").as_unit("us"),
+            end_at=pd.Timestamp("2021-01-01").as_unit("us"),
+        )
+    )
+    tables["subscriptions"] = pd.concat([tables["subscriptions"], sub], ignore_index=True)
+    moves = account_months(tables, config())
+    assert "acc_old" not in set(moves["account_id"])
+    assert len(moves) == 8 * 6

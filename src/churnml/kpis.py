@@ -87,10 +87,16 @@ def _as_ibis(table: ir.Table | pd.DataFrame, name: str) -> ir.Table:
     (cast to the contract's types, so an all-empty column still has its type)."""
     if not isinstance(table, pd.DataFrame):
         return table
-    t = ibis.memtable(table)
     contract = TABLES.get(name)
     if contract is None:
-        return t
+        return ibis.memtable(table)
+    missing = [c.name for c in contract.columns if c.required and c.name not in table.columns]
+    if missing:
+        raise ValueError(
+            f"table {name} lacks the contract column(s) {missing} (docs/data-contract.md); "
+            f"it has {list(table.columns)}"
+        )
+    t = ibis.memtable(table)
     casts = {c.name: c.dtype for c in contract.columns if c.name in t.columns}
     return t.cast(casts)
 
@@ -225,6 +231,12 @@ def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) 
     churn_month = _month_of(churn_rows["churned_at"], grid, closed_right=True)
     churned = _flags(ids.get_indexer(churn_rows["account_id"]), churn_month, (n, k))
     churned &= active[:, :-1]
+    # Accounts with nothing on the board (gone before its first month, or not yet customers)
+    # would only add rows of zeros.
+    seen = active.any(axis=1) | new.any(axis=1) | back.any(axis=1) | churned.any(axis=1)
+    ids, active, level = ids[seen], active[seen], level[seen]
+    new, back, churned = new[seen], back[seen], churned[seen]
+    n = len(ids)
 
     b, e = level[:, :-1], level[:, 1:]
     starts_paying = (b == 0) & (e > 0)
