@@ -122,6 +122,9 @@ def test_onboarding_completion_within_the_window(board):
     assert row(board, "2025-03-01", "ENT")["onboarding_completion_rate"] == 1.0
     assert row(board, "2025-03-01", "SMB")["onboarding_completion_rate"] == 0.0
     assert row(board, "2025-02-01")["onboarding_accounts"] == 0
+    # June's starters would still be onboarding on the data end (15 Jul): no figure yet.
+    assert pd.isna(row(board, "2025-06-01")["onboarding_accounts"])
+    assert row(board, "2025-05-01")["onboarding_accounts"] == 0
 
 
 def test_trailing_twelve_months_retention():

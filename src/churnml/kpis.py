@@ -350,12 +350,19 @@ def _cohort_expansion(m: pd.DataFrame) -> pd.Series:
     return grown.groupby([m["month"], m["segment"]], sort=True).sum(min_count=1).to_numpy()
 
 
+def onboarding_complete_months(grid: np.ndarray, days: int, data_end: datetime) -> np.ndarray:
+    """Per board month: whether the onboarding window of its last starter is over (a month
+    whose later starters are still onboarding would show only its early, luckier ones)."""
+    return grid[1:] + np.timedelta64(days, "D") <= np.datetime64(data_end, "us")
+
+
 def onboarding_completion(
     tables: dict, cfg: ChurnmlConfig, grid_dates: list[date], data_end: datetime
 ) -> pd.DataFrame:
-    """Per start month and segment: accounts whose onboarding window is over, and how many
-    reached every milestone (features.onboarding_events) within kpis.onboarding_days of their
-    start (accounts.created_at, else the first subscription start). Empty without milestones
+    """Per start month and segment: accounts that started in the month (accounts.created_at,
+    else the first subscription start) and how many reached every milestone
+    (features.onboarding_events) within kpis.onboarding_days of their start. Only months whose
+    every starter's window is over (``onboarding_complete_months``). Empty without milestones
     or usage events."""
     milestones = list(cfg.features.onboarding_events)
     if not milestones or "usage_events" not in tables or len(grid_dates) < 2:
@@ -381,8 +388,9 @@ def onboarding_completion(
     frame = to_pandas(out)
     grid = _stamps(grid_dates)
     frame["k"] = _month_of(frame["created_at"], grid, closed_right=False)
-    due = _stamps(frame["created_at"]) + np.timedelta64(cfg.kpis.onboarding_days, "D")
-    frame = frame[(frame["k"] >= 0) & (due <= np.datetime64(data_end, "us"))].copy()
+    over = onboarding_complete_months(grid, cfg.kpis.onboarding_days, data_end)
+    frame = frame[(frame["k"] >= 0)].copy()
+    frame = frame[over[frame["k"].to_numpy()]].copy()
     frame["month"] = grid[frame["k"].to_numpy()]
     frame["completed"] = frame["milestones"].fillna(0) >= len(set(milestones))
     frame["segment"] = segment_names(frame["segment"])
@@ -460,9 +468,12 @@ def board_and_months(
             board[column] = np.nan
     unavailable = unavailable_kpis(t, config)
     if "onboarding" not in unavailable:  # a month nobody started in: 0 accounts, rate NULL
-        board[["onboarding_accounts", "onboarding_completed"]] = board[
-            ["onboarding_accounts", "onboarding_completed"]
-        ].fillna(0)
+        counts = ["onboarding_accounts", "onboarding_completed"]
+        over = onboarding_complete_months(
+            _stamps(grid_dates), config.kpis.onboarding_days, data_end
+        )
+        done = board["month"].isin(_stamps(grid_dates)[:-1][over])
+        board[counts] = board[counts].fillna(0).where(done)
     if "nps" not in unavailable:
         board["nps_responses"] = board["nps_responses"].fillna(0)
     board = board[BOARD_COLUMNS].sort_values(["segment", "month"], kind="stable")

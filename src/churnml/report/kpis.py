@@ -50,7 +50,7 @@ def formatted(value, kind: str) -> str:
 
 
 def sparkline(values: list, forecast: tuple[float, float, float] | None = None) -> dict:
-    """Coordinates of one small chart: line runs (a gap where a value is missing), the last
+    """Coordinates of one small chart: the line through the months with a value, the last
     point, and a forecast point with its interval two months after the last (the quarter that
     ends there). Numbers only: the template writes them into an <svg>."""
     n = len(values) + (QUARTER_MONTHS if forecast is not None else 0)
@@ -69,16 +69,11 @@ def sparkline(values: list, forecast: tuple[float, float, float] | None = None) 
     def y(v: float) -> float:
         return round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v - low) / (high - low), 1)
 
-    runs, run = [], []
-    for i, v in enumerate(values):
-        if v is None or pd.isna(v):
-            if run:
-                runs.append(run)
-            run = []
-            continue
-        run.append(f"{x(i)},{y(float(v))}")
-    if run:
-        runs.append(run)
+    # One line through the months that have a value (NPS answers come in survey waves).
+    run = [
+        f"{x(i)},{y(float(v))}" for i, v in enumerate(values) if v is not None and not pd.isna(v)
+    ]
+    runs = [run] if run else []
     last_i = max(
         (i for i, v in enumerate(values) if v is not None and not pd.isna(v)), default=None
     )
