@@ -235,3 +235,9 @@ def test_accounts_gone_before_the_board_add_no_rows():
     moves = account_months(tables, config())
     assert "acc_old" not in set(moves["account_id"])
     assert len(moves) == 8 * 6
+
+
+def test_no_complete_month_is_an_empty_board_with_its_types():
+    board = kpi_board(book(), config(), as_of=date(2024, 5, 10))
+    assert board.empty and list(board.columns) == BOARD_COLUMNS
+    assert str(board["month"].dtype) == "datetime64[us]" and board["settled"].dtype == bool

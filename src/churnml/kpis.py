@@ -284,6 +284,14 @@ def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) 
     return frame
 
 
+def _empty_board() -> pd.DataFrame:
+    """No complete month yet: the board's columns with their types (a warehouse table created
+    from it takes later boards)."""
+    kinds = {"month": "datetime64[us]", "segment": "str", "settled": "bool"}
+    kinds |= {c: "Int64" for c in COUNT_COLUMNS}
+    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "float64")) for c in BOARD_COLUMNS})
+
+
 def _empty_months() -> pd.DataFrame:
     return pd.DataFrame(
         columns=["account_id", "segment", "month", "active", "new", "churned", "settled"]
@@ -453,7 +461,7 @@ def board_and_months(
     t = {name: _as_ibis(table, name) for name, table in tables.items()}
     moves = account_months(t, config, as_of)
     if moves.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in BOARD_COLUMNS}), moves
+        return _empty_board(), moves
     grid_dates, data_end = month_grid(t, config.kpis.months, as_of)
     board = _movements_board(moves)
     for extra in (
