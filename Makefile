@@ -42,8 +42,10 @@ demo: $(STAMP) ## end to end on embedded defaults: demo data, check, train, scor
 	$(BIN)/churnml demo-data --accounts $(DEMO_ACCOUNTS) --months $(DEMO_MONTHS)
 	$(BIN)/churnml check-data
 	$(BIN)/churnml train
-	$(BIN)/churnml score
+	set -o pipefail; $(BIN)/churnml score | tee data/last-score.log
 	@echo
+	@echo "KPIs         : $$(sed -n 's/^KPIs: //p' data/last-score.log)"
+	@echo "               board and forecast: data/warehouse.duckdb, tables cs_kpis and cs_forecast (docs/kpis.md)"
 	@echo "scored table : data/warehouse.duckdb, table scored_accounts (history: scored_accounts_history)"
 	@echo "               $(BIN)/python -c \"import duckdb; print(duckdb.connect('data/warehouse.duckdb', read_only=True).sql('select * from scored_accounts limit 10'))\""
 	@echo "MLflow UI    : $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db"

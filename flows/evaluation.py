@@ -9,9 +9,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
-from churnml.io import score_history, tracking
+from churnml.forecast import forecast_vs_actual
+from churnml.io import kpi_store, score_history, tracking
 from churnml.labels import outcome_tables
-from churnml.report import headline, track_record_page
+from churnml.report import headline, page_sections, render_page, text
+from churnml.report.kpis import forecast_vs_actual_section
 from churnml.track_record import (
     TrackRecord,
     choose_as_of,
@@ -59,12 +61,40 @@ def measure(scores, outcome, mrr, cfg: ChurnmlConfig, end: datetime) -> TrackRec
 
 
 @task(cache_policy=NO_CACHE)
-def write_page(record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en") -> str:
+def forecast_beside_actual(con, record: TrackRecord, cfg: ChurnmlConfig, as_of: date):
+    """The quarter's forecast the scoring run wrote at this as-of beside what happened (None
+    when that run kept no forecast)."""
+    forecast = kpi_store.read_forecast(con, cfg.kpis.forecast_table, as_of)
+    if forecast is None:
+        get_run_logger().info("no forecast was kept for as-of %s: nothing to compare", as_of)
+        return None
+    return forecast_vs_actual(forecast, record.summary)
+
+
+def forecast_columns(comparison: pd.DataFrame | None) -> dict:
+    """The comparison as track-record columns: forecast_<measure>[_low|_high]."""
+    if comparison is None:
+        return {}
+    out = {}
+    for r in comparison.itertuples(index=False):
+        out[f"forecast_{r.measure}"] = float(r.forecast)
+        out[f"forecast_{r.measure}_low"] = float(r.low)
+        out[f"forecast_{r.measure}_high"] = float(r.high)
+    return out
+
+
+@task(cache_policy=NO_CACHE)
+def write_page(record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en", comparison=None) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"churnml-track-record-{pd.Timestamp(record.summary['as_of']):%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(track_record_page(record, lang), encoding="utf-8")
+    sections = page_sections(record, lang)
+    if comparison is not None:  # before the definitions, which close the page
+        sections.insert(-1, forecast_vs_actual_section(comparison, lang))
+    title = text(lang)["track_record"]["title"]
+    html = render_page(title, headline(record.summary, lang), sections, lang)
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
     return str(target)
 
@@ -75,10 +105,11 @@ def log_run(record: TrackRecord, cfg: ChurnmlConfig, page: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def keep_record(con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str) -> str:
+def keep_record(con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str, comparison=None) -> str:
     summary = record.summary_frame().assign(
         evaluated_at=pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("us"),
         mlflow_run_id=run_id,
+        **forecast_columns(comparison),
     )
     score_history.write_track_record(con, summary, cfg.track_record.table)
     return f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{cfg.track_record.table}"
@@ -100,9 +131,10 @@ def evaluation_flow(
         scores = read_scores(con, cfg, chosen)
         outcome, mrr = actual_outcomes(tables, chosen, cfg, end)
         record = measure(scores, outcome, mrr, cfg, end)
-        page = write_page(record, cfg, lang)
+        comparison = forecast_beside_actual(con, record, cfg, chosen)
+        page = write_page(record, cfg, lang, comparison)
         run_id = log_run(record, cfg, page)
-        written = keep_record(con, record, cfg, run_id)
+        written = keep_record(con, record, cfg, run_id, comparison)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     text = headline(record.summary, lang)
@@ -115,6 +147,7 @@ def evaluation_flow(
         "written": written,
         "report": page,
         "record": record,
+        "forecast_vs_actual": comparison,
     }
 
 

@@ -11,7 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from churnml.config import ChurnmlConfig
 from churnml.drift import DriftError, drift_table, report_rows, summarize
 from churnml.features import FeatureSpec
-from churnml.io import registry, score_history, sinks, tracking
+from churnml.forecast import expansion_share_from_history, forecast_quarter
+from churnml.io import kpi_store, registry, score_history, sinks, tracking
+from churnml.kpis import board_and_months, unavailable_kpis
 from churnml.model import unknown_categories
 from churnml.report import (
     drift_section,
@@ -20,6 +22,7 @@ from churnml.report import (
     track_record_section,
     unseen_categories_section,
 )
+from churnml.report.kpis import kpi_headline, kpi_section
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
 from churnml.track_record import recent_records
@@ -145,6 +148,22 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
 
 
 @task(cache_policy=NO_CACHE)
+def kpis_and_forecast(tables: dict, scored, cfg: ChurnmlConfig, as_of: date) -> dict:
+    """The KPI board up to the as-of and next quarter's forecast from the scores (docs/kpis.md)."""
+    board, moves = board_and_months(tables, cfg, as_of)
+    forecast = forecast_quarter(scored, cfg, expansion_share_from_history(moves, cfg))
+    unavailable = unavailable_kpis(tables, cfg)
+    for reason in unavailable.values():
+        get_run_logger().info("KPI board: %s", reason)
+    return {"board": board, "forecast": forecast, "unavailable": unavailable}
+
+
+@task(cache_policy=NO_CACHE)
+def write_kpis(con, kpis: dict, cfg: ChurnmlConfig, as_of: date) -> list[str]:
+    return kpi_store.write_kpis(con, kpis["board"], kpis["forecast"], as_of, cfg)
+
+
+@task(cache_policy=NO_CACHE)
 def log_scoring_run(cfg: ChurnmlConfig, as_of: date, champions: dict, drift) -> str:
     versions = {target: version for target, (_, version) in champions.items()}
     return tracking.log_scoring_run(cfg, str(as_of), versions, drift)
@@ -165,6 +184,7 @@ def write_report(
     drift=None,
     record=None,
     missing: dict[str, str] | None = None,
+    kpis: dict | None = None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -177,6 +197,8 @@ def write_report(
     if drift is not None:
         shown = report_rows(drift, cfg.drift.report_top_features)
         extra.append(drift_section(shown, summarize(drift)["drifted"], cfg.drift, lang))
+    if kpis is not None:
+        extra.append(kpi_section(kpis["board"], kpis["forecast"], lang, kpis["unavailable"]))
     if scored_as_missing:
         extra.append(unseen_categories_section(scored_as_missing, lang))
     if record is not None:
@@ -221,10 +243,12 @@ def scoring_flow(
                 "the scoring data drifted beyond the alert threshold and drift.on_drift is "
                 f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
             )
+        kpis = kpis_and_forecast(tables, scored, cfg, as_of)
         written = write_back(con, scored, cfg)
+        written += write_kpis(con, kpis, cfg, as_of)
         record = track_record_history(con, cfg)
         report = write_report(
-            scored, cfg, lang, previous, scored_as_missing, drift, record, missing
+            scored, cfg, lang, previous, scored_as_missing, drift, record, missing, kpis
         )
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
@@ -242,6 +266,9 @@ def scoring_flow(
         "drift": None if drift is None else {**drift_summary, "table": drift},
         "mlflow_run_id": run_id,
         "missing_targets": missing,
+        "kpis": kpis["board"],
+        "forecast": kpis["forecast"],
+        "kpi_headline": kpi_headline(kpis["board"], kpis["forecast"], lang),
     }
 
 

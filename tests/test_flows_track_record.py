@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 from prefect.testing.utilities import prefect_test_harness
@@ -39,7 +40,12 @@ def trained(prefect_backend, tmp_path_factory):
     write_demo_warehouse(root / "data" / "warehouse.duckdb", 700, 20, 5, events_per_user_day=0.05)
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text("utf-8"))
     raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/a"}
-    raw["training"] = {"n_estimators": 120, "min_auc": 0.55, "backtest_folds": 1}
+    raw["training"] = {
+        "n_estimators": 120,
+        "min_auc": 0.55,
+        "backtest_folds": 1,
+        "num_threads": 1,
+    }
     raw["snapshots"] = {"frequency": "monthly", "count": 10, "end": "2026-02-01"}
     config = root / "churnml.yaml"
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -133,6 +139,27 @@ def test_evaluate_scores_one_horizon_back_and_the_next_report_shows_it(trained):
     report = Path(scoring_flow(config_path=str(config), as_of=LATEST)["report"])
     html = report.read_text(encoding="utf-8")
     assert "<h2>Track record</h2>" in html and f"<td>{MATURE}</td>" in html
+
+    # the quarter's forecast written at the as-of, beside what happened
+    forecast = scored["forecast"].set_index("segment").loc["all"]
+    assert 0 < forecast["churned_arr"] < forecast["base_arr"]
+    assert forecast["nrr_low"] < forecast["nrr"] < forecast["nrr_high"]
+    assert scored["kpi_headline"].startswith("NRR over the trailing 12 months to 2026-05")
+    comparison = result["forecast_vs_actual"].set_index("measure")
+    assert list(comparison.index) == ["churned_arr", "expansion_arr", "grr", "nrr"]
+    assert comparison.loc["churned_arr", "actual"] == pytest.approx(s["arr_churned"])
+    assert comparison.loc["churned_arr", "forecast"] == pytest.approx(forecast["churned_arr"])
+    print("demo forecast versus actual:\n", comparison.to_string())
+    assert "Forecast versus actual" in page
+    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
+    kept = con.execute("SELECT * FROM track_record").df()
+    board = con.execute("SELECT * FROM cs_kpis WHERE as_of = ?", [MATURE]).df()
+    as_ofs = {r[0].date() for r in con.execute("SELECT DISTINCT as_of FROM cs_forecast").fetchall()}
+    con.close()
+    assert kept["forecast_churned_arr"].iloc[0] == pytest.approx(forecast["churned_arr"])
+    assert board["month"].max() == pd.Timestamp("2026-05-01")  # months before the as-of only
+    assert set(board["segment"]) >= {"all", "SMB"} and as_ofs == {MATURE, LATEST}
+    assert "kpi-board" in html and "<svg" in html
 
     # evaluating the same as-of again replaces its row
     again = CliRunner().invoke(app, ["evaluate", "-c", str(config), "--as-of", str(MATURE)])

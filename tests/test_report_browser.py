@@ -129,3 +129,33 @@ def test_japanese_report_renders(browser, tmp_path):
     assert "解約リスクを高めている要因" in page.locator("#account-view").inner_text()
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_kpi_board_charts_render(browser, tmp_path, lang):
+    from churnml.report import text
+    from kpi_book import kpi_section_for
+
+    scored = scored_frame(12)
+    html = render_report(scored, lang=lang, extra_sections=[kpi_section_for(lang, scored)])
+    page, errors, dialogs = open_report(browser, tmp_path, html)
+    words = text(lang)["kpis"]
+    board = page.locator("#kpi-board")
+    assert words["title"] in page.locator("h2").all_inner_texts()
+    charts = board.locator("figure.kpi-chart")
+    assert charts.count() >= 9
+    captions = " ".join(board.locator("figcaption").all_inner_texts())
+    for key in ("active_accounts", "opening_mrr", "nrr_12m", "churned_arr"):
+        assert words["charts"][key] in captions
+    # every chart draws: a line of several points with a size on the page
+    assert board.locator("svg polyline.actual").count() >= 8
+    sizes = board.locator("svg").evaluate_all(
+        "ss => ss.map(s => [s.getBoundingClientRect().width, s.getBoundingClientRect().height])"
+    )
+    assert all(w >= 200 and h >= 50 for w, h in sizes)
+    # the forecast stands beside the actual quarterly trend, with its interval
+    assert board.locator("svg circle.forecast").count() == 2
+    assert board.locator("svg line.forecast").count() == 2
+    assert "NRR" in page.locator("#kpi-headline").inner_text()
+    assert errors == [] and dialogs == []
+    page.close()

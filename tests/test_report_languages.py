@@ -18,6 +18,9 @@ from churnml.report import (
     track_record_section,
     unseen_categories_section,
 )
+from churnml.report.kpis import forecast_vs_actual_section
+from churnml.report.outreach import render_page
+from kpi_book import kpi_section_for
 from report_data import scored_frame
 from test_track_record import record
 
@@ -70,10 +73,23 @@ def pages(lang: str) -> dict[str, str]:
         drift_section(drift, True, DriftConfig(), lang),
         unseen_categories_section(["accounts.plan: 'enterprise-x' (3 rows)"], lang),
         track_record_section(r.summary_frame(), lang),
+        kpi_section_for(lang, scored_frame(12)),
     ]
+    comparison = pd.DataFrame(
+        {
+            "measure": ["churned_arr", "expansion_arr", "grr", "nrr"],
+            "forecast": [1000.0, 500.0, 0.9, 1.0],
+            "low": [800.0, 300.0, 0.85, 0.95],
+            "high": [1200.0, 700.0, 0.95, 1.05],
+            "actual": [1300.0, 450.0, 0.87, 0.97],
+            "inside": [False, True, True, True],
+        }
+    )
+    vs_actual = forecast_vs_actual_section(comparison, lang)
     return {
         "outreach": render_report(scored_frame(12), lang, scored_frame(12, seed=1), sections),
         "track_record": track_record_page(r, lang),
+        "forecast_vs_actual": render_page(vs_actual.title, "", [vs_actual], lang),
     }
 
 
@@ -103,9 +119,10 @@ def test_every_page_renders_with_no_raw_key_and_no_other_language(lang):
         leaked = sorted(w for w in others if w in seen)
         assert not leaked, f"{name} ({lang}) shows text of another language: {leaked[:3]}"
     report = visible(pages(lang)["outreach"])
-    for section in ("missing_targets", "unseen_categories", "track_record"):
+    for section in ("missing_targets", "unseen_categories", "track_record", "kpis"):
         title = words[section]["section" if section == "track_record" else "title"]
         assert title in report
+    assert words["kpis"]["unavailable_reasons"]["onboarding"] in report
     assert words["drift"]["title_drifted"] in report
 
 

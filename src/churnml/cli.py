@@ -240,6 +240,8 @@ def score(
     for w in result["written"]:
         typer.echo(f"written: {w}")
     typer.echo(f"report: {result['report']}")
+    if result.get("kpi_headline"):
+        typer.echo(f"KPIs: {result['kpi_headline']}")
     if result.get("drifted"):
         typer.secho(
             "DRIFT: the data moved since training; scores may be less reliable: "

@@ -628,6 +628,30 @@ class TrackRecordConfig(StrictModel):
         return _check_identifier(v, "table")
 
 
+class KpiConfig(StrictModel):
+    """The CS leader's KPI board and next quarter's forecast (docs/kpis.md)."""
+
+    months: int = Field(24, ge=1, le=120, description="complete months shown on the KPI board")
+    onboarding_days: int = Field(
+        60,
+        ge=1,
+        description="an account completes onboarding when it reaches every milestone in "
+        "features.onboarding_events within this many days of its start",
+    )
+    forecast_interval: float = Field(
+        0.9, gt=0, lt=1, description="coverage of the forecast's interval (normal approximation)"
+    )
+    table: str = Field("cs_kpis", description="warehouse table of the board, one set per as-of")
+    forecast_table: str = Field(
+        "cs_forecast", description="warehouse table of the forecast, one set per as-of"
+    )
+
+    @field_validator("table", "forecast_table")
+    @classmethod
+    def _table_identifier(cls, v: str) -> str:
+        return _check_identifier(v, "table")
+
+
 _CRON_FIELDS = (
     ("minute", 0, 59),
     ("hour", 0, 23),
@@ -747,6 +771,7 @@ class ChurnmlConfig(StrictModel):
     retries: RetryConfig = RetryConfig()
     drift: DriftConfig = DriftConfig()
     track_record: TrackRecordConfig = TrackRecordConfig()
+    kpis: KpiConfig = KpiConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")

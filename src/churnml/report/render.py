@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -28,6 +29,7 @@ class ExtraSection:
     table: pd.DataFrame
     note: str = ""
     top: bool = False  # shown right under the summary line (a warning), not after the digest
+    html: str = ""  # markup from one of the package's own (autoescaped) templates, shown as is
 
 
 def _dumps(payload, **kwargs) -> str:
@@ -65,7 +67,15 @@ def table(frame: pd.DataFrame, ident: str = "") -> dict:
 
 
 def sections(extra: list[ExtraSection]) -> list[dict]:
-    return [{"title": s.title, "note": s.note, "table": table(s.table)} for s in extra]
+    return [
+        {
+            "title": s.title,
+            "note": s.note,
+            "table": table(s.table) if len(s.table.columns) else None,
+            "html": markupsafe.Markup(s.html),
+        }
+        for s in extra
+    ]
 
 
 def render(template: str, **context) -> str:
