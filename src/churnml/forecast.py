@@ -82,6 +82,52 @@ def _bernoulli_sum(p: pd.Series, amount: pd.Series) -> tuple[float, float]:
     return float((p * amount).sum()), float((p * (1.0 - p) * amount**2).sum())
 
 
+def _segment_forecast(segment: str, part: pd.DataFrame, share: float, z: float) -> dict:
+    """One segment's expected churned and expansion ARR with their intervals, GRR and NRR;
+    a target without a champion (any NULL probability) leaves its figures NaN."""
+    base = float(part["arr"].sum())
+    churned, churned_var = _bernoulli_sum(part["p_churn"], part["arr"])
+    grown, grown_var = _bernoulli_sum(part["p_upsell"], part["arr"] * share)
+    churned_sd, grown_sd = np.sqrt(churned_var), np.sqrt(grown_var)
+    # Churn and expansion sums taken as independent: the NRR variance is their sum.
+    net_sd = np.sqrt(churned_var + grown_var)
+    row = {
+        "segment": segment,
+        "accounts": len(part),
+        "base_arr": base,
+        "churned_arr": churned,
+        "churned_arr_low": max(churned - z * churned_sd, 0.0),
+        "churned_arr_high": min(churned + z * churned_sd, base),
+        "expansion_arr": grown,
+        "expansion_arr_low": max(grown - z * grown_sd, 0.0),
+        "expansion_arr_high": grown + z * grown_sd,
+    }
+    if base > 0:
+        row["grr"] = 1.0 - churned / base
+        row["grr_low"] = 1.0 - row["churned_arr_high"] / base
+        row["grr_high"] = 1.0 - row["churned_arr_low"] / base
+        row["nrr"] = 1.0 + (grown - churned) / base
+        row["nrr_low"] = max(row["nrr"] - z * net_sd / base, 0.0)
+        row["nrr_high"] = row["nrr"] + z * net_sd / base
+    churn_known = part["p_churn"].notna().all()
+    upsell_known = part["p_upsell"].notna().all()
+    unknown = []
+    if not churn_known:
+        unknown += [
+            "churned_arr",
+            "churned_arr_low",
+            "churned_arr_high",
+            "grr",
+            "grr_low",
+            "grr_high",
+        ]
+    if not upsell_known:
+        unknown += ["expansion_arr", "expansion_arr_low", "expansion_arr_high"]
+    if unknown:
+        unknown += ["nrr", "nrr_low", "nrr_high"]
+    return row | dict.fromkeys(unknown, np.nan)
+
+
 def forecast_quarter(
     scored: pd.DataFrame, cfg: ChurnmlConfig, expansion_share: float | None = None
 ) -> pd.DataFrame:
@@ -120,44 +166,10 @@ def forecast_quarter(
     )
     frame = pd.concat([frame.assign(segment=ALL_SEGMENTS), frame], ignore_index=True)
     z = NormalDist().inv_cdf(0.5 + cfg.kpis.forecast_interval / 2)
-    rows = []
-    for segment, part in frame.groupby("segment", sort=True):
-        base = float(part["arr"].sum())
-        churn_known = part["p_churn"].notna().all()
-        upsell_known = part["p_upsell"].notna().all()
-        churned, churned_var = _bernoulli_sum(part["p_churn"], part["arr"])
-        grown, grown_var = _bernoulli_sum(part["p_upsell"], part["arr"] * share)
-        churned_sd, grown_sd = np.sqrt(churned_var), np.sqrt(grown_var)
-        # Churn and expansion sums taken as independent: the NRR variance is their sum.
-        net_sd = np.sqrt(churned_var + grown_var)
-        row = {
-            "segment": segment,
-            "accounts": len(part),
-            "base_arr": base,
-            "churned_arr": churned,
-            "churned_arr_low": max(churned - z * churned_sd, 0.0),
-            "churned_arr_high": min(churned + z * churned_sd, base),
-            "expansion_arr": grown,
-            "expansion_arr_low": max(grown - z * grown_sd, 0.0),
-            "expansion_arr_high": grown + z * grown_sd,
-        }
-        if base > 0:
-            row["grr"] = 1.0 - churned / base
-            row["grr_low"] = 1.0 - row["churned_arr_high"] / base
-            row["grr_high"] = 1.0 - row["churned_arr_low"] / base
-            row["nrr"] = 1.0 + (grown - churned) / base
-            row["nrr_low"] = max(row["nrr"] - z * net_sd / base, 0.0)
-            row["nrr_high"] = row["nrr"] + z * net_sd / base
-        if not churn_known:
-            for key in ("churned_arr", "churned_arr_low", "churned_arr_high", "grr"):
-                row[key] = np.nan
-            row["grr_low"] = row["grr_high"] = np.nan
-        if not upsell_known:
-            for key in ("expansion_arr", "expansion_arr_low", "expansion_arr_high"):
-                row[key] = np.nan
-        if not (churn_known and upsell_known):
-            row["nrr"] = row["nrr_low"] = row["nrr_high"] = np.nan
-        rows.append(row)
+    rows = [
+        _segment_forecast(segment, part, share, z)
+        for segment, part in frame.groupby("segment", sort=True)
+    ]
     out = pd.DataFrame(rows)
     out["as_of"] = as_of.as_unit("us")
     out["quarter_end"] = pd.Timestamp(quarter_end).as_unit("us")
