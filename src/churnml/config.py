@@ -32,6 +32,7 @@ CANONICAL_TABLES = (
     "nps_responses",
     "churn_events",
     "expansion_events",
+    "cs_activities",
 )
 OPTIONAL_TABLES = (
     "subscriptions",  # by the list; the config validator still requires it (see _outcome_tables)
@@ -40,6 +41,7 @@ OPTIONAL_TABLES = (
     "nps_responses",
     "churn_events",
     "expansion_events",
+    "cs_activities",
 )
 # The table each driver family is computed from: a family whose table is absent cannot exist.
 FAMILY_TABLES = {
@@ -48,6 +50,7 @@ FAMILY_TABLES = {
     "contract": "subscriptions",
     "nps": "nps_responses",
     "account": "accounts",
+    "activity": "cs_activities",
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -354,6 +357,56 @@ class FeatureConfig(StrictModel):
         return sorted(set(v))
 
 
+def default_play_kinds() -> dict[str, list[str]]:
+    """Activity kinds that carry out each play of the default playbook."""
+    return {
+        "Executive rescue": ["meeting", "qbr"],
+        "Support recovery": ["call"],
+        "Re-onboarding": ["meeting"],
+        "Admin rescue call": ["call"],
+        "Automated re-engagement": ["email", "in_app"],
+        "Renewal preparation": ["call", "meeting"],
+        "Health check": ["call", "meeting"],
+        "Usage review": ["email", "webinar"],
+        "Best-practice nurture": ["email"],
+        "Expansion conversation": ["call", "meeting"],
+        "Upgrade session": ["webinar", "meeting"],
+        "In-app upgrade offer": ["in_app"],
+        "Quarterly business review": ["qbr"],
+        "Office hours": ["webinar", "email"],
+    }
+
+
+class ActivityConfig(StrictModel):
+    """The CS activity log (sources.cs_activities): which touches are human, which carry out a
+    play (docs/plays.md)."""
+
+    human_kinds: list[str] = Field(
+        default_factory=lambda: ["call", "email", "meeting", "qbr"],
+        min_length=1,
+        description="activity kinds that count as a human touch (compared in lower case)",
+    )
+    play_kinds: dict[str, list[str]] = Field(
+        default_factory=default_play_kinds,
+        description="play name -> activity kinds that carry it out; an activity naming the play "
+        "in its play column always counts",
+    )
+    min_accounts: int = Field(
+        5, ge=1, description="fewest comparable accounts on each side for a play's estimate"
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the intervals shown")
+
+    @field_validator("human_kinds")
+    @classmethod
+    def _lower_kinds(cls, v: list[str]) -> list[str]:
+        return sorted({k.strip().lower() for k in v})
+
+    @field_validator("play_kinds")
+    @classmethod
+    def _lower_play_kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {play: sorted({k.strip().lower() for k in kinds}) for play, kinds in v.items()}
+
+
 class ValidationConfig(StrictModel):
     """How strict the data checks are where a choice is the customer's to make."""
 
@@ -507,7 +560,7 @@ class MlflowConfig(StrictModel):
 
 TIER_NAMES = ("low", "medium", "high")
 TOUCH_MODELS = ("high", "low", "tech")
-DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account")
+DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account", "activity")
 
 
 class PlayRule(StrictModel):
@@ -846,6 +899,7 @@ class ChurnmlConfig(StrictModel):
     retries: RetryConfig = RetryConfig()
     drift: DriftConfig = DriftConfig()
     track_record: TrackRecordConfig = TrackRecordConfig()
+    activity: ActivityConfig = ActivityConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")
@@ -912,6 +966,14 @@ class ChurnmlConfig(StrictModel):
                         f"occur because sources.{FAMILY_TABLES[absent[0]]} is not configured; "
                         "remove the family from the rule or map the table"
                     )
+        if "activity" in self.model_fields_set and "play_kinds" in self.activity.model_fields_set:
+            names = {rule.name for rule in self.outreach.playbook}
+            unknown = sorted(set(self.activity.play_kinds) - names)
+            if unknown:
+                raise ValueError(
+                    f"activity.play_kinds names {unknown}, which are not plays of the playbook "
+                    f"(plays: {sorted(names)})"
+                )
         return self
 
     def resolve(self, path: str) -> Path:

@@ -25,6 +25,12 @@ FEATURE_FRAME = pa.DataFrameSchema(
         "usage_days_since_last_activity": pa.Column(
             float, pa.Check.ge(0), coerce=True, required=False
         ),
+        r"activity_(human_)?touches_\d+d": pa.Column(
+            int, pa.Check.ge(0), regex=True, coerce=True, required=False
+        ),
+        "activity_days_since_human_touch": pa.Column(
+            float, pa.Check.in_range(0, 365), coerce=True, required=False
+        ),
     },
     checks=[
         pa.Check(
