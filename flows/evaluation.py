@@ -11,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from churnml.config import ChurnmlConfig
 from churnml.io import score_history, tracking
 from churnml.labels import outcome_tables
-from churnml.report import headline, track_record_page
+from churnml.plays import evaluated_plays, play_effects
+from churnml.report import headline, plays_section, track_record_page
 from churnml.track_record import (
     TrackRecord,
     choose_as_of,
@@ -59,12 +60,35 @@ def measure(scores, outcome, mrr, cfg: ChurnmlConfig, end: datetime) -> TrackRec
 
 
 @task(cache_policy=NO_CACHE)
-def write_page(record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en") -> str:
+def measure_plays(record: TrackRecord, tables: dict, cfg: ChurnmlConfig) -> pd.DataFrame | None:
+    """Per recommended play: done within its due date, and churn and expansion where it was
+    versus comparable accounts where it was not (None without an activity log)."""
+    scores = record.evaluated
+    if "cs_activities" not in tables or scores is None or "play_due" not in scores.columns:
+        return None
+    acts = tables["cs_activities"]
+    start = pd.Timestamp(record.summary["as_of"])
+    until = pd.to_datetime(scores["play_due"]).max().normalize() + pd.Timedelta(days=1)
+    window = acts.filter((acts.occurred_at >= start) & (acts.occurred_at < until))
+    activities = window.select("account_id", "occurred_at", "kind", "play").to_pandas()
+    plays = evaluated_plays(scores, activities, cfg.activity.play_kinds)
+    effects = play_effects(plays, cfg.activity.min_accounts, cfg.activity.confidence)
+    return effects.assign(as_of=start.as_unit("us"))
+
+
+@task(cache_policy=NO_CACHE)
+def write_page(
+    record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en", plays: pd.DataFrame | None = None
+) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"churnml-track-record-{pd.Timestamp(record.summary['as_of']):%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(track_record_page(record, lang), encoding="utf-8")
+    extra = []
+    if plays is not None:
+        activity = cfg.activity
+        extra.append(plays_section(plays, activity.min_accounts, activity.confidence, lang))
+    tmp.write_text(track_record_page(record, lang, extra), encoding="utf-8")
     tmp.replace(target)
     return str(target)
 
@@ -75,12 +99,16 @@ def log_run(record: TrackRecord, cfg: ChurnmlConfig, page: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def keep_record(con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str) -> str:
+def keep_record(
+    con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str, plays: pd.DataFrame | None = None
+) -> str:
     summary = record.summary_frame().assign(
         evaluated_at=pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("us"),
         mlflow_run_id=run_id,
     )
     score_history.write_track_record(con, summary, cfg.track_record.table)
+    if plays is not None and len(plays):
+        score_history.write_track_record(con, plays, cfg.activity.table)
     return f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{cfg.track_record.table}"
 
 
@@ -100,9 +128,10 @@ def evaluation_flow(
         scores = read_scores(con, cfg, chosen)
         outcome, mrr = actual_outcomes(tables, chosen, cfg, end)
         record = measure(scores, outcome, mrr, cfg, end)
-        page = write_page(record, cfg, lang)
+        plays = measure_plays(record, tables, cfg)
+        page = write_page(record, cfg, lang, plays)
         run_id = log_run(record, cfg, page)
-        written = keep_record(con, record, cfg, run_id)
+        written = keep_record(con, record, cfg, run_id, plays)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     text = headline(record.summary, lang)
@@ -115,6 +144,7 @@ def evaluation_flow(
         "written": written,
         "report": page,
         "record": record,
+        "plays": plays,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,3 +131,64 @@ def test_the_measurement_recovers_a_known_effect_despite_who_gets_the_play():
     assert out.churn_high - out.churn_low < 0.08
     naive = churned[done].mean() - churned[~done].mean()
     assert naive > out.churn_high  # ignoring the strata would hide the effect
+
+
+# --- the track-record page, the warehouse table and the scoring report ------------------------
+
+
+def evaluated_record():
+    """test_track_record's five scored accounts, all recommended a health check due in 14 days."""
+    from churnml.track_record import track_record
+    from test_track_record import OBSERVED, happened, mrr, scores
+
+    scored = scores().assign(
+        play_name="Health check", play_due=pd.Timestamp("2025-02-15").as_unit("us")
+    )
+    return track_record(scored, happened(), mrr(), 1, OBSERVED, calibration_bins=2)
+
+
+def evaluated_log() -> pd.DataFrame:
+    rows = [
+        ("acc_1", "2025-02-03 10:00", "call", None),
+        ("acc_3", "2025-02-20 10:00", "call", None),  # too late
+        ("acc_4", "2025-02-10 10:00", "email", "Health check"),
+        ("acc_5", "2025-02-04 10:00", "meeting", None),  # no known outcome: not evaluated
+    ]
+    return pd.DataFrame(rows, columns=["account_id", "occurred_at", "kind", "play"]).astype(
+        {"occurred_at": "datetime64[us]"}
+    )
+
+
+def test_evaluation_measures_plays_and_shows_them_on_the_page_and_in_the_report(tmp_path):
+    import duckdb
+    import ibis
+    from flows.evaluation import keep_record, measure_plays, write_page
+    from flows.scoring import latest_play_effects
+
+    from churnml.config import TableMapping, default_config
+    from churnml.report import text
+    from test_report_languages import keys, leaves, visible
+
+    cfg = default_config(tmp_path)
+    record = evaluated_record()
+    assert measure_plays.fn(record, {}, cfg) is None  # no activity log mapped
+    plays = measure_plays.fn(record, {"cs_activities": ibis.memtable(evaluated_log())}, cfg)
+    row = plays.set_index("play_name").loc["Health check"]
+    assert (row.recommended, row.done, row.as_ofs) == (4, 2, 1)  # acc_1, acc_4 done in time
+    assert not row.estimated  # four accounts cannot give an estimate
+    expected = {"en": "2 of 4 (50%)", "ja": "4件中2件（50%）"}
+    for lang, done in expected.items():
+        page = visible(Path(write_page.fn(record, cfg, lang, plays)).read_text(encoding="utf-8"))
+        words = text(lang)
+        assert words["plays"]["section"] in page and words["plays"]["no_estimate"] in page
+        assert done in page
+        raw = {k for k in keys(words["plays"]) if "_" in k and k not in " ".join(leaves(words))}
+        assert not [k for k in raw if k in page]
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    keep_record.fn(con, record, cfg, "run-1", plays)
+    keep_record.fn(con, record, cfg, "run-2", plays)  # evaluating again replaces the rows
+    mapped = {**cfg.sources, "cs_activities": TableMapping(source={"kind": "duckdb", "table": "x"})}
+    with_log = cfg.model_copy(update={"sources": mapped})
+    assert latest_play_effects.fn(con, cfg) is None  # the log is not mapped in this config
+    kept = latest_play_effects.fn(con, with_log)
+    assert kept.play_name.tolist() == ["Health check"] and kept.done.tolist() == [2]

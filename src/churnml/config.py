@@ -395,6 +395,14 @@ class ActivityConfig(StrictModel):
         5, ge=1, description="fewest comparable accounts on each side for a play's estimate"
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the intervals shown")
+    table: str = Field(
+        "play_effects", description="warehouse table of the play measurements, per evaluated as-of"
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table_identifier(cls, v: str) -> str:
+        return _check_identifier(v, "table")
 
     @field_validator("human_kinds")
     @classmethod
