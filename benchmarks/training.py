@@ -40,7 +40,12 @@ def main() -> None:
 
     from churnml.gate import decide
     from churnml.io.warehouse_writer import write_demo_warehouse
-    from churnml.train import champion_comparison, top_feature_share, train_target
+    from churnml.train import (
+        champion_comparison,
+        single_feature_auc,
+        top_feature_share,
+        train_target,
+    )
     from features import engine_matrix  # the feature benchmark's matrix step
 
     data = Path("bench-data").resolve()
@@ -75,7 +80,8 @@ def main() -> None:
         timings: dict[str, float] = {}
         result = train_target(frame, target, spec.to_dict(), cfg, timings)
         t = time.perf_counter()
-        _, share = top_feature_share(result.bundle)
+        name, share = top_feature_share(result.bundle)
+        alone = single_feature_auc(result.split, name, f"{target}_label")
         # a stand-in champion trained a snapshot before the newest test snapshot
         champion = result.judged
         champion.trained_through = f"{result.split.test.as_of.min():%Y-%m-%d}"
@@ -90,6 +96,8 @@ def main() -> None:
             result.shuffled_auc,
             challenger_vs_champion=challenger,
             compared_on=span,
+            top_feature=name,
+            top_feature_auc=alone,
         )
         timings["gate"] = time.perf_counter() - t
         seconds = sum(timings.values())
@@ -103,7 +111,8 @@ def main() -> None:
             f"PR AUC {m['pr_auc']:.3f}, lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f}; "
             f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f}; "
             f"shuffled-label AUC {result.shuffled_auc:.3f} (+/- {result.shuffled_auc_se:.3f} "
-            f"over {result.shuffled_draws} draws); top feature share {share:.0%}"
+            f"over {result.shuffled_draws} draws); top feature {name} {share:.0%} "
+            f"of the gain, alone AUC {alone:.3f}"
         )
         print(f"  gate (stand-in champion): {decision.as_text()}", flush=True)
     print(f"\ntraining, both targets, matrix excluded: {total:.1f} s (target <= 300 s at 100k)")

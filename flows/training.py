@@ -26,6 +26,7 @@ from churnml.train import (
     champion_comparison,
     rolling_backtest,
     shuffled_label_auc,
+    single_feature_auc,
     top_feature_share,
     train_target,
 )
@@ -74,9 +75,10 @@ def train_targets(
 def leakage_checks(frame, result: TrainResult, spec: dict, cfg: ChurnmlConfig) -> LeakageChecks:
     """Refits that show leakage or instability: shuffled labels, rolling out-of-time folds."""
     name, share = top_feature_share(result.bundle)
+    alone = single_feature_auc(result.split, name, f"{result.bundle.target}_label")
     shuffled = shuffled_label_auc(result, cfg)
     folds = rolling_backtest(frame, result.bundle.target, spec, cfg, result.params, result=result)
-    return LeakageChecks(shuffled, name, share, folds)
+    return LeakageChecks(shuffled, name, share, folds, alone)
 
 
 @task(cache_policy=NO_CACHE)
@@ -117,6 +119,8 @@ def gate(
         checks.shuffled_auc,
         standing,
         **same_rows,
+        top_feature=checks.top_feature,
+        top_feature_auc=checks.top_feature_auc,
     )
     return decision, standing.version
 

@@ -89,3 +89,43 @@ def test_comparison_uses_the_challenger_auc_on_the_same_unseen_rows():
     )
     assert not d.promote
     assert "champion AUC 0.750 >= challenger 0.700 on 2024-08-01..2024-08-01" in d.as_text()
+
+
+def test_a_dominant_feature_is_a_leak_only_when_it_alone_separates_the_outcomes():
+    # never measured: the share alone stays an alarm
+    assert not decide(0.85, None, 0.6, 0.75, 0.5).promote
+    # a strong honest driver: stated, not refused
+    d = decide(0.80, None, 0.6, 0.61, 0.5, top_feature="seat_utilisation", top_feature_auc=0.71)
+    assert d.promote
+    assert "seat_utilisation" in d.as_text() and "not a copy of the outcome" in d.as_text()
+    # a copy of the outcome: refused
+    d = decide(0.90, None, 0.6, 0.8, 0.5, top_feature="days_left", top_feature_auc=0.97)
+    assert not d.promote and "alone orders the test outcomes with AUC 0.970" in d.as_text()
+
+
+def test_single_feature_auc_ranks_numbers_and_categories_without_the_test():
+    import numpy as np
+    import pandas as pd
+
+    from churnml.train import BacktestSplit, single_feature_auc
+
+    rng = np.random.default_rng(0)
+    n = 400
+    label = rng.integers(0, 2, n)
+    frame = pd.DataFrame(
+        {
+            "as_of": pd.Timestamp("2026-01-01"),
+            "copy": label * 10.0,
+            "noise": rng.random(n),
+            "inverse": np.where(label == 1, rng.random(n), 1 + rng.random(n)),
+            "plan": np.where(label == 1, "basic", "pro"),
+            "churn_label": label,
+        }
+    )
+    frame.loc[::7, "noise"] = np.nan
+    split = BacktestSplit(frame.iloc[:200], frame.iloc[:0], frame.iloc[200:])
+    assert single_feature_auc(split, "copy", "churn_label") == 1.0
+    assert single_feature_auc(split, "inverse", "churn_label") == 1.0  # either direction
+    assert single_feature_auc(split, "plan", "churn_label") == 1.0  # ordered by fit rates
+    assert 0.5 <= single_feature_auc(split, "noise", "churn_label") < 0.6
+    assert np.isnan(single_feature_auc(split, "absent", "churn_label"))

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 NEAR_PERFECT_AUC = 0.98
 DOMINANT_FEATURE_SHARE = 0.6
+# A dominant feature is a leak only when it alone all but separates the outcomes; a strong honest
+# driver (seat utilisation before seat expansions) carries most of the gain at ~0.7.
+DOMINANT_FEATURE_ALONE_AUC = 0.9
 SHUFFLED_AUC_CEILING = 0.6
 
 
@@ -40,6 +43,7 @@ class LeakageChecks:
     top_feature: str
     top_feature_share: float
     folds: pd.DataFrame  # rolling backtest: one row per test snapshot
+    top_feature_auc: float | None = None  # that feature alone on the test snapshots
 
 
 @dataclass
@@ -80,6 +84,26 @@ def _missing_text(standing: ChampionStanding) -> str:
     )
 
 
+def _dominant_feature(reasons: list[str], name: str, share: float, alone_auc: float | None) -> bool:
+    """Append what a dominant feature means; False when it looks like a copy of the outcome."""
+    which = f" ({name})" if name else ""
+    carries = f"one feature{which} carries {share:.0%} of the total gain (>= {DOMINANT_FEATURE_SHARE:.0%})"
+    if alone_auc is None or math.isnan(alone_auc):
+        reasons.append(f"leakage alarm: {carries}")
+        return False
+    if alone_auc >= DOMINANT_FEATURE_ALONE_AUC:
+        reasons.append(
+            f"leakage alarm: {carries} and alone orders the test outcomes with AUC "
+            f"{alone_auc:.3f} (>= {DOMINANT_FEATURE_ALONE_AUC})"
+        )
+        return False
+    reasons.append(
+        f"note: {carries}, but alone it scores AUC {alone_auc:.3f} on the test "
+        f"(< {DOMINANT_FEATURE_ALONE_AUC}): a strong driver, not a copy of the outcome"
+    )
+    return True
+
+
 def decide(
     challenger_auc: float,
     champion_auc: float | None,
@@ -90,6 +114,8 @@ def decide(
     *,
     challenger_vs_champion: float | None = None,
     compared_on: str = "",
+    top_feature: str = "",
+    top_feature_auc: float | None = None,
 ) -> GateDecision:
     """Compare challenger and champion on the same backtest and run the leakage alarms.
 
@@ -98,6 +124,8 @@ def decide(
     ``challenger_vs_champion`` is the challenger's AUC on the rows the champion is compared on
     (the test snapshots neither has seen, ``compared_on``); a NaN ``champion_auc`` means there is
     no such row, and the champion is kept.
+    ``top_feature_auc``: the dominant feature alone on the test; when measured, a dominant
+    feature counts as a leak only at or above DOMINANT_FEATURE_ALONE_AUC (else it is stated).
     """
     reasons: list[str] = []
     ok = True
@@ -112,10 +140,7 @@ def decide(
             f"leakage alarm: AUC {challenger_auc:.3f} is near-perfect (>= {NEAR_PERFECT_AUC})"
         )
     if top_feature_share >= DOMINANT_FEATURE_SHARE:
-        ok = False
-        reasons.append(
-            f"leakage alarm: one feature carries {top_feature_share:.0%} of the total gain (>= {DOMINANT_FEATURE_SHARE:.0%})"
-        )
+        ok = _dominant_feature(reasons, top_feature, top_feature_share, top_feature_auc) and ok
     if shuffled_auc is not None and shuffled_auc > SHUFFLED_AUC_CEILING:
         ok = False
         reasons.append(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -634,6 +635,27 @@ def top_feature_share(bundle: ModelBundle) -> tuple[str, float]:
         return "", 0.0
     i = int(np.argmax(gain))
     return bundle.features[i], float(gain[i] / total)
+
+
+def single_feature_auc(split: BacktestSplit, feature: str, label: str) -> float:
+    """How well one feature alone orders the test outcomes (ROC AUC, either direction).
+
+    Numbers are ranked as they are (missing lowest); categories by their outcome rate in the
+    fit snapshots, so the test is never used to order them. A copy of the outcome scores ~1.0;
+    a strong but honest driver (seat utilisation for upsell) scores well below.
+    """
+    test = split.test
+    if feature not in test.columns or test[label].nunique() < 2:
+        return float("nan")
+    values = test[feature]
+    if is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+        order = pd.to_numeric(values, errors="coerce").astype(float).fillna(-np.inf)
+    else:
+        rates = split.fit.groupby(split.fit[feature].astype(str))[label].mean()
+        prior = float(split.fit[label].mean())
+        order = values.astype(str).map(rates).astype(float).fillna(prior)
+    auc = roc_auc_score(test[label].astype(int), order.rank(method="average"))
+    return float(max(auc, 1.0 - auc))
 
 
 def within_snapshot_auc(as_of: np.ndarray, y: np.ndarray, score: np.ndarray) -> float:

@@ -204,6 +204,8 @@ def log_leakage_checks(target: str, checks) -> None:
             f"{target}.top_feature_share": checks.top_feature_share,
         }
     )
+    if checks.top_feature_auc is not None:
+        mlflow.log_metric(f"{target}.top_feature_alone_auc", checks.top_feature_auc)
     folds = checks.folds
     if folds.empty:
         return
