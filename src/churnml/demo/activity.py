@@ -1,25 +1,26 @@
 """The demo's CS activity log, and a play whose effect on churn is known (docs/demo-data.md).
 
-The demo CS team touches accounts routinely (emails, calls, webinars, in-app messages, QBRs)
-and runs one program with a documented effect: at the start of every month it flags the
-high- and mid-touch accounts (Mid-Market and Enterprise) that look risky (a noisy reading of
-their hidden churn drivers) for an **Executive rescue**, and, capacity permitting, holds an
-executive check-in (a ``meeting`` tagged with the play) within five days. Whether a flagged
-account gets its check-in is a coin toss (``DONE_SHARE``), so the accounts where the play
-was done and those where it was not are comparable by construction.
+The demo CS team touches accounts routinely (emails, calls, webinars, in-app messages,
+meetings, QBRs) and runs one program with a documented effect. At the start of every month it
+considers its high- and mid-touch accounts (Mid-Market and Enterprise) not considered in the
+last three months, flags most of them for an **Executive rescue** (riskier ones more often: a
+noisy reading of their hidden churn drivers), and, capacity permitting, holds an executive
+check-in (a ``meeting`` logged with the play) within five days. Whether a flagged account gets
+its check-in is a coin toss (``DONE_SHARE``), so the accounts where the play was done and those
+where it was not are comparable by construction.
 
 The effect: each cancellation that would happen from the check-in until 90 days after the
 month start is prevented with probability ``HAZARD_CUT`` (30%): the churn hazard over that
 window is cut by 30%. A prevented cancellation becomes a renewal and the account cancels
-120-240 days later instead (or never, within the data; or it simply stays on if it came back
+120-240 days later instead (or not within the data; or it simply stays on if it came back
 later anyway).
 
-Applied after the contract simulation, on its result: every random draw comes from this
-module's own streams, drawn for every account every month, so for a given seed the other
-tables are those of the world without the program except where a check-in prevented a
-cancellation. ``demo_play_truth`` keeps each flagged account-month: done or not, and whether
-its check-in prevented a cancellation that would have counted as churn, so the measurement
-(churnml.plays) can be checked against it.
+Applied after the contract simulation, on its result, with random streams of its own drawn for
+every account every month: for a given seed, only the contracts a check-in saved change, and
+the usage, tickets and NPS answers of the time it added are generated on separate streams and
+appended (churnml.demo_data). ``demo_play_truth`` keeps each flagged account-month: done or
+not, and whether its check-in prevented a cancellation that would have counted as churn, so
+the measurement (churnml.plays) can be checked against it.
 
 Pure generation: numpy and pandas only, no I/O.
 """
@@ -42,7 +43,9 @@ EFFECT_DAYS = 90
 POSTPONE_DAYS = (120, 240)
 REACTIVATION_GAP_DAYS = 30  # the default label's: a return within it is not a churn
 FLAGGED_SEGMENTS = ("Mid-Market", "Enterprise")
-FLAG_LOGIT = (-2.2, 1.6)  # monthly flag chance: sigmoid(a + b x standardised risk)
+FLAG_LOGIT = (2.0, 1.0)  # monthly flag chance: sigmoid(a + b x standardised risk)
+# An account flagged once is not flagged again for three months: its outcome window is its own.
+COOLDOWN_MONTHS = 3
 # Routine touches per active account and month, by segment, and the kinds they come in.
 ROUTINE_PER_MONTH = {"SMB": 0.5, "Mid-Market": 1.5, "Enterprise": 3.0}
 ROUTINE_KINDS = ("email", "in_app", "call", "webinar", "meeting", "qbr")
@@ -150,6 +153,7 @@ def apply_plays(
     p_flag = 1.0 / (1.0 + np.exp(-(FLAG_LOGIT[0] + FLAG_LOGIT[1] * _risk(latent))))
     truth, checkins, extensions = [], [], []
     cancellations = _cancellations(subs)  # kept up to date as preventions move them
+    last_flag = np.full(n, -COOLDOWN_MONTHS, np.int64)
     for k, as_of in enumerate(_month_starts(months, end)):
         flag_draw = _rng(seed, 1, k).random(n)
         done_draw = _rng(seed, 2, k).random(n)
@@ -157,7 +161,9 @@ def apply_plays(
         minute = _rng(seed, 4, k).integers(9 * 60, 17 * 60, n)
         rescue_draw = _rng(seed, 5, k).random(n)
         active = _active_at(ids, subs, as_of)
-        flagged = np.flatnonzero(active & eligible & (flag_draw < p_flag))
+        rested = k - last_flag >= COOLDOWN_MONTHS
+        flagged = np.flatnonzero(active & eligible & rested & (flag_draw < p_flag))
+        last_flag[flagged] = k
         if not len(flagged):
             continue
         done = done_draw[flagged] < DONE_SHARE
