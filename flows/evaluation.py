@@ -13,6 +13,7 @@ from churnml.io import score_history, tracking
 from churnml.labels import outcome_tables
 from churnml.plays import evaluated_plays, play_effects
 from churnml.report import headline, plays_section, track_record_page
+from churnml.schemas import validate_activities, validate_play_effects
 from churnml.track_record import (
     TrackRecord,
     choose_as_of,
@@ -70,10 +71,12 @@ def measure_plays(record: TrackRecord, tables: dict, cfg: ChurnmlConfig) -> pd.D
     start = pd.Timestamp(record.summary["as_of"])
     until = pd.to_datetime(scores["play_due"]).max().normalize() + pd.Timedelta(days=1)
     window = acts.filter((acts.occurred_at >= start) & (acts.occurred_at < until))
-    activities = window.select("account_id", "occurred_at", "kind", "play").to_pandas()
+    activities = validate_activities(
+        window.select("account_id", "occurred_at", "kind", "play").to_pandas()
+    )
     plays = evaluated_plays(scores, activities, cfg.activity.play_kinds)
     effects = play_effects(plays, cfg.activity.min_accounts, cfg.activity.confidence)
-    return effects.assign(as_of=start.as_unit("us"))
+    return validate_play_effects(effects.assign(as_of=start.as_unit("us")))
 
 
 @task(cache_policy=NO_CACHE)

@@ -165,7 +165,7 @@ def test_evaluation_measures_plays_and_shows_them_on_the_page_and_in_the_report(
     from flows.evaluation import keep_record, measure_plays, write_page
     from flows.scoring import latest_play_effects
 
-    from churnml.config import TableMapping, default_config
+    from churnml.config import default_config
     from churnml.report import text
     from test_report_languages import keys, leaves, visible
 
@@ -187,8 +187,9 @@ def test_evaluation_measures_plays_and_shows_them_on_the_page_and_in_the_report(
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
     keep_record.fn(con, record, cfg, "run-1", plays)
     keep_record.fn(con, record, cfg, "run-2", plays)  # evaluating again replaces the rows
-    mapped = {**cfg.sources, "cs_activities": TableMapping(source={"kind": "duckdb", "table": "x"})}
-    with_log = cfg.model_copy(update={"sources": mapped})
-    assert latest_play_effects.fn(con, cfg) is None  # the log is not mapped in this config
-    kept = latest_play_effects.fn(con, with_log)
+    unmapped = {k: v for k, v in cfg.sources.items() if k != "cs_activities"}
+    without_log = cfg.model_copy(update={"sources": unmapped})
+    assert latest_play_effects.fn(con, without_log) is None
+    assert "cs_activities" in cfg.sources  # the default config maps the demo's log
+    kept = latest_play_effects.fn(con, cfg)
     assert kept.play_name.tolist() == ["Health check"] and kept.done.tolist() == [2]
