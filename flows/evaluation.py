@@ -12,8 +12,10 @@ from churnml.config import ChurnmlConfig
 from churnml.forecast import forecast_vs_actual
 from churnml.io import kpi_store, score_history, tracking
 from churnml.labels import outcome_tables
-from churnml.report import headline, page_sections, render_page, text
+from churnml.plays import evaluated_plays, play_effects
+from churnml.report import headline, plays_section, track_record_page
 from churnml.report.kpis import forecast_vs_actual_section
+from churnml.schemas import validate_activities, validate_play_effects
 from churnml.track_record import (
     TrackRecord,
     choose_as_of,
@@ -84,17 +86,43 @@ def forecast_columns(comparison: pd.DataFrame | None) -> dict:
 
 
 @task(cache_policy=NO_CACHE)
-def write_page(record: TrackRecord, cfg: ChurnmlConfig, lang: str = "en", comparison=None) -> str:
+def measure_plays(record: TrackRecord, tables: dict, cfg: ChurnmlConfig) -> pd.DataFrame | None:
+    """Per recommended play: done within its due date, and churn and expansion where it was
+    versus comparable accounts where it was not (None without an activity log)."""
+    scores = record.evaluated
+    if "cs_activities" not in tables or scores is None or "play_due" not in scores.columns:
+        return None
+    acts = tables["cs_activities"]
+    start = pd.Timestamp(record.summary["as_of"])
+    until = pd.to_datetime(scores["play_due"]).max().normalize() + pd.Timedelta(days=1)
+    window = acts.filter((acts.occurred_at >= start) & (acts.occurred_at < until))
+    activities = validate_activities(
+        window.select("account_id", "occurred_at", "kind", "play").to_pandas()
+    )
+    plays = evaluated_plays(scores, activities, cfg.activity.play_kinds)
+    effects = play_effects(plays, cfg.activity.min_accounts, cfg.activity.confidence)
+    return validate_play_effects(effects.assign(as_of=start.as_unit("us")))
+
+
+@task(cache_policy=NO_CACHE)
+def write_page(
+    record: TrackRecord,
+    cfg: ChurnmlConfig,
+    lang: str = "en",
+    comparison: pd.DataFrame | None = None,
+    plays: pd.DataFrame | None = None,
+) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"churnml-track-record-{pd.Timestamp(record.summary['as_of']):%Y-%m-%d}.html"
     tmp = target.with_name(f".{target.name}.tmp")
-    sections = page_sections(record, lang)
-    if comparison is not None:  # before the definitions, which close the page
-        sections.insert(-1, forecast_vs_actual_section(comparison, lang))
-    title = text(lang)["track_record"]["title"]
-    html = render_page(title, headline(record.summary, lang), sections, lang)
-    tmp.write_text(html, encoding="utf-8")
+    extra = []
+    if comparison is not None:
+        extra.append(forecast_vs_actual_section(comparison, lang))
+    if plays is not None:
+        activity = cfg.activity
+        extra.append(plays_section(plays, activity.min_accounts, activity.confidence, lang))
+    tmp.write_text(track_record_page(record, lang, extra), encoding="utf-8")
     tmp.replace(target)
     return str(target)
 
@@ -105,13 +133,22 @@ def log_run(record: TrackRecord, cfg: ChurnmlConfig, page: str) -> str:
 
 
 @task(cache_policy=NO_CACHE)
-def keep_record(con, record: TrackRecord, cfg: ChurnmlConfig, run_id: str, comparison=None) -> str:
+def keep_record(
+    con,
+    record: TrackRecord,
+    cfg: ChurnmlConfig,
+    run_id: str,
+    comparison: pd.DataFrame | None = None,
+    plays: pd.DataFrame | None = None,
+) -> str:
     summary = record.summary_frame().assign(
         evaluated_at=pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("us"),
         mlflow_run_id=run_id,
         **forecast_columns(comparison),
     )
     score_history.write_track_record(con, summary, cfg.track_record.table)
+    if plays is not None and len(plays):
+        score_history.write_track_record(con, plays, cfg.activity.table)
     return f"duckdb:{cfg.resolve(cfg.warehouse.path)}#{cfg.track_record.table}"
 
 
@@ -132,9 +169,10 @@ def evaluation_flow(
         outcome, mrr = actual_outcomes(tables, chosen, cfg, end)
         record = measure(scores, outcome, mrr, cfg, end)
         comparison = forecast_beside_actual(con, record, cfg, chosen)
-        page = write_page(record, cfg, lang, comparison)
+        plays = measure_plays(record, tables, cfg)
+        page = write_page(record, cfg, lang, comparison, plays)
         run_id = log_run(record, cfg, page)
-        written = keep_record(con, record, cfg, run_id, comparison)
+        written = keep_record(con, record, cfg, run_id, comparison, plays)
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure
     text = headline(record.summary, lang)
@@ -148,6 +186,7 @@ def evaluation_flow(
         "report": page,
         "record": record,
         "forecast_vs_actual": comparison,
+        "plays": plays,
     }
 
 

@@ -18,6 +18,7 @@ from churnml.model import unknown_categories
 from churnml.report import (
     drift_section,
     missing_targets_section,
+    plays_section,
     render_report,
     track_record_section,
     unseen_categories_section,
@@ -75,6 +76,17 @@ def previous_run(con, cfg: ChurnmlConfig, as_of: date):
 def track_record_history(con, cfg: ChurnmlConfig):
     """Every evaluated as-of so far (`churnml evaluate`), for the report; None before the first."""
     return score_history.read_track_record(con, cfg.track_record.table)
+
+
+@task(cache_policy=NO_CACHE)
+def latest_play_effects(con, cfg: ChurnmlConfig):
+    """The play measurements of the latest evaluated as-of, for the report; None before any."""
+    if "cs_activities" not in cfg.sources:
+        return None
+    kept = score_history.read_track_record(con, cfg.activity.table)
+    if kept is None:
+        return None
+    return kept[kept["as_of"] == kept["as_of"].max()].reset_index(drop=True)
 
 
 @task(cache_policy=NO_CACHE)
@@ -185,6 +197,7 @@ def write_report(
     record=None,
     missing: dict[str, str] | None = None,
     kpis: dict | None = None,
+    plays=None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -204,6 +217,9 @@ def write_report(
     if record is not None:
         recent = recent_records(record, cfg.track_record.report_rows)
         extra.append(track_record_section(recent, lang))
+    if plays is not None and len(plays):
+        activity = cfg.activity
+        extra.append(plays_section(plays, activity.min_accounts, activity.confidence, lang))
     html = render_report(
         scored,
         lang=lang,
@@ -247,8 +263,9 @@ def scoring_flow(
         written = write_back(con, scored, cfg)
         written += write_kpis(con, kpis, cfg, as_of)
         record = track_record_history(con, cfg)
+        plays = latest_play_effects(con, cfg)
         report = write_report(
-            scored, cfg, lang, previous, scored_as_missing, drift, record, missing, kpis
+            scored, cfg, lang, previous, scored_as_missing, drift, record, missing, kpis, plays
         )
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure

@@ -288,7 +288,7 @@ def test_events_scale_with_the_parameter():
 def test_warehouse_has_every_table_and_matching_counts(tmp_path):
     path = tmp_path / "wh" / "demo.duckdb"
     counts = write_demo_warehouse(path, 150, 6, seed=3, end=END)
-    expected = {*DEMO_TABLES, "demo_latent_truth"}
+    expected = {*DEMO_TABLES, "demo_latent_truth", "demo_play_truth"}
     assert set(counts) == expected
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -135,10 +135,19 @@ def test_evaluate_scores_one_horizon_back_and_the_next_report_shows_it(trained):
     assert kept.as_of.iloc[0].date() == MATURE
     page = Path(result["report"]).read_text(encoding="utf-8")
     assert "ARR saved versus lost" in page and "Definitions" in page
+    # the demo's activity log: each recommended play, done or not, with the counts behind it
+    plays = result["plays"]
+    assert plays is not None and plays["recommended"].sum() == s["accounts_evaluated"]
+    assert plays["done"].sum() > 0 and "Which plays work" in page
+    assert "not a controlled experiment" in page
+    con = duckdb.connect(str(root / "data" / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM play_effects").fetchall()[0][0] == len(plays)
+    con.close()
 
     report = Path(scoring_flow(config_path=str(config), as_of=LATEST)["report"])
     html = report.read_text(encoding="utf-8")
     assert "<h2>Track record</h2>" in html and f"<td>{MATURE}</td>" in html
+    assert "<h2>Which plays work</h2>" in html
 
     # the quarter's forecast written at the as-of, beside what happened
     forecast = scored["forecast"].set_index("segment").loc["all"]

@@ -12,6 +12,7 @@ from churnml.report import (
     LANGUAGES,
     drift_section,
     missing_targets_section,
+    plays_section,
     render_report,
     text,
     track_record_page,
@@ -74,6 +75,7 @@ def pages(lang: str) -> dict[str, str]:
         unseen_categories_section(["accounts.plan: 'enterprise-x' (3 rows)"], lang),
         track_record_section(r.summary_frame(), lang),
         kpi_section_for(lang, scored_frame(12)),
+        plays_section(play_rows(), 5, 0.95, lang),
     ]
     comparison = pd.DataFrame(
         {
@@ -88,9 +90,21 @@ def pages(lang: str) -> dict[str, str]:
     vs_actual = forecast_vs_actual_section(comparison, lang)
     return {
         "outreach": render_report(scored_frame(12), lang, scored_frame(12, seed=1), sections),
-        "track_record": track_record_page(r, lang),
+        "track_record": track_record_page(r, lang, [plays_section(play_rows(), 5, 0.95, lang)]),
         "forecast_vs_actual": render_page(vs_actual.title, "", [vs_actual], lang),
     }
+
+
+def play_rows() -> pd.DataFrame:
+    """One play with an estimate, one with too few comparable accounts."""
+    from churnml.plays import play_effects
+    from test_plays import stratum
+
+    rows = stratum("high", 8, 1, 9, 4) + stratum("low", 2, 0, 1, 0)
+    frame = pd.DataFrame(rows, columns=["churn_tier", "play_done", "churn_label"])
+    frame = frame.assign(play_name=["Health check"] * 17 + ["Office hours"] * 3)
+    frame = frame.assign(as_of=pd.Timestamp("2025-02-01"), segment="SMB", upsell_label=0)
+    return play_effects(frame).assign(as_of=pd.Timestamp("2025-02-01"))
 
 
 def test_every_language_has_the_same_keys():
@@ -119,8 +133,8 @@ def test_every_page_renders_with_no_raw_key_and_no_other_language(lang):
         leaked = sorted(w for w in others if w in seen)
         assert not leaked, f"{name} ({lang}) shows text of another language: {leaked[:3]}"
     report = visible(pages(lang)["outreach"])
-    for section in ("missing_targets", "unseen_categories", "track_record", "kpis"):
-        title = words[section]["section" if section == "track_record" else "title"]
+    for section in ("missing_targets", "unseen_categories", "track_record", "kpis", "plays"):
+        title = words[section]["section" if section in ("track_record", "plays") else "title"]
         assert title in report
     assert words["kpis"]["unavailable_reasons"]["onboarding"] in report
     assert words["drift"]["title_drifted"] in report

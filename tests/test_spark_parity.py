@@ -141,3 +141,16 @@ def test_outcome_tables_match_on_both_engines(spark, tiny_frames, tmp_path):
     # acc_a twice (to 2025-03-01), acc_b once (November); acc_c is back within the gap
     assert duck.churn_label.sum() == 3 and duck.upsell_label.sum() == 2
     assert "acc_b" not in set(duck[duck.as_of == "2025-02-01"].account_id)  # churned in November
+
+
+def test_activity_family_matches_on_both_engines(spark, tiny_frames, tmp_path):
+    """The CS activity log's touches and recency, computed on DuckDB and on Spark."""
+    from factories import tables as to_tables
+    from test_activity import activities
+
+    frames = {**tiny_frames, "cs_activities": activities()}
+    grid = [date(2024, 12, 1), date(2025, 2, 1), date(2025, 3, 1)]
+    duck, on_spark = both_engines(spark, to_tables(frames), grid, tmp_path / "stage")
+    assert_same_frames(duck, on_spark)
+    assert duck.activity_touches_90d.sum() > 0
+    assert (duck.activity_days_since_human_touch < 365).any()

@@ -31,6 +31,7 @@ FAMILY_LABELS = {
     "contract": ("contract and billing", "契約・請求"),
     "nps": ("survey sentiment (NPS)", "NPS（顧客推奨度）"),
     "account": ("account profile", "アカウント属性"),
+    "activity": ("CS touches", "CSの接点"),
 }
 
 # (pattern, family, description, unit, english template, japanese template)
@@ -370,6 +371,30 @@ _PATTERNS: list[tuple[str, str, str, str, str, str]] = [
         "flag",
         "Last NPS answer {value:detractor}",
         "直近のNPS回答は{value:detractor_ja}",
+    ),
+    (
+        r"activity_touches_(\d+)d",
+        "activity",
+        "CS activities of any kind (calls, emails, meetings, in-app, ...) in the last {0} days",
+        "touches",
+        "{value:.0f} CS touches in the last {0} days",
+        "直近{0}日間のCSの接点は{value:.0f}件",
+    ),
+    (
+        r"activity_human_touches_(\d+)d",
+        "activity",
+        "human CS touches (activity.human_kinds, e.g. calls, meetings) in the last {0} days",
+        "touches",
+        "{value:.0f} personal CS touches in the last {0} days",
+        "直近{0}日間の担当者による接点は{value:.0f}件",
+    ),
+    (
+        r"activity_days_since_human_touch",
+        "activity",
+        "days since the last human CS touch (365 = none in the last year)",
+        "days",
+        "Last personal CS touch {value:.0f} days ago",
+        "担当者による最後の接点は{value:.0f}日前",
     ),
     (
         r"attr_(.+)",

@@ -34,6 +34,7 @@ CANONICAL_TABLES = (
     "nps_responses",
     "churn_events",
     "expansion_events",
+    "cs_activities",
 )
 OPTIONAL_TABLES = (
     "subscriptions",  # by the list; the config validator still requires it (see _outcome_tables)
@@ -42,6 +43,7 @@ OPTIONAL_TABLES = (
     "nps_responses",
     "churn_events",
     "expansion_events",
+    "cs_activities",
 )
 # The table each driver family is computed from: a family whose table is absent cannot exist.
 FAMILY_TABLES = {
@@ -50,6 +52,7 @@ FAMILY_TABLES = {
     "contract": "subscriptions",
     "nps": "nps_responses",
     "account": "accounts",
+    "activity": "cs_activities",
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -354,6 +357,64 @@ class FeatureConfig(StrictModel):
         if not v or any(w <= 0 for w in v):
             raise ValueError("windows_days must be a non-empty list of positive day counts")
         return sorted(set(v))
+
+
+def default_play_kinds() -> dict[str, list[str]]:
+    """Activity kinds that carry out each play of the default playbook."""
+    return {
+        "Executive rescue": ["meeting", "qbr"],
+        "Support recovery": ["call"],
+        "Re-onboarding": ["meeting"],
+        "Admin rescue call": ["call"],
+        "Automated re-engagement": ["email", "in_app"],
+        "Renewal preparation": ["call", "meeting"],
+        "Health check": ["call", "meeting"],
+        "Usage review": ["email", "webinar"],
+        "Best-practice nurture": ["email"],
+        "Expansion conversation": ["call", "meeting"],
+        "Upgrade session": ["webinar", "meeting"],
+        "In-app upgrade offer": ["in_app"],
+        "Quarterly business review": ["qbr"],
+        "Office hours": ["webinar", "email"],
+    }
+
+
+class ActivityConfig(StrictModel):
+    """The CS activity log (sources.cs_activities): which touches are human, which carry out a
+    play (docs/plays.md)."""
+
+    human_kinds: list[str] = Field(
+        default_factory=lambda: ["call", "email", "meeting", "qbr"],
+        min_length=1,
+        description="activity kinds that count as a human touch (compared in lower case)",
+    )
+    play_kinds: dict[str, list[str]] = Field(
+        default_factory=default_play_kinds,
+        description="play name -> activity kinds that carry it out; an activity naming the play "
+        "in its play column always counts",
+    )
+    min_accounts: int = Field(
+        5, ge=1, description="fewest comparable accounts on each side for a play's estimate"
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the intervals shown")
+    table: str = Field(
+        "play_effects", description="warehouse table of the play measurements, per evaluated as-of"
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table_identifier(cls, v: str) -> str:
+        return _check_identifier(v, "table")
+
+    @field_validator("human_kinds")
+    @classmethod
+    def _lower_kinds(cls, v: list[str]) -> list[str]:
+        return sorted({k.strip().lower() for k in v})
+
+    @field_validator("play_kinds")
+    @classmethod
+    def _lower_play_kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {play: sorted({k.strip().lower() for k in kinds}) for play, kinds in v.items()}
 
 
 class ValidationConfig(StrictModel):
@@ -772,6 +833,7 @@ class ChurnmlConfig(StrictModel):
     drift: DriftConfig = DriftConfig()
     track_record: TrackRecordConfig = TrackRecordConfig()
     kpis: KpiConfig = KpiConfig()
+    activity: ActivityConfig = ActivityConfig()
     base_dir: str = Field(".", description="paths are relative to this; set by the loader")
 
     @field_validator("sources")
@@ -838,6 +900,14 @@ class ChurnmlConfig(StrictModel):
                         f"occur because sources.{FAMILY_TABLES[absent[0]]} is not configured; "
                         "remove the family from the rule or map the table"
                     )
+        if "activity" in self.model_fields_set and "play_kinds" in self.activity.model_fields_set:
+            names = {rule.name for rule in self.outreach.playbook}
+            unknown = sorted(set(self.activity.play_kinds) - names)
+            if unknown:
+                raise ValueError(
+                    f"activity.play_kinds names {unknown}, which are not plays of the playbook "
+                    f"(plays: {sorted(names)})"
+                )
         return self
 
     def resolve(self, path: str) -> Path:

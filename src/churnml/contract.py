@@ -140,6 +140,19 @@ EXPANSION_EVENTS = Table(
     optional=True,
 )
 
+CS_ACTIVITIES = Table(
+    "cs_activities",
+    (
+        Column("account_id", "string"),
+        Column("occurred_at", "timestamp"),
+        Column("kind", "string"),  # call, email, meeting, qbr, in_app, ... (lower case)
+        Column("owner", "string", required=False),
+        Column("play", "string", required=False),  # the playbook play it carried out, if any
+    ),
+    time_column="occurred_at",
+    optional=True,
+)
+
 # Optional contract columns whose absence is filled in later, and how (shown by the profile).
 FALLBACKS = {
     "accounts": {
@@ -158,6 +171,7 @@ TABLES: dict[str, Table] = {
         NPS_RESPONSES,
         CHURN_EVENTS,
         EXPANSION_EVENTS,
+        CS_ACTIVITIES,
     )
 }
 
@@ -170,6 +184,7 @@ LOAD_ORDER = (
     "usage_events",
     "churn_events",
     "expansion_events",
+    "cs_activities",
 )
 
 

@@ -43,11 +43,18 @@ class FeatureSpec:
     has_usage: bool = True
     has_support: bool = True
     reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS
+    has_activity: bool = False
+    human_kinds: tuple[str, ...] = ()
 
     @property
     def families(self) -> tuple[str, ...]:
         """The feature families this spec computes (a family needs its source table)."""
-        optional = (("usage", self.has_usage), ("support", self.has_support), ("nps", self.has_nps))
+        optional = (
+            ("usage", self.has_usage),
+            ("support", self.has_support),
+            ("nps", self.has_nps),
+            ("activity", self.has_activity),
+        )
         return ("contract", "account", *[name for name, present in optional if present])
 
     @property
@@ -68,6 +75,8 @@ class FeatureSpec:
             "has_usage": self.has_usage,
             "has_support": self.has_support,
             "reactivation_gap_days": self.reactivation_gap_days,
+            "has_activity": self.has_activity,
+            "human_kinds": list(self.human_kinds),
         }
 
     @classmethod
@@ -85,6 +94,8 @@ class FeatureSpec:
             has_usage=raw.get("has_usage", True),
             has_support=raw.get("has_support", True),
             reactivation_gap_days=raw.get("reactivation_gap_days", DEFAULT_REACTIVATION_GAP_DAYS),
+            has_activity=raw.get("has_activity", False),
+            human_kinds=tuple(raw.get("human_kinds", ())),
         )
 
 
@@ -125,6 +136,8 @@ def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
         has_usage="usage_events" in tables,
         has_support="support_tickets" in tables,
         reactivation_gap_days=cfg.labels.reactivation_gap_days,
+        has_activity="cs_activities" in tables,
+        human_kinds=tuple(cfg.activity.human_kinds),
     )
 
 
@@ -682,6 +695,10 @@ def build_features(
         parts.insert(-2, support_features(_table(tables, "support_tickets"), spine, spec))
     if spec.has_nps and "nps_responses" in tables:
         parts.append(nps_features(tables["nps_responses"], spine))
+    if spec.has_activity:
+        from churnml.activity_features import activity_features
+
+        parts.append(activity_features(_table(tables, "cs_activities"), spine, spec))
     out = parts[0]
     for part in parts[1:]:
         out = out.inner_join(part, ["account_id", "as_of"]).select(

@@ -19,6 +19,7 @@ TIME_COLUMNS = {
     "nps_responses": ("responded_at",),
     "churn_events": ("churned_at",),
     "expansion_events": ("occurred_at",),
+    "cs_activities": ("occurred_at",),
     "accounts": ("churned_at",),
 }
 

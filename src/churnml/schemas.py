@@ -27,6 +27,12 @@ FEATURE_FRAME = pa.DataFrameSchema(
         "usage_days_since_last_activity": pa.Column(
             float, pa.Check.ge(0), coerce=True, required=False
         ),
+        r"activity_(human_)?touches_\d+d": pa.Column(
+            int, pa.Check.ge(0), regex=True, coerce=True, required=False
+        ),
+        "activity_days_since_human_touch": pa.Column(
+            float, pa.Check.in_range(0, 365), coerce=True, required=False
+        ),
     },
     checks=[
         pa.Check(
@@ -82,3 +88,63 @@ def validate_features(frame: pd.DataFrame, labelled: bool = False) -> pd.DataFra
 
 def validate_scored(frame: pd.DataFrame) -> pd.DataFrame:
     return SCORED_ACCOUNTS.validate(frame, lazy=True)
+
+
+# The CS activity log as the plays measurement reads it (the mapped cs_activities table).
+CS_ACTIVITIES = pa.DataFrameSchema(
+    {
+        "account_id": pa.Column(str, nullable=False),
+        "occurred_at": pa.Column("datetime64[us]", nullable=False, coerce=True),
+        "kind": pa.Column(str, nullable=False),
+        "owner": pa.Column(str, nullable=True, required=False),
+        "play": pa.Column(str, nullable=True, required=False),
+    },
+    strict=False,
+    name="cs_activities",
+)
+
+
+def _rate() -> pa.Column:
+    return pa.Column(float, pa.Check.in_range(0, 1), nullable=True, coerce=True, regex=True)
+
+
+def _difference() -> pa.Column:
+    return pa.Column(float, pa.Check.in_range(-1, 1), nullable=True, coerce=True, regex=True)
+
+
+def _count(regex: bool = False) -> pa.Column:
+    return pa.Column(int, pa.Check.ge(0), coerce=True, regex=regex)
+
+
+# One row per play and evaluated as-of (churnml.plays.play_effects), as kept in play_effects.
+PLAY_EFFECTS = pa.DataFrameSchema(
+    {
+        "play_name": pa.Column(str, nullable=False),
+        "as_of": pa.Column("datetime64[us]", nullable=False, coerce=True),
+        "recommended": _count(),
+        "done": _count(),
+        "matched_done": _count(),
+        "matched_not_done": _count(),
+        r"(churn|expansion)_rate_(done|comparable)": _rate(),
+        r"(churn|expansion)_(difference|low|high)": _difference(),
+        r"(churn|expansion)_events_(done|not_done)": _count(regex=True),
+        "estimated": pa.Column(bool),
+    },
+    checks=[
+        pa.Check(lambda df: df["done"] <= df["recommended"], error="done <= recommended"),
+        pa.Check(lambda df: ~(df["churn_low"] > df["churn_high"]), error="interval low <= high"),
+        pa.Check(
+            lambda df: ~df.duplicated(["play_name", "as_of"]), error="one row per play and as-of"
+        ),
+    ],
+    strict=False,
+    name="play_effects",
+)
+
+
+def validate_activities(frame: pd.DataFrame) -> pd.DataFrame:
+    return CS_ACTIVITIES.validate(frame, lazy=True)
+
+
+def validate_play_effects(frame: pd.DataFrame) -> pd.DataFrame:
+    return PLAY_EFFECTS.validate(frame, lazy=True)

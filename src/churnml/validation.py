@@ -284,6 +284,7 @@ ACTIVITY_TIMES = {
     "usage_events": "occurred_at",
     "support_tickets": "opened_at",
     "nps_responses": "responded_at",
+    "cs_activities": "occurred_at",
 }
 FAR_FUTURE = datetime(9999, 12, 31)
 

@@ -11,7 +11,7 @@ TIER_NAMES = ("low", "medium", "high")  # by rising churn risk or upsell readine
 TIERS_HIGH_FIRST = ("high", "medium", "low")  # the order tables list them in
 FLAGGED_TIERS = ("high", "medium")  # the tiers a CSM is asked to act on
 TOUCH_MODELS = ("high", "low", "tech")
-DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account")
+DRIVER_FAMILIES = ("usage", "support", "contract", "nps", "account", "activity")
 
 
 def money(amount: float | None) -> str:

@@ -26,8 +26,9 @@ CREATE TABLE usage_events (
     quantity DOUBLE
 )
 """
-SMALL_TABLES = ("accounts", "subscriptions", "support_tickets", "nps_responses")
+SMALL_TABLES = ("accounts", "subscriptions", "support_tickets", "nps_responses", "cs_activities")
 LATENT_TABLE = "demo_latent_truth"
+PLAY_TRUTH_TABLE = "demo_play_truth"
 
 
 def write_demo_warehouse(
@@ -44,8 +45,9 @@ def write_demo_warehouse(
 ) -> dict[str, int]:
     """Generate the demo into ``path`` (replacing it); returns row counts per table.
 
-    Tables: the five contract tables plus ``demo_latent_truth`` (hidden drivers, for checking
-    explanations against causes; never a feature source).
+    Tables: the six contract tables plus ``demo_latent_truth`` (hidden drivers, for checking
+    explanations against causes; never a feature source) and ``demo_play_truth`` (the CS
+    team's flagged accounts, for checking the plays measurement).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,21 +64,17 @@ def write_demo_warehouse(
             for name in SMALL_TABLES:
                 _create_from_frame(con, name, tables[name])
             _create_from_frame(con, LATENT_TABLE, tables["latent"])
+            _create_from_frame(con, PLAY_TRUTH_TABLE, tables["demo_play_truth"])
             con.execute(USAGE_EVENTS_DDL)
-            for batch in demo_data.iter_usage_event_batches(
-                tables["latent"],
-                tables["subscriptions"],
-                months,
-                seed,
-                end,
-                events_per_user_day=events_per_user_day,
+            for batch in demo_data.usage_event_batches(
+                tables, months, seed, end, events_per_user_day=events_per_user_day
             ):
                 con.register("usage_batch", batch)
                 con.execute("INSERT INTO usage_events SELECT * FROM usage_batch")
                 con.unregister("usage_batch")
             counts = {
                 name: con.execute(f'SELECT count(*)::BIGINT FROM "{name}"').fetchall()[0][0]
-                for name in (*SMALL_TABLES, "usage_events", LATENT_TABLE)
+                for name in (*SMALL_TABLES, "usage_events", LATENT_TABLE, PLAY_TRUTH_TABLE)
             }
             con.execute("CHECKPOINT")
         finally:

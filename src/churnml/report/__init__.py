@@ -12,6 +12,7 @@ Layout lives in Jinja2 templates (``templates/``), the words of each language in
 
 from churnml.report.figures import driver_digest, portfolio
 from churnml.report.outreach import render_page, render_report
+from churnml.report.plays import plays_section
 from churnml.report.render import ExtraSection
 from churnml.report.sections import (
     drift_section,
@@ -32,6 +33,7 @@ __all__ = [
     "headline",
     "missing_targets_section",
     "page_sections",
+    "plays_section",
     "portfolio",
     "render_page",
     "render_report",

@@ -160,7 +160,10 @@ def page_sections(record, lang: str = "en") -> list[ExtraSection]:
     return sections
 
 
-def track_record_page(record, lang: str = "en") -> str:
-    """The page `churnml evaluate` writes: headline, tables and definitions."""
+def track_record_page(record, lang: str = "en", extra: list[ExtraSection] | None = None) -> str:
+    """The page `churnml evaluate` writes: headline, tables, other stages' sections (plays),
+    and definitions last."""
     title = text(lang)["track_record"]["title"]
-    return render_page(title, headline(record.summary, lang), page_sections(record, lang), lang)
+    shown = page_sections(record, lang)
+    shown = shown[:-1] + list(extra or []) + shown[-1:]
+    return render_page(title, headline(record.summary, lang), shown, lang)
