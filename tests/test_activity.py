@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnml.activity_features import RECENCY_CAP_DAYS
-from churnml.catalogue import describe, sentence
+from churnml.catalogue import feature_entry, sentence
 from churnml.config import ConfigError, default_config, load_config
 from churnml.features import FeatureSpec, build_features, derive_spec
 from churnml.io.preflight import SourceError, preflight_sources
@@ -101,7 +101,7 @@ def test_human_kinds_are_configurable():
 
 
 def test_catalogue_describes_the_family_in_both_languages():
-    entry = describe("activity_human_touches_30d")
+    entry = feature_entry("activity_human_touches_30d")
     assert entry.family == "activity" and "30 days" in entry.description
     assert sentence("activity_days_since_human_touch", 12.0) == "Last personal CS touch 12 days ago"
     assert sentence("activity_touches_90d", 3, "ja") == "直近90日間のCSの接点は3件"

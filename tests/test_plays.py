@@ -178,15 +178,17 @@ def test_evaluation_measures_plays_and_shows_them_on_the_page_and_in_the_report(
     assert not row.estimated  # four accounts cannot give an estimate
     expected = {"en": "2 of 4 (50%)", "ja": "4件中2件（50%）"}
     for lang, done in expected.items():
-        page = visible(Path(write_page.fn(record, cfg, lang, plays)).read_text(encoding="utf-8"))
+        page = visible(
+            Path(write_page.fn(record, cfg, lang, plays=plays)).read_text(encoding="utf-8")
+        )
         words = text(lang)
         assert words["plays"]["section"] in page and words["plays"]["no_estimate"] in page
         assert done in page
         raw = {k for k in keys(words["plays"]) if "_" in k and k not in " ".join(leaves(words))}
         assert not [k for k in raw if k in page]
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
-    keep_record.fn(con, record, cfg, "run-1", plays)
-    keep_record.fn(con, record, cfg, "run-2", plays)  # evaluating again replaces the rows
+    keep_record.fn(con, record, cfg, "run-1", plays=plays)
+    keep_record.fn(con, record, cfg, "run-2", plays=plays)  # evaluating again replaces the rows
     unmapped = {k: v for k, v in cfg.sources.items() if k != "cs_activities"}
     without_log = cfg.model_copy(update={"sources": unmapped})
     assert latest_play_effects.fn(con, without_log) is None
