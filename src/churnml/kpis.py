@@ -13,6 +13,7 @@ instant is the contract features' reading "just before" it (features.live_rows_b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import ibis
@@ -158,6 +159,158 @@ def _flags(account_index: np.ndarray, month: np.ndarray, shape: tuple[int, int])
     return out
 
 
+@dataclass
+class _AccountGrid:
+    """Account x month arrays, one row per account of ``ids``: ``active`` and ``level`` (MRR)
+    at each of the grid's k + 1 instants, and the logo events ``new`` (first start), ``back``
+    (a later start) and ``churned`` in each of its k months."""
+
+    ids: pd.Index
+    active: np.ndarray
+    level: np.ndarray
+    new: np.ndarray
+    back: np.ndarray
+    churned: np.ndarray
+
+    def on_board(self) -> _AccountGrid:
+        """Without the accounts that have nothing on the board (gone before its first month,
+        or not yet customers): they would only add rows of zeros."""
+        seen = self.active.any(axis=1) | self.new.any(axis=1)
+        seen |= self.back.any(axis=1) | self.churned.any(axis=1)
+        return _AccountGrid(
+            self.ids[seen],
+            self.active[seen],
+            self.level[seen],
+            self.new[seen],
+            self.back[seen],
+            self.churned[seen],
+        )
+
+
+def _spans(t: dict[str, ir.Table], gap: int) -> ir.Table:
+    """Customer spans (account_id, start_at, end_at): the active periods, or without
+    subscriptions each account from its creation on (logo KPIs only with recorded churns)."""
+    if "subscriptions" in t:
+        periods = active_periods(t["subscriptions"], gap)
+        return periods.select("account_id", start_at=periods.period_start, end_at="period_end")
+    accounts = t["accounts"]
+    created = _column(accounts, "created_at", "timestamp")
+    spans = accounts.select("account_id", start_at=created, end_at=ibis.null("timestamp"))
+    return spans.filter(spans.start_at.notnull())
+
+
+def _boundary_states(
+    spans: ir.Table,
+    lasting: ir.Table | None,
+    subs: ir.Table | None,
+    grid_dates: list[date],
+    gap: int,
+) -> pd.DataFrame:
+    """The accounts active at each grid instant (as_of) with their MRR then (NULL without
+    subscriptions)."""
+    spine = active_accounts(spans, as_of_table(grid_dates), lasting)
+    if subs is None:
+        return to_pandas(spine.mutate(mrr=ibis.null("float64")))
+    live = live_rows_before(subs, spine, "as_of", gap)
+    mrr = live.group_by(["account_id", "as_of"]).aggregate(mrr=live.mrr.sum().cast("float64"))
+    return to_pandas(spine.left_join(mrr, ["account_id", "as_of"]).select(spine, mrr.mrr))
+
+
+def _churn_rows(lasting: ir.Table | None, span_rows: pd.DataFrame) -> pd.DataFrame:
+    """account_id, churned_at: the lasting recorded churns, else the spans' ends."""
+    if lasting is not None:
+        return to_pandas(lasting.select("account_id", "churned_at"))
+    ended = span_rows["end_at"].notna()
+    return span_rows.loc[ended, ["account_id"]].assign(churned_at=span_rows["end_at"])
+
+
+def _account_grid(
+    ids: pd.Index,
+    grid: np.ndarray,
+    state: pd.DataFrame,
+    span_rows: pd.DataFrame,
+    churn_rows: pd.DataFrame,
+) -> _AccountGrid:
+    """The state at each grid instant and the logo events of each month, as matrices; a churn
+    counts only for an account active at the month's start."""
+    n, k = len(ids), len(grid) - 1
+    boundary = pd.Index(grid).get_indexer(_stamps(state["as_of"]))
+    row = ids.get_indexer(state["account_id"])
+    active = np.zeros((n, k + 1), dtype=bool)
+    active[row, boundary] = True
+    level = np.zeros((n, k + 1))
+    level[row, boundary] = state["mrr"].fillna(0.0).to_numpy(dtype="float64")
+
+    span_rows = span_rows.sort_values(["account_id", "start_at"], kind="stable")
+    first = (~span_rows["account_id"].duplicated()).to_numpy()
+    start_month = _month_of(span_rows["start_at"], grid, closed_right=False)
+    span_row = ids.get_indexer(span_rows["account_id"])
+    new = _flags(span_row[first], start_month[first], (n, k))
+    back = _flags(span_row[~first], start_month[~first], (n, k))
+    churn_month = _month_of(churn_rows["churned_at"], grid, closed_right=True)
+    churned = _flags(ids.get_indexer(churn_rows["account_id"]), churn_month, (n, k))
+    churned &= active[:, :-1]
+    return _AccountGrid(ids, active, level, new, back, churned)
+
+
+def _mrr_movements(g: _AccountGrid) -> dict[str, np.ndarray]:
+    """Each month's MRR movement per account, from its MRR at the month's start and end
+    (account_months has the rules)."""
+    b, e = g.level[:, :-1], g.level[:, 1:]
+    starts_paying = (b == 0) & (e > 0)
+    return {
+        "new_mrr": np.where(starts_paying & g.new, e, 0.0),
+        "reactivation_mrr": np.where(starts_paying & g.back & ~g.new, e, 0.0),
+        "expansion_mrr": np.where(starts_paying & ~g.new & ~g.back, e, 0.0)
+        + np.where((b > 0) & (e > b), e - b, 0.0),
+        "contraction_mrr": np.where((e > 0) & (e < b), b - e, 0.0),
+        "churned_mrr": np.where((b > 0) & (e == 0), b, 0.0),
+    }
+
+
+def _trailing_levels(level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per account and month, the trailing 12 months' window: MRR at its first instant and at
+    its end (NULL until the board has 12 months behind the month)."""
+    n, k = level.shape[0], level.shape[1] - 1
+    start12 = np.full((n, k), np.nan)
+    end12 = np.full((n, k), np.nan)
+    if k >= TRAILING_MONTHS:
+        start12[:, TRAILING_MONTHS - 1 :] = level[:, : k - TRAILING_MONTHS + 1]
+        end12[:, TRAILING_MONTHS - 1 :] = level[:, TRAILING_MONTHS:]
+    return start12, end12
+
+
+def _months_frame(
+    g: _AccountGrid, segments: pd.Series, grid: np.ndarray, has_mrr: bool
+) -> pd.DataFrame:
+    """The matrices as one row per account and month (account-major); the MRR columns and
+    reactivations are NULL without subscriptions."""
+    n, k = len(g.ids), len(grid) - 1
+    b, e = g.level[:, :-1], g.level[:, 1:]
+    start12, end12 = _trailing_levels(g.level)
+
+    def mrr(values: np.ndarray) -> np.ndarray | float:
+        return values.ravel() if has_mrr else np.nan
+
+    return pd.DataFrame(
+        {
+            "account_id": np.repeat(g.ids.to_numpy(), k),
+            "segment": np.repeat(g.ids.map(segments).astype("object").to_numpy(), k),
+            "month": np.tile(grid[:-1], n),
+            "active": g.active[:, :-1].ravel(),
+            "new": g.new.ravel(),
+            "reactivated": mrr(g.back & ~g.new),
+            "churned": g.churned.ravel(),
+            "opening_mrr": mrr(b),
+            "closing_mrr": mrr(e),
+            **{name: mrr(v) for name, v in _mrr_movements(g).items()},
+            "paying": (b > 0).ravel(),
+            "start_mrr_12m": mrr(start12),
+            "end_mrr_12m": mrr(end12),
+        }
+    )
+
+
 def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) -> pd.DataFrame:
     """One row per account and board month: active at the month's start, logo events, MRR at
     the month's start and at the next month's start, and the MRR movement between them.
@@ -184,103 +337,23 @@ def account_months(tables: dict, cfg: ChurnmlConfig, as_of: date | None = None) 
     if cfg.labels.churn_source != "subscriptions":
         lasting = lasting_churns(outcome_churns(t, cfg.labels), subs, gap)
 
-    if subs is not None:
-        periods = active_periods(subs, gap)
-        spans = periods.select("account_id", start_at=periods.period_start, end_at="period_end")
-    else:  # customers from their creation on (logo KPIs only with recorded churns)
-        created = _column(accounts, "created_at", "timestamp")
-        spans = accounts.select("account_id", start_at=created, end_at=ibis.null("timestamp"))
-        spans = spans.filter(spans.start_at.notnull())
-
-    spine = active_accounts(spans, as_of_table(grid_dates), lasting)
-    if subs is not None:
-        live = live_rows_before(subs, spine, "as_of", gap)
-        mrr = live.group_by(["account_id", "as_of"]).aggregate(mrr=live.mrr.sum().cast("float64"))
-        state = spine.left_join(mrr, ["account_id", "as_of"]).select(spine, mrr.mrr)
-    else:
-        state = spine.mutate(mrr=ibis.null("float64"))
-    state = to_pandas(state)
+    spans = _spans(t, gap)
+    state = _boundary_states(spans, lasting, subs, grid_dates, gap)
     span_rows = to_pandas(spans)
-    churn_rows = (
-        to_pandas(lasting.select("account_id", "churned_at"))
-        if lasting is not None
-        else span_rows.loc[span_rows["end_at"].notna(), ["account_id"]].assign(
-            churned_at=span_rows["end_at"]
-        )
-    )
-
+    churn_rows = _churn_rows(lasting, span_rows)
     ids = pd.Index(
         pd.concat([meta["account_id"], state["account_id"], span_rows["account_id"]])
         .dropna()
         .unique()
     )
-    n, k = len(ids), len(grid) - 1
-    boundary = pd.Index(grid).get_indexer(_stamps(state["as_of"]))
-    row = ids.get_indexer(state["account_id"])
-    active = np.zeros((n, k + 1), dtype=bool)
-    active[row, boundary] = True
-    level = np.zeros((n, k + 1))
-    level[row, boundary] = state["mrr"].fillna(0.0).to_numpy(dtype="float64")
-
-    span_rows = span_rows.sort_values(["account_id", "start_at"], kind="stable")
-    first = ~span_rows["account_id"].duplicated()
-    start_month = _month_of(span_rows["start_at"], grid, closed_right=False)
-    span_row = ids.get_indexer(span_rows["account_id"])
-    new = _flags(span_row[first.to_numpy()], start_month[first.to_numpy()], (n, k))
-    back = _flags(span_row[~first.to_numpy()], start_month[~first.to_numpy()], (n, k))
-    churn_month = _month_of(churn_rows["churned_at"], grid, closed_right=True)
-    churned = _flags(ids.get_indexer(churn_rows["account_id"]), churn_month, (n, k))
-    churned &= active[:, :-1]
-    # Accounts with nothing on the board (gone before its first month, or not yet customers)
-    # would only add rows of zeros.
-    seen = active.any(axis=1) | new.any(axis=1) | back.any(axis=1) | churned.any(axis=1)
-    ids, active, level = ids[seen], active[seen], level[seen]
-    new, back, churned = new[seen], back[seen], churned[seen]
-    n = len(ids)
-
-    b, e = level[:, :-1], level[:, 1:]
-    starts_paying = (b == 0) & (e > 0)
-    moves = {
-        "new_mrr": np.where(starts_paying & new, e, 0.0),
-        "reactivation_mrr": np.where(starts_paying & back & ~new, e, 0.0),
-        "expansion_mrr": np.where(starts_paying & ~new & ~back, e, 0.0)
-        + np.where((b > 0) & (e > b), e - b, 0.0),
-        "contraction_mrr": np.where((e > 0) & (e < b), b - e, 0.0),
-        "churned_mrr": np.where((b > 0) & (e == 0), b, 0.0),
-    }
-    # Trailing 12 months: the accounts paying at the window's first instant, and what they pay
-    # at its end (NULL until the board has 12 months behind the month).
-    back12 = np.full((n, k), np.nan)
-    end12 = np.full((n, k), np.nan)
-    if k >= TRAILING_MONTHS:
-        back12[:, TRAILING_MONTHS - 1 :] = level[:, : k - TRAILING_MONTHS + 1]
-        end12[:, TRAILING_MONTHS - 1 :] = level[:, TRAILING_MONTHS:]
-
-    segments = ids.map(meta.set_index("account_id")["segment"]).astype("object")
-    has_mrr = subs is not None
-    frame = pd.DataFrame(
-        {
-            "account_id": np.repeat(ids.to_numpy(), k),
-            "segment": np.repeat(segments.to_numpy(), k),
-            "month": np.tile(grid[:-1], n),
-            "active": active[:, :-1].ravel(),
-            "new": new.ravel(),
-            "reactivated": (back & ~new).ravel() if has_mrr else np.nan,
-            "churned": churned.ravel(),
-            "opening_mrr": b.ravel() if has_mrr else np.nan,
-            "closing_mrr": e.ravel() if has_mrr else np.nan,
-            **{name: (v.ravel() if has_mrr else np.nan) for name, v in moves.items()},
-            "paying": (b > 0).ravel(),
-            "start_mrr_12m": back12.ravel() if has_mrr else np.nan,
-            "end_mrr_12m": end12.ravel() if has_mrr else np.nan,
-        }
-    )
+    g = _account_grid(ids, grid, state, span_rows, churn_rows).on_board()
+    frame = _months_frame(g, meta.set_index("account_id")["segment"], grid, subs is not None)
     if subs is None and lasting is None:
         frame[["active", "new", "churned"]] = np.nan
     frame["segment"] = segment_names(frame["segment"])
     frame["month"] = frame["month"].astype("datetime64[us]")
     settled = pd.Series(grid[1:] + np.timedelta64(gap, "D") <= np.datetime64(data_end, "us"))
-    frame["settled"] = np.tile(settled.to_numpy(), n)
+    frame["settled"] = np.tile(settled.to_numpy(), len(g.ids))
     return frame
 
 
