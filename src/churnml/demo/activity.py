@@ -129,6 +129,55 @@ def _no_flags() -> pd.DataFrame:
     )
 
 
+def _month_draws(seed: int, k: int, n: int) -> tuple[np.ndarray, ...]:
+    """Month ``k``'s draws per account, each from its own stream so that one never shifts
+    another: flag, done, day and minute of the check-in, rescue."""
+    return (
+        _rng(seed, 1, k).random(n),
+        _rng(seed, 2, k).random(n),
+        _rng(seed, 3, k).integers(0, DUE_DAYS, n),
+        _rng(seed, 4, k).integers(9 * 60, 17 * 60, n),
+        _rng(seed, 5, k).random(n),
+    )
+
+
+def _first_cancellation(cancellations: pd.DataFrame, acc: pd.Index, as_of) -> pd.DataFrame:
+    """Each flagged account's first cancellation within the play's effect (end_at, next_start
+    and its row in the subscriptions; NaT where none)."""
+    horizon = as_of + pd.Timedelta(days=EFFECT_DAYS)
+    cancel = cancellations[(cancellations["end_at"] >= as_of) & (cancellations["end_at"] < horizon)]
+    first = cancel.sort_values("end_at").drop_duplicates("account_id")
+    return first.assign(row=first.index).set_index("account_id").reindex(acc)
+
+
+def _postpone(subs, cancellations, row, old_end, nxt, new_end, until):
+    """Move one prevented cancellation later (in ``subs``, in place); returns the updated
+    cancellations and the contract time added (old end, new end)."""
+    if pd.notna(nxt) and new_end >= nxt:
+        new_end = nxt  # it came back anyway: the contract simply runs on
+    if new_end >= until:
+        new_end = pd.NaT
+    subs.loc[row, "end_at"] = new_end
+    if pd.isna(new_end) or new_end == nxt:
+        cancellations = cancellations.drop(index=row)
+    else:
+        cancellations.loc[row, "end_at"] = new_end
+    return cancellations, (old_end, new_end)
+
+
+def _checkins(accounts: pd.Index, at, owner: pd.Series) -> pd.DataFrame:
+    """The activity rows of the check-ins done, each naming the play it carried out."""
+    return pd.DataFrame(
+        {
+            "account_id": accounts,
+            "occurred_at": at,
+            "kind": CHECKIN_KIND,
+            "owner": owner.reindex(accounts).to_numpy(),
+            "play": PLAY_NAME,
+        }
+    )
+
+
 def apply_plays(
     accounts: pd.DataFrame,
     latent: pd.DataFrame,
@@ -155,11 +204,7 @@ def apply_plays(
     cancellations = _cancellations(subs)  # kept up to date as preventions move them
     last_flag = np.full(n, -COOLDOWN_MONTHS, np.int64)
     for k, as_of in enumerate(_month_starts(months, end)):
-        flag_draw = _rng(seed, 1, k).random(n)
-        done_draw = _rng(seed, 2, k).random(n)
-        day = _rng(seed, 3, k).integers(0, DUE_DAYS, n)
-        minute = _rng(seed, 4, k).integers(9 * 60, 17 * 60, n)
-        rescue_draw = _rng(seed, 5, k).random(n)
+        flag_draw, done_draw, day, minute, rescue_draw = _month_draws(seed, k, n)
         active = _active_at(ids, subs, as_of)
         rested = k - last_flag >= COOLDOWN_MONTHS
         flagged = np.flatnonzero(active & eligible & rested & (flag_draw < p_flag))
@@ -172,13 +217,8 @@ def apply_plays(
             + pd.to_timedelta(day[flagged], unit="D")
             + pd.to_timedelta(minute[flagged], unit="min")
         )
-        horizon = as_of + pd.Timedelta(days=EFFECT_DAYS)
-        cancel = cancellations[
-            (cancellations["end_at"] >= as_of) & (cancellations["end_at"] < horizon)
-        ]
-        first = cancel.sort_values("end_at").drop_duplicates("account_id")
         acc = pd.Index(ids[flagged])
-        first = first.assign(row=first.index).set_index("account_id").reindex(acc)
+        first = _first_cancellation(cancellations, acc, as_of)
         c_end, c_next, c_row = first["end_at"], first["next_start"], first["row"]
         would_churn = (
             c_end.notna()
@@ -188,20 +228,11 @@ def apply_plays(
         prevented = done & in_effect & (rescue_draw[flagged] < HAZARD_CUT)
         postpone = _rng(seed, 6, k).integers(*POSTPONE_DAYS, n)[flagged]
         for j in np.flatnonzero(prevented):
-            row = c_row.iloc[j]
-            old_end = c_end.iloc[j]
-            new_end = old_end + pd.Timedelta(days=int(postpone[j]))
-            nxt = c_next.iloc[j]
-            if pd.notna(nxt) and new_end >= nxt:
-                new_end = nxt  # it came back anyway: the contract simply runs on
-            if new_end >= until:
-                new_end = pd.NaT
-            subs.loc[row, "end_at"] = new_end
-            if pd.isna(new_end) or new_end == nxt:
-                cancellations = cancellations.drop(index=row)
-            else:
-                cancellations.loc[row, "end_at"] = new_end
-            extensions.append((acc[j], old_end, new_end))
+            postponed = c_end.iloc[j] + pd.Timedelta(days=int(postpone[j]))
+            cancellations, extension = _postpone(
+                subs, cancellations, c_row.iloc[j], c_end.iloc[j], c_next.iloc[j], postponed, until
+            )
+            extensions.append((acc[j], *extension))
         truth.append(
             pd.DataFrame(
                 {
@@ -217,17 +248,7 @@ def apply_plays(
                 }
             )
         )
-        checkins.append(
-            pd.DataFrame(
-                {
-                    "account_id": acc[done],
-                    "occurred_at": checkin_at[done],
-                    "kind": CHECKIN_KIND,
-                    "owner": owner.reindex(acc[done]).to_numpy(),
-                    "play": PLAY_NAME,
-                }
-            )
-        )
+        checkins.append(_checkins(acc[done], checkin_at[done], owner))
     truth_frame = pd.concat(truth, ignore_index=True) if truth else _no_flags()
     return {
         "subscriptions": subs,
