@@ -99,14 +99,15 @@ def main() -> None:
     scored = timed(
         "score + explain + outreach (both models)",
         r,
-        score_accounts,
-        features,
-        accounts,
-        churn,
-        upsell,
-        {"churn": churn_v, "upsell": upsell_v},
-        cfg.outreach,
-        datetime.now(UTC).replace(tzinfo=None),
+        lambda: score_accounts(
+            features,
+            accounts,
+            churn,
+            upsell,
+            {"churn": churn_v, "upsell": upsell_v},
+            cfg.outreach,
+            datetime.now(UTC).replace(tzinfo=None),
+        ).written(),
     )
     timed("write-back (DuckDB transaction)", r, sinks.write_duckdb, con, scored, "scored_accounts")
     total = r["score + explain + outreach (both models)"] + r["write-back (DuckDB transaction)"]
