@@ -125,6 +125,7 @@ def score(
         lang,
         previous,
         previous_drivers,
+        threads=cfg.training.num_threads,
     )
     return validate_scored(scored.written()), scored.drivers
 

@@ -75,11 +75,12 @@ def _predictions(bundle: ModelBundle | None, features: pd.DataFrame) -> pd.Serie
 
 
 def _drivers(
-    bundle: ModelBundle | None, features: pd.DataFrame, model: str, lang: str
+    bundle: ModelBundle | None, features: pd.DataFrame, model: str, lang: str, threads: int
 ) -> pd.DataFrame:
     if bundle is None:
         return empty_drivers()
-    return driver_frame(features, bundle.contributions(features), bundle.features, model, lang)
+    contrib = bundle.contributions(features, threads)
+    return driver_frame(features, contrib, bundle.features, model, lang)
 
 
 def score_accounts(
@@ -93,11 +94,12 @@ def score_accounts(
     lang: str = "en",
     previous: pd.DataFrame | None = None,
     previous_drivers: pd.DataFrame | None = None,
+    threads: int = 1,
 ) -> ScoredAccounts:
     """One row per account in the feature frame, and its drivers; `previous` is the last run's
     output (with `previous_drivers` its drivers, else read from its JSON columns), for the score
     change and what moved it. A target without a champion (None) leaves its probability, tier,
-    money and driver columns empty; health and plays use the other."""
+    money and driver columns empty; health and plays use the other. `threads`: TreeSHAP threads."""
     columns = [c for c in SCORED_COLUMNS if c not in DRIVER_JSON_COLUMNS]
     if features.empty:
         return ScoredAccounts(pd.DataFrame(columns=columns), empty_drivers())
@@ -110,8 +112,9 @@ def score_accounts(
         if "contract_arr" in features.columns
         else pd.Series(0.0, index=features.index)
     )
-    churn_drivers = _drivers(churn, features, "churn", lang)
-    both = [d for d in (churn_drivers, _drivers(upsell, features, "upsell", lang)) if len(d)]
+    churn_drivers = _drivers(churn, features, "churn", lang, threads)
+    upsell_drivers = _drivers(upsell, features, "upsell", lang, threads)
+    both = [d for d in (churn_drivers, upsell_drivers) if len(d)]
     drivers = pd.concat(both, ignore_index=True) if both else empty_drivers()
     fields = outreach_fields(scores, arr, cfg, top_family(churn_drivers, features["account_id"]))
     meta = accounts.set_index("account_id")
