@@ -156,10 +156,11 @@ def driver_dicts(drivers: pd.DataFrame, account_ids: Iterable, model: str) -> li
     ids = [str(a) for a in account_ids]
     out = {a: {"risk": [], "protective": []} for a in ids}
     picked = _of_model(drivers, model).sort_values("rank", kind="stable")
-    for row in picked.itertuples(index=False):
-        entries = out.get(row.account_id)
+    columns = [picked[k].tolist() for k in ("account_id", "direction", *_ENTRY_KEYS)]
+    for account_id, direction, *entry in zip(*columns, strict=True):
+        entries = out.get(account_id)
         if entries is not None:
-            entries[row.direction].append({k: getattr(row, k) for k in _ENTRY_KEYS})
+            entries[direction].append(dict(zip(_ENTRY_KEYS, entry, strict=True)))
     return [out[a] for a in ids]
 
 
