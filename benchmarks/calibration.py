@@ -123,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     from quality import Dataset, feature_frame
 
-    cache = Path("bench-data")
+    cache = Path("bench-data").resolve()
     cache.mkdir(exist_ok=True)
     cfg = Dataset("demo", accounts=args.accounts, seed=args.seed, months=args.months).config(cache)
     cfg = cfg.model_copy(
