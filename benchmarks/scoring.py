@@ -61,7 +61,7 @@ def main() -> None:
 
     from churnml.config import load_config
     from churnml.features import FeatureSpec
-    from churnml.io import sinks, tracking
+    from churnml.io import registry, sinks
     from churnml.io.frames import to_pandas
     from churnml.io.sources import connect_warehouse, load_sources, materialize
     from churnml.io.warehouse_writer import write_demo_warehouse
@@ -81,8 +81,8 @@ def main() -> None:
     print("training champions on the small demo ...", flush=True)
     training_flow(config_path=str(write_config(root, small)))
     cfg = load_config(write_config(root, big))
-    churn, churn_v = tracking.load_champion(cfg, "churn")
-    upsell, upsell_v = tracking.load_champion(cfg, "upsell")
+    churn, churn_v = registry.load_champion(cfg, "churn")
+    upsell, upsell_v = registry.load_champion(cfg, "upsell")
 
     r: dict[str, float] = {}
     print(f"scoring {big}:", flush=True)
