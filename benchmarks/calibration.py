@@ -47,6 +47,9 @@ def booster_classifier(booster, trees: int):
             p = self.booster.predict(X, num_iteration=self.trees)
             return np.column_stack([1 - p, p])
 
+        def predict(self, X):
+            return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
     return BoosterClassifier(booster, trees).fit()
 
 

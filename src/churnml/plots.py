@@ -7,6 +7,8 @@ the process-wide backend (a figure renders through Agg when it is saved as PNG).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -67,7 +69,9 @@ def shap_summary_figure(
 ) -> Figure:
     """SHAP beeswarm: per feature, each account's push (log-odds) coloured by its value, the
     features ordered by mean |SHAP|; without values the dots are not coloured."""
-    import shap  # heavy import (numba): only when a training run draws it
+    with warnings.catch_warnings():  # shap 0.51 builds its colour maps with calls matplotlib
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # plans to deprecate
+        import shap  # heavy import (numba): only when a training run draws it
 
     data = _numeric(values[features]) if values is not None else None
     explanation = shap.Explanation(
