@@ -63,6 +63,9 @@ def input_example(bundle: ModelBundle, features: pd.DataFrame, rows: int = 5) ->
     example = bundle.design_matrix(features.head(rows))
     for col in bundle.categories:
         example[col] = example[col].astype("string").astype(object)
+    # object column labels: MLflow compares them with a range, which pandas warns about for
+    # Arrow-backed string labels on every registration
+    example.columns = pd.Index(list(example.columns), dtype=object)
     return example.reset_index(drop=True)
 
 
