@@ -174,15 +174,23 @@ def driver_text(
     drivers: pd.DataFrame, account_ids: Iterable, model: str, lang: str = "en"
 ) -> list[str]:
     """One readable line per account: its risk sentences, then its protective ones."""
-    text = []
-    for d in driver_dicts(drivers, account_ids, model):
-        risk = "; ".join(x["sentence"] for x in d["risk"])
-        protect = "; ".join(x["sentence"] for x in d["protective"])
+    ids = [str(a) for a in account_ids]
+    said: dict[str, dict[str, list[str]]] = {a: {"risk": [], "protective": []} for a in ids}
+    picked = _of_model(drivers, model).sort_values("rank", kind="stable")
+    columns = [picked[k].tolist() for k in ("account_id", "direction", "sentence")]
+    for account_id, direction, text in zip(*columns, strict=True):
+        if account_id in said:
+            said[account_id][direction].append(text)
+    none = "なし" if lang == "ja" else "none"
+    lines = []
+    for a in ids:
+        risk = "; ".join(said[a]["risk"]) or none
+        protect = "; ".join(said[a]["protective"]) or none
         if lang == "ja":
-            text.append(f"リスク要因: {risk or 'なし'} / 好材料: {protect or 'なし'}")
+            lines.append(f"リスク要因: {risk} / 好材料: {protect}")
         else:
-            text.append(f"Risk: {risk or 'none'}. Protective: {protect or 'none'}.")
-    return text
+            lines.append(f"Risk: {risk}. Protective: {protect}.")
+    return lines
 
 
 def top_family(drivers: pd.DataFrame, account_ids: pd.Series, model: str = "churn") -> pd.Series:
