@@ -65,7 +65,7 @@ def test_registered_model_has_signature_example_and_no_pickled_code(registered):
 def test_loads_and_predicts_with_only_its_requirements(registered):
     """Everything installed here but outside the requirements (and what they pull in) is
     hidden from the loading process, churnml included: what a clean virtualenv would prove,
-    without installing mlflow's tree into one (4m41s here; see docs/training.md)."""
+    without installing mlflow's tree into one (4-5 min here; see docs/training.md)."""
     local, _, expected, _ = registered
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
