@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from churnml.config import load_config
-    from churnml.io import tracking
+    from churnml.io import registry
 
     big = cached_warehouse(
         f"scoring-{args.accounts}-{args.months}.duckdb",
@@ -70,8 +70,8 @@ def main() -> None:
     )
     root = train_champions(args.train_accounts)
     cfg = load_config(write_config(root, big))
-    churn, churn_v = tracking.load_champion(cfg, "churn")
-    upsell, upsell_v = tracking.load_champion(cfg, "upsell")
+    churn, churn_v = registry.load_champion(cfg, "churn")
+    upsell, upsell_v = registry.load_champion(cfg, "upsell")
     r: dict[str, float] = {}
     print(f"scoring {big}:", flush=True)
     features, as_of = time_scoring(cfg, churn, upsell, {"churn": churn_v, "upsell": upsell_v}, r)
@@ -131,14 +131,15 @@ def time_scoring(cfg, churn, upsell, versions: dict[str, str], r: dict):
     scored = timed(
         "score + explain + outreach (both models)",
         r,
-        score_accounts,
-        features,
-        accounts,
-        churn,
-        upsell,
-        versions,
-        cfg.outreach,
-        datetime.now(UTC).replace(tzinfo=None),
+        lambda: score_accounts(
+            features,
+            accounts,
+            churn,
+            upsell,
+            versions,
+            cfg.outreach,
+            datetime.now(UTC).replace(tzinfo=None),
+        ).written(),
     )
     timed("write-back (DuckDB transaction)", r, sinks.write_duckdb, con, scored, "scored_accounts")
     return features, as_of

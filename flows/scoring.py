@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
 from churnml.drift import DriftError, drift_table, report_rows, summarize
+from churnml.explain import stored_drivers
 from churnml.features import FeatureSpec
 from churnml.forecast import expansion_share_from_history, forecast_quarter
 from churnml.io import kpi_store, registry, score_history, sinks, tracking
@@ -115,7 +116,17 @@ def require_active_accounts(features, tables: dict, as_of: date) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, previous=None):
+def score(
+    features,
+    tables,
+    champions: dict,
+    cfg: ChurnmlConfig,
+    lang: str,
+    previous=None,
+    previous_drivers=None,
+):
+    """The scored_accounts table as written (drivers as JSON, checked) and the drivers' long
+    frame, which the report reads."""
     accounts = tables["accounts"].to_pandas()
     bundles = {target: bundle for target, (bundle, _) in champions.items()}
     scored = score_accounts(
@@ -128,8 +139,10 @@ def score(features, tables, champions: dict, cfg: ChurnmlConfig, lang: str, prev
         datetime.now(UTC).replace(tzinfo=None),
         lang,
         previous,
+        previous_drivers,
+        threads=cfg.training.num_threads,
     )
-    return validate_scored(scored)
+    return validate_scored(scored.written()), scored.drivers
 
 
 @task(cache_policy=NO_CACHE)
@@ -198,6 +211,8 @@ def write_report(
     missing: dict[str, str] | None = None,
     kpis: dict | None = None,
     plays=None,
+    drivers=None,
+    previous_drivers=None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -226,6 +241,8 @@ def write_report(
         previous=previous,
         extra_sections=extra,
         max_accounts=cfg.output.report_max_accounts,
+        drivers=drivers,
+        previous_drivers=previous_drivers,
     )
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(target)
@@ -250,7 +267,8 @@ def scoring_flow(
         require_active_accounts(features, tables, as_of)
         features, scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
-        scored = score(features, tables, champions, cfg, lang, previous)
+        previous_drivers = stored_drivers(previous)  # read once, for changes and the report
+        scored, drivers = score(features, tables, champions, cfg, lang, previous, previous_drivers)
         drift = measure_drift(features, scored, champions, cfg)
         drift_summary = summarize(drift) if drift is not None else None
         run_id = log_scoring_run(cfg, as_of, champions, drift)
@@ -265,7 +283,18 @@ def scoring_flow(
         record = track_record_history(con, cfg)
         plays = latest_play_effects(con, cfg)
         report = write_report(
-            scored, cfg, lang, previous, scored_as_missing, drift, record, missing, kpis, plays
+            scored,
+            cfg,
+            lang,
+            previous,
+            scored_as_missing,
+            drift,
+            record,
+            missing,
+            kpis,
+            plays,
+            drivers,
+            previous_drivers,
         )
     finally:
         con.disconnect()  # release the warehouse for the next run, also after a failure

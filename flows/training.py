@@ -143,7 +143,7 @@ def register_and_log(
             (decision, champion_before), text = decisions[target], decisions[target][0].as_text()
             tracking.log_evaluation(result, cfg)
             tracking.log_leakage_checks(target, checks[target])
-            version = registry.register_bundle(result.bundle, cfg)
+            version = registry.register_bundle(result.bundle, cfg, result.split.test)
             if decision.promote:
                 registry.set_champion(cfg, target, version)
             registry.tag_version(cfg, target, version, registry.GATE_TAG, text)

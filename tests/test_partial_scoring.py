@@ -63,7 +63,7 @@ def test_a_target_without_champion_leaves_its_columns_empty(bundle, missing):
         versions,
         OutreachConfig(),
         datetime(2026, 12, 1),
-    )
+    ).written()
     scored = validate_scored(scored)
     present = "upsell" if missing == "churn" else "churn"
     assert scored[f"p_{missing}"].isna().all() and scored[f"{missing}_tier"].isna().all()

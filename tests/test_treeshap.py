@@ -80,3 +80,49 @@ def test_columns_must_match_the_model():
     )
     with pytest.raises(ValueError, match="model's features"):
         FastTreeShap(booster).shap_values(X[list(reversed(X.columns))])
+
+
+def brute_force_table(value: float, z: np.ndarray) -> np.ndarray:
+    """Shapley values of the leaf game by enumerating every coalition (2^d x 2^d)."""
+    from math import factorial
+
+    d = len(z)
+    masks = np.arange(1 << d)
+    bits = (masks[:, None] >> np.arange(d)) & 1
+    zprod_out = np.prod(np.where(bits == 1, 1.0, z[None, :]), axis=1)
+    g = value * ((masks[None, :] & ~masks[:, None]) == 0) * zprod_out[None, :]
+    weights = np.zeros((1 << d, d))
+    for s in range(1 << d):
+        size = bin(s).count("1")
+        for i in range(d):
+            if s >> i & 1:
+                weights[s, i] = factorial(size - 1) * factorial(d - size) / factorial(d)
+            else:
+                weights[s, i] = -factorial(size) * factorial(d - size - 1) / factorial(d)
+    return g @ weights
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 8])
+def test_leaf_tables_equal_the_shapley_values_by_enumeration(d):
+    from churnml.treeshap import _leaf_table
+
+    z = np.random.default_rng(d).uniform(0.05, 0.95, d)
+    z[0] = 1.0  # a repeated split can leave a cover fraction of 1; 0 happens on empty children
+    if d > 2:
+        z[1] = 0.0
+    np.testing.assert_allclose(_leaf_table(0.7, z), brute_force_table(0.7, z), atol=1e-12)
+
+
+def test_tables_are_cached_per_model_and_refused_when_too_large():
+    from churnml.treeshap import TreeShapTooLarge, explainer
+
+    X, y = frame(1000, 5)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 31, "max_depth": -1},
+        lgb.Dataset(X, y),
+        num_boost_round=10,
+    )
+    assert explainer(booster) is explainer(booster)
+    needed = explainer(booster).table_bytes
+    with pytest.raises(TreeShapTooLarge, match=r"MiB .*training.max_depth"):
+        FastTreeShap(booster, max_bytes=needed - 1)

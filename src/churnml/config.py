@@ -713,46 +713,18 @@ class KpiConfig(StrictModel):
         return _check_identifier(v, "table")
 
 
-_CRON_FIELDS = (
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day of month", 1, 31),
-    ("month", 1, 12),
-    ("day of week", 0, 7),
-)
-_CRON_NAMES = {
-    3: {
-        m: i + 1
-        for i, m in enumerate(
-            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-        )
-    },
-    4: {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
-}
-
-
 def check_cron(expr: str) -> str:
-    """A standard five-field cron expression, checked field by field with a clear message."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day month weekday)")
-    for k, (field, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
-        names = _CRON_NAMES.get(k, {})
-        for part in field.split(","):
-            body, _, step = part.partition("/")
-            if step and not (step.isdigit() and int(step) >= 1):
-                raise ValueError(f"cron {expr!r}: bad step {step!r} in the {name} field")
-            if body == "*":
-                continue
-            bounds = body.split("-")
-            if len(bounds) > 2 or not all(bounds):
-                raise ValueError(f"cron {expr!r}: cannot read {part!r} in the {name} field")
-            for b in bounds:
-                value = names.get(b.lower(), int(b) if b.isdigit() else None)
-                if value is None or not low <= value <= high:
-                    raise ValueError(
-                        f"cron {expr!r}: {b!r} is outside {low}-{high} in the {name} field"
-                    )
+    """A cron expression the scheduler itself accepts: Prefect's own ``CronSchedule`` (its
+    vendored croniter) reads it, so a config that loads is a schedule that deploys."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=expr)
+    except ValueError:
+        raise ValueError(
+            f"cron {expr!r} is not a schedule Prefect can run; write five fields "
+            "(minute hour day-of-month month day-of-week), e.g. '0 6 * * mon-fri'"
+        ) from None
     return expr
 
 

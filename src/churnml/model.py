@@ -47,11 +47,11 @@ class ModelBundle:
         """Calibrated probability of the target event within the horizon."""
         return np.clip(self.calibrator.predict(self.predict_raw(frame)), 0.0, 1.0)
 
-    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+    def contributions(self, frame: pd.DataFrame, threads: int = 1) -> np.ndarray:
         """Exact TreeSHAP values in log-odds (n, p), the same as LightGBM's pred_contrib."""
         from churnml.treeshap import shap_values
 
-        return shap_values(self.booster, self.design_matrix(frame))
+        return shap_values(self.booster, self.design_matrix(frame), threads)
 
 
 def unknown_categories(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, list[str]]:

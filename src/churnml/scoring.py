@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from churnml.changes import score_changes
 from churnml.config import OutreachConfig
-from churnml.explain import drivers_for_frame
+from churnml.explain import (
+    driver_frame,
+    driver_text,
+    empty_drivers,
+    top_family,
+    with_driver_json,
+)
 from churnml.model import ModelBundle
 from churnml.outreach import outreach_fields, play_owner
 
@@ -46,16 +52,19 @@ SCORED_COLUMNS = [
 ]
 
 
-def top_risk_family(drivers_json: list[str]) -> pd.Series:
-    """Family of each account's strongest churn driver ("" when nothing pushes risk up)."""
-    families = []
-    for entry in drivers_json:
-        risk = json.loads(entry)["risk"]
-        families.append(risk[0]["family"] if risk else "")
-    return pd.Series(families, dtype="str")
+DRIVER_JSON_COLUMNS = ("drivers_json", "upsell_drivers_json")
 
 
-NO_DRIVERS = json.dumps({"risk": [], "protective": []})
+class ScoredAccounts(NamedTuple):
+    """A scoring run: one row per account, and the drivers of both models as a long frame
+    (``churnml.explain.DRIVER_COLUMNS``) that becomes the JSON columns only when written."""
+
+    table: pd.DataFrame  # SCORED_COLUMNS without the driver JSON columns
+    drivers: pd.DataFrame
+
+    def written(self) -> pd.DataFrame:
+        """The scored_accounts table as sinks write it (drivers serialised to JSON)."""
+        return with_driver_json(self.table, self.drivers)[SCORED_COLUMNS]
 
 
 def _predictions(bundle: ModelBundle | None, features: pd.DataFrame) -> pd.Series:
@@ -66,11 +75,12 @@ def _predictions(bundle: ModelBundle | None, features: pd.DataFrame) -> pd.Serie
 
 
 def _drivers(
-    bundle: ModelBundle | None, features: pd.DataFrame, lang: str
-) -> tuple[list[str], list[str]]:
+    bundle: ModelBundle | None, features: pd.DataFrame, model: str, lang: str, threads: int
+) -> pd.DataFrame:
     if bundle is None:
-        return [NO_DRIVERS] * len(features), [""] * len(features)
-    return drivers_for_frame(features, bundle.contributions(features), bundle.features, lang)
+        return empty_drivers()
+    contrib = bundle.contributions(features, threads)
+    return driver_frame(features, contrib, bundle.features, model, lang)
 
 
 def score_accounts(
@@ -83,12 +93,16 @@ def score_accounts(
     scored_at: datetime,
     lang: str = "en",
     previous: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """One row per account in the feature frame, ready for write-back; `previous` is the last
-    run's output, for the score change and what moved it. A target without a champion (None)
-    leaves its probability, tier, money and driver columns empty; health and plays use the other."""
+    previous_drivers: pd.DataFrame | None = None,
+    threads: int = 1,
+) -> ScoredAccounts:
+    """One row per account in the feature frame, and its drivers; `previous` is the last run's
+    output (with `previous_drivers` its drivers, else read from its JSON columns), for the score
+    change and what moved it. A target without a champion (None) leaves its probability, tier,
+    money and driver columns empty; health and plays use the other. `threads`: TreeSHAP threads."""
+    columns = [c for c in SCORED_COLUMNS if c not in DRIVER_JSON_COLUMNS]
     if features.empty:
-        return pd.DataFrame(columns=SCORED_COLUMNS)
+        return ScoredAccounts(pd.DataFrame(columns=columns), empty_drivers())
     features = features.reset_index(drop=True)
     scores = pd.DataFrame(
         {"p_churn": _predictions(churn, features), "p_upsell": _predictions(upsell, features)}
@@ -98,9 +112,11 @@ def score_accounts(
         if "contract_arr" in features.columns
         else pd.Series(0.0, index=features.index)
     )
-    churn_json, churn_text = _drivers(churn, features, lang)
-    fields = outreach_fields(scores, arr, cfg, top_risk_family(churn_json))
-    upsell_json, _ = _drivers(upsell, features, lang)
+    churn_drivers = _drivers(churn, features, "churn", lang, threads)
+    upsell_drivers = _drivers(upsell, features, "upsell", lang, threads)
+    both = [d for d in (churn_drivers, upsell_drivers) if len(d)]
+    drivers = pd.concat(both, ignore_index=True) if both else empty_drivers()
+    fields = outreach_fields(scores, arr, cfg, top_family(churn_drivers, features["account_id"]))
     meta = accounts.set_index("account_id")
     out = pd.DataFrame(
         {
@@ -123,14 +139,12 @@ def score_accounts(
     out["play_due"] = (out["as_of"] + pd.to_timedelta(out["play_due_days"], unit="D")).astype(
         "datetime64[us]"
     )
-    out["drivers_json"] = churn_json
-    out["drivers_text"] = churn_text
-    out["upsell_drivers_json"] = upsell_json
-    changes = score_changes(out, previous, lang)
+    out["drivers_text"] = (
+        driver_text(churn_drivers, out["account_id"], "churn", lang) if churn is not None else ""
+    )
+    changes = score_changes(out, previous, lang, churn_drivers, previous_drivers)
     if churn is None:  # no churn score, so no change to explain
         changes["change_summary"] = ""
     out = pd.concat([out, changes], axis=1)
-    out = out[SCORED_COLUMNS].sort_values(
-        ["arr_at_risk", "p_churn"], ascending=False, kind="stable"
-    )
-    return out.reset_index(drop=True)
+    out = out[columns].sort_values(["arr_at_risk", "p_churn"], ascending=False, kind="stable")
+    return ScoredAccounts(out.reset_index(drop=True), drivers)

@@ -1,12 +1,20 @@
 """Exact path-dependent TreeSHAP for LightGBM, vectorised over accounts with per-leaf tables.
 
+Algorithm: the values are those of path-dependent TreeSHAP (Lundberg, Erion & Lee, "Consistent
+individualized feature attribution for tree ensembles", arXiv:1802.03888, 2018, Algorithm 2;
+Lundberg et al., "From local explanations to global understanding with explainable AI for
+trees", Nature Machine Intelligence 2, 56-67, 2020, where it is named "path-dependent"): a
+feature left out of a coalition follows both children of a split, weighted by the training
+cover. ``shap.TreeExplainer`` and LightGBM's ``pred_contrib`` compute the same values.
+
 Why: LightGBM's ``pred_contrib`` (which ``shap.TreeExplainer`` calls for LightGBM) walks every
 tree path for every row, O(leaves x depth^2) per row and tree. For the shallow trees churnml
 trains, the same exact values come cheaper: a leaf's part of the SHAP values depends on the row
 only through which of the leaf's path features the row "agrees with" (a bitmask over at most
 ``depth`` features). Each leaf's Shapley values are precomputed for every bitmask once per model
-(2^d x d numbers), and scoring becomes comparisons, bit operations and table look-ups on whole
-columns. The result equals ``pred_contrib`` (tested to 1e-9) including missing values and
+(2^d x d numbers, cached per model), and scoring becomes comparisons, bit operations and table
+look-ups on whole columns. The tables of deep trees grow as 2^d: a model whose tables would
+exceed ``MAX_TABLE_BYTES`` in total is refused with one error instead of exhausting memory. The result equals ``pred_contrib`` (tested to 1e-9) including missing values and
 categorical splits.
 
 The game of one leaf l with value v, unique path features P, cover fractions z_j (child count /
@@ -17,6 +25,7 @@ leaves of the Shapley values of these games (Shapley values are linear).
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from math import factorial
 
@@ -25,7 +34,11 @@ import numpy as np
 import pandas as pd
 
 ZERO_THRESHOLD = 1e-35
-MAX_PATH_FEATURES = 12  # tables grow as 2^d; deeper paths fall back to pred_contrib
+MAX_TABLE_BYTES = 1 << 30  # all leaf tables of one model together (float64 cells)
+
+
+class TreeShapTooLarge(ValueError):
+    """The model's trees are too deep for tabulated TreeSHAP within the memory limit."""
 
 
 @dataclass
@@ -42,49 +55,88 @@ class _Node:
 class _Leaf:
     features: np.ndarray  # unique path features (model column indices), order = bit order
     steps: list[tuple[int, bool, int]]  # (node id, went left, bit) along the path
-    table: np.ndarray  # (2^d, d) Shapley values for every agreement bitmask
-
-
-def _shapley_matrix(d: int) -> np.ndarray:
-    """M with phi = g @ M for a game g given on all 2^d coalitions (bitmask order)."""
-    m = np.zeros((1 << d, d))
-    for s in range(1 << d):
-        size = bin(s).count("1")
-        for i in range(d):
-            if s >> i & 1:
-                m[s, i] = factorial(size - 1) * factorial(d - size) / factorial(d)
-            else:
-                m[s, i] = -factorial(size) * factorial(d - size - 1) / factorial(d)
-    return m
+    value: float
+    z: np.ndarray  # cover fraction of each path feature, in bit order
+    table: np.ndarray | None = None  # (2^d, d) Shapley values for every agreement bitmask
 
 
 def _leaf_table(value: float, z: np.ndarray) -> np.ndarray:
-    """Shapley values of the leaf game for every agreement mask A (rows) and feature (columns)."""
+    """Shapley values of the leaf game for every agreement mask A (rows) and feature (columns).
+
+    With d players, weights w(k) = k! (d-k-1)! / d! and B = A minus {i}, the game
+    g(S) = v [S subset of A] prod_{j not in S} z_j gives
+    phi_i(A) = v ([i in A] - z_i) prod_{j not in A, j != i} z_j sum_k w(k) e_{|B|-k}(z_B),
+    with e_r the elementary symmetric polynomials of the z of B: O(2^d d) time and memory.
+    """
     d = len(z)
     if d == 0:
         return np.zeros((1, 0))
-    masks = np.arange(1 << d)
-    bits = (masks[:, None] >> np.arange(d)) & 1  # (2^d, d): coalition membership
-    zprod_out = np.prod(np.where(bits == 1, 1.0, z[None, :]), axis=1)  # prod over j not in S of z_j
-    # g[A, S] = v * [S subset of A] * prod_{j not in S} z_j
-    subset = (masks[None, :] & ~masks[:, None]) == 0
-    g = value * subset * zprod_out[None, :]
-    return g @ _shapley_matrix(d)
+    n_masks = 1 << d
+    # e_r(z_M) for every mask M, one bit at a time: e(M + j) = e(M) * (1 + z_j x)
+    elementary = np.zeros((n_masks, d + 1))
+    elementary[0, 0] = 1.0
+    outside = np.ones(n_masks)  # prod_{j not in M} z_j
+    size = np.zeros(n_masks, dtype=np.int64)
+    for j in range(d):
+        lo, hi = 1 << j, 1 << (j + 1)
+        elementary[lo:hi] = elementary[:lo]
+        elementary[lo:hi, 1:] += z[j] * elementary[:lo, :-1]
+        size[lo:hi] = size[:lo] + 1
+    masks = np.arange(n_masks)
+    for j in range(d):
+        outside[(masks >> j & 1) == 0] *= z[j]
+    w = np.array([factorial(k) * factorial(d - k - 1) / factorial(d) for k in range(d)])
+    # weighted[M] = sum_{k=0}^{|M|} w(k) e_{|M|-k}(z_M), for |M| <= d - 1
+    weighted = np.zeros(n_masks)
+    for k in range(d):
+        r = size - k
+        ok = (r >= 0) & (size <= d - 1)
+        weighted[ok] += w[k] * elementary[np.flatnonzero(ok), r[ok]]
+    table = np.empty((n_masks, d))
+    for i in range(d):
+        bit = 1 << i
+        member = (masks & bit) > 0
+        table[:, i] = (member - z[i]) * outside[masks | bit] * weighted[masks & ~bit]
+    return value * table
+
+
+def _table_bytes(depths: list[int]) -> int:
+    return sum(8 * (1 << d) * max(d, 1) for d in depths)
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def explainer(booster: lgb.Booster) -> FastTreeShap:
+    """The tables of a booster, built once per model object and kept while it lives."""
+    fast = _CACHE.get(booster)
+    if fast is None:
+        fast = _CACHE[booster] = FastTreeShap(booster)
+    return fast
 
 
 class FastTreeShap:
     """Precomputed TreeSHAP tables of a LightGBM booster (binary or regression, one output)."""
 
-    def __init__(self, booster: lgb.Booster) -> None:
+    def __init__(self, booster: lgb.Booster, max_bytes: int = MAX_TABLE_BYTES) -> None:
         dump = booster.dump_model()
         if dump.get("num_tree_per_iteration", 1) != 1:
             raise ValueError("FastTreeShap supports single-output models only")
         self.feature_names: list[str] = dump["feature_names"]
         self.pandas_categorical = dump.get("pandas_categorical") or []
-        self.trees: list[tuple[list[_Node], list[_Leaf], float]] = []
-        self.supported = True
-        for info in dump["tree_info"]:
-            self.trees.append(self._compile(info["tree_structure"]))
+        self.trees = [self._compile(info["tree_structure"]) for info in dump["tree_info"]]
+        depths = [len(leaf.features) for _, leaves, _ in self.trees for leaf in leaves]
+        self.table_bytes = _table_bytes(depths)
+        if self.table_bytes > max_bytes:
+            raise TreeShapTooLarge(
+                f"TreeSHAP tables of this model would take {self.table_bytes / 2**20:,.0f} MiB "
+                f"(limit {max_bytes / 2**20:,.0f} MiB; the deepest path splits on {max(depths)} "
+                "features): train shallower trees (training.max_depth, training.num_leaves)"
+            )
+        for _, leaves, _ in self.trees:
+            for leaf in leaves:
+                leaf.table = _leaf_table(leaf.value, leaf.z)
+        self.supported = True  # every leaf has its table
 
     def _compile(self, root: dict) -> tuple[list[_Node], list[_Leaf], float]:
         nodes: list[_Node] = []
@@ -102,15 +154,12 @@ class FastTreeShap:
                     bit, z = feats.get(f, (len(feats), 1.0))
                     feats[f] = (bit, z * frac)
                     steps.append((node_id, left, bit))
-                if len(feats) > MAX_PATH_FEATURES:
-                    self.supported = False
                 z = np.array([feats[f][1] for f in sorted(feats, key=lambda k: feats[k][0])])
                 order = np.array(sorted(feats, key=lambda k: feats[k][0]), dtype=np.int64)
                 if not path:
                     constant += value
                     return
-                table = _leaf_table(value, z) if self.supported else np.zeros((1, 0))
-                leaves.append(_Leaf(order, steps, table))
+                leaves.append(_Leaf(order, steps, value, z))
                 return
             categorical = node["decision_type"] == "=="
             cats = (
@@ -209,12 +258,9 @@ class FastTreeShap:
         return out.T
 
 
-def shap_values(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """Exact TreeSHAP values; falls back to pred_contrib for paths too deep to tabulate."""
-    fast = FastTreeShap(booster)
-    if not fast.supported:
-        return booster.predict(X, pred_contrib=True)[:, :-1]
-    return fast.shap_values(X)
+def shap_values(booster: lgb.Booster, X: pd.DataFrame, threads: int = 1) -> np.ndarray:
+    """Exact TreeSHAP values (n, p) with the booster's cached tables."""
+    return explainer(booster).shap_values(X, threads=threads)
 
 
-__all__ = ["FastTreeShap", "shap_values"]
+__all__ = ["FastTreeShap", "TreeShapTooLarge", "explainer", "shap_values"]

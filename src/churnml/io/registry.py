@@ -8,6 +8,8 @@ Scoring only ever loads ``models:/<name>@champion``.
 
 from __future__ import annotations
 
+import inspect
+import shutil
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -17,6 +19,7 @@ import joblib
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from churnml.config import ChurnmlConfig
@@ -36,15 +39,13 @@ class NoChampion(TrackingError):
     """The registry answered, and holds no champion for this target."""
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
-    """pyfunc face of a ModelBundle: takes a feature frame, returns raw and calibrated scores."""
-
-    def load_context(self, context) -> None:
-        self.bundle: ModelBundle = joblib.load(context.artifacts["bundle"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        raw = self.bundle.predict_raw(model_input)
-        return pd.DataFrame({"p_raw": raw, "p_cal": self.bundle.calibrator.predict(raw)})
+PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_model.py")
+# the churnml modules a pickled bundle refers to (ModelBundle, its calibrators): they travel
+# with the model so that it loads where churnml is not installed
+BUNDLE_MODULES = ("model.py", "calibration.py", "treeshap.py")
+# what loading and predicting needs, pinned to the versions the model was trained with
+# (mlflow itself is added by MLflow)
+BUNDLE_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib")
 
 
 @dataclass
@@ -57,21 +58,57 @@ def model_name(cfg: ChurnmlConfig, target: str) -> str:
     return cfg.mlflow.churn_model_name if target == "churn" else cfg.mlflow.upsell_model_name
 
 
-def register_bundle(bundle: ModelBundle, cfg: ChurnmlConfig) -> str:
-    """Log the bundle as a pyfunc inside the active run and register it; returns the version."""
+def input_example(bundle: ModelBundle, features: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """A few rows as the pyfunc takes them: the model's features, categories as strings."""
+    example = bundle.design_matrix(features.head(rows))
+    for col in bundle.categories:
+        example[col] = example[col].astype("string").astype(object)
+    # object column labels: MLflow compares them with a range, which pandas warns about for
+    # Arrow-backed string labels on every registration
+    example.columns = pd.Index(list(example.columns), dtype=object)
+    return example.reset_index(drop=True)
+
+
+def _code_package(folder: Path) -> Path:
+    """A copy of the churnml modules a bundle needs, as a package MLflow puts on sys.path."""
+    package = folder / "churnml"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    source = Path(inspect.getfile(ModelBundle)).parent
+    for name in BUNDLE_MODULES:
+        shutil.copy(source / name, package / name)
+    return package
+
+
+def register_bundle(
+    bundle: ModelBundle, cfg: ChurnmlConfig, features: pd.DataFrame | None = None
+) -> str:
+    """Log the bundle as a pyfunc inside the active run and register it; returns the version.
+    With `features` (rows of the training frame) it carries a signature and an input example."""
+    example = signature = None
+    if features is not None and len(features):
+        example = input_example(bundle, features)
+        signature = infer_signature(example, _scores(bundle, example))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bundle.joblib"
         joblib.dump(bundle, path)
         info = mlflow.pyfunc.log_model(
             name=f"{bundle.target}_model",
-            python_model=BundleModel(),
+            python_model=str(PYFUNC_SCRIPT),
             artifacts={"bundle": str(path)},
-            pip_requirements=[
-                f"{p}=={package_version(p)}" for p in ("lightgbm", "scikit-learn", "pandas")
-            ],
+            code_paths=[str(_code_package(Path(tmp)))],
+            pip_requirements=[f"{p}=={package_version(p)}" for p in BUNDLE_REQUIREMENTS],
+            signature=signature,
+            input_example=example,
             registered_model_name=model_name(cfg, bundle.target),
         )
     return str(info.registered_model_version)
+
+
+def _scores(bundle: ModelBundle, example: pd.DataFrame) -> pd.DataFrame:
+    """What the pyfunc returns for the example (pyfunc_model.BundleModel.predict)."""
+    raw = bundle.predict_raw(example)
+    return pd.DataFrame({"p_raw": raw, "p_cal": bundle.calibrator.predict(raw)})
 
 
 def set_champion(cfg: ChurnmlConfig, target: str, version: str) -> None:

@@ -166,8 +166,6 @@ def log_evaluation(result, cfg: ChurnmlConfig) -> None:
 
 
 def _log_plots(result) -> None:
-    import matplotlib.pyplot as plt
-
     from churnml.plots import evaluation_figure, shap_summary_figure
 
     bundle, target, preds = result.bundle, result.bundle.target, result.test_predictions
@@ -176,9 +174,10 @@ def _log_plots(result) -> None:
     )
     mlflow.log_figure(fig, f"{target}/plots/evaluation.png")
     sample = result.split.test.head(5000)
-    fig = shap_summary_figure(bundle.contributions(sample), bundle.features)
+    fig = shap_summary_figure(
+        bundle.contributions(sample), bundle.features, values=bundle.design_matrix(sample)
+    )
     mlflow.log_figure(fig, f"{target}/plots/shap_summary.png")
-    plt.close("all")
 
 
 def _log_tables(result, cfg: ChurnmlConfig) -> None:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from churnml.catalogue import FAMILY_LABELS
+from churnml.explain import driver_dicts, family_label, stored_drivers
 
-
-def family_label(family: str, lang: str) -> str:
-    en, ja = FAMILY_LABELS.get(family, (family, family))
-    return ja if lang == "ja" else en
-
-
-def _parse(drivers_json) -> dict:
-    if not isinstance(drivers_json, str) or not drivers_json:
-        return {"risk": [], "protective": []}
-    return json.loads(drivers_json)
+__all__ = ["accounts_payload", "driver_digest", "family_label", "portfolio"]
 
 
 def portfolio(scored: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -36,35 +25,58 @@ def portfolio(scored: pd.DataFrame, by: str) -> pd.DataFrame:
     return out.sort_values("arr_at_risk", ascending=False).rename_axis(by).reset_index()
 
 
-def driver_digest(scored: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+def _digest_summary(frame: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
+    segment = frame["segment"].astype("object").where(frame["segment"].notna(), "-").astype(str)
+    risk = drivers[(drivers["model"] == "churn") & (drivers["direction"] == "risk")]
+    seg_of = pd.Series(segment.to_numpy(), index=frame["account_id"].astype("str").to_numpy())
+    risk = risk[risk["account_id"].isin(seg_of.index)]
+    if not len(risk):
+        return pd.DataFrame(columns=["segment", "family", "top_share", "mean_push"])
+    long = pd.DataFrame(
+        {
+            "segment": risk["account_id"].map(seg_of.groupby(level=0).last()),
+            "family": risk["family"],
+            "top": risk["rank"] == 0,
+            "impact": risk["impact"].astype("float64"),
+        }
+    )
+    sizes = segment.value_counts()
+    agg = long.groupby(["segment", "family"]).agg(top=("top", "sum"), push=("impact", "mean"))
+    agg["top_share"] = agg["top"] / agg.index.get_level_values(0).map(sizes).to_numpy()
+    return agg.rename(columns={"push": "mean_push"})[["top_share", "mean_push"]].reset_index()
+
+
+def driver_digest(
+    scored: pd.DataFrame,
+    previous: pd.DataFrame | None = None,
+    drivers: pd.DataFrame | None = None,
+    previous_drivers: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per segment and driver family: share of accounts where it is the top churn driver and its
-    average push on churn risk, now and in the previous run."""
-
-    def summary(frame: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        segment = frame["segment"].astype("object").where(frame["segment"].notna(), "-")
-        for seg, drivers in zip(segment.astype(str), frame["drivers_json"], strict=True):
-            risk = _parse(drivers).get("risk", [])
-            for rank, d in enumerate(risk):
-                rows.append((seg, d["family"], rank == 0, float(d["impact"])))
-        if not rows:
-            return pd.DataFrame(columns=["segment", "family", "top_share", "mean_push"])
-        long = pd.DataFrame(rows, columns=["segment", "family", "top", "impact"])
-        sizes = segment.astype(str).value_counts()
-        agg = long.groupby(["segment", "family"]).agg(top=("top", "sum"), push=("impact", "mean"))
-        agg["top_share"] = agg["top"] / agg.index.get_level_values(0).map(sizes).to_numpy()
-        return agg.rename(columns={"push": "mean_push"})[["top_share", "mean_push"]].reset_index()
-
-    now = summary(scored)
+    average push on churn risk, now and in the previous run. Drivers are the long frames
+    (``churnml.explain``); without them the stored JSON columns are read."""
+    now = _digest_summary(scored, stored_drivers(scored) if drivers is None else drivers)
     if previous is not None and len(previous) and "drivers_json" in previous:
-        before = summary(previous).rename(
+        if previous_drivers is None:
+            previous_drivers = stored_drivers(previous)
+        before = _digest_summary(previous, previous_drivers).rename(
             columns={"top_share": "top_share_previous", "mean_push": "mean_push_previous"}
         )
         now = now.merge(before, on=["segment", "family"], how="left")
     return now.sort_values(["segment", "top_share"], ascending=[True, False]).reset_index(drop=True)
 
 
-def accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
+def accounts_payload(
+    scored: pd.DataFrame, limit: int, drivers: pd.DataFrame | None = None
+) -> list[dict]:
+    """The report's JSON payload rows of the first `limit` accounts, drivers as nested lists."""
+    shown = scored.head(limit)
+    if drivers is None:
+        drivers = stored_drivers(shown)
+    ids = shown["account_id"].astype("str")
+    churn_drivers = driver_dicts(drivers, ids, "churn")
+    upsell_drivers = driver_dicts(drivers, ids, "upsell")
+
     def text(v) -> str:
         return "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
 
@@ -72,7 +84,7 @@ def accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
         return None if v is None or pd.isna(v) else round(float(v), digits)
 
     rows = []
-    for r in scored.head(limit).itertuples(index=False):
+    for i, r in enumerate(shown.itertuples(index=False)):
         change = getattr(r, "p_churn_change", None)
         rows.append(
             {
@@ -95,8 +107,8 @@ def accounts_payload(scored: pd.DataFrame, limit: int) -> list[dict]:
                 else "",
                 "change": None if change is None or pd.isna(change) else round(float(change), 4),
                 "change_text": text(getattr(r, "change_summary", "")),
-                "drivers": _parse(r.drivers_json),
-                "upsell_drivers": _parse(getattr(r, "upsell_drivers_json", "")),
+                "drivers": churn_drivers[i],
+                "upsell_drivers": upsell_drivers[i],
             }
         )
     return rows

@@ -44,8 +44,8 @@ def _portfolios(scored: pd.DataFrame, words: dict) -> list[tuple[str, dict]]:
     ]
 
 
-def _digest(scored: pd.DataFrame, previous: pd.DataFrame | None, lang: str, t: dict) -> dict:
-    digest = driver_digest(scored, previous)
+def _digest(scored, previous, drivers, previous_drivers, lang: str, t: dict) -> dict:
+    digest = driver_digest(scored, previous, drivers, previous_drivers)
     digest["family"] = digest["family"].map(lambda f: family_label(f, lang))
     names = {
         "segment": t["segment"],
@@ -64,8 +64,11 @@ def render_report(
     previous: pd.DataFrame | None = None,
     extra_sections: list[ExtraSection] | None = None,
     max_accounts: int = 5000,
+    drivers: pd.DataFrame | None = None,
+    previous_drivers: pd.DataFrame | None = None,
 ) -> str:
-    """The whole report as one HTML string; `previous` is the last run's scored rows."""
+    """The whole report as one HTML string; `previous` is the last run's scored rows. Drivers
+    are the runs' long frames (``churnml.explain``); without them the JSON columns are read."""
     words = text(lang)
     t = words["outreach"]
     n = len(scored)
@@ -85,10 +88,10 @@ def render_report(
         max_accounts=max_accounts,
         headers=[(key, t[word]) for key, word in HEADERS],
         portfolios=_portfolios(scored, words) if n else [],
-        digest=_digest(scored, previous, lang, t) if n else None,
+        digest=_digest(scored, previous, drivers, previous_drivers, lang, t) if n else None,
         warnings=sections([s for s in extra if s.top]),
         extras=sections([s for s in extra if not s.top]),
-        payload={"text": t, "accounts": accounts_payload(ranked, max_accounts)},
+        payload={"text": t, "accounts": accounts_payload(ranked, max_accounts, drivers)},
     )
 
 
