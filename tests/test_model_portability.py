@@ -33,10 +33,10 @@ def registered(tmp_path_factory):
     cfg = cfg.model_copy(update={"training": training})
     frame = labelled_frame(n_accounts=200)
     result = train_target(frame, "churn", {}, cfg)
-    configure(cfg)
+    experiment_id = configure(cfg)  # not the experiment an earlier test left active
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=experiment_id):
             version = registry.register_bundle(result.bundle, cfg, frame)
     registry.set_champion(cfg, "churn", version)
     uri = f"models:/{registry.model_name(cfg, 'churn')}@{registry.CHAMPION}"
