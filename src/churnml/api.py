@@ -322,7 +322,8 @@ def features(config: ConfigLike, as_of: date | str | None = None, target: str = 
 
 def drift(config: ConfigLike, as_of: date | str | None = None) -> pd.DataFrame:
     """PSI of each champion's score and features at the as-of against its training data, as
-    scoring measures it (one row per target and feature; `churnml.drift.summarize` sums up)."""
+    scoring measures it (`churnml.drift.DRIFT_COLUMNS`: one row per model and score or
+    feature; `churnml.drift.summarize` gives the verdict)."""
     from churnml.drift import drift_table
     from churnml.io import registry
 
@@ -359,9 +360,9 @@ def calibration(config: ConfigLike, target: str = "churn") -> pd.DataFrame:
 
 def kpis(config: ConfigLike) -> pd.DataFrame:
     """The CS KPI board from the mapped tables (`churnml.kpis.kpi_board`)."""
+    cfg = load(config)
     from churnml.kpis import kpi_board
 
-    cfg = load(config)
     with _tables(cfg) as tables:
         return kpi_board(tables, cfg)
 
