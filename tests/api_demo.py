@@ -18,6 +18,7 @@ class TrainedDemo:
     config: Path
     trained: pd.DataFrame  # what api.train returned
     scored: pd.DataFrame  # what api.score returned (the stored run explain reads)
+    before_training: Exception | None  # what api.score raised before any model was trained
 
 
 _built: dict[Path, TrainedDemo] = {}
@@ -40,8 +41,9 @@ def write_demo_config(root: Path) -> Path:
 
 
 def trained_demo(tmp_path_factory) -> TrainedDemo:
-    """The session's demo, built on first use: demo data, `api.train`, then `api.score` with a
-    loaded config (so both ways of passing a config are exercised)."""
+    """The session's demo, built on first use: demo data, `api.score` with no model yet (which
+    must fail), `api.train`, then `api.score` with a loaded config (so both ways of passing a
+    config are exercised)."""
     base = tmp_path_factory.getbasetemp()
     if base in _built:
         return _built[base]
@@ -57,7 +59,12 @@ def trained_demo(tmp_path_factory) -> TrainedDemo:
     )
     config = write_demo_config(root)
     with prefect_test_harness(server_startup_timeout=120):
+        try:
+            api.score(config)
+            before_training = None
+        except Exception as exc:  # checked by the API tests: one clear error
+            before_training = exc
         trained = api.train(config)
         scored = api.score(api.load(config))
-    _built[base] = TrainedDemo(root, config, trained, scored)
+    _built[base] = TrainedDemo(root, config, trained, scored, before_training)
     return _built[base]

@@ -96,6 +96,15 @@ def test_explain_gives_the_drivers_churnml_explain_prints(demo):
     assert by_name[["target", "family", "impact"]].equals(drivers[["target", "family", "impact"]])
 
 
+def test_scoring_before_any_training_says_so(demo):
+    from churnml.io.registry import NoChampion
+
+    assert isinstance(demo.before_training, NoChampion)
+    assert "no champion model registered as 'churnml-churn'" in str(demo.before_training)
+    assert "run `churnml train` first" in str(demo.before_training)
+    assert "nothing was scored or written" in str(demo.before_training)
+
+
 def test_bad_input_is_one_clear_error(demo, tmp_path):
     with pytest.raises(api.AccountNotFound, match=r"'acc_nobody' is not in the run of 2026-11-01"):
         api.explain(demo.config, "acc_nobody")

@@ -103,9 +103,8 @@ def _config_file(config: ConfigLike) -> Iterator[str]:
 @contextlib.contextmanager
 def _flow_logs_without_known_tracebacks() -> Iterator[None]:
     """Prefect logs a failed flow with its traceback; a failure whose message already says what
-    to fix is raised to the caller as is, so its log line needs no traceback (as on the CLI)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    to fix is raised to the caller as is, so its log line needs no traceback (as on the CLI).
+    Entered after the flows are imported: Prefect sets up its log handlers on import."""
     from churnml.cli import KnownFailureFilter, _known_failures
 
     quiet = KnownFailureFilter(_known_failures())
@@ -124,6 +123,12 @@ def _flow_logs_without_known_tracebacks() -> Iterator[None]:
             handler.removeFilter(quiet)
 
 
+def _prefect_defaults() -> None:
+    """Before Prefect is imported, as on the CLI: no telemetry, time for a cold temporary server."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
 def train(config: ConfigLike) -> pd.DataFrame:
     """Retrain, gate and register each target, as `churnml train`: one row per target with its
     backtest metrics and the gate's decision (`TRAIN_COLUMNS`; a skipped target has
@@ -131,9 +136,10 @@ def train(config: ConfigLike) -> pd.DataFrame:
     in Markdown."""
     cfg = load(config)
     _preflight(cfg)
-    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
-        from flows.training import training_flow
+    _prefect_defaults()
+    from flows.training import training_flow
 
+    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
         summary = training_flow(config_path=path)
     rows = []
     for target, done in summary["targets"].items():
@@ -178,9 +184,10 @@ def score(config: ConfigLike, as_of: date | str | None = None, lang: str = "en")
     chosen = _as_of(as_of)
     cfg = load(config)
     _preflight(cfg)
-    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
-        from flows.scoring import scoring_flow
+    _prefect_defaults()
+    from flows.scoring import scoring_flow
 
+    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
         result = scoring_flow(config_path=path, as_of=chosen, lang=lang)
     scored = result["scored"].reset_index(drop=True)
     scored.attrs = {
