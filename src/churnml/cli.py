@@ -126,9 +126,9 @@ def _quiet_prefect() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from churnml import __version__
 
-        typer.echo(f"churnml {version('churnml')}")
+        typer.echo(f"churnml {__version__}")
         raise typer.Exit()
 
 
@@ -372,7 +372,7 @@ def explain(
     config: ConfigOption = None,
 ) -> None:
     """Print one account's scores, play and drivers as the report shows them."""
-    from churnml.io import score_history, sources
+    from churnml.api import AccountNotFound, find_account, stored_scores
     from churnml.io.sinks import SinkError
 
     cfg = _config(config)
@@ -381,32 +381,12 @@ def explain(
     except ValueError:
         typer.secho(f"--as-of must be YYYY-MM-DD, got {as_of!r}", fg="red", err=True)
         raise typer.Exit(2) from None
-    con = sources.connect_warehouse(cfg, read_only=True)
     try:
-        available = score_history.scored_as_ofs(con, cfg)
-        if not available:
-            raise SinkError("no scoring run is stored yet: run `churnml score` first")
-        if wanted is not None and wanted not in available:
-            shown = ", ".join(str(d) for d in available[-5:])
-            raise SinkError(f"no scoring run for as-of {wanted}; stored as-ofs include {shown}")
-        scores = score_history.read_scores(con, cfg, wanted or available[-1])
-    except SinkError as exc:
+        row = find_account(stored_scores(cfg, wanted), account)
+    except (SinkError, AccountNotFound) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from exc
-    finally:
-        con.disconnect()
-    match = scores[scores["account_id"] == account]
-    if match.empty:
-        match = scores[scores["account_name"].astype(str).str.casefold() == account.casefold()]
-    if match.empty:
-        typer.secho(
-            f"account {account!r} is not in the run of {pd_date(scores['as_of'].iloc[0])} "
-            f"(by id or name); e.g. {', '.join(scores['account_id'].head(3))}",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(1)
-    typer.echo(account_card(match.iloc[0].to_dict()))
+    typer.echo(account_card(row.to_dict()))
 
 
 if __name__ == "__main__":  # pragma: no cover
