@@ -63,7 +63,7 @@ bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on de
 	$(BIN)/python benchmarks/quality.py
 
 test: $(STAMP) ## run the test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 # TODO: drop the features.py skip once usage_features and support_features are under 80 lines.
 lint: $(STAMP) ## ruff lint and format check; no function over 80 lines
