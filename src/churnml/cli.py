@@ -99,7 +99,10 @@ class KnownFailureFilter(logging.Filter):
         return True
 
 
-def _run_flow(run):
+def _run_flow(run, what: str = "churnml"):
+    """Run a flow with one-line errors for our own failures and the progress of its steps."""
+    from churnml.cli_progress import step_progress
+
     known = _known_failures()
     handlers = {
         handler
@@ -111,7 +114,11 @@ def _run_flow(run):
     for handler in handlers:
         handler.addFilter(quiet)
     try:
-        return run()
+        with step_progress(what) as times:
+            result = run()
+        if times.steps:
+            typer.echo(times.summary(), err=True)
+        return result
     except known as exc:
         raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
     finally:
@@ -200,7 +207,9 @@ def train(config: ConfigOption = None) -> None:
     _quiet_prefect()
     from flows.training import training_flow
 
-    summary = _run_flow(lambda: training_flow(config_path=str(config) if config else None))
+    summary = _run_flow(
+        lambda: training_flow(config_path=str(config) if config else None), "churnml train"
+    )
     typer.echo(summary["markdown"])
 
 
@@ -223,7 +232,8 @@ def score(
     from flows.scoring import scoring_flow
 
     result = _run_flow(
-        lambda: scoring_flow(config_path=str(config) if config else None, as_of=chosen, lang=lang)
+        lambda: scoring_flow(config_path=str(config) if config else None, as_of=chosen, lang=lang),
+        "churnml score",
     )
     scored = result["scored"]
     typer.echo(f"scored {result['accounts']} active accounts as of {result['as_of']}")
@@ -267,7 +277,8 @@ def evaluate(
     from flows.evaluation import evaluation_flow
 
     result = _run_flow(
-        lambda: evaluation_flow(config_path=str(config) if config else None, as_of=chosen)
+        lambda: evaluation_flow(config_path=str(config) if config else None, as_of=chosen),
+        "churnml evaluate",
     )
     typer.echo(result["headline"])
     typer.echo(f"written: {result['written']}")
