@@ -43,12 +43,14 @@ class FeatureSpec:
     has_usage: bool = True
     has_support: bool = True
     reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS
+    has_contract: bool = True
 
     @property
     def families(self) -> tuple[str, ...]:
         """The feature families this spec computes (a family needs its source table)."""
         optional = (("usage", self.has_usage), ("support", self.has_support), ("nps", self.has_nps))
-        return ("contract", "account", *[name for name, present in optional if present])
+        contract = ("contract",) if self.has_contract else ()
+        return (*contract, "account", *[name for name, present in optional if present])
 
     @property
     def lookback_days(self) -> int:
@@ -68,6 +70,7 @@ class FeatureSpec:
             "has_usage": self.has_usage,
             "has_support": self.has_support,
             "reactivation_gap_days": self.reactivation_gap_days,
+            "has_contract": self.has_contract,
         }
 
     @classmethod
@@ -85,6 +88,7 @@ class FeatureSpec:
             has_usage=raw.get("has_usage", True),
             has_support=raw.get("has_support", True),
             reactivation_gap_days=raw.get("reactivation_gap_days", DEFAULT_REACTIVATION_GAP_DAYS),
+            has_contract=raw.get("has_contract", True),
         )
 
 
@@ -125,6 +129,7 @@ def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
         has_usage="usage_events" in tables,
         has_support="support_tickets" in tables,
         reactivation_gap_days=cfg.labels.reactivation_gap_days,
+        has_contract="subscriptions" in tables,
     )
 
 
@@ -672,14 +677,17 @@ def build_features(
     ``as_of_dates`` are the spine's as-of dates; read off the spine when not given. A caller
     that joins more columns and sorts itself passes ``ordered=False`` (one sort, not two).
     """
-    parts = [
-        contract_features(tables["subscriptions"], tables["accounts"], spine, spec),
-        attribute_features(tables["accounts"], spine, spec),
-    ]
+    parts = [attribute_features(tables["accounts"], spine, spec)]
+    if spec.has_contract:
+        parts.insert(
+            0, contract_features(_table(tables, "subscriptions"), tables["accounts"], spine, spec)
+        )
     if spec.has_usage:
         parts.insert(0, usage_features(_table(tables, "usage_events"), spine, spec, as_of_dates))
     if spec.has_support:
-        parts.insert(-2, support_features(_table(tables, "support_tickets"), spine, spec))
+        parts.insert(
+            -1 - spec.has_contract, support_features(_table(tables, "support_tickets"), spine, spec)
+        )
     if spec.has_nps and "nps_responses" in tables:
         parts.append(nps_features(tables["nps_responses"], spine))
     out = parts[0]
@@ -689,11 +697,12 @@ def build_features(
         )
     # A first contract starting exactly at the as-of puts the account in the snapshot (periods
     # are [start_at, end_at)) while the contract features read the state just before it: no MRR.
-    out = out.mutate(
-        contract_mrr=out.contract_mrr.fill_null(0.0),
-        contract_arr=out.contract_arr.fill_null(0.0),
-    )
-    if spec.has_usage:
+    if spec.has_contract:
+        out = out.mutate(
+            contract_mrr=out.contract_mrr.fill_null(0.0),
+            contract_arr=out.contract_arr.fill_null(0.0),
+        )
+    if spec.has_usage and spec.has_contract:
         out = out.mutate(
             usage_active_users_per_seat=ibis.ifelse(
                 out.contract_seats > 0,
