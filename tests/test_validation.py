@@ -613,6 +613,28 @@ def test_no_active_account_at_the_as_of_is_refused_in_one_line(tiny_frames, as_o
     assert isinstance(err.value, DataValidationError)  # the CLI answers it in one line, exit 1
 
 
+@pytest.mark.parametrize(
+    "as_of,expected",
+    [
+        ("2023-06-01", "the first account is created 2024-01-01"),
+        ("2026-01-01", "every account created by then has churned"),
+    ],
+)
+def test_no_active_account_without_subscriptions_is_refused_in_one_line(
+    tiny_frames, as_of, expected
+):
+    from datetime import date
+
+    from churnml.validation import NoActiveAccountsError, refuse_empty_scoring
+    from factories import tables
+
+    with pytest.raises(NoActiveAccountsError) as err:
+        refuse_empty_scoring(date.fromisoformat(as_of), None, tables(tiny_frames)["accounts"])
+    message = str(err.value)
+    assert "\n" not in message and f"no active account at the scoring as-of {as_of}" in message
+    assert expected in message and "Nothing was scored or written" in message
+
+
 def test_score_answers_no_active_account_in_one_line(monkeypatch):
     import flows.scoring
     from typer.testing import CliRunner
