@@ -6,12 +6,16 @@
 Each layout of tests/foreign_layouts.py is generated with ``--accounts`` accounts into its own
 folder (a temporary one unless ``--workdir`` is given), then run as a user would, each command
 a subprocess timed on the wall clock (Prefect's temporary server start included, as a user
-sees it):
+sees it; the flow's own time, from its log, is shown in brackets):
 
     churnml check-data -c churnml.yaml
     churnml train -c churnml.yaml
     churnml score -c churnml.yaml --as-of AS_OF
     churnml evaluate -c churnml.yaml --as-of AS_OF
+
+By default one local Prefect server serves the whole run (``PREFECT_API_URL``, as with
+`churnml serve`); ``--ephemeral`` lets each command start its own temporary server instead,
+which is what a user without a server sees (on a busy machine that adds minutes per command).
 
 AS_OF is the latest month start whose outcomes the data fully covers (as in the tests). A
 command that fails stops its layout; its one-line message is reported (a chance-level model is
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +122,51 @@ def track_record_auc(folder: Path) -> dict[str, float]:
     return {t: float(row[f"{t}_roc_auc"].iloc[-1]) for t in TARGETS}
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(env: dict, log: Path, timeout: float = 300.0):
+    """One local Prefect server for the whole run, as a deployment has (PREFECT_API_URL):
+    without it every command starts and stops a temporary server of its own."""
+    import urllib.request
+
+    port = free_port()
+    prefect = Path(sys.executable).with_name("prefect")
+    with log.open("w", encoding="utf-8") as out:
+        server = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Prefect server did not start; see {log}")
+            time.sleep(2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def run_layout(name: str, root: Path, accounts: int, threads: int, env: dict) -> dict:
     folder = root / name
     started = time.perf_counter()
@@ -172,6 +222,25 @@ def run_layout(name: str, root: Path, accounts: int, threads: int, env: dict) ->
     return result
 
 
+def flow_seconds(log: Path) -> float | None:
+    """Seconds from the flow's start to its end in a command's log: the command's wall time
+    less the temporary Prefect server's start and stop (None for check-data, no flow)."""
+    if not log.exists():
+        return None
+    begun = ended = None
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if "| Flow run" not in line:
+            continue
+        stamp = pd.Timestamp(line[:12])
+        if "Beginning flow run" in line and begun is None:
+            begun = stamp
+        if "Finished in state" in line:
+            ended = stamp
+    if begun is None or ended is None:
+        return None
+    return (ended - begun) / pd.Timedelta(seconds=1) % 86_400
+
+
 def _fmt(value, digits: int = 3) -> str:
     return "-" if value is None or value != value else f"{value:.{digits}f}"
 
@@ -183,7 +252,11 @@ def table(results: list[dict]) -> str:
         "|---|---:|" + "---:|" * len(STEPS) + "---|",
     ]
     for r in results:
-        times = [_fmt(r["seconds"].get(s), 0) for s in STEPS]
+        times = []
+        for step in STEPS:
+            wall = r["seconds"].get(step)
+            inside = flow_seconds(Path(r["folder"]) / f"{step}.log") if wall is not None else None
+            times.append(_fmt(wall, 0) + (f" ({inside:.0f})" if inside is not None else ""))
         failed = r["failed"]
         outcome = "ok" if failed is None else f"{failed['step']} exit {failed['exit']}"
         lines.append(
@@ -236,8 +309,19 @@ def main() -> None:
     parser.add_argument("--layouts", nargs="+", choices=list(fl.LAYOUTS), default=list(fl.LAYOUTS))
     parser.add_argument("--threads", type=int, default=1, help="training.num_threads")
     parser.add_argument("--workdir", type=Path, help="keep the layouts here (default: temporary)")
+    parser.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="no shared Prefect server: each command starts a temporary one (slower)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables of an earlier run's JSON (logs kept)"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        print(table(json.loads(args.from_json.read_text(encoding="utf-8"))))
+        return
 
     with tempfile.TemporaryDirectory(prefix="churnml-layouts-") as tmp:
         root = (args.workdir or Path(tmp)).resolve()
@@ -248,12 +332,17 @@ def main() -> None:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
         env.pop("MLFLOW_TRACKING_URI", None)  # each layout's config names its own store
+        env.pop("PREFECT_API_URL", None)
+        server = nullcontext(None) if args.ephemeral else prefect_server(env, root / "prefect.log")
         results = []
-        for name in args.layouts:
-            print(f"{name} ({args.accounts} accounts) ...", flush=True)
-            results.append(run_layout(name, root, args.accounts, args.threads, env))
-            if args.json:
-                args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+        with server as api_url:
+            if api_url:
+                env["PREFECT_API_URL"] = api_url
+            for name in args.layouts:
+                print(f"{name} ({args.accounts} accounts) ...", flush=True)
+                results.append(run_layout(name, root, args.accounts, args.threads, env))
+                if args.json:
+                    args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
         print()
         print(table(results))
 
