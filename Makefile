@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: help venv demo demo-data train score evaluate serve check-data test bench bench-quality lint format clean
+.PHONY: help venv demo demo-data train score evaluate serve check-data test bench bench-quality bench-layouts lint format clean
 
 help: ## list every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: $(STAMP) ## benchmarks: feature extraction, training and scoring at 100k 
 
 bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on demo datasets (minutes)
 	$(BIN)/python benchmarks/quality.py
+
+bench-layouts: $(STAMP) ## every foreign layout (2,000 accounts) through check-data, train, score, evaluate: times, label rates, metrics (slow)
+	$(BIN)/python benchmarks/layouts.py
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q --durations=25

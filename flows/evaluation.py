@@ -41,10 +41,15 @@ def read_scores(con, cfg: ChurnmlConfig, as_of: date) -> pd.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def actual_outcomes(tables: dict, as_of: date, cfg: ChurnmlConfig, end: datetime):
-    """Labels of the accounts active at the as-of, and their MRR change over the upsell horizon."""
-    subs = tables["subscriptions"]
+    """Labels of the accounts active at the as-of, and their MRR change over the upsell horizon
+    (none without subscriptions)."""
+    subs = tables.get("subscriptions")
     churns, expansions = outcome_tables(tables, cfg.labels)
-    outcome = outcomes(subs, as_of, cfg.labels, end, churns, expansions).to_pandas()
+    outcome = outcomes(
+        subs, as_of, cfg.labels, end, churns, expansions, tables["accounts"]
+    ).to_pandas()
+    if subs is None:
+        return outcome, None
     horizon, gap = cfg.labels.upsell_horizon_days, cfg.labels.reactivation_gap_days
     rows = subscriptions_around(subs, as_of, horizon, gap).to_pandas()
     return outcome, mrr_change(rows, as_of, horizon, gap)

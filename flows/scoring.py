@@ -22,6 +22,7 @@ from churnml.report import (
     plays_section,
     render_report,
     track_record_section,
+    unknown_money_section,
     unseen_categories_section,
 )
 from churnml.report.kpis import kpi_headline, kpi_section
@@ -112,7 +113,7 @@ def screen_categories(features, champions: dict, cfg: ChurnmlConfig):
 def require_active_accounts(features, tables: dict, as_of: date) -> None:
     """Refuse in one line when nobody is active at the as-of (e.g. every account churned)."""
     if features.empty:
-        refuse_empty_scoring(as_of, tables["subscriptions"])
+        refuse_empty_scoring(as_of, tables.get("subscriptions"), tables["accounts"])
 
 
 @task(cache_policy=NO_CACHE)
@@ -222,6 +223,8 @@ def write_report(
     extra = []
     if missing:
         extra.append(missing_targets_section(missing, lang))
+    if len(scored) and scored["arr"].isna().all():
+        extra.append(unknown_money_section(lang))
     if drift is not None:
         shown = report_rows(drift, cfg.drift.report_top_features)
         extra.append(drift_section(shown, summarize(drift)["drifted"], cfg.drift, lang))

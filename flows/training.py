@@ -18,6 +18,7 @@ from churnml.gate import (
     decide,
 )
 from churnml.io import registry, tracking
+from churnml.labels import unmeasured_targets
 from churnml.snapshots import snapshot_grid
 from churnml.train import (
     TargetNotTrainable,
@@ -48,8 +49,11 @@ def train_each(
     and the others still train. None trainable: one-line TrainingError naming each reason."""
     results: dict[str, TrainResult] = {}
     skipped: dict[str, str] = {}
+    unmeasured = unmeasured_targets(cfg.sources, cfg.labels)
     for target in cfg.training.targets:
         try:
+            if target in unmeasured:
+                raise TargetNotTrainable(unmeasured[target])
             if f"{target}_label" not in frame.columns:
                 raise TargetNotTrainable(f"{target}_label: the data has no {target} labels")
             results[target] = train_target(frame, target, spec, cfg)

@@ -944,6 +944,79 @@ def upsell_only_config() -> dict:
     return config
 
 
+# --- (f) ---------------------------------------------------------------------------------------
+def write_status_only(folder: Path, seed: int = 79, accounts: int = 240) -> dict:
+    """(f) A CRM export and a product log, nothing else: no subscriptions, no tickets, no NPS.
+
+    ``clients.csv`` carries when each client signed (``signed_on``), a lifecycle (``live`` /
+    ``lost``) with the day it was lost, and today's monthly value (blank for a few clients; a
+    lost client keeps its last value). ``events.parquet`` is the product log. Churn comes from
+    the lifecycle; nothing records an expansion, so the upsell target must be skipped, and the
+    contract features cannot exist. Signal: usage decline before churn.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts)
+    ids = np.array([f"C{i:05d}" for i in range(accounts)])
+    starts = month_starts()
+    signed = starts[life.start].to_numpy() - (rng.integers(1, 20, accounts) * 86_400).astype(
+        "timedelta64[s]"
+    )
+    lost = pd.Series(starts[life.last + 1]).where(life.churned)
+    last = np.arange(accounts), life.last
+    value = pd.Series((life.seats[last] * PRICE[life.tier[last]]).round(2))
+    pd.DataFrame(
+        {
+            "client_ref": ids,
+            "signed_on": _day(signed),
+            "lifecycle": np.where(life.churned, "lost", "live"),
+            "lost_on": _day(lost).where(lost.notna(), ""),
+            "monthly_value": value.astype(str).where(rng.random(accounts) >= 0.05, ""),
+        }
+    ).to_csv(folder / "clients.csv", index=False)
+    ev = usage_rows(rng, life, per_user=4.0)
+    pd.DataFrame(
+        {
+            "client_ref": ids[ev.acc],
+            "at": pd.to_datetime(ev["at"]).astype("datetime64[us]"),
+            "event": np.array(EVENT_KINDS)[ev.kind],
+            "user": [f"{ids[a]}-{u}" for a, u in zip(ev.acc, ev.user, strict=True)],
+        }
+    ).to_parquet(folder / "events.parquet", index=False)
+    _write_truth(folder, life, "status_only", True)
+    return status_only_config()
+
+
+def status_only_config() -> dict:
+    """The churnml config of the layout written by write_status_only."""
+    config = _common("layout-status-only")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "clients.csv"},
+            "columns": {
+                "account_id": "client_ref",
+                "created_at": "signed_on",
+                "status": "lifecycle",
+                "churned_at": "lost_on",
+                "mrr": "monthly_value",
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "events.parquet"},
+            "columns": {
+                "account_id": "client_ref",
+                "occurred_at": "at",
+                "event_type": "event",
+                "user_id": "user",
+            },
+        },
+    }
+    config["labels"]["churn_source"] = "account_status"
+    config["labels"]["churned_statuses"] = ["lost"]
+    return config
+
+
 LAYOUTS = {
     "telemetry_export": write_telemetry_export,
     "erp_addons": write_erp_addons,
@@ -951,8 +1024,9 @@ LAYOUTS = {
     "no_signal": write_no_signal,
     "churn_only": write_churn_only,
     "upsell_only": write_upsell_only,
+    "status_only": write_status_only,
 }
-SKIPPED_TARGET = {"churn_only": "upsell", "upsell_only": "churn"}
+SKIPPED_TARGET = {"churn_only": "upsell", "upsell_only": "churn", "status_only": "upsell"}
 
 
 def write_config(folder: Path, config: dict) -> Path:

@@ -117,7 +117,10 @@ def config_mistakes() -> dict[str, str]:
             node[last] = value
         return yaml.safe_dump(raw)
 
+    no_outcome = yaml.safe_load(yaml.safe_dump(base))
+    del no_outcome["sources"]["subscriptions"]  # and labels.churn_source left at subscriptions
     return {
+        "no churn outcome": yaml.safe_dump(no_outcome),
         "unknown key": variant(labels__churn_horizn_days=90),
         "wrong type": variant(training__n_estimators="many"),
         "negative horizon": variant(labels__churn_horizon_days=-30),

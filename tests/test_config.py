@@ -47,11 +47,47 @@ def test_typo_in_a_nested_source_key_is_an_error(tmp_path):
         load_config(write(tmp_path, raw))
 
 
-@pytest.mark.parametrize("table", ["accounts", "subscriptions"])
-def test_missing_required_table_is_an_error(tmp_path, table):
+def test_missing_accounts_table_is_an_error(tmp_path):
     raw = minimal()
-    del raw["sources"][table]
-    with pytest.raises(ConfigError, match=rf"missing required source table\(s\) \['{table}'\]"):
+    del raw["sources"]["accounts"]
+    with pytest.raises(ConfigError, match=r"missing required source table\(s\) \['accounts'\]"):
+        load_config(write(tmp_path, raw))
+
+
+def test_no_subscriptions_and_no_churn_source_names_what_to_map(tmp_path):
+    raw = minimal()
+    del raw["sources"]["subscriptions"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, raw))
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1
+    assert "no churn outcome: sources.subscriptions is not configured" in message
+    for what in ("sources.churn_events", "churn_source: churn_events", "account_status"):
+        assert what in message
+
+
+@pytest.mark.parametrize("churn_source", ["churn_events", "account_status"])
+def test_accounts_plus_one_churn_source_is_enough(tmp_path, churn_source):
+    raw = minimal()
+    del raw["sources"]["subscriptions"], raw["sources"]["support_tickets"]
+    if churn_source == "churn_events":
+        raw["sources"]["churn_events"] = {"source": {"kind": "duckdb", "table": "churns"}}
+    raw["labels"] = {"churn_source": churn_source}
+    cfg = load_config(write(tmp_path, raw))
+    assert "subscriptions" not in cfg.sources
+
+
+def test_playbook_rule_on_the_contract_family_is_refused_without_subscriptions(tmp_path):
+    raw = minimal()
+    del raw["sources"]["subscriptions"]
+    raw["labels"] = {"churn_source": "account_status"}
+    raw["outreach"] = {
+        "playbook": [
+            {"name": "Renewal call", "action": "Call", "top_driver_family": ["contract"]},
+            {"name": "Rest", "action": "Nurture"},
+        ]
+    }
+    with pytest.raises(ConfigError, match="'Renewal call'.*contract.*subscriptions"):
         load_config(write(tmp_path, raw))
 
 

@@ -25,7 +25,14 @@ import foreign_layouts as fl
 
 pytestmark = pytest.mark.slow
 
-SIGNAL_LAYOUTS = ["telemetry_export", "erp_addons", "product_led", "churn_only", "upsell_only"]
+SIGNAL_LAYOUTS = [
+    "telemetry_export",
+    "erp_addons",
+    "product_led",
+    "churn_only",
+    "upsell_only",
+    "status_only",
+]
 
 
 # --- the generated files ------------------------------------------------------------------------
@@ -216,6 +223,21 @@ def test_no_signal_outcomes_are_independent_of_usage_but_product_led_are_not(gen
     assert auc(-signal.usage_change.to_numpy(), signal.churned.to_numpy()) > 0.7
 
 
+def test_status_only_has_accounts_and_a_product_log_only(generated):
+    folder, config, _ = generated["status_only"]
+    assert set(config["sources"]) == {"accounts", "usage_events"}
+    clients = pd.read_csv(folder / "clients.csv", keep_default_na=False)
+    lost = clients[clients.lifecycle == "lost"]
+    assert len(lost) > 20 and (lost.lost_on != "").all()
+    assert (clients.loc[clients.lifecycle == "live", "lost_on"] == "").all()
+    assert (clients.signed_on != "").all()
+    assert 0 < (clients.monthly_value == "").sum() < 0.15 * len(clients)
+    events = pd.read_parquet(folder / "events.parquet")
+    first = events.groupby("client_ref").at.min()
+    signed = pd.to_datetime(clients.set_index("client_ref").signed_on)
+    assert (signed[first.index] <= first).all()  # signed before the first event
+
+
 def test_churn_only_never_expands_and_upsell_only_never_leaves(generated):
     folder = generated["churn_only"][0]
     licences = pd.read_csv(folder / "licences.csv", keep_default_na=False)
@@ -336,6 +358,7 @@ product_led = _layout_fixture("product_led")
 no_signal = _layout_fixture("no_signal")
 churn_only = _layout_fixture("churn_only")
 upsell_only = _layout_fixture("upsell_only")
+status_only = _layout_fixture("status_only")
 
 
 def step_ok(run: LayoutRun, step: str):
@@ -427,3 +450,31 @@ def test_no_signal_layout_scores_at_chance_without_a_leakage_alarm(layout_run):
         assert 0.35 <= metrics[f"{target}.roc_auc"] <= 0.65, (target, metrics)
     assert "leakage alarm" not in train_out
     step_ok(run, "evaluate")
+
+
+@pytest.mark.parametrize("layout_run", ["status_only"], indirect=True)
+def test_status_only_scores_without_contract_features_and_money_from_accounts_mrr(layout_run):
+    run = layout_run
+    step_ok(run, "score")
+    con = duckdb.connect(str(run.folder / "churnml.duckdb"), read_only=True)
+    try:
+        scored = con.execute("SELECT * FROM scored_accounts").df()
+    finally:
+        con.close()
+    assert scored.p_upsell.isna().all() and scored.p_churn.notna().all()
+    families = {
+        d["family"]
+        for text in scored.drivers_json
+        for side in json.loads(text).values()
+        for d in side
+    }
+    assert "usage" in families and "contract" not in families
+    clients = pd.read_csv(run.folder / "clients.csv", keep_default_na=False)
+    value = pd.to_numeric(clients.set_index("client_ref").monthly_value, errors="coerce")
+    arr = scored.set_index("account_id").arr
+    expected = 12 * value[arr.index]
+    assert arr.isna().equals(expected.isna()) and arr.notna().any()
+    assert np.allclose(arr.dropna(), expected.dropna())
+    assert "ARR unknown" not in (run.folder / "reports").joinpath(
+        f"churnml-report-{run.scored_as_of}.html"
+    ).read_text(encoding="utf-8")

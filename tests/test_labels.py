@@ -2,6 +2,7 @@ from datetime import date, datetime
 
 import ibis
 import pandas as pd
+import pytest
 
 from churnml.config import LabelConfig
 from churnml.labels import active_periods, build_labels
@@ -149,7 +150,9 @@ def test_churn_at_the_horizon_end_counts_and_at_the_as_of_does_not():
 
 def _churns(rows: list[tuple[str, str]]) -> ibis.Table:
     frame = pd.DataFrame(rows, columns=["account_id", "churned_at"])
-    return ibis.memtable(frame.assign(churned_at=pd.to_datetime(frame.churned_at)))
+    return ibis.memtable(
+        frame.assign(churned_at=pd.to_datetime(frame.churned_at, format="ISO8601"))
+    )
 
 
 def test_churn_from_churn_events_with_the_reactivation_rule():
@@ -278,3 +281,86 @@ def test_upsell_base_is_read_across_a_one_day_renewal_gap():
     assert out.loc["flat", "upsell_label"] == 0
     assert out.loc["came_back", "upsell_label"] == 0  # a new customer: no state before the as-of
     assert labels_at(tables, date(2025, 3, 1)).loc["upgrades", "upsell_label"] == 1
+
+
+def _created(rows: list[tuple[str, str | None]]) -> ibis.Table:
+    frame = pd.DataFrame(rows, columns=["account_id", "created_at"])
+    return ibis.memtable(
+        frame.assign(created_at=pd.to_datetime(frame.created_at, format="ISO8601"))
+    )
+
+
+def test_population_without_subscriptions_runs_from_creation_to_the_first_churn():
+    from churnml.snapshots import population
+
+    accounts = _created(
+        [
+            ("created_at_as_of", "2025-03-01"),
+            ("created_just_after", "2025-03-01 00:00:01"),
+            ("churned_at_as_of", "2024-06-01"),
+            ("churned_just_after", "2024-06-01"),
+            ("churned_twice", "2024-06-01"),  # nothing records the return in between
+            ("no_creation_date", None),
+            ("stays", "2024-06-01"),
+        ]
+    )
+    churns = _churns(
+        [
+            ("churned_at_as_of", "2025-03-01"),
+            ("churned_just_after", "2025-03-01 00:00:01"),
+            ("churned_twice", "2025-01-10"),
+            ("churned_twice", "2025-04-10"),
+        ]
+    )
+    spine = population({"accounts": accounts}, as_of_table([BOUNDARY]), churns).to_pandas()
+    assert sorted(spine.account_id) == ["churned_just_after", "created_at_as_of", "stays"]
+    with pytest.raises(ValueError, match="churn source"):
+        population({"accounts": accounts}, as_of_table([BOUNDARY]), None)
+
+
+def test_labels_without_subscriptions_come_from_the_churn_source_alone():
+    from churnml.snapshots import population
+
+    accounts = _created(
+        [("leaves", "2024-01-01"), ("at_end", "2024-01-01"), ("stays", "2024-01-01")]
+    )
+    churns = _churns([("leaves", "2025-04-10"), ("at_end", "2025-05-30")])  # +90 days exactly
+    spine = population({"accounts": accounts}, as_of_table([BOUNDARY]), churns)
+    out = build_labels(None, spine, DEFAULT_LABELS, OBSERVED, churns=churns).to_pandas()
+    out = out.set_index("account_id").sort_index()
+    assert out.churn_label.to_dict() == {"at_end": 1, "leaves": 1, "stays": 0}
+    assert out.loc["leaves", "churn_at"] == pd.Timestamp("2025-04-10")
+    # nothing records an upsell: the label is unknown, not "no upsell"
+    assert out.upsell_label.isna().all()
+    immature = build_labels(None, spine, DEFAULT_LABELS, datetime(2025, 5, 1), churns=churns)
+    assert immature.to_pandas().churn_label.isna().all()
+
+
+def test_upsell_from_expansion_events_without_subscriptions_has_no_mrr_share_to_check():
+    from churnml.snapshots import population
+
+    accounts = _created([("x", "2024-01-01"), ("y", "2024-01-01")])
+    churns = _churns([("y", "2025-09-01")])
+    events = pd.DataFrame(
+        {
+            "account_id": ["x", "y"],
+            "occurred_at": pd.to_datetime(["2025-03-05", "2025-04-01"]),
+            "amount": [5.0, -50.0],
+        }
+    )
+    spine = population({"accounts": accounts}, as_of_table([BOUNDARY]), churns)
+    out = build_labels(
+        None, spine, DEFAULT_LABELS, OBSERVED, churns=churns, expansions=ibis.memtable(events)
+    ).to_pandas()
+    assert out.set_index("account_id").upsell_label.to_dict() == {"x": 1, "y": 0}
+
+
+def test_upsell_is_unmeasured_without_subscriptions_or_expansion_events():
+    from churnml.labels import unmeasured_targets
+
+    plain = LabelConfig(churn_source="account_status")
+    reason = unmeasured_targets({"accounts", "usage_events"}, plain)["upsell"]
+    assert reason.startswith("upsell_label: ") and "expansion_events" in reason
+    assert unmeasured_targets({"accounts", "subscriptions"}, plain) == {}
+    events = LabelConfig(churn_source="account_status", upsell_source="expansion_events")
+    assert unmeasured_targets({"accounts", "expansion_events"}, events) == {}

@@ -90,3 +90,32 @@ def test_report_shows_empty_scores_as_null_never_nan():
     assert "NaN" not in block  # a browser's JSON.parse refuses NaN
     accounts = json.loads(block)["accounts"]
     assert all(a["p"] is None and a["risk_arr"] is None for a in accounts)
+
+
+def test_without_contract_arr_money_comes_from_accounts_mrr_or_stays_empty(bundle):
+    from churnml.report.sections import unknown_money_section
+
+    features, accounts = features_and_accounts()
+    features = features.drop(columns=[c for c in features if c.startswith("contract_")])
+    accounts["mrr"] = [100.0 * (i + 1) for i in range(len(accounts))]
+    accounts.loc[0, "mrr"] = None  # unknown for this one account only
+    args = (bundle, None, {"churn": "1"}, OutreachConfig(), datetime(2026, 12, 1))
+    scored = validate_scored(score_accounts(features, accounts, *args))
+    by_id = scored.set_index("account_id")
+    mrr = accounts.set_index("account_id").mrr
+    assert np.isnan(by_id.loc[mrr.index[0], "arr"])
+    assert np.isnan(by_id.loc[mrr.index[0], "arr_at_risk"])
+    known = mrr.index[1:]
+    assert np.allclose(by_id.loc[known, "arr"], 12 * mrr[known])
+    assert by_id.loc[mrr.index[0], "touch_model"] == "tech"
+
+    scored = validate_scored(score_accounts(features, accounts.drop(columns="mrr"), *args))
+    assert scored.arr.isna().all() and scored.arr_at_risk.isna().all()
+    assert scored.p_churn.notna().all() and (scored.touch_model == "tech").all()
+    # ranked by churn risk when no money is known
+    assert scored.p_churn.is_monotonic_decreasing
+    html = render_report(scored, extra_sections=[unknown_money_section()])
+    block = re.search(r'id="churnml-data">(.*?)</script>', html, re.S).group(1)
+    assert "NaN" not in block
+    assert all(a["arr"] is None and a["risk_arr"] is None for a in json.loads(block)["accounts"])
+    assert "ARR unknown" in html and "accounts.mrr" in html

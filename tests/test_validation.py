@@ -129,6 +129,35 @@ def test_outcome_tables_are_checked_for_orphans_and_future_dates(tmp_path, tiny_
     assert ("expansion_events", "amount", "not a valid float64") in checks
 
 
+def test_without_subscriptions_every_account_needs_a_creation_date(tmp_path, tiny_frames):
+    del tiny_frames["subscriptions"]
+    accounts = tiny_frames["accounts"].assign(
+        status=["churned", "active", "active"], churned_at=["2025-04-15", None, None]
+    )
+    accounts.loc[1, "created_at"] = None
+    tiny_frames["accounts"] = accounts
+    extra = {"labels": {"churn_source": "account_status"}}
+    problems = problems_of(tmp_path, tiny_frames, extra=extra)
+    assert [(p.table, p.column, p.severity) for p in problems] == [
+        ("accounts", "created_at", "error")
+    ]
+    assert "required when sources.subscriptions is not configured" in problems[0].check
+    assert problems[0].failing_rows == 1
+    assert problems[0].examples == [{"account_id": "acc_b", "created_at": None}]
+    tiny_frames["accounts"] = accounts.drop(columns="created_at")  # not in the source at all
+    (tmp_path / "unmapped").mkdir()
+    problems = problems_of(tmp_path / "unmapped", tiny_frames, extra=extra)
+    assert [(p.column, p.failing_rows) for p in problems] == [("created_at", 3)]
+    with pytest.raises(DataValidationError, match=r"accounts\.created_at: no creation date"):
+        raise_for_problems(problems)
+
+
+def test_accounts_mrr_is_checked_like_subscription_mrr(tmp_path, tiny_frames):
+    tiny_frames["accounts"] = tiny_frames["accounts"].assign(mrr=[100.0, -5.0, None])
+    checks = {(p.table, p.column, p.check) for p in problems_of(tmp_path, tiny_frames)}
+    assert checks == {("accounts", "mrr", "negative MRR")}
+
+
 def test_error_message_lists_every_problem(tmp_path, tiny_frames):
     tiny_frames["subscriptions"].loc[0, "mrr"] = -5.0
     with pytest.raises(
@@ -582,6 +611,28 @@ def test_no_active_account_at_the_as_of_is_refused_in_one_line(tiny_frames, as_o
     assert "\n" not in message and f"no active account at the scoring as-of {as_of}" in message
     assert expected in message and "Nothing was scored or written" in message
     assert isinstance(err.value, DataValidationError)  # the CLI answers it in one line, exit 1
+
+
+@pytest.mark.parametrize(
+    "as_of,expected",
+    [
+        ("2023-06-01", "the first account is created 2024-01-01"),
+        ("2026-01-01", "every account created by then has churned"),
+    ],
+)
+def test_no_active_account_without_subscriptions_is_refused_in_one_line(
+    tiny_frames, as_of, expected
+):
+    from datetime import date
+
+    from churnml.validation import NoActiveAccountsError, refuse_empty_scoring
+    from factories import tables
+
+    with pytest.raises(NoActiveAccountsError) as err:
+        refuse_empty_scoring(date.fromisoformat(as_of), None, tables(tiny_frames)["accounts"])
+    message = str(err.value)
+    assert "\n" not in message and f"no active account at the scoring as-of {as_of}" in message
+    assert expected in message and "Nothing was scored or written" in message
 
 
 def test_score_answers_no_active_account_in_one_line(monkeypatch):

@@ -37,7 +37,7 @@ CANONICAL_TABLES = (
     "cs_activities",
 )
 OPTIONAL_TABLES = (
-    "subscriptions",  # by the list; the config validator still requires it (see _outcome_tables)
+    "subscriptions",  # optional when churn comes from churn_events or account status
     "usage_events",
     "support_tickets",
     "nps_responses",
@@ -856,10 +856,12 @@ class ChurnmlConfig(StrictModel):
                     f"labels.{key} is {value} but sources.{table} is not configured; map it "
                     f"(columns {_contract_columns(table)}) or set labels.{key}: subscriptions"
                 )
-        if "subscriptions" not in self.sources:
+        if "subscriptions" not in self.sources and self.labels.churn_source == "subscriptions":
             raise ValueError(
-                "missing required source table(s) ['subscriptions']: it gives the accounts active "
-                "at each as-of and the contract features, whatever labels.churn_source says"
+                "no churn outcome: sources.subscriptions is not configured and labels.churn_source "
+                "is subscriptions; map sources.subscriptions, or a churn table (sources."
+                "churn_events with labels.churn_source: churn_events), or accounts.status and "
+                "accounts.churned_at (labels.churn_source: account_status)"
             )
         if "outreach" in self.model_fields_set and "playbook" in self.outreach.model_fields_set:
             for rule in self.outreach.playbook:

@@ -54,6 +54,9 @@ ACCOUNTS = Table(
         # for labels.churn_source: account_status (a churned status plus the date it happened)
         Column("status", "string", required=False),
         Column("churned_at", "timestamp", required=False),
+        # current MRR, for the money columns when no subscriptions are mapped (never a feature:
+        # it is today's value, not the value at an as-of)
+        Column("mrr", "float64", required=False),
     ),
     key=("account_id",),
     time_column="created_at",
@@ -157,7 +160,8 @@ CS_ACTIVITIES = Table(
 FALLBACKS = {
     "accounts": {
         "name": "the account_id is shown instead",
-        "created_at": "tenure counts from the account's first subscription start",
+        "created_at": "tenure counts from the account's first subscription start (required "
+        "when sources.subscriptions is not configured)",
     }
 }
 

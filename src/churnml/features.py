@@ -45,6 +45,7 @@ class FeatureSpec:
     reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS
     has_activity: bool = False
     human_kinds: tuple[str, ...] = ()
+    has_contract: bool = True
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -55,7 +56,8 @@ class FeatureSpec:
             ("nps", self.has_nps),
             ("activity", self.has_activity),
         )
-        return ("contract", "account", *[name for name, present in optional if present])
+        contract = ("contract",) if self.has_contract else ()
+        return (*contract, "account", *[name for name, present in optional if present])
 
     @property
     def lookback_days(self) -> int:
@@ -77,6 +79,7 @@ class FeatureSpec:
             "reactivation_gap_days": self.reactivation_gap_days,
             "has_activity": self.has_activity,
             "human_kinds": list(self.human_kinds),
+            "has_contract": self.has_contract,
         }
 
     @classmethod
@@ -96,6 +99,7 @@ class FeatureSpec:
             reactivation_gap_days=raw.get("reactivation_gap_days", DEFAULT_REACTIVATION_GAP_DAYS),
             has_activity=raw.get("has_activity", False),
             human_kinds=tuple(raw.get("human_kinds", ())),
+            has_contract=raw.get("has_contract", True),
         )
 
 
@@ -138,6 +142,7 @@ def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
         reactivation_gap_days=cfg.labels.reactivation_gap_days,
         has_activity="cs_activities" in tables,
         human_kinds=tuple(cfg.activity.human_kinds),
+        has_contract="subscriptions" in tables,
     )
 
 
@@ -685,14 +690,17 @@ def build_features(
     ``as_of_dates`` are the spine's as-of dates; read off the spine when not given. A caller
     that joins more columns and sorts itself passes ``ordered=False`` (one sort, not two).
     """
-    parts = [
-        contract_features(tables["subscriptions"], tables["accounts"], spine, spec),
-        attribute_features(tables["accounts"], spine, spec),
-    ]
+    parts = [attribute_features(tables["accounts"], spine, spec)]
+    if spec.has_contract:
+        parts.insert(
+            0, contract_features(_table(tables, "subscriptions"), tables["accounts"], spine, spec)
+        )
     if spec.has_usage:
         parts.insert(0, usage_features(_table(tables, "usage_events"), spine, spec, as_of_dates))
     if spec.has_support:
-        parts.insert(-2, support_features(_table(tables, "support_tickets"), spine, spec))
+        parts.insert(
+            -1 - spec.has_contract, support_features(_table(tables, "support_tickets"), spine, spec)
+        )
     if spec.has_nps and "nps_responses" in tables:
         parts.append(nps_features(tables["nps_responses"], spine))
     if spec.has_activity:
@@ -706,11 +714,12 @@ def build_features(
         )
     # A first contract starting exactly at the as-of puts the account in the snapshot (periods
     # are [start_at, end_at)) while the contract features read the state just before it: no MRR.
-    out = out.mutate(
-        contract_mrr=out.contract_mrr.fill_null(0.0),
-        contract_arr=out.contract_arr.fill_null(0.0),
-    )
-    if spec.has_usage:
+    if spec.has_contract:
+        out = out.mutate(
+            contract_mrr=out.contract_mrr.fill_null(0.0),
+            contract_arr=out.contract_arr.fill_null(0.0),
+        )
+    if spec.has_usage and spec.has_contract:
         out = out.mutate(
             usage_active_users_per_seat=ibis.ifelse(
                 out.contract_seats > 0,

@@ -15,6 +15,7 @@ dated exactly at the as-of is not (the account is not active then).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import ibis
@@ -94,7 +95,7 @@ def lasting_churns(
 
 
 def _churn_found(
-    subscriptions: ir.Table, spine: ir.Table, labels: LabelConfig, churns: ir.Table | None
+    subscriptions: ir.Table | None, spine: ir.Table, labels: LabelConfig, churns: ir.Table | None
 ) -> ir.Table:
     """Per (account_id, as_of) in the horizon: churned (0/1) and when, from the outcome source."""
     horizon = ibis.interval(days=labels.churn_horizon_days)
@@ -117,7 +118,7 @@ def _churn_found(
 
 
 def churn_labels(
-    subscriptions: ir.Table,
+    subscriptions: ir.Table | None,
     spine: ir.Table,
     labels: LabelConfig,
     observed_until: datetime,
@@ -125,7 +126,10 @@ def churn_labels(
 ) -> ir.Table:
     """1 when the account's active period ends (or, with ``churns`` from outcome_churns, a
     recorded churn falls) in ``(as_of, as_of + horizon]`` and it does not come back within the
-    reactivation gap; NULL when the horizon (plus gap) is not yet observed."""
+    reactivation gap; NULL when the horizon (plus gap) is not yet observed. Without
+    subscriptions, ``churns`` are the only outcome and nothing records a return."""
+    if subscriptions is None and churns is None:
+        raise ValueError("churn labels need the subscriptions or a churn source")
     found = _churn_found(subscriptions, spine, labels, churns)
     out = spine.left_join(found, ["account_id", "as_of"]).select(
         spine.account_id, spine.as_of, found.churned, found.churn_at
@@ -220,7 +224,7 @@ def upsell_labels(
 
 def upsell_labels_from_events(
     expansions: ir.Table,
-    subscriptions: ir.Table,
+    subscriptions: ir.Table | None,
     spine: ir.Table,
     labels: LabelConfig,
     observed_until: datetime,
@@ -229,10 +233,15 @@ def upsell_labels_from_events(
     amount always counts; one with an amount counts when it is positive, at least
     ``upsell_min_mrr_amount`` and at least ``upsell_min_mrr_share`` of the MRR just before the
     as-of (when the subscriptions give one). NULL when the horizon is not yet observed."""
-    subs = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, tuple(labels.plan_order)))
-    base = _base_state(subs, spine, labels.reactivation_gap_days).select(
-        "account_id", "as_of", "base_mrr"
-    )
+    if subscriptions is None:
+        base = spine.select("account_id", "as_of", base_mrr=ibis.null("float64"))
+    else:
+        subs = subscriptions.mutate(
+            plan_rank=plan_rank(subscriptions.plan, tuple(labels.plan_order))
+        )
+        base = _base_state(subs, spine, labels.reactivation_gap_days).select(
+            "account_id", "as_of", "base_mrr"
+        )
     horizon = ibis.interval(days=labels.upsell_horizon_days)
     e = expansions.select("account_id", "occurred_at", amount=expansions.amount.cast("float64"))
     j = spine.left_join(base, ["account_id", "as_of"]).select(spine, base.base_mrr)
@@ -253,7 +262,7 @@ def upsell_labels_from_events(
 
 
 def build_labels(
-    subscriptions: ir.Table,
+    subscriptions: ir.Table | None,
     spine: ir.Table,
     labels: LabelConfig,
     observed_until: datetime,
@@ -263,14 +272,29 @@ def build_labels(
     """Both labels on the spine; NULL where the horizon is not observed yet.
 
     ``churns`` (from outcome_churns) and ``expansions`` (the expansion_events table) replace
-    subscription ends and subscription changes as the outcome when given.
+    subscription ends and subscription changes as the outcome when given. With neither
+    subscriptions nor expansions nothing shows an upsell: its label is NULL everywhere
+    (unmeasured_targets says why).
     """
     churn = churn_labels(subscriptions, spine, labels, observed_until, churns)
-    if expansions is None:
+    if expansions is None and subscriptions is None:
+        upsell = spine.select("account_id", "as_of", upsell_label=ibis.null("int64"))
+    elif expansions is None:
         upsell = upsell_labels(subscriptions, spine, labels, observed_until)
     else:
         upsell = upsell_labels_from_events(expansions, subscriptions, spine, labels, observed_until)
     return churn.inner_join(upsell, ["account_id", "as_of"]).select(churn, upsell.upsell_label)
+
+
+def unmeasured_targets(sources: Collection[str], labels: LabelConfig) -> dict[str, str]:
+    """Targets no configured table can label, each with the one line saying what to map."""
+    if labels.upsell_source == "subscriptions" and "subscriptions" not in sources:
+        return {
+            "upsell": "upsell_label: nothing records an upsell (sources.subscriptions is not "
+            "configured); map an expansion_events table (labels.upsell_source: "
+            "expansion_events) to train it"
+        }
+    return {}
 
 
 def outcome_tables(

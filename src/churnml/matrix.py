@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 from churnml.config import LabelConfig
 from churnml.features import FeatureSpec, build_features
 from churnml.labels import build_labels, outcome_churns, outcome_tables
-from churnml.snapshots import active_accounts, as_of_table
+from churnml.snapshots import as_of_table, population
 
 # The columns that date each table's records (whichever tables are configured).
 TIME_COLUMNS = {
@@ -45,9 +45,10 @@ def spine_for(
     tables: dict[str, ir.Table], as_of_dates: list[date], labels: LabelConfig | None = None
 ) -> ir.Table:
     """The accounts active at each as-of; with a label config, churns recorded apart from the
-    subscriptions (labels.churn_source) also end an account's activity."""
+    subscriptions (labels.churn_source) also end an account's activity (without subscriptions
+    they and the accounts' creation dates decide who is a customer, snapshots.population)."""
     churns = outcome_churns(tables, labels) if labels is not None else None
-    return active_accounts(tables["subscriptions"], as_of_table(as_of_dates), churns)
+    return population(tables, as_of_table(as_of_dates), churns)
 
 
 def feature_matrix(
@@ -70,7 +71,7 @@ def feature_matrix(
     if data_end is None:
         raise ValueError("labels need the data end (observed_until)")
     churns, expansions = outcome_tables(tables, labels)
-    y = build_labels(tables["subscriptions"], spine, labels, data_end, churns, expansions)
+    y = build_labels(tables.get("subscriptions"), spine, labels, data_end, churns, expansions)
     out = features.inner_join(y, ["account_id", "as_of"]).select(
         features, y.churn_label, y.churn_at, y.upsell_label
     )

@@ -31,7 +31,8 @@ def health_score(p_churn: pd.Series, p_upsell: pd.Series) -> pd.Series:
 
 
 def touch_model(arr: pd.Series, cfg: OutreachConfig) -> pd.Series:
-    """high-touch for the largest accounts, low-touch for the middle, tech-touch for the rest."""
+    """high-touch for the largest accounts, low-touch for the middle, tech-touch for the rest
+    (and for accounts whose ARR is unknown)."""
     values = np.where(
         arr >= cfg.high_touch_min_arr, "high", np.where(arr >= cfg.low_touch_min_arr, "low", "tech")
     )
@@ -101,7 +102,7 @@ def outreach_fields(
     out["churn_tier"] = tier(scores["p_churn"], cfg.churn_tier_thresholds)
     out["upsell_tier"] = tier(scores["p_upsell"], cfg.upsell_tier_thresholds)
     out["health_score"] = health_score(scores["p_churn"], scores["p_upsell"])
-    out["arr"] = arr.fillna(0.0).astype("float64")
+    out["arr"] = arr.astype("float64")  # NaN: no MRR mapped for the account, money unknown
     out["arr_at_risk"] = (scores["p_churn"] * out["arr"]).round(2)
     out["expected_expansion_arr"] = (
         scores["p_upsell"] * out["arr"] * cfg.expected_expansion_share

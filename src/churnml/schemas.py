@@ -22,8 +22,13 @@ FEATURE_FRAME = pa.DataFrameSchema(
             int, pa.Check.ge(0), regex=True, coerce=True, required=False
         ),
         "support_open_tickets": pa.Column(int, pa.Check.ge(0), coerce=True, required=False),
-        "contract_mrr": pa.Column(float, pa.Check.ge(0), nullable=False, coerce=True),
-        "contract_tenure_days": pa.Column(float, pa.Check.ge(0), nullable=True, coerce=True),
+        # contract columns exist only when subscriptions are configured
+        "contract_mrr": pa.Column(
+            float, pa.Check.ge(0), nullable=False, coerce=True, required=False
+        ),
+        "contract_tenure_days": pa.Column(
+            float, pa.Check.ge(0), nullable=True, coerce=True, required=False
+        ),
         "usage_days_since_last_activity": pa.Column(
             float, pa.Check.ge(0), coerce=True, required=False
         ),
@@ -65,7 +70,7 @@ SCORED_ACCOUNTS = pa.DataFrameSchema(
         "churn_tier": pa.Column(str, pa.Check.isin(list(TIER_NAMES)), nullable=True),
         "upsell_tier": pa.Column(str, pa.Check.isin(list(TIER_NAMES)), nullable=True),
         "health_score": pa.Column(int, pa.Check.in_range(0, 100)),
-        "arr": pa.Column(float, pa.Check.ge(0)),
+        "arr": pa.Column(float, pa.Check.ge(0), nullable=True),  # NULL: no MRR is mapped
         "arr_at_risk": pa.Column(float, pa.Check.ge(0), nullable=True),
         "expected_expansion_arr": pa.Column(float, pa.Check.ge(0), nullable=True),
         "touch_model": pa.Column(str, pa.Check.isin(list(TOUCH_MODELS))),

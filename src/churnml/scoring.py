@@ -83,6 +83,17 @@ def _drivers(
     return driver_frame(features, contrib, bundle.features, model, lang)
 
 
+def account_arr(features: pd.DataFrame, accounts: pd.DataFrame) -> pd.Series:
+    """ARR per scored account: the contract's ARR at the as-of; without subscriptions, 12 times
+    the accounts' current ``mrr`` where it is mapped; else unknown (NaN: money columns empty)."""
+    if "contract_arr" in features.columns:
+        return features["contract_arr"].astype("float64")
+    if "mrr" in accounts.columns:
+        mrr = features["account_id"].map(accounts.set_index("account_id")["mrr"])
+        return pd.to_numeric(mrr, errors="coerce").astype("float64") * 12.0
+    return pd.Series(float("nan"), index=features.index)
+
+
 def score_accounts(
     features: pd.DataFrame,
     accounts: pd.DataFrame,
@@ -107,11 +118,7 @@ def score_accounts(
     scores = pd.DataFrame(
         {"p_churn": _predictions(churn, features), "p_upsell": _predictions(upsell, features)}
     )
-    arr = (
-        features["contract_arr"]
-        if "contract_arr" in features.columns
-        else pd.Series(0.0, index=features.index)
-    )
+    arr = account_arr(features, accounts)
     churn_drivers = _drivers(churn, features, "churn", lang, threads)
     upsell_drivers = _drivers(upsell, features, "upsell", lang, threads)
     both = [d for d in (churn_drivers, upsell_drivers) if len(d)]

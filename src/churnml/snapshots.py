@@ -8,6 +8,11 @@ gone at that instant) and one starting exactly at it does. When churn is recorde
 subscriptions (a churn_events table or an account status), an account whose latest recorded
 churn at or before the as-of is not followed by a new subscription row (starting at or after
 the churn, up to the as-of) is gone too.
+
+Without a subscriptions table (churn from churn_events or an account status), the population
+is read off the accounts: an account is in the snapshot from its ``created_at`` on
+(``created_at <= as_of``) until its first recorded churn (``churned_at <= as_of``: gone).
+Nothing records a return then, so the first churn ends the account for good.
 """
 
 from __future__ import annotations
@@ -61,3 +66,33 @@ def active_accounts(
     return out.filter(out.last_churn.isnull() | (out.last_start >= out.last_churn)).select(
         "account_id", "as_of"
     )
+
+
+def accounts_population(accounts: ibis.Table, as_of: ibis.Table, churns: ibis.Table) -> ibis.Table:
+    """(account_id, as_of) for every account created at or before each as-of and not churned at
+    or before it: the population when no subscriptions are mapped (``churns``: account_id,
+    churned_at, from labels.outcome_churns)."""
+    a = accounts.filter(accounts.created_at.notnull()).select("account_id", "created_at")
+    born = a.inner_join(as_of, a.created_at <= as_of.as_of).select("account_id", "as_of")
+    first = churns.group_by("account_id").aggregate(first_churn=churns.churned_at.min())
+    out = born.left_join(first, "account_id").select(born, first.first_churn)
+    return (
+        out.filter(out.first_churn.isnull() | (out.first_churn > out.as_of))
+        .select("account_id", "as_of")
+        .distinct()
+    )
+
+
+def population(
+    tables: dict[str, ibis.Table], as_of: ibis.Table, churns: ibis.Table | None
+) -> ibis.Table:
+    """The accounts in each snapshot: from the subscriptions when they are mapped, else from the
+    accounts' creation dates and the recorded churns."""
+    if "subscriptions" in tables:
+        return active_accounts(tables["subscriptions"], as_of, churns)
+    if churns is None:
+        raise ValueError(
+            "without sources.subscriptions the accounts in a snapshot are read off the churn "
+            "source (labels.churn_source: churn_events or account_status)"
+        )
+    return accounts_population(tables["accounts"], as_of, churns)

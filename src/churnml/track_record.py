@@ -34,7 +34,7 @@ from churnml.config import LabelConfig
 from churnml.features import DEFAULT_REACTIVATION_GAP_DAYS
 from churnml.labels import build_labels
 from churnml.metrics import calibration_table, classification_metrics, metrics_by_segment
-from churnml.snapshots import active_accounts, as_of_table
+from churnml.snapshots import as_of_table, population
 from churnml.vocabulary import FLAGGED_TIERS, TIERS_HIGH_FIRST
 
 SCORE_COLUMNS = (
@@ -111,16 +111,19 @@ def choose_as_of(
 
 
 def outcomes(
-    subscriptions: ir.Table,
+    subscriptions: ir.Table | None,
     as_of: date,
     labels: LabelConfig,
     observed_until: datetime,
     churns: ir.Table | None = None,
     expansions: ir.Table | None = None,
+    accounts: ir.Table | None = None,
 ) -> ir.Table:
     """Churn and upsell outcomes of every account active at the as-of, as training labels them
-    (``churns``/``expansions`` from labels.outcome_tables when not read off subscriptions)."""
-    spine = active_accounts(subscriptions, as_of_table([as_of]), churns)
+    (``churns``/``expansions`` from labels.outcome_tables when not read off subscriptions;
+    ``accounts`` give the population when there are no subscriptions)."""
+    tables = {"accounts": accounts} if subscriptions is None else {"subscriptions": subscriptions}
+    spine = population(tables, as_of_table([as_of]), churns)
     return build_labels(subscriptions, spine, labels, observed_until, churns, expansions)
 
 
@@ -211,7 +214,13 @@ def join_outcomes(
     out = scores.merge(found, on="account_id", how="left", validate="one_to_one")
     for col in ("churn_label", "upsell_label"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Float64")
-    out["outcome_known"] = (out["churn_label"].notna() & out["upsell_label"].notna()).astype(bool)
+    # a target no source labels (NULL for every account, labels.unmeasured_targets) does not
+    # make the other's outcomes unknown
+    measured = [c for c in ("churn_label", "upsell_label") if outcome[c].notna().any()]
+    known = pd.Series(bool(measured), index=out.index)
+    for col in measured:
+        known &= out[col].notna()
+    out["outcome_known"] = known.astype(bool)
     for col in ("arr", "arr_at_risk", "expected_expansion_arr", "p_churn", "p_upsell"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     out[["arr", "arr_at_risk", "expected_expansion_arr"]] = out[
@@ -313,6 +322,10 @@ def track_record(
         ("churn", "p_churn", "churn_label"),
         ("upsell", "p_upsell", "upsell_label"),
     ):
+        if known[label].isna().all():  # no source labels this target (unmeasured_targets)
+            for name in (*_TARGET_METRICS, "recall_at_capacity", "positive_rate", "predicted_rate"):
+                summary[f"{target}_{name}"] = float("nan")
+            continue
         _evaluate_target(record, known, target, p, label, capacity_k, calibration_bins)
     summary.update(_money_summary(known))
     record.by_tier["churn"] = _tier_table(

@@ -86,6 +86,8 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
     table_checks = _TABLE_CHECKS.get(name)
     if table_checks is not None:
         checks += table_checks(lambda c: t[f"__t_{c}"], settings)
+    if name == "accounts" and "mrr" in t.columns:
+        checks += _mrr_checks(lambda c: t[f"__t_{c}"], settings)
     return checks
 
 
@@ -121,14 +123,21 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
     return checks
 
 
-def _subscription_checks(
-    typed: Callable[[str], ir.Column], settings: ValidationConfig
-) -> list[_Check]:
+def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
+    """MRR on subscriptions, or the current MRR an account table may carry."""
     absurd_mrr = settings.absurd_mrr
-    period = typed("billing_period")
     return [
         _Check("mrr", "negative MRR", typed("mrr") < 0),
         _Check("mrr", f"absurd MRR (> {money(absurd_mrr)})", typed("mrr") > absurd_mrr),
+    ]
+
+
+def _subscription_checks(
+    typed: Callable[[str], ir.Column], settings: ValidationConfig
+) -> list[_Check]:
+    period = typed("billing_period")
+    return [
+        *_mrr_checks(typed, settings),
         _Check(
             "end_at",
             "subscription ends before it starts",
@@ -350,6 +359,26 @@ def check_activity_history(
     return problems
 
 
+def check_creation_dates(accounts: ir.Table) -> list[DataProblem]:
+    """Without subscriptions, ``created_at`` is when an account becomes a customer (it enters
+    the snapshots from then on): every account needs one."""
+    missing = accounts.created_at.isnull()
+    n = int(accounts.filter(missing).count().to_pyarrow().as_py())
+    if not n:
+        return []
+    return [
+        DataProblem(
+            "accounts",
+            "created_at",
+            "no creation date, which is required when sources.subscriptions is not configured "
+            "(it says from when the account is a customer); map sources.accounts.columns."
+            "created_at, or map the subscriptions",
+            n,
+            _examples(accounts, missing, ["account_id", "created_at"]),
+        )
+    ]
+
+
 def check_same_plan_overlaps(subscriptions: ir.Table, policy: str = "refuse") -> list[DataProblem]:
     """Rows of one account on the same plan overlapping in time (half-open ``[start_at, end_at)``).
 
@@ -454,6 +483,8 @@ def validate_sources(
         problems += check_plan_names(subscriptions, plan_order)
     if "accounts" in mapped:
         accounts = mapped["accounts"].table
+        if subscriptions is None:
+            problems += check_creation_dates(accounts)
         for name, m in mapped.items():
             if name != "accounts":
                 problems += check_orphans(name, m.table, accounts)
@@ -615,10 +646,22 @@ def active_span(subscriptions: ir.Table) -> tuple[datetime | None, datetime | No
     return stamp(row["first"]), stamp(row["last"]), bool(row["ongoing"] or 0)
 
 
-def refuse_empty_scoring(as_of: date, subscriptions: ir.Table) -> None:
+def refuse_empty_scoring(
+    as_of: date, subscriptions: ir.Table | None, accounts: ir.Table | None = None
+) -> None:
     """One line saying why no account can be scored at this as-of and which dates would work."""
-    first, last, ongoing = active_span(subscriptions)
     head = f"no active account at the scoring as-of {as_of:%Y-%m-%d}"
+    if subscriptions is None:
+        first = accounts.created_at.min().to_pyarrow().as_py() if accounts is not None else None
+        if first is not None and as_of < first.date():
+            why = f"the first account is created {first:%Y-%m-%d}; score an as-of after it"
+        else:
+            why = (
+                "every account created by then has churned (the churn source says so); score an "
+                "earlier as-of, or check the churn dates and accounts.created_at"
+            )
+        raise NoActiveAccountsError(f"{head}: {why}. Nothing was scored or written.")
+    first, last, ongoing = active_span(subscriptions)
     if first is None:
         why = "the subscriptions table holds no subscription"
     elif as_of <= first.date():

@@ -21,6 +21,7 @@ from churnml.report.sections import (
     page_sections,
     track_record_page,
     track_record_section,
+    unknown_money_section,
     unseen_categories_section,
 )
 from churnml.report.text import LANGUAGES, text
@@ -40,5 +41,6 @@ __all__ = [
     "text",
     "track_record_page",
     "track_record_section",
+    "unknown_money_section",
     "unseen_categories_section",
 ]

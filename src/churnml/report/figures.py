@@ -97,7 +97,7 @@ def accounts_payload(
                 "u": number(r.p_upsell, 4),
                 "utier": text(getattr(r, "upsell_tier", "")),
                 "health": int(r.health_score),
-                "arr": round(float(r.arr), 2),
+                "arr": number(r.arr, 2),
                 "risk_arr": number(r.arr_at_risk, 2),
                 "touch": text(r.touch_model),
                 "play_name": text(getattr(r, "play_name", "")),

@@ -38,6 +38,13 @@ def missing_targets_section(missing: dict[str, str], lang: str = "en") -> ExtraS
     return ExtraSection(t["title"], frame, t["note"], top=True)
 
 
+def unknown_money_section(lang: str = "en") -> ExtraSection:
+    """No MRR is mapped (no subscriptions, no accounts.mrr): the money columns are empty."""
+    t = text(lang)["unknown_money"]
+    columns = ", ".join(("arr", "arr_at_risk", "expected_expansion_arr"))
+    return ExtraSection(t["title"], pd.DataFrame({t["columns"]: [columns]}), t["note"], top=True)
+
+
 def unseen_categories_section(problems: list[str], lang: str = "en") -> ExtraSection:
     """Category values the models never saw and scored as missing."""
     t = text(lang)["unseen_categories"]
