@@ -100,7 +100,7 @@ def test_without_contract_arr_money_comes_from_accounts_mrr_or_stays_empty(bundl
     accounts["mrr"] = [100.0 * (i + 1) for i in range(len(accounts))]
     accounts.loc[0, "mrr"] = None  # unknown for this one account only
     args = (bundle, None, {"churn": "1"}, OutreachConfig(), datetime(2026, 12, 1))
-    scored = validate_scored(score_accounts(features, accounts, *args))
+    scored = validate_scored(score_accounts(features, accounts, *args).written())
     by_id = scored.set_index("account_id")
     mrr = accounts.set_index("account_id").mrr
     assert np.isnan(by_id.loc[mrr.index[0], "arr"])
@@ -109,7 +109,9 @@ def test_without_contract_arr_money_comes_from_accounts_mrr_or_stays_empty(bundl
     assert np.allclose(by_id.loc[known, "arr"], 12 * mrr[known])
     assert by_id.loc[mrr.index[0], "touch_model"] == "tech"
 
-    scored = validate_scored(score_accounts(features, accounts.drop(columns="mrr"), *args))
+    scored = validate_scored(
+        score_accounts(features, accounts.drop(columns="mrr"), *args).written()
+    )
     assert scored.arr.isna().all() and scored.arr_at_risk.isna().all()
     assert scored.p_churn.notna().all() and (scored.touch_model == "tech").all()
     # ranked by churn risk when no money is known
