@@ -71,11 +71,10 @@ def usage_features(
     usage = usage.assign(day=usage.occurred_at.dt.floor("D"))
     main_w = spec.trend_window_days
     lookback = spec.lookback_days
+    slugs = {et: _slug(et) for et in spec.event_types}
 
-    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
-        recent = usage[(usage.day >= as_of - lookback * DAY) & (usage.day < as_of)]
+    def windows(recent: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, pd.Series]:
         cols: dict[str, pd.Series] = {}
-        by = recent.groupby("account_id")
         for w in spec.windows_days:
             inw = recent[recent.day >= as_of - w * DAY]
             g = inw.groupby("account_id")
@@ -86,22 +85,43 @@ def usage_features(
             cols[f"usage_feature_breadth_{w}d"] = tracked.groupby("account_id").event_type.nunique()
             with_user = inw[inw.user_id.notna()]
             cols[f"usage_active_users_{w}d"] = with_user.groupby("account_id").user_id.nunique()
+            for et, slug in slugs.items():
+                cols[f"usage_{slug}_{w}d"] = inw[inw.event_type == et].groupby("account_id").size()
+        return cols
+
+    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
+        before = usage[usage.day < as_of]
+        recent = before[before.day >= as_of - lookback * DAY]
+        cols = windows(recent, as_of)
         main = recent[recent.day >= as_of - main_w * DAY]
-        for et in spec.event_types:
-            cols[f"usage_{_slug(et)}_{main_w}d"] = (
-                main[main.event_type == et].groupby("account_id").size()
-            )
         prev = recent[
             (recent.day >= as_of - 2 * main_w * DAY) & (recent.day < as_of - main_w * DAY)
         ]
         cols["usage_events_prev_period"] = prev.groupby("account_id").size()
-        last_day = by.day.max()
-        frame = pd.DataFrame(cols).reindex(last_day.index).fillna(0)
+        life = before.groupby("account_id")
+        cols["usage_events_lifetime"] = life.size()
+        cols["usage_active_days_lifetime"] = life.day.nunique()
+        for et, slug in slugs.items():
+            cols[f"usage_{slug}_lifetime"] = (
+                before[before.event_type == et].groupby("account_id").size()
+            )
+        last_day = recent.groupby("account_id").day.max()
+        frame = pd.DataFrame(cols).reindex(life.size().index).fillna(0)
         frame["usage_trend_ratio"] = (frame[f"usage_events_{main_w}d"] + 1.0) / (
             frame["usage_events_prev_period"] + 1.0
         )
+        for et, slug in slugs.items():
+            now = main[main.event_type == et].groupby("account_id").size()
+            then = prev[prev.event_type == et].groupby("account_id").size()
+            now, then = (x.reindex(frame.index).fillna(0) for x in (now, then))
+            frame[f"usage_{slug}_trend_ratio"] = (now + 1.0) / (then + 1.0)
         gap = _days_between(pd.Series(as_of, index=last_day.index), last_day)
         frame["usage_days_since_last_activity"] = pd.Series(np.floor(gap), index=last_day.index)
+        for w in spec.windows_days:
+            events = frame[f"usage_events_{w}d"]
+            days, users = frame[f"usage_active_days_{w}d"], frame[f"usage_active_users_{w}d"]
+            frame[f"usage_events_per_active_day_{w}d"] = (events / days.where(days > 0)).fillna(0.0)
+            frame[f"usage_events_per_active_user_{w}d"] = events / users.where(users > 0)
         if spec.onboarding_events:
             early = usage[
                 (usage.occurred_at < as_of) & usage.event_type.isin(spec.onboarding_events)
@@ -112,10 +132,12 @@ def usage_features(
 
     out = _per_snapshot(usage, as_of_spine, compute)
     special = {"usage_trend_ratio": 1.0, "usage_days_since_last_activity": float(lookback + 1)}
+    special.update({f"usage_{slug}_trend_ratio": 1.0 for slug in slugs.values()})
+    unknown = {f"usage_events_per_active_user_{w}d" for w in spec.windows_days}
     for column in out.columns:
         if column in special:
             out[column] = out[column].fillna(special[column])
-        elif column not in ("account_id", "as_of"):
+        elif column not in ("account_id", "as_of", *unknown):
             out[column] = out[column].fillna(0)
     return out
 
@@ -269,6 +291,9 @@ def contract_features(
             mrr_before > 0, frame.contract_mrr / mrr_before.where(mrr_before > 0, 1.0), 1.0
         )
         frame["contract_arr"] = frame.contract_mrr * 12.0
+        frame["contract_mrr_per_seat"] = frame.contract_mrr / frame.contract_seats.where(
+            frame.contract_seats > 0
+        )
         return frame
 
     return _per_snapshot(subs, as_of_spine, compute)
@@ -336,7 +361,13 @@ def build_features(
     if spec.has_usage:
         seats = out.contract_seats
         users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
-        out["usage_active_users_per_seat"] = (users / seats).where(seats > 0)
+        months = out.contract_tenure_days / DAYS_PER_MONTH
+        months = months.where(months > 1.0, 1.0)
+        out = out.assign(
+            usage_active_users_per_seat=(users / seats).where(seats > 0),
+            usage_events_per_month=out.usage_events_lifetime.astype("float64") / months,
+            usage_active_days_per_month=out.usage_active_days_lifetime.astype("float64") / months,
+        )
     return out.sort_values(["as_of", "account_id"]).reset_index(drop=True)
 
 
