@@ -197,8 +197,8 @@ class UsageBuckets:
 
     Lifetime counts need every day before an as-of, not only the windows: ``history`` adds
     the other days since ``first_day`` in further buckets (at most ``MASK_BITS`` days each,
-    never across an as-of), and ``epochs`` says which as-ofs see each bucket (all as-ofs after
-    its days), so a lifetime count is a sum over buckets too.
+    never across an as-of), and ``epochs`` gives each bucket the first as-of after its days:
+    a lifetime count is a running sum, over as-ofs, of bucket sums.
     """
 
     days: pd.DataFrame
@@ -285,13 +285,13 @@ def _history_days(days: pd.DataFrame, as_ofs: list[datetime], first_day: date | 
 
 
 def _epochs(history: pd.DataFrame, as_ofs: list[datetime]) -> pd.DataFrame:
-    """(bucket, as_of) for every as-of after the bucket's days: the buckets a lifetime sums."""
+    """(bucket, as_of): the first as-of after the bucket's days. A lifetime at an as-of is the
+    sum of the buckets whose first as-of is that one or an earlier one."""
     first = history.groupby("bucket").day.min()
     epoch = np.searchsorted(
         np.array(as_ofs, dtype="datetime64[us]"), first.to_numpy("datetime64[us]"), side="right"
     )
-    rows = [(b, a) for b, e in zip(first.index, epoch, strict=True) for a in as_ofs[e:]]
-    return pd.DataFrame(rows, columns=["bucket", "as_of"])
+    return pd.DataFrame({"bucket": first.index, "as_of": [as_ofs[e] for e in epoch]})
 
 
 def usage_buckets(
@@ -393,9 +393,9 @@ def usage_features(
     if as_of_dates is None:
         as_of_dates = _spine_as_ofs(spine)
     buckets = usage_buckets(as_of_dates, spec, _first_day(usage))
-    per_bucket = _usage_per_bucket(usage, buckets, spec)
-    out = _usage_windows(per_bucket, spine, buckets, spec)
-    out = _with_lifetime(out, per_bucket, buckets, spec)
+    by_segment = _usage_by_segment(_usage_per_bucket(usage, buckets, spec), buckets, spec)
+    out = _usage_windows(by_segment, spine, buckets, spec)
+    out = _with_lifetime(out, by_segment, buckets, spec)
     out = _with_active_users(out, usage, buckets, spec)
     out = out.mutate(**_usage_ratios(out, spec))
     if spec.onboarding_events:
@@ -433,16 +433,14 @@ def _usage_per_bucket(usage: ir.Table, buckets: UsageBuckets, spec: FeatureSpec)
     ).drop("day_mask")
 
 
-def _usage_segments(per_bucket: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
+def _lifetime_segment(buckets: UsageBuckets) -> int:
+    return len(buckets.offsets) - 1
+
+
+def _usage_segments(by_segment: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
     """The spine with, per segment of its as-of's lookback, every metric as one column
-    (`n_s0`, `n_s1`, ...): ranges summed into segments (plain sums, few columns)."""
+    (`n_s0`, `n_s1`, ...)."""
     metrics = ["n", "quantity", "active_days", *_type_columns(spec)]
-    j = per_bucket.inner_join(_frame_table(buckets.segments), "bucket")
-    by_segment = j.group_by(["account_id", "as_of", "seg"]).aggregate(
-        quantity=j.quantity.fill_null(0).sum().cast("float64"),
-        last_day=j.last_day.max(),
-        **{m: j[m].sum() for m in metrics if m != "quantity"},
-    )
     agg = spine
     for seg in range(len(buckets.offsets) - 1):
         part = by_segment.filter(by_segment.seg == seg)
@@ -455,10 +453,26 @@ def _usage_segments(per_bucket: ir.Table, spine: ir.Table, buckets, spec) -> ir.
     return agg
 
 
-def _usage_windows(per_bucket: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
+def _usage_by_segment(per_bucket: ir.Table, buckets, spec) -> ir.Table:
+    """Bucket sums per account, as-of and segment of its lookback (plain sums, few columns),
+    plus per account the sums of the buckets between each as-of and the one before."""
+    metrics = ["n", "quantity", "active_days", *_type_columns(spec)]
+    # The lifetime rows ride along as one more segment (each bucket under its first as-of
+    # after it): the events are then aggregated once, for windows and lifetimes alike.
+    lifetime_rows = buckets.epochs.assign(seg=_lifetime_segment(buckets))
+    mapping = pd.concat([buckets.segments, lifetime_rows[["as_of", "bucket", "seg"]]])
+    j = per_bucket.inner_join(_frame_table(mapping), "bucket")
+    return j.group_by(["account_id", "as_of", "seg"]).aggregate(
+        quantity=j.quantity.fill_null(0).sum().cast("float64"),
+        last_day=j.last_day.max(),
+        **{m: j[m].sum() for m in metrics if m != "quantity"},
+    )
+
+
+def _usage_windows(by_segment: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
     """Window sums (each a sum of segment columns), per-type counts in every window, breadth,
     trends and recency."""
-    agg = _usage_segments(per_bucket, spine, buckets, spec)
+    agg = _usage_segments(by_segment, spine, buckets, spec)
     main_w = spec.trend_window_days
 
     def over(metric: str, back_from: int, back_to: int = 0) -> ir.NumericValue:
@@ -486,8 +500,11 @@ def _usage_windows(per_bucket: ir.Table, spine: ir.Table, buckets, spec) -> ir.T
     return agg.select("account_id", "as_of", **cols)
 
 
-def _with_lifetime(out: ir.Table, per_bucket: ir.Table, buckets, spec) -> ir.Table:
-    """Events, active days and per-type counts over every logged day before the as-of."""
+def _with_lifetime(out: ir.Table, by_segment: ir.Table, buckets, spec) -> ir.Table:
+    """Events, active days and per-type counts over every logged day before the as-of: a
+    running sum, per account and over the as-ofs, of what happened between one and the next.
+    Between-as-of sums of an as-of the account is not in (before its first subscription,
+    between two contracts) still count towards its later lifetimes."""
     metrics = {"n": "usage_events_lifetime", "active_days": "usage_active_days_lifetime"}
     metrics.update(
         {
@@ -495,9 +512,17 @@ def _with_lifetime(out: ir.Table, per_bucket: ir.Table, buckets, spec) -> ir.Tab
             for t, et in zip(_type_columns(spec), spec.event_types, strict=True)
         }
     )
-    j = per_bucket.inner_join(_frame_table(buckets.epochs), "bucket")
-    lifetime = j.group_by(["account_id", "as_of"]).aggregate(
-        **{name: j[m].sum() for m, name in metrics.items()}
+    step = by_segment.filter(by_segment.seg == _lifetime_segment(buckets))
+    keys = out.select("account_id", "as_of")
+    both = keys.outer_join(step, ["account_id", "as_of"])
+    both = both.select(
+        account_id=ibis.coalesce(both.account_id, both.account_id_right),
+        as_of=ibis.coalesce(both.as_of, both.as_of_right),
+        **{name: both[m].fill_null(0) for m, name in metrics.items()},
+    )
+    running = ibis.cumulative_window(group_by="account_id", order_by="as_of")
+    lifetime = both.select(
+        "account_id", "as_of", **{name: both[name].sum().over(running) for name in metrics.values()}
     )
     out = out.left_join(lifetime, ["account_id", "as_of"]).select(
         out, *[lifetime[name] for name in metrics.values()]

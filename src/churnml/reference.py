@@ -363,11 +363,13 @@ def build_features(
         users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
         months = out.contract_tenure_days / DAYS_PER_MONTH
         months = months.where(months > 1.0, 1.0)
-        out = out.assign(
-            usage_active_users_per_seat=(users / seats).where(seats > 0),
-            usage_events_per_month=out.usage_events_lifetime.astype("float64") / months,
-            usage_active_days_per_month=out.usage_active_days_lifetime.astype("float64") / months,
-        )
+        per_contract = {
+            "usage_active_users_per_seat": (users / seats).where(seats > 0),
+            "usage_events_per_month": out.usage_events_lifetime.astype("float64") / months,
+            "usage_active_days_per_month": out.usage_active_days_lifetime.astype("float64")
+            / months,
+        }
+        out = pd.concat([out, pd.DataFrame(per_contract, index=out.index)], axis=1)
     return out.sort_values(["as_of", "account_id"]).reset_index(drop=True)
 
 
