@@ -102,22 +102,27 @@ def feature_frame(cfg):
     return frame, spec.to_dict()
 
 
-def plain_lightgbm(result, capacity_k: int, threads: int) -> dict[str, float]:
-    """LightGBM with library defaults on the judged model's rows, scored on the same test."""
+def plain_lightgbm(result, frame, capacity_k: int, threads: int) -> dict[str, float]:
+    """LightGBM with library defaults on every feature of the matrix (no selection), fitted on
+    the judged model's rows and scored on the same test."""
     import lightgbm as lgb
 
     from churnml.evaluate import classification_metrics
+    from churnml.model import ModelBundle
+    from churnml.train import model_features
 
     label = f"{result.bundle.target}_label"
-    shell = result.bundle
+    features, categorical = model_features(frame)
+    fit, test = result.split.fit, result.split.test
+    labelled = frame[frame[label].notna()]
+    levels = {c: sorted(labelled[c].dropna().astype(str).unique().tolist()) for c in categorical}
+    shell = ModelBundle(result.bundle.target, None, None, features, levels, result.bundle.spec)
     booster = lgb.train(
         {"objective": "binary", "verbose": -1, "num_threads": threads},
-        lgb.Dataset(shell.design_matrix(result.split.fit), result.split.fit[label].astype(int)),
+        lgb.Dataset(shell.design_matrix(fit), fit[label].astype(int)),
     )
-    y = result.split.test[label].astype(int).to_numpy()
-    return classification_metrics(
-        y, booster.predict(shell.design_matrix(result.split.test)), capacity_k
-    )
+    y = test[label].astype(int).to_numpy()
+    return classification_metrics(y, booster.predict(shell.design_matrix(test)), capacity_k)
 
 
 def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], list[str]]:
@@ -140,7 +145,7 @@ def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], l
         models = {
             "churnml": result.metrics,
             "logistic": result.baseline_metrics,
-            "plain LightGBM": plain_lightgbm(result, k, threads),
+            "plain LightGBM": plain_lightgbm(result, frame, k, threads),
         }
         for model, m in models.items():
             rows.append({"dataset": dataset.name, "target": target, "model": model, **m})
