@@ -1,12 +1,14 @@
 """Quality benchmark: churnml's training recipe beside a logistic baseline and a plain LightGBM.
 
     python benchmarks/quality.py [--demo 1500:7 3000:7 3000:11] [--months 24]
-                                 [--config NAME=path/to/churnml.yaml ...]
+                                 [--layouts telemetry_export ... | --layouts]
+                                 [--config NAME=path/to/churnml.yaml ...] [--threads 1]
 
-Every dataset is an entry: a demo warehouse (accounts:seed, built and cached under bench-data/)
-or any config file whose sources and mapping point at its own data (a foreign layout). For each
-dataset and target the same feature matrix and the same out-of-time test snapshots serve three
-models:
+Every dataset is an entry: a demo warehouse (accounts:seed, built and cached under bench-data/),
+a foreign layout of tests/foreign_layouts.py (every one by default: generated under
+bench-data/quality-layouts/ and read through its own config, as `churnml train` would), or any
+config file whose sources and mapping point at its own data. For each dataset and target the same
+feature matrix and the same out-of-time test snapshots serve three models:
 
 - churnml: `train_target` (trees chosen over time-ordered folds, cross-fitted calibration), the
   judged model, which never saw the test snapshots;
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +43,18 @@ class Dataset:
     accounts: int = 0  # a demo warehouse, when config_path is None
     seed: int = 0
     months: int = 24
+    layout: str | None = None  # a generator of tests/foreign_layouts.py
 
-    def config(self, cache: Path):
+    def config(self, cache: Path, threads: int):
+        cfg = self._config(cache)
+        training = cfg.training.model_copy(update={"num_threads": threads})
+        return cfg.model_copy(update={"training": training})
+
+    def _config(self, cache: Path):
         from churnml.config import default_config, load_config
 
+        if self.layout is not None:
+            self.config_path = layout_config(self.layout, cache)
         if self.config_path is not None:
             return load_config(self.config_path)
         from churnml.io.warehouse_writer import write_demo_warehouse
@@ -58,6 +69,20 @@ class Dataset:
         )
 
 
+def layout_config(name: str, cache: Path) -> Path:
+    """Generate a foreign layout once (its files, its config) and return its churnml.yaml."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import foreign_layouts
+
+    folder = cache / "quality-layouts" / name
+    config = folder / "churnml.yaml"
+    if not config.exists():
+        print(f"generating layout {name} ...", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        foreign_layouts.write_layout(name, folder)
+    return config
+
+
 def feature_frame(cfg):
     """The training flow's matrix step, outside Prefect."""
     from churnml.features import derive_spec
@@ -66,7 +91,7 @@ def feature_frame(cfg):
     from churnml.matrix import feature_matrix, observed_until
     from churnml.snapshots import snapshot_grid
 
-    con = connect_warehouse(cfg, read_only=True)
+    con = connect_warehouse(cfg)  # a layout's warehouse is created on first use
     tables = materialize(con, load_sources(con, cfg))
     end = observed_until(tables)
     last = cfg.snapshots.end or end.date()
@@ -77,29 +102,34 @@ def feature_frame(cfg):
     return frame, spec.to_dict()
 
 
-def plain_lightgbm(result, capacity_k: int) -> dict[str, float]:
-    """LightGBM with library defaults on the judged model's rows, scored on the same test."""
+def plain_lightgbm(result, frame, capacity_k: int, threads: int) -> dict[str, float]:
+    """LightGBM with library defaults on every feature of the matrix (no selection), fitted on
+    the judged model's rows and scored on the same test."""
     import lightgbm as lgb
 
     from churnml.metrics import classification_metrics
+    from churnml.model import ModelBundle
+    from churnml.train import model_features
 
     label = f"{result.bundle.target}_label"
-    shell = result.bundle
+    features, categorical = model_features(frame)
+    fit, test = result.split.fit, result.split.test
+    labelled = frame[frame[label].notna()]
+    levels = {c: sorted(labelled[c].dropna().astype(str).unique().tolist()) for c in categorical}
+    shell = ModelBundle(result.bundle.target, None, None, features, levels, result.bundle.spec)
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1, "num_threads": 2},
-        lgb.Dataset(shell.design_matrix(result.split.fit), result.split.fit[label].astype(int)),
+        {"objective": "binary", "verbose": -1, "num_threads": threads},
+        lgb.Dataset(shell.design_matrix(fit), fit[label].astype(int)),
     )
-    y = result.split.test[label].astype(int).to_numpy()
-    return classification_metrics(
-        y, booster.predict(shell.design_matrix(result.split.test)), capacity_k
-    )
+    y = test[label].astype(int).to_numpy()
+    return classification_metrics(y, booster.predict(shell.design_matrix(test)), capacity_k)
 
 
-def evaluate(dataset: Dataset, cache: Path) -> tuple[list[dict], list[str]]:
+def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], list[str]]:
     from churnml.metrics import calibration_table
     from churnml.train import TrainingError, train_target
 
-    cfg = dataset.config(cache)
+    cfg = dataset.config(cache, threads)
     start = time.perf_counter()
     frame, spec = feature_frame(cfg)
     print(f"{dataset.name}: matrix {len(frame):,} rows in {time.perf_counter() - start:.0f} s")
@@ -115,7 +145,7 @@ def evaluate(dataset: Dataset, cache: Path) -> tuple[list[dict], list[str]]:
         models = {
             "churnml": result.metrics,
             "logistic": result.baseline_metrics,
-            "plain LightGBM": plain_lightgbm(result, k),
+            "plain LightGBM": plain_lightgbm(result, frame, k, threads),
         }
         for model, m in models.items():
             rows.append({"dataset": dataset.name, "target": target, "model": model, **m})
@@ -158,16 +188,53 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def verdict(rows: list[dict]) -> list[str]:
+    """The issue's bar: churnml at or above the logistic baseline on every dataset and target
+    (ROC AUC), and above the plain LightGBM on average."""
+    import pandas as pd
+
+    auc = pd.DataFrame(rows).pivot_table("roc_auc", ["dataset", "target"], "model", sort=False)
+    below = auc[auc["churnml"] < auc["logistic"]]
+    lines = [
+        f"churnml >= logistic on {len(auc) - len(below)} of {len(auc)} dataset-targets"
+        + "".join(
+            f"; below on {d} {t} ({r.churnml:.3f} < {r.logistic:.3f})"
+            for (d, t), r in below.iterrows()
+        )
+    ]
+    for target, part in auc.groupby(level="target", sort=False):
+        lines.append(
+            f"{target} mean ROC AUC: churnml {part['churnml'].mean():.3f}, logistic "
+            f"{part['logistic'].mean():.3f}, plain LightGBM {part['plain LightGBM'].mean():.3f}"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--demo", nargs="*", default=["1500:7", "3000:7", "3000:11"])
     parser.add_argument("--months", type=int, default=24)
+    parser.add_argument(
+        "--layouts",
+        nargs="*",
+        default=None,
+        help="foreign layouts of tests/foreign_layouts.py (default: every one; none: --layouts)",
+    )
     parser.add_argument("--config", nargs="*", default=[], help="NAME=path/to/churnml.yaml")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="LightGBM threads (1 on a machine shared with jobs)"
+    )
     args = parser.parse_args()
     datasets = [
         Dataset(f"demo {a} accounts, seed {s}", accounts=int(a), seed=int(s), months=args.months)
         for a, s in (entry.split(":") for entry in args.demo)
     ]
+    if args.layouts is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from foreign_layouts import LAYOUTS
+
+        args.layouts = list(LAYOUTS)
+    datasets += [Dataset(f"layout {name}", layout=name) for name in args.layouts]
     datasets += [
         Dataset(name, config_path=Path(path))
         for name, path in (entry.split("=", 1) for entry in args.config)
@@ -176,11 +243,13 @@ def main() -> None:
     cache.mkdir(exist_ok=True)
     rows, notes = [], []
     for dataset in datasets:
-        r, n = evaluate(dataset, cache)
+        r, n = evaluate(dataset, cache, args.threads)
         rows += r
         notes += n
     print()
     print(markdown(rows))
+    print()
+    print("\n".join(verdict(rows)))
     print()
     print("\n".join(f"- {n}" for n in notes))
 

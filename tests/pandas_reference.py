@@ -69,55 +69,81 @@ def usage_features(
     usage: pd.DataFrame, as_of_spine: pd.DataFrame, spec: FeatureSpec
 ) -> pd.DataFrame:
     usage = usage.assign(day=usage.occurred_at.dt.floor("D"))
-    main_w = spec.trend_window_days
     lookback = spec.lookback_days
-
-    def compute(as_of: pd.Timestamp) -> pd.DataFrame:
-        recent = usage[(usage.day >= as_of - lookback * DAY) & (usage.day < as_of)]
-        cols: dict[str, pd.Series] = {}
-        by = recent.groupby("account_id")
-        for w in spec.windows_days:
-            inw = recent[recent.day >= as_of - w * DAY]
-            g = inw.groupby("account_id")
-            cols[f"usage_events_{w}d"] = g.size()
-            cols[f"usage_quantity_{w}d"] = g.quantity.sum().astype("float64")
-            cols[f"usage_active_days_{w}d"] = g.day.nunique()
-            tracked = inw[inw.event_type.isin(spec.event_types)]
-            cols[f"usage_feature_breadth_{w}d"] = tracked.groupby("account_id").event_type.nunique()
-            with_user = inw[inw.user_id.notna()]
-            cols[f"usage_active_users_{w}d"] = with_user.groupby("account_id").user_id.nunique()
-        main = recent[recent.day >= as_of - main_w * DAY]
-        for et in spec.event_types:
-            cols[f"usage_{_slug(et)}_{main_w}d"] = (
-                main[main.event_type == et].groupby("account_id").size()
-            )
-        prev = recent[
-            (recent.day >= as_of - 2 * main_w * DAY) & (recent.day < as_of - main_w * DAY)
-        ]
-        cols["usage_events_prev_period"] = prev.groupby("account_id").size()
-        last_day = by.day.max()
-        frame = pd.DataFrame(cols).reindex(last_day.index).fillna(0)
-        frame["usage_trend_ratio"] = (frame[f"usage_events_{main_w}d"] + 1.0) / (
-            frame["usage_events_prev_period"] + 1.0
-        )
-        gap = _days_between(pd.Series(as_of, index=last_day.index), last_day)
-        frame["usage_days_since_last_activity"] = pd.Series(np.floor(gap), index=last_day.index)
-        if spec.onboarding_events:
-            early = usage[
-                (usage.occurred_at < as_of) & usage.event_type.isin(spec.onboarding_events)
-            ]
-            frame = frame.reindex(frame.index.union(pd.Index(early.account_id.unique())))
-            frame["usage_onboarding_milestones"] = early.groupby("account_id").event_type.nunique()
-        return frame
-
-    out = _per_snapshot(usage, as_of_spine, compute)
+    out = _per_snapshot(usage, as_of_spine, lambda as_of: _usage_at(usage, as_of, spec))
+    slugs = [_slug(et) for et in spec.event_types]
     special = {"usage_trend_ratio": 1.0, "usage_days_since_last_activity": float(lookback + 1)}
+    special.update({f"usage_{slug}_trend_ratio": 1.0 for slug in slugs})
+    unknown = {f"usage_events_per_active_user_{w}d" for w in spec.windows_days}
     for column in out.columns:
         if column in special:
             out[column] = out[column].fillna(special[column])
-        elif column not in ("account_id", "as_of"):
+        elif column not in ("account_id", "as_of", *unknown):
             out[column] = out[column].fillna(0)
     return out
+
+
+def _usage_windows_at(recent: pd.DataFrame, as_of: pd.Timestamp, spec) -> dict[str, pd.Series]:
+    cols: dict[str, pd.Series] = {}
+    for w in spec.windows_days:
+        inw = recent[recent.day >= as_of - w * DAY]
+        g = inw.groupby("account_id")
+        cols[f"usage_events_{w}d"] = g.size()
+        cols[f"usage_quantity_{w}d"] = g.quantity.sum().astype("float64")
+        cols[f"usage_active_days_{w}d"] = g.day.nunique()
+        tracked = inw[inw.event_type.isin(spec.event_types)]
+        cols[f"usage_feature_breadth_{w}d"] = tracked.groupby("account_id").event_type.nunique()
+        with_user = inw[inw.user_id.notna()]
+        cols[f"usage_active_users_{w}d"] = with_user.groupby("account_id").user_id.nunique()
+        for et in spec.event_types:
+            by_type = inw[inw.event_type == et].groupby("account_id")
+            cols[f"usage_{_slug(et)}_{w}d"] = by_type.size()
+    return cols
+
+
+def _usage_lifetime_at(before: pd.DataFrame, spec) -> dict[str, pd.Series]:
+    life = before.groupby("account_id")
+    cols = {
+        "usage_events_lifetime": life.size(),
+        "usage_active_days_lifetime": life.day.nunique(),
+    }
+    for et in spec.event_types:
+        by_type = before[before.event_type == et].groupby("account_id")
+        cols[f"usage_{_slug(et)}_lifetime"] = by_type.size()
+    return cols
+
+
+def _usage_at(usage: pd.DataFrame, as_of: pd.Timestamp, spec: FeatureSpec) -> pd.DataFrame:
+    main_w = spec.trend_window_days
+    before = usage[usage.day < as_of]
+    recent = before[before.day >= as_of - spec.lookback_days * DAY]
+    main = recent[recent.day >= as_of - main_w * DAY]
+    prev = recent[(recent.day >= as_of - 2 * main_w * DAY) & (recent.day < as_of - main_w * DAY)]
+    cols = _usage_windows_at(recent, as_of, spec) | _usage_lifetime_at(before, spec)
+    cols["usage_events_prev_period"] = prev.groupby("account_id").size()
+    frame = pd.DataFrame(cols).reindex(before.account_id.unique()).fillna(0)
+    frame["usage_trend_ratio"] = (frame[f"usage_events_{main_w}d"] + 1.0) / (
+        frame["usage_events_prev_period"] + 1.0
+    )
+    for et in spec.event_types:
+        now, then = (
+            part[part.event_type == et].groupby("account_id").size().reindex(frame.index).fillna(0)
+            for part in (main, prev)
+        )
+        frame[f"usage_{_slug(et)}_trend_ratio"] = (now + 1.0) / (then + 1.0)
+    last_day = recent.groupby("account_id").day.max()
+    gap = _days_between(pd.Series(as_of, index=last_day.index), last_day)
+    frame["usage_days_since_last_activity"] = pd.Series(np.floor(gap), index=last_day.index)
+    for w in spec.windows_days:
+        events = frame[f"usage_events_{w}d"]
+        days, users = frame[f"usage_active_days_{w}d"], frame[f"usage_active_users_{w}d"]
+        frame[f"usage_events_per_active_day_{w}d"] = (events / days.where(days > 0)).fillna(0.0)
+        frame[f"usage_events_per_active_user_{w}d"] = events / users.where(users > 0)
+    if spec.onboarding_events:
+        early = before[before.event_type.isin(spec.onboarding_events)]
+        frame = frame.reindex(frame.index.union(pd.Index(early.account_id.unique())))
+        frame["usage_onboarding_milestones"] = early.groupby("account_id").event_type.nunique()
+    return frame
 
 
 def support_features(
@@ -269,6 +295,9 @@ def contract_features(
             mrr_before > 0, frame.contract_mrr / mrr_before.where(mrr_before > 0, 1.0), 1.0
         )
         frame["contract_arr"] = frame.contract_mrr * 12.0
+        frame["contract_mrr_per_seat"] = frame.contract_mrr / frame.contract_seats.where(
+            frame.contract_seats > 0
+        )
         return frame
 
     return _per_snapshot(subs, as_of_spine, compute)
@@ -336,7 +365,15 @@ def build_features(
     if spec.has_usage:
         seats = out.contract_seats
         users = out[f"usage_active_users_{spec.trend_window_days}d"].astype("float64")
-        out["usage_active_users_per_seat"] = (users / seats).where(seats > 0)
+        months = out.contract_tenure_days / DAYS_PER_MONTH
+        months = months.where(months > 1.0, 1.0)
+        per_contract = {
+            "usage_active_users_per_seat": (users / seats).where(seats > 0),
+            "usage_events_per_month": out.usage_events_lifetime.astype("float64") / months,
+            "usage_active_days_per_month": out.usage_active_days_lifetime.astype("float64")
+            / months,
+        }
+        out = pd.concat([out, pd.DataFrame(per_contract, index=out.index)], axis=1)
     return out.sort_values(["as_of", "account_id"]).reset_index(drop=True)
 
 

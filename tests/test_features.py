@@ -35,6 +35,44 @@ def test_usage_windows_exclude_the_as_of_instant(tiny_tables, spec):
     assert f.loc["acc_c", "usage_active_users_30d"] == 0  # events without user_id
 
 
+def test_lifetime_counts_reach_before_the_windows(tiny_frames, spec):
+    data = dict(tiny_frames)
+    old = pd.DataFrame(
+        {
+            "account_id": ["acc_a"],
+            "occurred_at": pd.to_datetime(["2024-03-01 09:00"]),  # 337 days before the as-of
+            "event_type": ["login"],
+            "user_id": ["u1"],
+            "quantity": [1.0],
+        }
+    )
+    data["usage_events"] = pd.concat([tiny_frames["usage_events"], old], ignore_index=True)
+    a = features_at({k: ibis.memtable(v) for k, v in data.items()}, spec).loc["acc_a"]
+    assert a["usage_events_90d"] == 3  # the old event is in no window ...
+    assert a["usage_events_lifetime"] == 4  # ... but in the lifetime (not the as-of instant)
+    assert a["usage_login_lifetime"] == 3
+    assert a["usage_report_created_lifetime"] == 1
+    assert a["usage_active_days_lifetime"] == 4
+    months = 397 / 30.4375  # created 2024-01-01
+    assert a["usage_events_per_month"] == pytest.approx(4 / months)
+    assert a["usage_active_days_per_month"] == pytest.approx(4 / months)
+
+
+def test_every_event_type_in_every_window_with_trends_and_ratios(tiny_tables, spec):
+    f = features_at(tiny_tables, spec)
+    a = f.loc["acc_a"]
+    assert (a["usage_login_7d"], a["usage_login_30d"], a["usage_login_90d"]) == (0, 1, 2)
+    assert (a["usage_report_created_7d"], a["usage_report_created_90d"]) == (1, 1)
+    assert a["usage_login_trend_ratio"] == pytest.approx(1.0)  # 1 login now, 1 the month before
+    assert a["usage_report_created_trend_ratio"] == pytest.approx(2.0)  # (1 + 1) / (0 + 1)
+    assert a["usage_events_per_active_day_90d"] == pytest.approx(1.0)
+    assert a["usage_events_per_active_user_30d"] == pytest.approx(1.0)  # 2 events, 2 users
+    assert a["contract_mrr_per_seat"] == pytest.approx(50.0)
+    assert f.loc["acc_b", "usage_events_per_active_user_30d"] == pytest.approx(1.5)
+    assert pd.isna(f.loc["acc_c", "usage_events_per_active_user_30d"])  # no user ids: unknown
+    assert f.loc["acc_c", "usage_events_per_active_day_7d"] == 0.0  # no activity: none per day
+
+
 def test_support_state_read_from_timestamps(tiny_tables, spec):
     a = features_at(tiny_tables, spec).loc["acc_a"]
     assert a["support_open_tickets"] == 1

@@ -354,3 +354,29 @@ def test_fold_scores_from_the_matrix_equal_scores_from_the_frame():
     np.testing.assert_allclose(booster.predict(lightgbm_matrix(data.X)), booster.predict(data.X))
     segment = data.matrix[:, features.index("attr_segment")]
     np.testing.assert_array_equal(np.isnan(segment), data.X.attr_segment.isna().to_numpy())
+
+
+def test_constant_and_copied_features_are_left_out_of_the_fit_not_the_baseline():
+    from churnml.train import informative_features
+
+    rng = np.random.default_rng(3)
+    frame = labelled_frame(n_accounts=300)
+    usage = frame.usage_events_30d
+    frame = frame.assign(
+        usage_events_lifetime=usage * 3 + 7,  # the same ranks: a copy
+        usage_login_30d=usage + rng.normal(0, 0.1, len(frame)),  # a near-copy
+        usage_noise=rng.normal(size=len(frame)),
+        usage_flat=5.0,
+    )
+    features = ["usage_events_30d", "usage_events_lifetime", "usage_login_30d", "usage_noise"]
+    features += ["usage_flat", "attr_segment"]
+    kept = informative_features(frame, features, ["attr_segment"], 0.98)
+    assert kept == ["usage_events_30d", "usage_noise", "attr_segment"]
+    exact = informative_features(frame, features, ["attr_segment"], 1.0)
+    assert exact == ["usage_events_30d", "usage_login_30d", "usage_noise", "attr_segment"]
+    result = train_target(frame, "churn", {}, _fast())
+    assert "usage_events_lifetime" not in result.bundle.features
+    assert "usage_flat" not in result.bundle.features
+    assert "usage_noise" in result.bundle.features
+    # the logistic baseline (fitted on every feature) still scores
+    assert result.baseline_metrics["roc_auc"] > 0.6

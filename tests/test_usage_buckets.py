@@ -76,3 +76,21 @@ def test_many_snapshots_need_several_mask_words():
 def test_no_as_of_no_ranges():
     b = usage_buckets([], spec())
     assert b.days.empty and b.segments.empty and b.user_windows.empty
+
+
+def test_history_holds_every_day_before_each_as_of_once():
+    """Lifetime counts: since the log's first day, every day before an as-of is in exactly one
+    bucket that the as-of sums, also across the gaps between far-apart as-ofs."""
+    grid = [date(2023, 1, 1), date(2024, 1, 1), date(2025, 1, 1)]
+    first = date(2022, 6, 1)
+    b = usage_buckets(grid, spec((14, 200), 14), first)
+    assert not b.history.day.duplicated().any()
+    assert b.max_bucket_days <= MASK_BITS
+    assert b.days.equals(b.history[b.history.bucket.isin(b.days.bucket)].reset_index(drop=True))
+    for d in grid:
+        as_of = pd.Timestamp(d)
+        seen = b.epochs[b.epochs.as_of <= as_of].bucket  # a running sum over the as-ofs
+        days = set(b.history[b.history.bucket.isin(seen)].day)
+        assert days == set(pd.date_range(pd.Timestamp(first), as_of - pd.Timedelta(days=1)))
+    for _, days in b.history.groupby("bucket"):  # day bits number a bucket's days
+        assert sorted(days.day_bit) == [1 << i for i in range(len(days))]

@@ -505,6 +505,13 @@ class TrainingConfig(StrictModel):
     feature_fraction: float = Field(0.5, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     lambda_l2: float = Field(10.0, ge=0)
+    max_feature_correlation: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="drop a feature whose absolute rank correlation with an earlier one reaches "
+        "this (1: only exact rank copies); constant features are always dropped",
+    )
     early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1, description="LightGBM threads for binning, boosting, scoring")
     max_bin: int = Field(

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from churnml.config import ChurnmlConfig, LabelConfig
@@ -211,6 +212,11 @@ class UsageBuckets:
     ``days`` maps each day to its range and bit; ``segments`` says which segment of which
     as-of each range falls in; ``user_windows`` holds, per as-of and window, the mask of range
     numbers the window covers (``words`` integers of ``MASK_BITS`` ranges each).
+
+    Lifetime counts need every day before an as-of, not only the windows: ``history`` adds
+    the other days since ``first_day`` in further buckets (at most ``MASK_BITS`` days each,
+    never across an as-of), and ``epochs`` gives each bucket the first as-of after its days:
+    a lifetime count is a running sum, over as-ofs, of bucket sums.
     """
 
     days: pd.DataFrame
@@ -219,6 +225,8 @@ class UsageBuckets:
     offsets: tuple[int, ...]
     max_bucket_days: int
     words: int
+    history: pd.DataFrame
+    epochs: pd.DataFrame
 
     def segments_within(self, back_from: int, back_to: int) -> list[int]:
         """The segments that make up the days in [as_of - back_from, as_of - back_to)."""
@@ -226,12 +234,9 @@ class UsageBuckets:
         return [i for i in range(len(o) - 1) if o[i] >= back_to and o[i + 1] <= back_from]
 
 
-def usage_buckets(as_of_dates: Iterable[date | datetime], spec: FeatureSpec) -> UsageBuckets:
-    """Cut the days the usage windows look at into ranges (see UsageBuckets); pure Python."""
+def _window_spans(as_ofs: list[datetime], offsets: tuple[int, ...]) -> list[tuple]:
+    """The ranges (lo, hi) the as-ofs' segment edges cut their lookbacks into."""
     day = timedelta(days=1)
-    as_ofs = sorted({datetime(d.year, d.month, d.day) for d in as_of_dates})
-    main_w = spec.trend_window_days
-    offsets = tuple(sorted({0, *spec.windows_days, main_w, 2 * main_w, spec.lookback_days}))
     lookback = offsets[-1]
     edges = sorted({a - o * day for a in as_ofs for o in offsets})
     bounded = edges[:1]
@@ -240,18 +245,16 @@ def usage_buckets(as_of_dates: Iterable[date | datetime], spec: FeatureSpec) -> 
             bounded.append(bounded[-1] + MASK_BITS * day)
         bounded.append(edge)
     # a range is inside an as-of's lookback or outside it (both ends are edges); keep the inside
-    spans = [
+    return [
         (lo, hi)
         for lo, hi in zip(bounded[:-1], bounded[1:], strict=False)
         if any(a - lookback * day <= lo and hi <= a for a in as_ofs)
     ]
-    words = max(1, -(-len(spans) // MASK_BITS))
-    day_rows = [
-        (lo + i * day, k, 1 << i, k // MASK_BITS, 1 << (k % MASK_BITS))
-        for k, (lo, hi) in enumerate(spans)
-        for i in range((hi - lo).days)
-    ]
-    days = pd.DataFrame(day_rows, columns=["day", "bucket", "day_bit", "user_word", "bucket_bit"])
+
+
+def _window_masks(as_ofs: list[datetime], spans: list[tuple], offsets, spec, words: int):
+    """Per as-of: (as_of, range, segment) rows and the range masks of each usage window."""
+    day = timedelta(days=1)
     segment_rows, user_rows = [], []
     for a in as_ofs:
         for k, (lo, hi) in enumerate(spans):
@@ -271,12 +274,74 @@ def usage_buckets(as_of_dates: Iterable[date | datetime], spec: FeatureSpec) -> 
         user_rows,
         columns=["as_of", *[f"_wm{w}_{j}" for w in spec.windows_days for j in range(words)]],
     )
-    for frame, column in ((days, "day"), (segments, "as_of"), (user_windows, "as_of")):
+    return segments, user_windows
+
+
+def _history_days(days: pd.DataFrame, as_ofs: list[datetime], first_day: date | None):
+    """Days since ``first_day`` before the last as-of that no range holds, in buckets numbered
+    after the ranges: per epoch (the days between two as-ofs), chunks of ``MASK_BITS`` days."""
+    columns = list(days.columns)
+    if first_day is None or not as_ofs:
+        return days.iloc[0:0]
+    calendar = pd.date_range(pd.Timestamp(first_day), as_ofs[-1] - timedelta(days=1), freq="D")
+    rest = calendar[~calendar.isin(pd.to_datetime(days.day))]
+    if rest.empty:
+        return days.iloc[0:0]
+    epoch = np.searchsorted(np.array(as_ofs, dtype="datetime64[us]"), rest.values, side="right")
+    rank = pd.Series(epoch).groupby(epoch).cumcount().to_numpy()
+    chunk = pd.MultiIndex.from_arrays([epoch, rank // MASK_BITS]).factorize()[0]
+    first_bucket = int(days.bucket.max()) + 1 if len(days) else 0
+    return pd.DataFrame(
+        {
+            "day": rest,
+            "bucket": first_bucket + chunk,
+            "day_bit": [1 << int(i) for i in rank % MASK_BITS],
+            "user_word": -1,
+            "bucket_bit": 0,
+        }
+    )[columns]
+
+
+def _epochs(history: pd.DataFrame, as_ofs: list[datetime]) -> pd.DataFrame:
+    """(bucket, as_of): the first as-of after the bucket's days. A lifetime at an as-of is the
+    sum of the buckets whose first as-of is that one or an earlier one."""
+    first = history.groupby("bucket").day.min()
+    epoch = np.searchsorted(
+        np.array(as_ofs, dtype="datetime64[us]"), first.to_numpy("datetime64[us]"), side="right"
+    )
+    return pd.DataFrame({"bucket": first.index, "as_of": [as_ofs[e] for e in epoch]})
+
+
+def usage_buckets(
+    as_of_dates: Iterable[date | datetime], spec: FeatureSpec, first_day: date | None = None
+) -> UsageBuckets:
+    """Cut the days the usage windows look at into ranges (see UsageBuckets); pure Python.
+
+    ``first_day`` (the log's first day) adds the earlier days lifetime counts need.
+    """
+    day = timedelta(days=1)
+    as_ofs = sorted({datetime(d.year, d.month, d.day) for d in as_of_dates})
+    main_w = spec.trend_window_days
+    offsets = tuple(sorted({0, *spec.windows_days, main_w, 2 * main_w, spec.lookback_days}))
+    spans = _window_spans(as_ofs, offsets)
+    words = max(1, -(-len(spans) // MASK_BITS))
+    day_rows = [
+        (lo + i * day, k, 1 << i, k // MASK_BITS, 1 << (k % MASK_BITS))
+        for k, (lo, hi) in enumerate(spans)
+        for i in range((hi - lo).days)
+    ]
+    days = pd.DataFrame(day_rows, columns=["day", "bucket", "day_bit", "user_word", "bucket_bit"])
+    segments, user_windows = _window_masks(as_ofs, spans, offsets, spec, words)
+    days["day"] = pd.to_datetime(days["day"])
+    history = pd.concat([days, _history_days(days, as_ofs, first_day)], ignore_index=True)
+    epochs = _epochs(history, as_ofs)
+    frames = ((days, "day"), (history, "day"), (segments, "as_of"), (user_windows, "as_of"))
+    for frame, column in (*frames, (epochs, "as_of")):
         frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
         for other in frame.columns.drop(column):
             frame[other] = frame[other].astype("int64")
-    max_days = max([(hi - lo).days for lo, hi in spans], default=1)
-    return UsageBuckets(days, segments, user_windows, offsets, max_days, words)
+    max_days = int(history.groupby("bucket").size().max()) if len(history) else 1
+    return UsageBuckets(days, segments, user_windows, offsets, max_days, words, history, epochs)
 
 
 def _frame_table(frame: pd.DataFrame) -> ir.Table:
@@ -287,6 +352,12 @@ def _frame_table(frame: pd.DataFrame) -> ir.Table:
 def _spine_as_ofs(spine: ir.Table) -> list[datetime]:
     values = spine.select("as_of").distinct().to_pyarrow().column("as_of").to_pylist()
     return [v for v in values if v is not None]
+
+
+def _first_day(usage: ir.Table) -> date | None:
+    """The usage log's first day (None when empty): where lifetime counts start."""
+    first = usage.occurred_at.min().to_pyarrow().as_py()
+    return None if first is None else date(first.year, first.month, first.day)
 
 
 def _popcount(mask: ir.IntegerValue, bits: int) -> ir.IntegerValue:
@@ -303,59 +374,93 @@ def _any(conditions: list[ir.BooleanValue]) -> ir.BooleanValue:
     return out
 
 
+def _total(columns: list[ir.NumericValue]) -> ir.NumericValue:
+    return sum(columns[1:], columns[0]) if columns else ibis.literal(0, type="int64")
+
+
+def _ratio(num: ir.NumericValue, den: ir.NumericValue, empty: float | None) -> ir.FloatingValue:
+    """num / den, or ``empty`` where den is 0 (None: unknown)."""
+    value = num.cast("float64") / den.cast("float64")
+    return ibis.ifelse(den > 0, value, ibis.literal(empty, type="float64"))
+
+
+def _trend(recent: ir.NumericValue, before: ir.NumericValue) -> ir.FloatingValue:
+    """Recent window against the one before, smoothed so that 0 -> 0 reads flat (1.0)."""
+    return (recent.cast("float64") + 1.0) / (before.cast("float64") + 1.0)
+
+
 def usage_features(
     usage: ir.Table,
     spine: ir.Table,
     spec: FeatureSpec,
     as_of_dates: Iterable[date | datetime] | None = None,
 ) -> ir.Table:
-    """Activity per window: events, active days, users, breadth, per-type counts, trend, recency.
+    """Activity per window and over the account's life: events, quantity, active days and
+    users, per-type counts, breadth, per-type trends, ratios, recency, onboarding.
 
     Built for 50M-event logs on one machine: the events are read twice, each time grouped on
-    a low-cardinality key, and never range-joined. The days the windows look at are cut into
-    ranges that every window is an exact union of (usage_buckets). One pass sums events,
-    quantity and per-type counts per account and range, with the range's active days as a bit
-    mask; a second keeps per account and user a bit mask of the ranges the user was active in.
-    Windows are then sums over ranges, and active users a mask intersection. As-of dates are
-    midnights, so a whole day is either before the as-of or not: the day ranges are exact.
+    a low-cardinality key, and never range-joined. The days are cut into buckets that every
+    window and every lifetime is an exact union of (usage_buckets). One pass sums events,
+    quantity and per-type counts per account and bucket, with the bucket's active days as a
+    bit mask; a second keeps per account and user a bit mask of the ranges the user was active
+    in. Windows and lifetimes are then sums over buckets, and active users a mask intersection.
+    As-of dates are midnights, so a whole day is either before the as-of or not: exact buckets.
     """
-    lookback = spec.lookback_days
-    main_w = spec.trend_window_days
-    if main_w not in spec.windows_days:
+    if spec.trend_window_days not in spec.windows_days:
         raise ValueError("trend_window_days must be one of windows_days")
     if as_of_dates is None:
         as_of_dates = _spine_as_ofs(spine)
-    buckets = usage_buckets(as_of_dates, spec)
-    types = list(spec.event_types)
-    days = _frame_table(buckets.days)
+    buckets = usage_buckets(as_of_dates, spec, _first_day(usage))
+    by_segment = _usage_by_segment(_usage_per_bucket(usage, buckets, spec), buckets, spec)
+    out = _usage_windows(by_segment, spine, buckets, spec)
+    out = _with_lifetime(out, by_segment, buckets, spec)
+    out = _with_active_users(out, usage, buckets, spec)
+    out = out.mutate(**_usage_ratios(out, spec))
+    if spec.onboarding_events:
+        out = _with_onboarding(out, usage, spine, spec)
+    return out
+
+
+def _type_columns(spec: FeatureSpec) -> list[str]:
+    return [f"_type{k}" for k in range(len(spec.event_types))]
+
+
+def _usage_per_bucket(usage: ir.Table, buckets: UsageBuckets, spec: FeatureSpec) -> ir.Table:
+    """First pass: events, quantity, per-type counts, last day and active days per account and
+    bucket (the bucket's active days as a bit mask, counted by popcount)."""
     # Each pass joins its own projection: one shared join would be materialised in full by
     # DuckDB (every event with every column) and push the aggregations into spilling.
     events = usage.select(
         "account_id", "event_type", "quantity", day=usage.occurred_at.truncate("D")
     )
-    events = events.inner_join(days.select("day", "bucket", "day_bit"), "day")
-    per_range = events.group_by(["account_id", "bucket"]).aggregate(
+    events = events.inner_join(
+        _frame_table(buckets.history).select("day", "bucket", "day_bit"), "day"
+    )
+    per_bucket = events.group_by(["account_id", "bucket"]).aggregate(
         n=events.count(),
         quantity=events.quantity.sum(),
         day_mask=events.day_bit.bit_or(),
         last_day=events.day.max(),
-        **{f"_type{k}": _count_if(events.event_type == et) for k, et in enumerate(types)},
+        **{
+            column: _count_if(events.event_type == et)
+            for column, et in zip(_type_columns(spec), spec.event_types, strict=True)
+        },
     )
-    per_range = per_range.mutate(active_days=_popcount(per_range.day_mask, buckets.max_bucket_days))
-    metrics = ["n", "quantity", "active_days", *[f"_type{k}" for k in range(len(types))]]
-    # Sum ranges into the disjoint segments of each as-of (plain sums, few columns), then put
-    # the segments side by side: every window is a sum of segment columns.
-    j = per_range.inner_join(_frame_table(buckets.segments), "bucket")
-    by_segment = j.group_by(["account_id", "as_of", "seg"]).aggregate(
-        n=j.n.sum(),
-        quantity=j.quantity.fill_null(0).sum().cast("float64"),
-        active_days=j.active_days.sum(),
-        last_day=j.last_day.max(),
-        **{f"_type{k}": j[f"_type{k}"].sum() for k in range(len(types))},
-    )
+    return per_bucket.mutate(
+        active_days=_popcount(per_bucket.day_mask, buckets.max_bucket_days)
+    ).drop("day_mask")
+
+
+def _lifetime_segment(buckets: UsageBuckets) -> int:
+    return len(buckets.offsets) - 1
+
+
+def _usage_segments(by_segment: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
+    """The spine with, per segment of its as-of's lookback, every metric as one column
+    (`n_s0`, `n_s1`, ...)."""
+    metrics = ["n", "quantity", "active_days", *_type_columns(spec)]
     agg = spine
-    n_segments = len(buckets.offsets) - 1
-    for seg in range(n_segments):
+    for seg in range(len(buckets.offsets) - 1):
         part = by_segment.filter(by_segment.seg == seg)
         part = part.select(
             "account_id", "as_of", **{f"{c}_s{seg}": part[c] for c in [*metrics, "last_day"]}
@@ -363,56 +468,99 @@ def usage_features(
         agg = agg.left_join(part, ["account_id", "as_of"]).select(
             agg, *[part[c] for c in part.columns if c not in ("account_id", "as_of")]
         )
+    return agg
+
+
+def _usage_by_segment(per_bucket: ir.Table, buckets, spec) -> ir.Table:
+    """Bucket sums per account, as-of and segment of its lookback (plain sums, few columns),
+    plus per account the sums of the buckets between each as-of and the one before."""
+    metrics = ["n", "quantity", "active_days", *_type_columns(spec)]
+    # The lifetime rows ride along as one more segment (each bucket under its first as-of
+    # after it): the events are then aggregated once, for windows and lifetimes alike.
+    lifetime_rows = buckets.epochs.assign(seg=_lifetime_segment(buckets))
+    mapping = pd.concat([buckets.segments, lifetime_rows[["as_of", "bucket", "seg"]]])
+    j = per_bucket.inner_join(_frame_table(mapping), "bucket")
+    return j.group_by(["account_id", "as_of", "seg"]).aggregate(
+        quantity=j.quantity.fill_null(0).sum().cast("float64"),
+        last_day=j.last_day.max(),
+        **{m: j[m].sum() for m in metrics if m != "quantity"},
+    )
+
+
+def _usage_windows(by_segment: ir.Table, spine: ir.Table, buckets, spec) -> ir.Table:
+    """Window sums (each a sum of segment columns), per-type counts in every window, breadth,
+    trends and recency."""
+    agg = _usage_segments(by_segment, spine, buckets, spec)
+    main_w = spec.trend_window_days
 
     def over(metric: str, back_from: int, back_to: int = 0) -> ir.NumericValue:
-        cols = [
-            agg[f"{metric}_s{i}"].fill_null(0) for i in buckets.segments_within(back_from, back_to)
-        ]
-        return sum(cols[1:], cols[0])
+        within = buckets.segments_within(back_from, back_to)
+        return _total([agg[f"{metric}_s{i}"].fill_null(0) for i in within])
 
-    window_sums: dict[str, ir.Value] = {}
+    slugs = [_slug(et) for et in spec.event_types]
+    cols: dict[str, ir.Value] = {}
     for w in spec.windows_days:
-        window_sums[f"usage_events_{w}d"] = over("n", w)
-        window_sums[f"usage_quantity_{w}d"] = over("quantity", w).cast("float64")
-        window_sums[f"usage_active_days_{w}d"] = over("active_days", w)
-        for k in range(len(types)):
-            window_sums[f"_type{k}_{w}"] = over(f"_type{k}", w)
-    window_sums["usage_events_prev_period"] = over("n", 2 * main_w, main_w)
-    window_sums["usage_last_active_day"] = ibis.greatest(
-        *[agg[f"last_day_s{i}"] for i in range(n_segments)]
+        cols[f"usage_events_{w}d"] = over("n", w)
+        cols[f"usage_quantity_{w}d"] = over("quantity", w).cast("float64")
+        cols[f"usage_active_days_{w}d"] = over("active_days", w)
+        counts = [over(t, w) for t in _type_columns(spec)]
+        cols[f"usage_feature_breadth_{w}d"] = _total([(c > 0).cast("int64") for c in counts])
+        cols.update({f"usage_{s}_{w}d": c for s, c in zip(slugs, counts, strict=True)})
+    cols["usage_events_prev_period"] = over("n", 2 * main_w, main_w)
+    cols["usage_trend_ratio"] = _trend(over("n", main_w), over("n", 2 * main_w, main_w))
+    for slug, t in zip(slugs, _type_columns(spec), strict=True):
+        cols[f"usage_{slug}_trend_ratio"] = _trend(over(t, main_w), over(t, 2 * main_w, main_w))
+    last_day = ibis.greatest(*[agg[f"last_day_s{i}"] for i in range(len(buckets.offsets) - 1)])
+    no_activity = float(spec.lookback_days + 1)
+    cols["usage_days_since_last_activity"] = (
+        _days_between(agg.as_of, last_day).floor().cast("float64").fill_null(no_activity)
     )
-    agg = agg.select("account_id", "as_of", **window_sums)
-    derived: dict[str, ir.Value] = {}
-    for w in spec.windows_days:
-        used = [(agg[f"_type{k}_{w}"] > 0).cast("int64") for k in range(len(types))]
-        derived[f"usage_feature_breadth_{w}d"] = (
-            sum(used[1:], used[0]) if used else ibis.literal(0, type="int64")
-        )
-    for k, et in enumerate(types):
-        derived[f"usage_{_slug(et)}_{main_w}d"] = agg[f"_type{k}_{main_w}"]
-    recent_events = agg[f"usage_events_{main_w}d"]
-    agg = agg.mutate(
-        **derived,
-        usage_trend_ratio=(recent_events.cast("float64") + 1.0)
-        / (agg.usage_events_prev_period.cast("float64") + 1.0),
-        usage_days_since_last_activity=_days_between(agg.as_of, agg.usage_last_active_day)
-        .floor()
-        .cast("float64"),
-    )
-    agg = agg.drop(
-        "usage_last_active_day",
-        *[f"_type{k}_{w}" for k in range(len(types)) for w in spec.windows_days],
-    )
+    return agg.select("account_id", "as_of", **cols)
 
+
+def _with_lifetime(out: ir.Table, by_segment: ir.Table, buckets, spec) -> ir.Table:
+    """Events, active days and per-type counts over every logged day before the as-of: a
+    running sum, per account and over the as-ofs, of what happened between one and the next.
+    Between-as-of sums of an as-of the account is not in (before its first subscription,
+    between two contracts) still count towards its later lifetimes."""
+    metrics = {"n": "usage_events_lifetime", "active_days": "usage_active_days_lifetime"}
+    metrics.update(
+        {
+            t: f"usage_{_slug(et)}_lifetime"
+            for t, et in zip(_type_columns(spec), spec.event_types, strict=True)
+        }
+    )
+    step = by_segment.filter(by_segment.seg == _lifetime_segment(buckets))
+    keys = out.select("account_id", "as_of")
+    both = keys.outer_join(step, ["account_id", "as_of"])
+    both = both.select(
+        account_id=ibis.coalesce(both.account_id, both.account_id_right),
+        as_of=ibis.coalesce(both.as_of, both.as_of_right),
+        **{name: both[m].fill_null(0) for m, name in metrics.items()},
+    )
+    running = ibis.cumulative_window(group_by="account_id", order_by="as_of")
+    lifetime = both.select(
+        "account_id", "as_of", **{name: both[name].sum().over(running) for name in metrics.values()}
+    )
+    out = out.left_join(lifetime, ["account_id", "as_of"]).select(
+        out, *[lifetime[name] for name in metrics.values()]
+    )
+    return out.fill_null({name: 0 for name in metrics.values()})
+
+
+def _with_active_users(out: ir.Table, usage: ir.Table, buckets, spec) -> ir.Table:
+    """Distinct users per window, from one bit mask per account and user of the ranges the
+    user was active in: counted per account (not per account and as-of), one count per as-of
+    and window, then each row picks its as-of's count."""
     users = usage.filter(usage.user_id.notnull())
     users = users.select("account_id", "user_id", day=users.occurred_at.truncate("D"))
-    users = users.inner_join(days.select("day", "user_word", "bucket_bit"), "day")
+    users = users.inner_join(
+        _frame_table(buckets.days).select("day", "user_word", "bucket_bit"), "day"
+    )
     words = range(buckets.words)
     user_masks = users.group_by(["account_id", "user_id"]).aggregate(
         **{f"_m{i}": ibis.ifelse(users.user_word == i, users.bucket_bit, 0).bit_or() for i in words}
     )
-    # Per account (not per account and as-of): one count per as-of and window, then each
-    # spine row picks its as-of's count.
     masks = buckets.user_windows.set_index("as_of")
     as_of_list = list(masks.index)
     counts: dict[str, ir.Scalar] = {}
@@ -425,48 +573,52 @@ def usage_features(
             ]
             counts[f"_u{i}_{w}"] = _count_if(_any(hits)) if hits else ibis.literal(0, "int64")
     per_account = user_masks.group_by("account_id").aggregate(**counts)
-    out = agg.left_join(per_account, "account_id")
+    joined = out.left_join(per_account, "account_id")
     picked = {
         f"usage_active_users_{w}d": ibis.cases(
             *[
-                (out.as_of == ibis.timestamp(a), out[f"_u{i}_{w}"])
+                (joined.as_of == ibis.timestamp(a), joined[f"_u{i}_{w}"])
                 for i, a in enumerate(as_of_list)
             ],
             else_=0,
-        )
+        ).fill_null(0)
         if as_of_list
         else ibis.literal(0, "int64")
         for w in spec.windows_days
     }
-    out = out.select(agg, **picked)
-    fills = {
-        c: 0
-        for c in out.columns
-        if c not in ("account_id", "as_of", "usage_trend_ratio", "usage_days_since_last_activity")
-    }
-    out = out.mutate(
-        usage_trend_ratio=out.usage_trend_ratio.fill_null(1.0),
-        usage_days_since_last_activity=out.usage_days_since_last_activity.fill_null(
-            float(lookback + 1)
-        ),
-    ).fill_null(fills)
+    return joined.select(out, **picked)
 
-    if spec.onboarding_events:
-        firsts = usage.filter(usage.event_type.isin(list(spec.onboarding_events)))
-        firsts = firsts.group_by(["account_id", "event_type"]).aggregate(
-            first_at=firsts.occurred_at.min()
+
+def _usage_ratios(out: ir.Table, spec: FeatureSpec) -> dict[str, ir.Value]:
+    """Events per active day and per active user in each window (intensity, not reach)."""
+    cols: dict[str, ir.Value] = {}
+    for w in spec.windows_days:
+        events = out[f"usage_events_{w}d"]
+        cols[f"usage_events_per_active_day_{w}d"] = _ratio(
+            events, out[f"usage_active_days_{w}d"], 0.0
         )
-        oj = spine.inner_join(
-            firsts, [spine.account_id == firsts.account_id, firsts.first_at < spine.as_of]
+        cols[f"usage_events_per_active_user_{w}d"] = _ratio(
+            events, out[f"usage_active_users_{w}d"], None
         )
-        onboarding = oj.group_by([oj.account_id, oj.as_of]).aggregate(
-            usage_onboarding_milestones=oj.event_type.nunique()
-        )
-        out = out.left_join(onboarding, ["account_id", "as_of"]).select(
-            out, onboarding.usage_onboarding_milestones
-        )
-        out = out.mutate(usage_onboarding_milestones=out.usage_onboarding_milestones.fill_null(0))
-    return out
+    return cols
+
+
+def _with_onboarding(out: ir.Table, usage: ir.Table, spine: ir.Table, spec) -> ir.Table:
+    """Distinct onboarding milestones (configured event types) reached before the as-of."""
+    firsts = usage.filter(usage.event_type.isin(list(spec.onboarding_events)))
+    firsts = firsts.group_by(["account_id", "event_type"]).aggregate(
+        first_at=firsts.occurred_at.min()
+    )
+    oj = spine.inner_join(
+        firsts, [spine.account_id == firsts.account_id, firsts.first_at < spine.as_of]
+    )
+    onboarding = oj.group_by([oj.account_id, oj.as_of]).aggregate(
+        usage_onboarding_milestones=oj.event_type.nunique()
+    )
+    out = out.left_join(onboarding, ["account_id", "as_of"]).select(
+        out, onboarding.usage_onboarding_milestones
+    )
+    return out.mutate(usage_onboarding_milestones=out.usage_onboarding_milestones.fill_null(0))
 
 
 def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
@@ -476,8 +628,39 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
     times) is worked out once per ticket, before the join that repeats each ticket for every
     later as-of of its account.
     """
+    per_ticket = _per_ticket(tickets, spec)
+    j = spine.inner_join(
+        per_ticket,
+        [spine.account_id == per_ticket.account_id, per_ticket.opened_at < spine.as_of],
+    )
+    long_w = max(spec.windows_days)
+    # Keep the ticket/as-of pairs some feature can use: opened within the longest window,
+    # still open at the as-of, or closed within the longest window. The rest (old, closed
+    # tickets) would only add zeros and NULLs to the aggregation.
+    reach = ibis.interval(days=max(long_w, 2 * spec.trend_window_days))
+    j = j.filter(
+        (j.opened_at >= j.as_of - reach)
+        | j.closed_at.isnull()
+        | (j.closed_at >= j.as_of - ibis.interval(days=long_w))
+    )
+    aggs = {**_ticket_volumes(j, spec), **_ticket_backlog(j), **_ticket_service(j, long_w)}
+    agg = j.group_by([j.account_id, j.as_of]).aggregate(**aggs)
+    out = spine.left_join(agg, ["account_id", "as_of"]).select(
+        spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")]
+    )
+    nullable = {
+        f"support_first_response_hours_{long_w}d",
+        f"support_resolution_hours_{long_w}d",
+        f"support_satisfaction_{long_w}d",
+    }
+    fills = {c: 0 for c in agg.columns if c not in ("account_id", "as_of") and c not in nullable}
+    return out.fill_null(fills)
+
+
+def _per_ticket(tickets: ir.Table, spec: FeatureSpec) -> ir.Table:
+    """Each ticket's priority class, category number and response and resolution times."""
     categories = list(spec.ticket_categories)
-    per_ticket = tickets.select(
+    return tickets.select(
         "account_id",
         "opened_at",
         "closed_at",
@@ -493,70 +676,64 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
         response_hours=_days_between(tickets.first_response_at, tickets.opened_at) * 24.0,
         resolution_hours=_days_between(tickets.closed_at, tickets.opened_at) * 24.0,
     )
-    j = spine.inner_join(
-        per_ticket,
-        [spine.account_id == per_ticket.account_id, per_ticket.opened_at < spine.as_of],
-    )
-    long_w = max(spec.windows_days)
-    main_w = spec.trend_window_days
-    # Keep the ticket/as-of pairs some feature can use: opened within the longest window,
-    # still open at the as-of, or closed within the longest window. The rest (old, closed
-    # tickets) would only add zeros and NULLs to the aggregation.
-    reach = ibis.interval(days=max(long_w, 2 * main_w))
-    j = j.filter(
-        (j.opened_at >= j.as_of - reach)
-        | j.closed_at.isnull()
-        | (j.closed_at >= j.as_of - ibis.interval(days=long_w))
-    )
-    closed_before = j.closed_at.notnull() & (j.closed_at < j.as_of)
-    open_at = ~closed_before
-    high = j.high
-    responded = j.first_response_at.notnull() & (j.first_response_at < j.as_of)
+
+
+def _ticket_volumes(j: ir.Table, spec: FeatureSpec) -> dict[str, ir.Scalar]:
+    """Tickets opened per window, high-priority ones, per category, and the period before."""
+    long_w, main_w = max(spec.windows_days), spec.trend_window_days
     aggs: dict[str, ir.Scalar] = {}
     for w in spec.windows_days:
         inw = _in_window(j.opened_at, j.as_of, w)
         aggs[f"support_tickets_{w}d"] = _count_if(inw)
-        aggs[f"support_high_priority_tickets_{w}d"] = _count_if(inw & high)
+        aggs[f"support_high_priority_tickets_{w}d"] = _count_if(inw & j.high)
     in_long = _in_window(j.opened_at, j.as_of, long_w)
-    for k, cat in enumerate(categories):
+    for k, cat in enumerate(spec.ticket_categories):
         aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(in_long & (j.category_k == k))
-    aggs["support_open_tickets"] = _count_if(open_at)
-    aggs["support_open_high_priority_tickets"] = _count_if(open_at & high)
-    aggs["support_oldest_open_ticket_days"] = ibis.ifelse(
-        open_at, _days_between(j.as_of, j.opened_at), None
-    ).max()
-    aggs["support_unanswered_tickets"] = _count_if(open_at & ~responded)
-    aggs[f"support_first_response_hours_{long_w}d"] = ibis.ifelse(
-        in_long & responded, j.response_hours, None
-    ).mean()
-    closed_in_long = closed_before & (j.closed_at >= j.as_of - ibis.interval(days=long_w))
-    aggs[f"support_resolution_hours_{long_w}d"] = ibis.ifelse(
-        closed_in_long, j.resolution_hours, None
-    ).mean()
-    # The escalation flag and CSAT carry no timestamp: trust them only on tickets closed before the as-of.
-    aggs[f"support_escalations_{long_w}d"] = _count_if(closed_in_long & j.escalated)
-    aggs[f"support_satisfaction_{long_w}d"] = ibis.ifelse(
-        closed_in_long, j.satisfaction, None
-    ).mean()
     aggs[f"support_tickets_{main_w}d_prev_period"] = _count_if(
         (j.opened_at >= j.as_of - ibis.interval(days=2 * main_w))
         & (j.opened_at < j.as_of - ibis.interval(days=main_w))
     )
-    agg = j.group_by([j.account_id, j.as_of]).aggregate(**aggs)
-    out = spine.left_join(agg, ["account_id", "as_of"]).select(
-        spine, *[agg[c] for c in agg.columns if c not in ("account_id", "as_of")]
-    )
-    nullable = {
-        "support_oldest_open_ticket_days",
-        f"support_first_response_hours_{long_w}d",
-        f"support_resolution_hours_{long_w}d",
-        f"support_satisfaction_{long_w}d",
+    return aggs
+
+
+def _open_at(j: ir.Table) -> ir.BooleanValue:
+    """Open at the as-of: not closed before it, whatever the ticket's current status."""
+    return ~(j.closed_at.notnull() & (j.closed_at < j.as_of))
+
+
+def _ticket_backlog(j: ir.Table) -> dict[str, ir.Scalar]:
+    """Tickets open at the as-of: how many, how urgent, how old, how many unanswered."""
+    open_at = _open_at(j)
+    responded = j.first_response_at.notnull() & (j.first_response_at < j.as_of)
+    return {
+        "support_open_tickets": _count_if(open_at),
+        "support_open_high_priority_tickets": _count_if(open_at & j.high),
+        "support_oldest_open_ticket_days": ibis.ifelse(
+            open_at, _days_between(j.as_of, j.opened_at), None
+        )
+        .max()
+        .fill_null(0.0),
+        "support_unanswered_tickets": _count_if(open_at & ~responded),
     }
-    fills = {c: 0 for c in out.columns if c not in ("account_id", "as_of") and c not in nullable}
-    out = out.fill_null(fills).mutate(
-        support_oldest_open_ticket_days=out.support_oldest_open_ticket_days.fill_null(0.0)
-    )
-    return out
+
+
+def _ticket_service(j: ir.Table, long_w: int) -> dict[str, ir.Scalar]:
+    """Service over the longest window: response and resolution times, escalations, CSAT."""
+    in_long = _in_window(j.opened_at, j.as_of, long_w)
+    responded = j.first_response_at.notnull() & (j.first_response_at < j.as_of)
+    closed_in_long = ~_open_at(j) & (j.closed_at >= j.as_of - ibis.interval(days=long_w))
+    return {
+        f"support_first_response_hours_{long_w}d": ibis.ifelse(
+            in_long & responded, j.response_hours, None
+        ).mean(),
+        f"support_resolution_hours_{long_w}d": ibis.ifelse(
+            closed_in_long, j.resolution_hours, None
+        ).mean(),
+        # The escalation flag and CSAT carry no timestamp: trust them only on tickets closed
+        # before the as-of.
+        f"support_escalations_{long_w}d": _count_if(closed_in_long & j.escalated),
+        f"support_satisfaction_{long_w}d": ibis.ifelse(closed_in_long, j.satisfaction, None).mean(),
+    }
 
 
 def contract_features(
@@ -565,6 +742,46 @@ def contract_features(
     """The contract just before the as-of (live_rows_before): MRR, seats, plan, billing, tenure,
     renewal, recent changes."""
     s = subscriptions.mutate(plan_rank=plan_rank(subscriptions.plan, spec.plan_order))
+    now = _contract_now(s, spine, spec)
+    # MRR just before 90 days before the as-of (0 if not a customer then), by the same rule.
+    back = spine.mutate(back_at=spine.as_of - ibis.interval(days=90))
+    past = live_rows_before(s, back, "back_at", spec.reactivation_gap_days)
+    past_mrr = past.group_by([past.account_id, past.as_of]).aggregate(
+        mrr_90d_ago=past.mrr.sum().cast("float64")
+    )
+    changes = _contract_changes(s, spine)
+    first = s.group_by("account_id").aggregate(first_start=s.start_at.min())
+    acc = accounts.select("account_id", "created_at")
+    out = spine.left_join(now, ["account_id", "as_of"]).select(
+        spine, *[now[c] for c in now.columns if c not in ("account_id", "as_of")]
+    )
+    out = out.left_join(past_mrr, ["account_id", "as_of"]).select(out, past_mrr.mrr_90d_ago)
+    out = out.left_join(changes, ["account_id", "as_of"]).select(
+        out, changes.contract_downgrades_180d, changes.contract_upgrades_180d
+    )
+    out = out.left_join(first, "account_id").select(out, first.first_start)
+    out = out.left_join(acc, "account_id").select(out, acc.created_at)
+    # Tenure from the account's creation when mapped (and before the as-of), else from its
+    # first subscription.
+    tenure_from = ibis.coalesce(
+        ibis.ifelse(out.created_at < out.as_of, out.created_at, None), out.first_start
+    )
+    mrr_before = out.mrr_90d_ago.fill_null(0.0)
+    return out.mutate(
+        contract_tenure_days=_days_between(out.as_of, tenure_from),
+        contract_mrr_change_90d=out.contract_mrr - mrr_before,
+        contract_mrr_change_ratio_90d=ibis.ifelse(
+            mrr_before > 0, out.contract_mrr / mrr_before, 1.0
+        ),
+        contract_arr=out.contract_mrr * 12.0,
+        contract_mrr_per_seat=_ratio(out.contract_mrr, out.contract_seats, None),
+        contract_downgrades_180d=out.contract_downgrades_180d.fill_null(0),
+        contract_upgrades_180d=out.contract_upgrades_180d.fill_null(0),
+    ).drop("mrr_90d_ago", "first_start", "created_at")
+
+
+def _contract_now(s: ir.Table, spine: ir.Table, spec: FeatureSpec) -> ir.Table:
+    """MRR, seats, plan, billing period and renewal of the rows live just before the as-of."""
     live = live_rows_before(s, spine, "as_of", spec.reactivation_gap_days)
     # Any period length (names, months, days); unreadable values were refused by the checks.
     given = billing_period_days(live.billing_period)
@@ -580,7 +797,7 @@ def contract_features(
         days_to_renewal=period_days
         - (since_start - (since_start / period_days).floor() * period_days),
     )
-    now = live.group_by([live.account_id, live.as_of]).aggregate(
+    return live.group_by([live.account_id, live.as_of]).aggregate(
         contract_mrr=live.mrr.sum().cast("float64"),
         contract_seats=live.seats.sum().fill_null(0).cast("float64"),
         contract_plan_rank=live.plan_rank.max(),
@@ -590,15 +807,13 @@ def contract_features(
         contract_days_to_renewal=live.days_to_renewal.min(),
         contract_current_period_days=since_start.min(),
     )
-    # MRR just before 90 days before the as-of (0 if not a customer then), by the same rule.
-    back = spine.mutate(back_at=spine.as_of - ibis.interval(days=90))
-    past = live_rows_before(s, back, "back_at", spec.reactivation_gap_days)
-    past_mrr = past.group_by([past.account_id, past.as_of]).aggregate(
-        mrr_90d_ago=past.mrr.sum().cast("float64")
-    )
-    # Downgrades: rows started in the last 180 days with lower MRR than the row before them.
+
+
+def _contract_changes(s: ir.Table, spine: ir.Table) -> ir.Table:
+    """Downgrades and upgrades: rows started in the last 180 days with lower (higher) MRR than
+    the row before them."""
     w = ibis.window(group_by="account_id", order_by="start_at")
-    steps = s.mutate(prev_mrr=s.mrr.lag().over(w), prev_rank=s.plan_rank.lag().over(w))
+    steps = s.mutate(prev_mrr=s.mrr.lag().over(w))
     sj = spine.inner_join(
         steps,
         [
@@ -607,36 +822,10 @@ def contract_features(
             steps.start_at >= spine.as_of - ibis.interval(days=180),
         ],
     )
-    changes = sj.group_by([sj.account_id, sj.as_of]).aggregate(
+    return sj.group_by([sj.account_id, sj.as_of]).aggregate(
         contract_downgrades_180d=_count_if(sj.prev_mrr.notnull() & (sj.mrr < sj.prev_mrr)),
         contract_upgrades_180d=_count_if(sj.prev_mrr.notnull() & (sj.mrr > sj.prev_mrr)),
     )
-    first = s.group_by("account_id").aggregate(first_start=s.start_at.min())
-    out = spine.left_join(now, ["account_id", "as_of"]).select(
-        spine, *[now[c] for c in now.columns if c not in ("account_id", "as_of")]
-    )
-    out = out.left_join(past_mrr, ["account_id", "as_of"]).select(out, past_mrr.mrr_90d_ago)
-    out = out.left_join(changes, ["account_id", "as_of"]).select(
-        out, changes.contract_downgrades_180d, changes.contract_upgrades_180d
-    )
-    out = out.left_join(first, "account_id").select(out, first.first_start)
-    acc = accounts.select("account_id", "created_at")
-    out = out.left_join(acc, "account_id").select(out, acc.created_at)
-    tenure_from = ibis.coalesce(
-        ibis.ifelse(out.created_at < out.as_of, out.created_at, None), out.first_start
-    )
-    mrr_before = out.mrr_90d_ago.fill_null(0.0)
-    out = out.mutate(
-        contract_tenure_days=_days_between(out.as_of, tenure_from),
-        contract_mrr_change_90d=out.contract_mrr - mrr_before,
-        contract_mrr_change_ratio_90d=ibis.ifelse(
-            mrr_before > 0, out.contract_mrr / mrr_before, 1.0
-        ),
-        contract_arr=out.contract_mrr * 12.0,
-        contract_downgrades_180d=out.contract_downgrades_180d.fill_null(0),
-        contract_upgrades_180d=out.contract_upgrades_180d.fill_null(0),
-    ).drop("mrr_90d_ago", "first_start", "created_at")
-    return out
 
 
 def nps_features(nps: ir.Table, spine: ir.Table) -> ir.Table:
@@ -719,16 +908,22 @@ def build_features(
             contract_mrr=out.contract_mrr.fill_null(0.0),
             contract_arr=out.contract_arr.fill_null(0.0),
         )
-    if spec.has_usage and spec.has_contract:
-        out = out.mutate(
-            usage_active_users_per_seat=ibis.ifelse(
-                out.contract_seats > 0,
-                out[f"usage_active_users_{spec.trend_window_days}d"].cast("float64")
-                / out.contract_seats,
-                None,
-            )
-        )
+    if spec.has_usage and spec.has_contract:  # usage per seat and per month as a customer
+        out = out.mutate(**usage_per_contract(out, spec))
     return out.order_by(["as_of", "account_id"]) if ordered else out
+
+
+def usage_per_contract(out: ir.Table, spec: FeatureSpec) -> dict[str, ir.Value]:
+    """Usage read against the contract: active users per paid seat, and lifetime events and
+    active days per month as a customer (tenure under a month counts as one month)."""
+    months = out.contract_tenure_days / DAYS_PER_MONTH
+    months = ibis.ifelse(months > 1.0, months, 1.0)
+    users = out[f"usage_active_users_{spec.trend_window_days}d"]
+    return {
+        "usage_active_users_per_seat": _ratio(users, out.contract_seats, None),
+        "usage_events_per_month": out.usage_events_lifetime.cast("float64") / months,
+        "usage_active_days_per_month": out.usage_active_days_lifetime.cast("float64") / months,
+    }
 
 
 def _table(tables: dict[str, ir.Table], name: str) -> ir.Table:

@@ -146,6 +146,39 @@ def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return features, categorical
 
 
+REDUNDANCY_SAMPLE = 20_000  # rows whose ranks decide which features repeat another
+
+
+def informative_features(
+    rows: pd.DataFrame, features: list[str], categorical: list[str], max_correlation: float
+) -> list[str]:
+    """The features minus those that cannot help a fit: constant over the labelled rows, or a
+    near-copy of an earlier feature (absolute rank correlation >= `max_correlation`).
+
+    Rich usage families repeat themselves (a dominant event type's count is nearly the event
+    count; a lifetime count and its monthly rate for accounts of one age): on little data such
+    copies dilute each tree's feature sample and split the model's credit between them. Labels
+    are not read, so the choice cannot leak; the earlier feature in frame order (the broader
+    one: all events before a single type) is kept. Categorical attributes are always kept.
+    """
+    numeric = [c for c in features if c not in categorical]
+    sample = (
+        rows if len(rows) <= REDUNDANCY_SAMPLE else rows.sample(REDUNDANCY_SAMPLE, random_state=0)
+    )
+    X = sample[numeric].astype("float64")
+    varying = [c for c in numeric if X[c].nunique(dropna=False) > 1]
+    ranks = X[varying].rank(method="average").fillna(-1.0).to_numpy()  # missing: its own rank
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(np.corrcoef(ranks, rowvar=False)) if len(varying) > 1 else np.zeros((1, 1))
+    kept: list[int] = []
+    for i in range(len(varying)):
+        if not any(corr[i, k] >= max_correlation for k in kept):
+            kept.append(i)
+    keep = {varying[i] for i in kept} | set(categorical)
+    out = [c for c in features if c in keep]
+    return out or features
+
+
 def backtest_split(
     frame: pd.DataFrame, label: str, horizon_days: int, test_snapshots: int
 ) -> BacktestSplit:
@@ -548,6 +581,31 @@ class StepTimer:
         self.last = now
 
 
+def _selected(
+    frame: pd.DataFrame,
+    label: str,
+    features: list[str],
+    categorical: list[str],
+    cfg: ChurnmlConfig,
+) -> tuple[list[str], list[str]]:
+    """The informative features (and which of them are categorical) of the labelled rows."""
+    chosen = informative_features(
+        frame[frame[label].notna()], features, categorical, cfg.training.max_feature_correlation
+    )
+    return chosen, [c for c in categorical if c in chosen]
+
+
+def _tree_counts(bundle: ModelBundle, judged: ModelBundle, recipe, judged_recipe) -> dict:
+    """How many trees each recipe chose and each model holds, for the logged metrics."""
+    return {
+        "best_iteration": float(bundle.booster.num_trees()),
+        "chosen_trees": float(recipe.trees),
+        "judged_trees": float(judged.booster.num_trees()),
+        "registered_trees": float(bundle.booster.num_trees()),
+        "fold_auc": judged_recipe.best_auc,
+    }
+
+
 def train_target(
     frame: pd.DataFrame,
     target: str,
@@ -566,7 +624,8 @@ def train_target(
     split = backtest_split(frame, label, horizon, cfg.training.validation_snapshots)
     if split.fit[label].nunique() < 2:
         raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
-    features, categorical = model_features(frame)
+    all_features, all_categorical = model_features(frame)
+    features, categorical = _selected(frame, label, all_features, all_categorical, cfg)
     params, trials = cfg.training, None
     if cfg.training.optuna_trials > 0:
         params, trials = tune_params(label, split, features, categorical, cfg.training, horizon)
@@ -595,13 +654,7 @@ def train_target(
     step("registered recipe: folds and calibration")
     bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
     step("refit on every labelled snapshot")
-    metrics.update(
-        best_iteration=float(bundle.booster.num_trees()),
-        chosen_trees=float(recipe.trees),
-        judged_trees=float(judged.booster.num_trees()),
-        registered_trees=float(bundle.booster.num_trees()),
-        fold_auc=judged_recipe.best_auc,
-    )
+    metrics.update(_tree_counts(bundle, judged, recipe, judged_recipe))
     judged.metrics = bundle.metrics = metrics
     bundle.drift_reference = reference_profile(
         test_rows, features, categorical, calibrated(bundle, data, test), cfg.drift.bins
@@ -609,8 +662,14 @@ def train_target(
     step("drift reference")
     split.calibration = data.rows.iloc[np.sort(judged_recipe.oof.position.to_numpy())]
     split.test = test_rows
+    # the baseline stays on every feature: a yardstick that does not move with the selection
     base = baseline_metrics(
-        label, split, features, categorical, cfg.outreach.capacity_top_k, cfg.training.random_state
+        label,
+        split,
+        all_features,
+        all_categorical,
+        cfg.outreach.capacity_top_k,
+        cfg.training.random_state,
     )
     step("logistic baseline")
     return TrainResult(
