@@ -304,7 +304,7 @@ def test_prefect_logs_a_known_failure_without_its_traceback():
     import logging
     import sys
 
-    from churnml.cli import KnownFailureFilter
+    from churnml.flow_logs import KnownFailureFilter
     from churnml.train import TrainingError
 
     def record(exc: Exception) -> logging.LogRecord:

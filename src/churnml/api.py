@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pandas as pd
 import yaml
 
 from churnml.config import ChurnmlConfig, ConfigError, load_config
+from churnml.flow_logs import prefect_defaults, prefect_logs_without_known_tracebacks
 
 ConfigLike = ChurnmlConfig | str | os.PathLike
 
@@ -100,35 +100,6 @@ def _config_file(config: ConfigLike) -> Iterator[str]:
         yield str(path)
 
 
-@contextlib.contextmanager
-def _flow_logs_without_known_tracebacks() -> Iterator[None]:
-    """Prefect logs a failed flow with its traceback; a failure whose message already says what
-    to fix is raised to the caller as is, so its log line needs no traceback (as on the CLI).
-    Entered after the flows are imported: Prefect sets up its log handlers on import."""
-    from churnml.cli import KnownFailureFilter, _known_failures
-
-    quiet = KnownFailureFilter(_known_failures())
-    handlers = {
-        handler
-        for name, logger in logging.Logger.manager.loggerDict.items()
-        if name.startswith("prefect") and isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-    }
-    for handler in handlers:
-        handler.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)
-
-
-def _prefect_defaults() -> None:
-    """Before Prefect is imported, as on the CLI: no telemetry, time for a cold temporary server."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-
 def train(config: ConfigLike) -> pd.DataFrame:
     """Retrain, gate and register each target, as `churnml train`: one row per target with its
     backtest metrics and the gate's decision (`TRAIN_COLUMNS`; a skipped target has
@@ -136,10 +107,10 @@ def train(config: ConfigLike) -> pd.DataFrame:
     in Markdown."""
     cfg = load(config)
     _preflight(cfg)
-    _prefect_defaults()
+    prefect_defaults()
     from flows.training import training_flow
 
-    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
+    with _config_file(config) as path, prefect_logs_without_known_tracebacks():
         summary = training_flow(config_path=path)
     rows = []
     for target, done in summary["targets"].items():
@@ -184,10 +155,10 @@ def score(config: ConfigLike, as_of: date | str | None = None, lang: str = "en")
     chosen = _as_of(as_of)
     cfg = load(config)
     _preflight(cfg)
-    _prefect_defaults()
+    prefect_defaults()
     from flows.scoring import scoring_flow
 
-    with _config_file(config) as path, _flow_logs_without_known_tracebacks():
+    with _config_file(config) as path, prefect_logs_without_known_tracebacks():
         result = scoring_flow(config_path=path, as_of=chosen, lang=lang)
     scored = result["scored"].reset_index(drop=True)
     scored.attrs = {

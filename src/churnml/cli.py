@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -61,74 +59,25 @@ def _as_of(value: str | None) -> date | None:
         raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _known_failures() -> tuple[type[Exception], ...]:
-    """Failures whose message already says what to fix: shown without a traceback."""
-    from churnml.drift import DriftError
-    from churnml.io.sinks import SinkError
-    from churnml.io.sources import SourceError
-    from churnml.io.spark import SparkEngineError
-    from churnml.io.tracking import TrackingError
-    from churnml.track_record import TrackRecordError
-    from churnml.train import TrainingError
-    from churnml.validation import DataValidationError
-
-    return (
-        DataValidationError,
-        SourceError,
-        SinkError,
-        TrackingError,
-        DriftError,
-        TrackRecordError,
-        TrainingError,
-        SparkEngineError,
-    )
-
-
-class KnownFailureFilter(logging.Filter):
-    """Prefect logs a failed task or flow with its traceback; for a failure whose message
-    already says what to fix, keep the log line and drop the traceback."""
-
-    def __init__(self, known: tuple[type[Exception], ...]) -> None:
-        super().__init__()
-        self.known = known
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, self.known):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
 def _run_flow(run, what: str = "churnml"):
     """Run a flow with one-line errors for our own failures and the progress of its steps."""
     from churnml.cli_progress import step_progress
+    from churnml.flow_logs import known_failures, prefect_logs_without_known_tracebacks
 
-    known = _known_failures()
-    handlers = {
-        handler
-        for name, logger in logging.Logger.manager.loggerDict.items()
-        if name.startswith("prefect") and isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-    }
-    quiet = KnownFailureFilter(known)
-    for handler in handlers:
-        handler.addFilter(quiet)
     try:
-        with step_progress(what) as times:
+        with prefect_logs_without_known_tracebacks(), step_progress(what) as times:
             result = run()
         if times.steps:
             typer.echo(times.summary(), err=True)
         return result
-    except known as exc:
+    except known_failures() as exc:
         raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)
 
 
 def _quiet_prefect() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    from churnml.flow_logs import prefect_defaults
+
+    prefect_defaults()
 
 
 def _version(value: bool) -> None:

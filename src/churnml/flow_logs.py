@@ -1,0 +1,74 @@
+"""How flows run for a person (CLI) or a program (API): Prefect's settings before it is
+imported, and log lines without tracebacks for failures whose message already says what to fix."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+
+def prefect_defaults() -> None:
+    """Before Prefect is imported: no telemetry, time for a cold temporary server."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def known_failures() -> tuple[type[Exception], ...]:
+    """Failures whose message already says what to fix: shown without a traceback."""
+    from churnml.drift import DriftError
+    from churnml.io.sinks import SinkError
+    from churnml.io.sources import SourceError
+    from churnml.io.spark import SparkEngineError
+    from churnml.io.tracking import TrackingError
+    from churnml.track_record import TrackRecordError
+    from churnml.train import TrainingError
+    from churnml.validation import DataValidationError
+
+    return (
+        DataValidationError,
+        SourceError,
+        SinkError,
+        TrackingError,
+        DriftError,
+        TrackRecordError,
+        TrainingError,
+        SparkEngineError,
+    )
+
+
+class KnownFailureFilter(logging.Filter):
+    """Prefect logs a failed task or flow with its traceback; for a failure whose message
+    already says what to fix, keep the log line and drop the traceback."""
+
+    def __init__(self, known: tuple[type[Exception], ...]) -> None:
+        super().__init__()
+        self.known = known
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.known):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextlib.contextmanager
+def prefect_logs_without_known_tracebacks() -> Iterator[None]:
+    """Prefect logs a failed flow with its traceback; a failure whose message already says
+    what to fix keeps its log line without one. Entered after the flows are imported: Prefect
+    sets up its log handlers on import."""
+    quiet = KnownFailureFilter(known_failures())
+    handlers = {
+        handler
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("prefect") and isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+    }
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
