@@ -42,8 +42,26 @@ def test_each_step_takes_from_the_previous_end_and_repeated_steps_add_up():
     assert StepTimes().summary() == ""
 
 
+def test_steps_count_from_the_flow_start_not_from_the_server_start_up():
+    times = StepTimes(started=0.0)
+    listener = StepListener(times)
+    begin = logging.LogRecord(
+        "prefect.flow_runs",
+        logging.INFO,
+        __file__,
+        1,
+        "Beginning flow run 'x' for flow 'y'",
+        None,
+        None,
+    )
+    begin.created = 20.0
+    listener.emit(begin)
+    listener.emit(finished("read_config", 20.5))
+    assert times.steps == [("read_config", 0.5)]
+
+
 def test_the_listener_is_attached_only_while_the_command_runs():
-    logger = logging.getLogger("prefect.task_runs")
+    logger = logging.getLogger("prefect")
     before = list(logger.handlers)
     quiet = Console(file=io.StringIO(), force_terminal=False)
     with step_progress("churnml score", quiet) as times:

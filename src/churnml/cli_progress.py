@@ -1,7 +1,8 @@
 """Progress of a long command: a live line on a terminal, the time of each step at the end.
 
-Prefect logs one record per finished task run; the flows run their steps one after another,
-so a step took from the previous step's end (or the flow's start) to its own. Nothing here
+Prefect logs one record when a flow run begins and one per finished task run; the flows run
+their steps one after another, so a step took from the previous step's end (or the flow's
+start, after any temporary server has started) to its own. Nothing here
 changes what the flows do: it only listens to their log records.
 """
 
@@ -21,6 +22,10 @@ class StepTimes:
     started: float = field(default_factory=time.time)
     steps: list[tuple[str, float]] = field(default_factory=list)
     last: float | None = None
+
+    def flow_began(self, at: float) -> None:
+        """Steps count from the flow's start, not from the temporary server's start-up."""
+        self.started, self.last = at, None
 
     def finished(self, name: str, at: float) -> None:
         self.steps.append((name, max(at - (self.last or self.started), 0.0)))
@@ -56,8 +61,12 @@ class StepListener(logging.Handler):
         self.refresh = refresh
 
     def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.name == "prefect.flow_runs" and message.startswith("Beginning flow run"):
+            self.times.flow_began(record.created)
+            return
         name = getattr(record, "task_name", None)
-        if not name or not record.getMessage().startswith("Finished in state"):
+        if not name or not message.startswith("Finished in state"):
             return
         self.times.finished(name, record.created)
         if self.refresh is not None:
@@ -71,7 +80,7 @@ def step_progress(what: str, console=None) -> Iterator[StepTimes]:
 
     console = console or Console(stderr=True)
     times = StepTimes()
-    logger = logging.getLogger("prefect.task_runs")
+    logger = logging.getLogger("prefect")  # flow and task run records both reach it
     if not console.is_terminal:
         listener = StepListener(times)
         logger.addHandler(listener)
