@@ -159,3 +159,27 @@ def test_kpi_board_charts_render(browser, tmp_path, lang):
     assert "NRR" in page.locator("#kpi-headline").inner_text()
     assert errors == [] and dialogs == []
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_board_and_plays_sections_render_together(browser, tmp_path, lang):
+    """The report as scoring writes it once `churnml evaluate` has measured the plays: the KPI
+    board and the plays section side by side, with the caution, in each language."""
+    from churnml.report import plays_section, text
+    from kpi_book import kpi_section_for
+    from test_report_languages import play_rows
+
+    scored = scored_frame(12)
+    sections = [kpi_section_for(lang, scored), plays_section(play_rows(), 5, 0.95, lang)]
+    page, errors, dialogs = open_report(
+        browser, tmp_path, render_report(scored, lang=lang, extra_sections=sections)
+    )
+    words = text(lang)
+    titles = page.locator("h2").all_inner_texts()
+    assert words["kpis"]["title"] in titles and words["plays"]["section"] in titles
+    assert page.locator("#kpi-board figure.kpi-chart").count() >= 9
+    body = page.locator("body").inner_text()
+    assert "Health check" in body and "Office hours" in body
+    assert ("not a controlled experiment" if lang == "en" else "対照実験ではありません") in body
+    assert errors == [] and dialogs == []
+    page.close()
