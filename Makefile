@@ -59,7 +59,7 @@ bench: $(STAMP) ## benchmarks: feature extraction, training and scoring at 100k 
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/scoring.py
 
-bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on demo datasets (minutes)
+bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on demo datasets and every foreign layout (minutes)
 	$(BIN)/python benchmarks/quality.py
 
 bench-layouts: $(STAMP) ## every foreign layout (2,000 accounts) through check-data, train, score, evaluate: times, label rates, metrics (slow)
