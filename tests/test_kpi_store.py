@@ -42,7 +42,9 @@ def test_a_failure_leaves_both_tables_as_they_were(tmp_path, monkeypatch):
     cfg = default_config(tmp_path)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     kpi_store.write_kpis(con, *frames(1.0), date(2025, 3, 1), cfg)
-    real = kpi_store.add_new_columns
+    from churnml.io import score_history  # where the shared as-of writer adds columns
+
+    real = score_history.add_new_columns
     calls = []
 
     def fail_on_the_forecast(raw, name, frame, view):
@@ -51,7 +53,7 @@ def test_a_failure_leaves_both_tables_as_they_were(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         return real(raw, name, frame, view)
 
-    monkeypatch.setattr(kpi_store, "add_new_columns", fail_on_the_forecast)
+    monkeypatch.setattr(score_history, "add_new_columns", fail_on_the_forecast)
     with pytest.raises(RuntimeError, match="disk full"):
         kpi_store.write_kpis(con, *frames(0.5), date(2025, 3, 1), cfg)
     assert len(calls) == 2  # the board was written inside the transaction, then rolled back

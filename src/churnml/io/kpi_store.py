@@ -11,7 +11,8 @@ from datetime import date
 
 import pandas as pd
 
-from churnml.io.sinks import add_new_columns, duckdb_table_exists
+from churnml.io.score_history import replace_as_of_rows
+from churnml.io.sinks import duckdb_table_exists
 from churnml.io.sources import quote_identifier
 
 
@@ -28,25 +29,7 @@ def write_kpis(con, board: pd.DataFrame, forecast: pd.DataFrame, as_of: date, cf
         cfg.kpis.table: _stamped(board, as_of),
         cfg.kpis.forecast_table: _stamped(forecast, as_of),
     }
-    views = {table: f"__kpi_run_{k}" for k, table in enumerate(frames)}
-    for table, frame in frames.items():
-        raw.register(views[table], frame)
-    try:
-        raw.execute("BEGIN TRANSACTION")
-        try:
-            for table, frame in frames.items():
-                name, view = quote_identifier(table), views[table]
-                raw.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {view} LIMIT 0")
-                add_new_columns(raw, name, frame, view)
-                raw.execute(f"DELETE FROM {name} WHERE as_of = ?", [pd.Timestamp(as_of)])
-                raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-            raw.execute("COMMIT")
-        except Exception:
-            raw.execute("ROLLBACK")
-            raise
-    finally:
-        for view in views.values():
-            raw.unregister(view)
+    replace_as_of_rows(raw, frames, as_of)
     where = cfg.resolve(cfg.warehouse.path)
     return [f"duckdb:{where}#{table}" for table in frames]
 

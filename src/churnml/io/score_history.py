@@ -50,24 +50,35 @@ def read_scores(con, cfg: ChurnmlConfig, as_of: date) -> pd.DataFrame:
 
 def write_track_record(con, summary: pd.DataFrame, table: str) -> None:
     """Add (or replace) the summary rows' as-ofs in the warehouse table, in one transaction."""
-    raw = getattr(con, "con", con)
-    name = quote_identifier(table)
-    raw.register("__track_record_run", summary)
+    replace_as_of_rows(getattr(con, "con", con), {table: summary})
+
+
+def replace_as_of_rows(raw, frames: dict[str, pd.DataFrame], as_of: date | None = None) -> None:
+    """Write each frame into its warehouse table in one transaction, replacing the rows of
+    ``as_of`` (None: of the as-ofs the frame holds); new columns are added, earlier as-ofs
+    stay, and a failure leaves every table as it was."""
+    views = {table: f"__as_of_rows_{k}" for k, table in enumerate(frames)}
+    for table, frame in frames.items():
+        raw.register(views[table], frame)
     try:
         raw.execute("BEGIN TRANSACTION")
         try:
-            raw.execute(
-                f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __track_record_run LIMIT 0"
-            )
-            add_new_columns(raw, name, summary, view="__track_record_run")
-            raw.execute(f"DELETE FROM {name} WHERE as_of IN (SELECT as_of FROM __track_record_run)")
-            raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM __track_record_run")
+            for table, frame in frames.items():
+                name, view = quote_identifier(table), views[table]
+                raw.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {view} LIMIT 0")
+                add_new_columns(raw, name, frame, view)
+                if as_of is None:
+                    raw.execute(f"DELETE FROM {name} WHERE as_of IN (SELECT as_of FROM {view})")
+                else:
+                    raw.execute(f"DELETE FROM {name} WHERE as_of = ?", [pd.Timestamp(as_of)])
+                raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
             raw.execute("COMMIT")
         except Exception:
             raw.execute("ROLLBACK")
             raise
     finally:
-        raw.unregister("__track_record_run")
+        for view in views.values():
+            raw.unregister(view)
 
 
 def read_track_record(con, table: str) -> pd.DataFrame | None:
