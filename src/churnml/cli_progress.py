@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 
@@ -80,17 +80,11 @@ def step_progress(what: str, console=None) -> Iterator[StepTimes]:
 
     console = console or Console(stderr=True)
     times = StepTimes()
+    live = console.status(times.line(what)) if console.is_terminal else nullcontext()
     logger = logging.getLogger("prefect")  # flow and task run records both reach it
-    if not console.is_terminal:
-        listener = StepListener(times)
-        logger.addHandler(listener)
-        try:
-            yield times
-        finally:
-            logger.removeHandler(listener)
-        return
-    with console.status(times.line(what)) as status:
-        listener = StepListener(times, lambda: status.update(times.line(what)))
+    with live as status:
+        refresh = (lambda: status.update(times.line(what))) if status is not None else None
+        listener = StepListener(times, refresh)
         logger.addHandler(listener)
         try:
             yield times
