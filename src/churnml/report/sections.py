@@ -90,24 +90,46 @@ def track_record_section(recent: pd.DataFrame, lang: str = "en") -> ExtraSection
     return ExtraSection(t["section"], shown[columns].rename(columns=names), t["note"])
 
 
-def headline(summary: dict, lang: str = "en") -> str:
-    """One sentence a CS lead can repeat: ranking quality and ARR saved versus lost."""
-    s = summary
-    counts = (
-        "accounts_evaluated",
-        "accounts_without_outcome",
-        "churned_accounts_flagged",
-        "churned_accounts",
-    )
-    return text(lang)["track_record"]["headline"].format(
-        as_of=f"{pd.Timestamp(s['as_of']):%Y-%m-%d}",
-        observed_until=f"{pd.Timestamp(s['observed_until']):%Y-%m-%d}",
+def _target_sentence(s: dict, target: str, t: dict) -> str:
+    """The target's ranking sentence, or plainly why it cannot be judged: no outcomes in the
+    data, no model scored that run, or every account had the same outcome (ROC AUC undefined)."""
+    words = t["headline"]
+    name = t["targets"][target]
+    if s[f"{target}_positive_rate"] != s[f"{target}_positive_rate"]:  # NaN: no source labels it
+        return words["no_outcomes"].format(target=name, target_lower=name.lower())
+    if s[f"{target}_predicted_rate"] != s[f"{target}_predicted_rate"]:  # NaN: no scores
+        return words["no_scores"].format(target=name, target_lower=name.lower())
+    defined = s[f"{target}_roc_auc"] == s[f"{target}_roc_auc"]
+    return words[target if defined else f"{target}_one_outcome"].format(
         churn_roc_auc=f"{s['churn_roc_auc']:.3f}",
         upsell_roc_auc=f"{s['upsell_roc_auc']:.3f}",
         churn_top_decile_lift=f"{s['churn_top_decile_lift']:.2f}",
-        **{k: f"{s[k]:,}" for k in counts},
+        **{k: f"{s[k]:,}" for k in _HEADLINE_COUNTS},
         **{k: money(s[k]) for k in MONEY_COLUMNS},
     )
+
+
+_HEADLINE_COUNTS = (
+    "accounts_evaluated",
+    "accounts_without_outcome",
+    "churned_accounts_flagged",
+    "churned_accounts",
+    "expanded_accounts",
+)
+
+
+def headline(summary: dict, lang: str = "en") -> str:
+    """One sentence a CS lead can repeat: ranking quality and ARR saved versus lost; a target
+    with no model, no scores or no outcomes says so instead of printing "nan"."""
+    s = summary
+    t = text(lang)["track_record"]
+    intro = t["headline"]["intro"].format(
+        as_of=f"{pd.Timestamp(s['as_of']):%Y-%m-%d}",
+        observed_until=f"{pd.Timestamp(s['observed_until']):%Y-%m-%d}",
+        **{k: f"{s[k]:,}" for k in ("accounts_evaluated", "accounts_without_outcome")},
+    )
+    sep = "" if lang == "ja" else " "
+    return sep.join([intro, *(_target_sentence(s, target, t) for target in TARGETS)])
 
 
 def _metrics(s: dict, t: dict) -> pd.DataFrame:
