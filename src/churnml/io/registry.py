@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import inspect
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -165,13 +168,26 @@ def load_champion(cfg: ChurnmlConfig, target: str) -> tuple[ModelBundle, str]:
         raise NoChampion(why_no_champion(cfg, target))
     name = model_name(cfg, target)
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+        with _sys_path_kept():
+            model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     except Exception as exc:
         raise RegistryUnreachable(
             f"the {target} champion ({name} version {version}) could not be loaded from "
             f"{_where(cfg)}: {_said(exc, cfg)}"
         ) from None
     return model.unwrap_python_model().bundle, version
+
+
+@contextmanager
+def _sys_path_kept() -> Iterator[None]:
+    """Undo the entries MLflow prepends to sys.path for a model's ``code`` folder at every load:
+    churnml is already imported here, and a long `churnml serve` would grow sys.path by one
+    download folder per scoring run."""
+    before = set(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = [p for p in sys.path if p in before]
 
 
 def champion_or_none(cfg: ChurnmlConfig, target: str) -> Champion | None:
