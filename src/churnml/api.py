@@ -13,7 +13,6 @@ never touches Prefect's API.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -221,34 +220,31 @@ def explain(config: ConfigLike, account_id: str, as_of: date | str | None = None
     drivers first by weight, then the protective ones. A target no champion scored has no rows.
     `attrs["card"]` holds `churnml explain`'s text (scores, play, drivers, change)."""
     from churnml.cli import account_card
+    from churnml.explain import stored_drivers
 
     cfg = load(config)
     row = find_account(stored_scores(cfg, _as_of(as_of)), account_id)
+    drivers = stored_drivers(pd.DataFrame([row]))  # the one parser of stored driver columns
     records = []
-    for target, column, tier in (
-        ("churn", "drivers_json", "churn_tier"),
-        ("upsell", "upsell_drivers_json", "upsell_tier"),
-    ):
+    for target in ("churn", "upsell"):
         probability = row.get(f"p_{target}")
         if probability is None or pd.isna(probability):
             continue
-        stored = row.get(column)
-        drivers = json.loads(stored) if isinstance(stored, str) and stored else {}
-        for direction in ("risk", "protective"):
-            for rank, driver in enumerate(drivers.get(direction, []), start=1):
-                records.append(
-                    {
-                        "account_id": row["account_id"],
-                        "account_name": row["account_name"],
-                        "as_of": pd.Timestamp(row["as_of"]),
-                        "target": target,
-                        "probability": float(probability),
-                        "tier": row.get(tier),
-                        "direction": direction,
-                        "rank": rank,
-                        **{k: driver.get(k) for k in EXPLAIN_COLUMNS[8:]},
-                    }
-                )
+        picked = drivers[drivers["model"] == target]
+        for driver in picked.to_dict("records"):
+            records.append(
+                {
+                    "account_id": row["account_id"],
+                    "account_name": row["account_name"],
+                    "as_of": pd.Timestamp(row["as_of"]),
+                    "target": target,
+                    "probability": float(probability),
+                    "tier": row.get(f"{target}_tier"),
+                    "direction": driver["direction"],
+                    "rank": driver["rank"] + 1,
+                    **{k: driver[k] for k in EXPLAIN_COLUMNS[8:]},
+                }
+            )
     frame = pd.DataFrame(records, columns=EXPLAIN_COLUMNS)
     frame.attrs = {"card": account_card(row.to_dict())}
     return frame

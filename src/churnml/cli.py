@@ -257,21 +257,26 @@ def _percent(value) -> str:
     return "-" if value is None or value != value else f"{float(value):.0%}"
 
 
-def _driver_lines(drivers_json, title: str) -> list[str]:
-    """Driver families as the report's account view lists them: label, sentence, push."""
-    import json
-
-    parsed = json.loads(drivers_json) if isinstance(drivers_json, str) and drivers_json else {}
+def _driver_lines(drivers, model: str, title: str) -> list[str]:
+    """Driver families as the report's account view lists them: label, sentence, push (from
+    the long driver frame, ``explain.DRIVER_COLUMNS``)."""
+    picked = drivers[drivers["model"] == model]
     lines = []
     for side, heading in (("risk", f"{title}, pushing up"), ("protective", "holding it down")):
-        entries = parsed.get(side, [])
-        lines.append(f"{heading}:" + ("" if entries else " none"))
-        lines += [f"  {d['label']}: {d['sentence']} ({d['impact']:+.3f})" for d in entries]
+        entries = picked[picked["direction"] == side].sort_values("rank", kind="stable")
+        lines.append(f"{heading}:" + ("" if len(entries) else " none"))
+        lines += [
+            f"  {d.label}: {d.sentence} ({d.impact:+.3f})" for d in entries.itertuples(index=False)
+        ]
     return lines
 
 
 def account_card(row) -> str:
     """One scored account as text: scores, play, churn and upsell drivers, change since last run."""
+    import pandas as pd
+
+    from churnml.explain import stored_drivers
+
     lines = [
         f"{row['account_name']} ({row['account_id']}), as of {pd_date(row['as_of'])}",
         f"churn risk {_percent(row['p_churn'])} ({row.get('churn_tier') or '-'}) · "
@@ -280,12 +285,13 @@ def account_card(row) -> str:
         f"play: {row['play_name']}: {row['recommended_play']} "
         f"(owner {row['play_owner']}, due {pd_date(row['play_due'])})",
     ]
+    drivers = stored_drivers(pd.DataFrame([row]))
     if row["p_churn"] == row["p_churn"]:  # not NULL: a churn model scored it
-        lines += _driver_lines(row.get("drivers_json"), "churn risk")
+        lines += _driver_lines(drivers, "churn", "churn risk")
     else:
         lines.append("churn: no churn model scored this run (see the report)")
     if row["p_upsell"] == row["p_upsell"]:
-        lines += _driver_lines(row.get("upsell_drivers_json"), "upsell readiness")
+        lines += _driver_lines(drivers, "upsell", "upsell readiness")
     change = row.get("change_summary")
     if isinstance(change, str) and change:
         lines.append(f"change since {pd_date(row.get('previous_as_of'))}: {change}")
