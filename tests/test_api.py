@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import types
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -175,8 +176,9 @@ def test_read_only_calls_never_reach_a_prefect_api(demo):
 def test_kpis_hands_the_canonical_tables_and_config_to_the_kpi_board(demo, monkeypatch):
     seen = {}
 
-    def kpi_board(tables, cfg):
+    def kpi_board(tables, cfg, as_of=None):
         seen.update(tables=sorted(tables), cfg=cfg, rows=tables["accounts"].count().execute())
+        seen["as_of"] = as_of
         return pd.DataFrame({"month": ["2026-10"], "logo_churn_rate": [0.01]})
 
     monkeypatch.setitem(sys.modules, "churnml.kpis", types.SimpleNamespace(kpi_board=kpi_board))
@@ -184,6 +186,9 @@ def test_kpis_hands_the_canonical_tables_and_config_to_the_kpi_board(demo, monke
     assert list(board.columns) == ["month", "logo_churn_rate"]
     assert {"accounts", "subscriptions", "usage_events"} <= set(seen["tables"])
     assert seen["rows"] == 400 and seen["cfg"] == api.load(demo.config)
+    assert seen["as_of"] is None
+    api.kpis(demo.config, "2026-08-01")
+    assert seen["as_of"] == date(2026, 8, 1)
 
 
 def test_kpis_of_the_demo(demo):

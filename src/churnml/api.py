@@ -332,13 +332,16 @@ def calibration(config: ConfigLike, target: str = "churn") -> pd.DataFrame:
     return table[["predicted", "observed"]]
 
 
-def kpis(config: ConfigLike) -> pd.DataFrame:
-    """The CS KPI board from the mapped tables (`churnml.kpis.kpi_board`)."""
+def kpis(config: ConfigLike, as_of: date | str | None = None) -> pd.DataFrame:
+    """The CS KPI board from the mapped tables (`churnml.kpis.kpi_board`); with an as-of (as
+    `score` takes it) the board ends with the last month complete by then, as a scoring run of
+    that date shows it."""
+    chosen = _as_of(as_of)
     cfg = load(config)
     from churnml.kpis import kpi_board
 
     with _tables(cfg) as tables:
-        return kpi_board(tables, cfg)
+        return kpi_board(tables, cfg, as_of=chosen)
 
 
 __all__ = [
