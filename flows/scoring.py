@@ -12,7 +12,11 @@ from churnml.config import ChurnmlConfig
 from churnml.drift import DriftError, drift_table, report_rows, summarize
 from churnml.explain import stored_drivers
 from churnml.features import FeatureSpec
-from churnml.forecast import expansion_share_from_history, forecast_quarter
+from churnml.forecast import (
+    backtest_rate_errors,
+    expansion_share_from_history,
+    forecast_quarter,
+)
 from churnml.io import kpi_store, registry, score_history, sinks, tracking
 from churnml.kpis import board_and_months, unavailable_kpis
 from churnml.model import unknown_categories
@@ -28,7 +32,7 @@ from churnml.report import (
 from churnml.report.kpis import kpi_headline, kpi_section
 from churnml.schemas import validate_scored
 from churnml.scoring import score_accounts
-from churnml.track_record import recent_records
+from churnml.track_record import outcome_horizon_days, recent_records
 from churnml.validation import (
     blank_unknown_plans,
     refuse_empty_scoring,
@@ -174,10 +178,13 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
 
 
 @task(cache_policy=NO_CACHE)
-def kpis_and_forecast(tables: dict, scored, cfg: ChurnmlConfig, as_of: date) -> dict:
-    """The KPI board up to the as-of and next quarter's forecast from the scores (docs/kpis.md)."""
+def kpis_and_forecast(tables: dict, scored, cfg: ChurnmlConfig, as_of: date, record=None) -> dict:
+    """The KPI board up to the as-of and next quarter's forecast from the scores, its interval
+    at least as wide as the errors of the past forecasts in the track record (docs/kpis.md)."""
     board, moves = board_and_months(tables, cfg, as_of)
-    forecast = forecast_quarter(scored, cfg, expansion_share_from_history(moves, cfg))
+    share = expansion_share_from_history(moves, cfg)
+    backtest = backtest_rate_errors(record, as_of, outcome_horizon_days(cfg.labels))
+    forecast = forecast_quarter(scored, cfg, share, backtest)
     unavailable = unavailable_kpis(tables, cfg)
     for reason in unavailable.values():
         get_run_logger().info("KPI board: %s", reason)
@@ -280,10 +287,10 @@ def scoring_flow(
                 "the scoring data drifted beyond the alert threshold and drift.on_drift is "
                 f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
             )
-        kpis = kpis_and_forecast(tables, scored, cfg, as_of)
+        record = track_record_history(con, cfg)
+        kpis = kpis_and_forecast(tables, scored, cfg, as_of, record)
         written = write_back(con, scored, cfg)
         written += write_kpis(con, kpis, cfg, as_of)
-        record = track_record_history(con, cfg)
         plays = latest_play_effects(con, cfg)
         report = write_report(
             scored,

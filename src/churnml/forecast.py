@@ -7,6 +7,12 @@ expands with its upsell probability (both rescaled from the model horizon to the
 ``sum(p_i * (1 - p_i) * arr_i**2)``; the same holds for expansion with the expected amount of
 an expansion in place of the ARR. The interval is the normal approximation of those sums
 (docs/kpis.md, "Forecast").
+
+That interval is only the luck of which accounts churn: it takes the probabilities as exact.
+Miscalibration and churn that moves together (a bad quarter for everyone) are not in it. Once
+``churnml evaluate`` has put past forecasts beside what happened (the track record), the
+standard deviation is widened to at least the error those forecasts made
+(``backtest_rate_errors``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ FORECAST_COLUMNS = [
     "quarter_days",
     "expansion_share",
     "expansion_basis",
+    "backtest_as_ofs",
+    "backtest_churn_rate_error",
+    "backtest_expansion_rate_error",
 ]
 
 
@@ -82,12 +91,51 @@ def _bernoulli_sum(p: pd.Series, amount: pd.Series) -> tuple[float, float]:
     return float((p * amount).sum()), float((p * (1.0 - p) * amount**2).sum())
 
 
-def _segment_forecast(segment: str, part: pd.DataFrame, share: float, z: float) -> dict:
+def backtest_rate_errors(
+    history: pd.DataFrame | None, known_by=None, outcome_days: int = 0
+) -> dict[str, float]:
+    """The error past forecasts made, from the track record (one row per evaluated as-of with
+    the forecast written then, ``forecast_grr`` and ``forecast_nrr``, beside the actuals):
+    the root mean square, over those as-ofs, of actual minus forecast churned ARR and
+    expansion ARR as shares of the base ARR. ``{"as_ofs": 0}`` when no forecast was evaluated.
+    With ``known_by`` only as-ofs whose outcomes were known then (``outcome_days`` later)
+    count: a rerun of a past as-of does not learn from its future.
+
+    Shares, not amounts: the actuals are measured on the evaluated accounts' ARR
+    (``arr_evaluated``), the forecast on every scored account's."""
+    needed = ("as_of", "forecast_grr", "forecast_nrr", "arr_churned", "arr_evaluated")
+    if history is None or any(c not in history.columns for c in needed):
+        return {"as_ofs": 0}
+    h = history.drop_duplicates("as_of", keep="last")
+    if known_by is not None:
+        known = pd.to_datetime(h["as_of"]) + pd.Timedelta(days=outcome_days)
+        h = h[known <= pd.Timestamp(known_by)]
+    base = pd.to_numeric(h["arr_evaluated"], errors="coerce")
+    grr, nrr = (pd.to_numeric(h[c], errors="coerce") for c in ("forecast_grr", "forecast_nrr"))
+    churn_error = pd.to_numeric(h["arr_churned"], errors="coerce") / base - (1.0 - grr)
+    realised = h.get("expansion_arr_realised", np.nan)
+    expansion_error = pd.to_numeric(realised, errors="coerce") / base - (nrr - grr)
+    churn_error = churn_error[(base > 0) & churn_error.notna()]
+    expansion_error = expansion_error[(base > 0) & expansion_error.notna()]
+    if churn_error.empty:
+        return {"as_ofs": 0}
+    out = {"as_ofs": len(churn_error), "churned_arr": float(np.sqrt((churn_error**2).mean()))}
+    if len(expansion_error):
+        out["expansion_arr"] = float(np.sqrt((expansion_error**2).mean()))
+    return out
+
+
+def _segment_forecast(
+    segment: str, part: pd.DataFrame, share: float, z: float, backtest: dict[str, float]
+) -> dict:
     """One segment's expected churned and expansion ARR with their intervals, GRR and NRR;
-    a target without a champion (any NULL probability) leaves its figures NaN."""
+    a target without a champion (any NULL probability) leaves its figures NaN. Each standard
+    deviation is at least the backtest's error share of the segment's base ARR."""
     base = float(part["arr"].sum())
     churned, churned_var = _bernoulli_sum(part["p_churn"], part["arr"])
     grown, grown_var = _bernoulli_sum(part["p_upsell"], part["arr"] * share)
+    churned_var = max(churned_var, (backtest.get("churned_arr", 0.0) * base) ** 2)
+    grown_var = max(grown_var, (backtest.get("expansion_arr", 0.0) * base) ** 2)
     churned_sd, grown_sd = np.sqrt(churned_var), np.sqrt(grown_var)
     # Churn and expansion sums taken as independent: the NRR variance is their sum.
     net_sd = np.sqrt(churned_var + grown_var)
@@ -129,17 +177,22 @@ def _segment_forecast(segment: str, part: pd.DataFrame, share: float, z: float) 
 
 
 def forecast_quarter(
-    scored: pd.DataFrame, cfg: ChurnmlConfig, expansion_share: float | None = None
+    scored: pd.DataFrame,
+    cfg: ChurnmlConfig,
+    expansion_share: float | None = None,
+    backtest: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Next quarter (the three calendar months from the as-of) per segment and ``all``.
 
     ``scored`` is the scoring output (account_id, segment, as_of, p_churn, p_upsell, arr).
     ``expansion_share`` is the expected ARR growth of an account that expands, as a share of
     its ARR (expansion_share_from_history); None falls back to
-    ``outreach.expected_expansion_share``. GRR leaves contraction out: the models do not
-    predict downgrades, so it is the churn part of GRR. A target without a champion leaves
-    its columns NULL.
+    ``outreach.expected_expansion_share``. ``backtest`` (backtest_rate_errors) widens the
+    intervals to at least the error past forecasts made. GRR leaves contraction out: the
+    models do not predict downgrades, so it is the churn part of GRR. A target without a
+    champion leaves its columns NULL.
     """
+    backtest = backtest or {"as_ofs": 0}
     if scored.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in FORECAST_COLUMNS})
     as_of = pd.Timestamp(scored["as_of"].iloc[0])
@@ -167,7 +220,7 @@ def forecast_quarter(
     frame = pd.concat([frame.assign(segment=ALL_SEGMENTS), frame], ignore_index=True)
     z = NormalDist().inv_cdf(0.5 + cfg.kpis.forecast_interval / 2)
     rows = [
-        _segment_forecast(segment, part, share, z)
+        _segment_forecast(segment, part, share, z, backtest)
         for segment, part in frame.groupby("segment", sort=True)
     ]
     out = pd.DataFrame(rows)
@@ -179,6 +232,9 @@ def forecast_quarter(
     out["quarter_days"] = quarter_days
     out["expansion_share"] = share
     out["expansion_basis"] = basis
+    out["backtest_as_ofs"] = int(backtest.get("as_ofs", 0))
+    out["backtest_churn_rate_error"] = backtest.get("churned_arr", np.nan)
+    out["backtest_expansion_rate_error"] = backtest.get("expansion_arr", np.nan)
     for column in FORECAST_COLUMNS:
         if column not in out.columns:
             out[column] = np.nan
@@ -227,6 +283,7 @@ def forecast_vs_actual(forecast: pd.DataFrame, summary: dict) -> pd.DataFrame:
 
 __all__ = [
     "FORECAST_COLUMNS",
+    "backtest_rate_errors",
     "expansion_share_from_history",
     "forecast_quarter",
     "forecast_vs_actual",
