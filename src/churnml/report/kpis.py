@@ -196,6 +196,26 @@ def _forecast_table(forecast: pd.DataFrame, t: dict) -> pd.DataFrame:
     )
 
 
+def _forecast_note(f: pd.Series, t: dict) -> str:
+    """What the forecast covers, what its interval counts, and what the charts beside it show."""
+    as_ofs = f.get("backtest_as_ofs")
+    as_ofs = 0 if as_ofs is None or pd.isna(as_ofs) else int(as_ofs)
+    basis = (
+        t["interval_backtest"].format(
+            as_ofs=as_ofs,
+            churn_error=formatted(f.get("backtest_churn_rate_error"), "percent"),
+            expansion_error=formatted(f.get("backtest_expansion_rate_error"), "percent"),
+        )
+        if as_ofs
+        else t["interval_bernoulli"]
+    )
+    return t["forecast_note"].format(
+        as_of=f"{pd.Timestamp(f['as_of']):%Y-%m-%d}",
+        level=f"{100 * float(f['interval']):.0f}%",
+        basis=basis,
+    )
+
+
 def kpi_section(
     board: pd.DataFrame,
     forecast: pd.DataFrame | None,
@@ -244,9 +264,7 @@ def kpi_section(
         latest_title=t["latest_title"].format(month=months[-1]) if months else "",
         latest=table(_latest_table(board, t)) if len(board) else None,
         forecast_title=forecast_title,
-        forecast_note=t["forecast_note"].format(
-            level=f"{100 * float(f['interval']):.0f}%" if f is not None else ""
-        ),
+        forecast_note=_forecast_note(f, t) if f is not None else "",
         forecast=table(_forecast_table(forecast, t)) if f is not None else None,
     )
     return ExtraSection(t["title"], pd.DataFrame(), t["note"], html=html)
