@@ -25,6 +25,7 @@ from churnml.contract import (
     billing_period_days,
     cast_to_contract,
 )
+from churnml.features import HIGH_PRIORITIES
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
@@ -462,6 +463,44 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
     ]
 
 
+# Ticket priorities the features know: high and urgent count as high priority, the rest do not.
+KNOWN_PRIORITIES = ("low", "medium", "normal", *HIGH_PRIORITIES)
+
+
+def check_ticket_priorities(tickets: ir.Table) -> list[DataProblem]:
+    """Warning: a priority outside the known words (P1..P4, critical, 1..3) never counts as high
+    priority, so the high-priority features would stay 0 without anyone noticing."""
+    t = tickets
+    word = t.priority.strip().lower()
+    unknown = t.priority.notnull() & ~word.isin(list(KNOWN_PRIORITIES))
+    outside = t.filter(unknown)
+    values = (
+        outside.group_by("priority")
+        .aggregate(n=outside.count())
+        .order_by([ibis.desc("n"), "priority"])
+        .limit(10)
+        .to_pandas()
+    )
+    if values.empty:
+        return []
+    n = int(outside.count().to_pyarrow().as_py())
+    shown = ", ".join(repr(str(v)) for v in values["priority"])
+    key = [c for c in TABLES["support_tickets"].key if c in t.columns]
+    return [
+        DataProblem(
+            "support_tickets",
+            "priority",
+            f"priority not one of {'/'.join(KNOWN_PRIORITIES)}: {shown} (only "
+            f"{' and '.join(HIGH_PRIORITIES)} count as high priority, so these tickets never do; "
+            "translate your values with a derive map, e.g. priority: {from: <your column>, "
+            "map: {P1: urgent, P2: high, P3: normal, P4: low}})",
+            n,
+            _examples(t, unknown, [*key, "priority"]),
+            "warning",
+        )
+    ]
+
+
 def validate_sources(
     mapped: dict,
     now: datetime | None = None,
@@ -481,6 +520,8 @@ def validate_sources(
     if subscriptions is not None:
         problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
         problems += check_plan_names(subscriptions, plan_order)
+    if "support_tickets" in mapped:
+        problems += check_ticket_priorities(mapped["support_tickets"].table)
     if "accounts" in mapped:
         accounts = mapped["accounts"].table
         if subscriptions is None:

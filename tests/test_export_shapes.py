@@ -1,0 +1,118 @@
+"""Values as real exports write them: event types and ticket categories in mixed case or with
+spaces, names the families use for their own features, priorities in another vocabulary."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import ibis
+import pandas as pd
+import pytest
+
+from churnml.config import default_config
+from churnml.features import FeatureSpec, build_features, derive_spec
+from churnml.snapshots import active_accounts, as_of_table
+
+AS_OF = date(2025, 2, 1)
+
+
+def features_at(frames: dict[str, pd.DataFrame], onboarding=()) -> tuple[FeatureSpec, pd.DataFrame]:
+    tables = {k: ibis.memtable(v) for k, v in frames.items()}
+    cfg = default_config()
+    cfg = cfg.model_copy(
+        update={"features": cfg.features.model_copy(update={"onboarding_events": list(onboarding)})}
+    )
+    spec = derive_spec(tables, cfg)
+    spine = active_accounts(tables["subscriptions"], as_of_table([AS_OF]))
+    frame = build_features(tables, spine, spec).to_pandas().set_index("account_id")
+    return spec, frame.sort_index()
+
+
+def test_event_types_spelt_differently_are_one_feature(tiny_frames):
+    usage = tiny_frames["usage_events"].copy()
+    usage["event_type"] = [
+        "Login",
+        "login",
+        "Report Created",
+        "LOGIN",
+        "login",
+        "export",
+        "login ",
+        "Login",
+    ]
+    tiny_frames["usage_events"] = usage
+    spec, f = features_at(tiny_frames)
+    assert spec.event_types == ("Login", "Report Created", "export")  # the first of a tie shows
+    assert sorted(spec.spellings("event_type")[0]) == ["LOGIN", "Login", "login", "login "]
+    a = f.loc["acc_a"]
+    assert a["usage_login_90d"] == 2  # "Login" and "login" before the as-of; "LOGIN" is at it
+    assert a["usage_login_lifetime"] == 2
+    assert a["usage_report_created_7d"] == 1
+    assert f.loc["acc_b", "usage_login_30d"] == 2  # "login" and "login " (a trailing space)
+    assert f.columns.is_unique
+
+
+def test_spellings_survive_the_stored_spec(tiny_frames):
+    tiny_frames["usage_events"]["event_type"] = ["Login", "login"] * 4
+    spec, _ = features_at(tiny_frames)
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert sorted(spec.spellings("event_type")[0]) == ["Login", "login"]
+    old = {k: v for k, v in spec.to_dict().items() if not k.endswith("_spellings")}
+    assert FeatureSpec.from_dict(old).spellings("event_type") == [(spec.event_types[0],)]
+
+
+def test_a_type_named_like_a_family_feature_keeps_both(tiny_frames):
+    tiny_frames["usage_events"]["event_type"] = ["Events"] * 2 + ["active users"] * 6
+    tiny_frames["support_tickets"]["category"] = ["High Priority", "bug", "Bug"]
+    _, f = features_at(tiny_frames)
+    a = f.loc["acc_a"]
+    assert a["usage_events_90d"] == 3  # all events, as always
+    assert a["usage_events_type_90d"] == 2  # the type called "Events"
+    assert a["usage_active_users_type_90d"] == 1
+    assert a["support_high_priority_category_tickets_90d"] == 1
+    assert a["support_bug_tickets_90d"] == 1
+    assert f.loc["acc_b", "support_bug_tickets_90d"] == 1
+    assert f.columns.is_unique
+
+
+def test_onboarding_events_match_their_spellings_once(tiny_frames):
+    usage = tiny_frames["usage_events"].copy()
+    usage["event_type"] = [
+        "Invite User",
+        "invite_user",
+        "Report Created",
+        "login",
+        "login",
+        "export",
+        "login",
+        "login",
+    ]
+    tiny_frames["usage_events"] = usage
+    _, f = features_at(tiny_frames, onboarding=["invite_user", "report_created"])
+    assert f.loc["acc_a", "usage_onboarding_milestones"] == 2  # not 3: two spellings, one event
+    assert f.loc["acc_b", "usage_onboarding_milestones"] == 0
+
+
+@pytest.mark.parametrize(
+    ("priorities", "flagged"),
+    [
+        (["P1", "P2", "P4"], ["'P1'", "'P2'", "'P4'"]),
+        (["Critical", "high", "Low"], ["'Critical'"]),
+        (["high", " URGENT", "medium"], []),
+    ],
+)
+def test_priorities_outside_the_vocabulary_are_a_warning(
+    tmp_path, tiny_frames, priorities, flagged
+):
+    from test_validation import problems_of
+
+    tiny_frames["support_tickets"]["priority"] = priorities
+    found = [p for p in problems_of(tmp_path, tiny_frames) if p.column == "priority"]
+    if not flagged:
+        assert found == []
+        return
+    (problem,) = found
+    assert problem.severity == "warning" and problem.failing_rows == len(flagged)
+    assert all(value in problem.check for value in flagged)
+    assert "derive map" in problem.check
+    assert problem.examples[0]["ticket_id"] == "t" + str(priorities.index(flagged[0][1:-1]) + 1)
