@@ -116,3 +116,86 @@ def test_priorities_outside_the_vocabulary_are_a_warning(
     assert all(value in problem.check for value in flagged)
     assert "derive map" in problem.check
     assert problem.examples[0]["ticket_id"] == "t" + str(priorities.index(flagged[0][1:-1]) + 1)
+
+
+def _unix(values: pd.Series, per_second: int = 1) -> pd.Series:
+    seconds = (values - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
+    return (seconds * per_second).astype("Int64")
+
+
+@pytest.mark.parametrize("parquet", [True, False])
+def test_unix_time_is_derived_into_timestamps(tmp_path, tiny_frames, parquet):
+    import yaml
+
+    from churnml.config import load_config
+    from churnml.io.sources import connect_warehouse, load_sources
+    from churnml.validation import validate_sources
+
+    expected = tiny_frames["subscriptions"][["subscription_id", "start_at", "end_at"]].copy()
+    subs = tiny_frames["subscriptions"]
+    subs["begins"] = _unix(subs.pop("start_at"))
+    subs["ends"] = _unix(subs.pop("end_at"), 1000)
+    if not parquet:  # as text, with one value a person typed
+        subs["begins"] = subs["begins"].astype("string")
+        subs.loc[1, "begins"] = "soon"
+    sources = {}
+    for name, frame in tiny_frames.items():
+        path = tmp_path / f"{name}.{'parquet' if parquet else 'csv'}"
+        frame.to_parquet(path, index=False) if parquet else frame.to_csv(path, index=False)
+        sources[name] = {"source": {"kind": "file", "path": path.name}}
+    sources["subscriptions"]["derive"] = {
+        "start_at": {"from": "begins", "unit": "epoch_seconds"},
+        "end_at": {"from": "ends", "unit": "epoch_milliseconds"},
+    }
+    (tmp_path / "churnml.yaml").write_text(
+        yaml.safe_dump({"sources": sources, "warehouse": {"path": "wh.duckdb"}})
+    )
+    cfg = load_config(tmp_path / "churnml.yaml")
+    mapped = load_sources(connect_warehouse(cfg), cfg)
+    problems = validate_sources(mapped)
+    got = mapped["subscriptions"].table.to_pandas().set_index("subscription_id")
+    want = expected.set_index("subscription_id")
+    assert got.end_at.equals(want.end_at.astype(got.end_at.dtype))
+    if parquet:
+        assert problems == []
+        assert got.start_at.equals(want.start_at.astype(got.start_at.dtype))
+        return
+    errors = {p.check.split(":")[0]: p for p in problems if p.severity == "error"}
+    assert set(errors) == {"required value is missing", "not a number of seconds since 1970"}
+    problem = errors["not a number of seconds since 1970"]
+    assert (problem.table, problem.column) == ("subscriptions", "start_at")
+    assert problem.examples[0]["begins"] == "soon"
+
+
+@pytest.mark.parametrize(
+    ("derive", "message"),
+    [
+        ({"plan": {"from": "p", "unit": "epoch_seconds"}}, "plan is not a timestamp column"),
+        ({"start_at": {"from": "d", "unit": "days"}}, "only billing_period takes one"),
+        ({"billing_period": {"from": "d", "unit": "epoch_seconds"}}, "takes days or months"),
+    ],
+)
+def test_a_unit_on_the_wrong_column_is_refused_at_load(tmp_path, derive, message):
+    import yaml
+
+    from churnml.config import ConfigError, load_config
+
+    raw = {
+        "sources": {
+            "accounts": {"source": {"kind": "file", "path": "a.csv"}},
+            "subscriptions": {"source": {"kind": "file", "path": "s.csv"}, "derive": derive},
+        }
+    }
+    (tmp_path / "churnml.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "churnml.yaml")
+
+
+def test_a_number_in_a_timestamp_column_says_how_to_derive_it(tmp_path, tiny_frames):
+    from test_validation import problems_of
+
+    tiny_frames["usage_events"]["occurred_at"] = _unix(tiny_frames["usage_events"].occurred_at)
+    found = problems_of(tmp_path, tiny_frames, parquet=("usage_events",))
+    (problem,) = [p for p in found if p.column == "occurred_at"]
+    assert "wrong type: int64" in problem.check
+    assert "unit: epoch_seconds" in problem.check

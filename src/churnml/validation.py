@@ -104,6 +104,11 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
+        if col.dtype == "timestamp" and r.type().is_numeric():
+            what += (
+                f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}}"
+                ", or epoch_milliseconds)"
+            )
         checks.append(_Check(col.name, what, r.notnull() & v.isnull()))
     if col.dtype == "float64":
         checks.append(
