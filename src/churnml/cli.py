@@ -167,10 +167,21 @@ def train(config: ConfigOption = None) -> None:
 
 def _require_a_champion(cfg) -> None:
     """Scoring without any champion stops before the flow's slow start-up, in one line."""
-    from churnml.io import registry
-    from churnml.io.tracking import TrackingError, configure
+    import logging
 
+    from churnml.io import registry
+    from churnml.io.tracking import TrackingError, configure, tracking_uri
+
+    uri = tracking_uri(cfg)
+    store = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if store is not None and not store.exists():  # not created just to find it empty
+        raise _fail(
+            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
+            "run `churnml train` first; nothing was scored or written",
+            1,
+        )
     wanted = [t for t in ("churn", "upsell") if t in cfg.training.targets]
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # schema upgrades
     try:
         configure(cfg)
         if any(registry.champion_version(cfg, t) for t in wanted):
