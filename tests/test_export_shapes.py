@@ -199,3 +199,26 @@ def test_a_number_in_a_timestamp_column_says_how_to_derive_it(tmp_path, tiny_fra
     (problem,) = [p for p in found if p.column == "occurred_at"]
     assert "wrong type: int64" in problem.check
     assert "unit: epoch_seconds" in problem.check
+
+
+@pytest.mark.parametrize(
+    ("as_of", "refused"),
+    [(date(2026, 11, 20), False), (date(2026, 11, 26), False), (date(2026, 11, 27), True)],
+)
+def test_an_as_of_long_after_the_data_is_refused(as_of, refused):
+    from datetime import datetime
+
+    from churnml.validation import AsOfAfterDataError, refuse_as_of_after_data
+
+    end = datetime(2026, 11, 19, 23, 59)
+    if not refused:
+        refuse_as_of_after_data(as_of, end, (7, 30, 90))
+        return
+    with pytest.raises(AsOfAfterDataError) as caught:
+        refuse_as_of_after_data(as_of, end, (30, 7, 90))
+    assert str(caught.value) == (
+        "the scoring as-of 2026-11-27 is 8 days after the data ends (2026-11-19): every account "
+        "would look inactive over the last 7 days. Score an as-of up to 2026-11-26 (without "
+        "--as-of: the day after the data ends), or refresh the sources. Nothing was scored or "
+        "written."
+    )

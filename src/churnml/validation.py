@@ -673,6 +673,24 @@ class NoActiveAccountsError(DataValidationError):
         ValueError.__init__(self, message)
 
 
+class AsOfAfterDataError(NoActiveAccountsError):
+    """The scoring as-of lies past the end of the data; nothing was scored or written."""
+
+
+def refuse_as_of_after_data(as_of: date, end: datetime, windows_days: Sequence[int]) -> None:
+    """An as-of later than the data's end by more than the shortest feature window would read
+    every account as inactive (no event, no ticket) and score them all as leaving."""
+    shortest = min(windows_days)
+    latest = end.date() + timedelta(days=shortest)
+    if as_of > latest:
+        raise AsOfAfterDataError(
+            f"the scoring as-of {as_of:%Y-%m-%d} is {(as_of - end.date()).days} days after the "
+            f"data ends ({end:%Y-%m-%d}): every account would look inactive over the last "
+            f"{shortest} days. Score an as-of up to {latest:%Y-%m-%d} (without --as-of: the day "
+            "after the data ends), or refresh the sources. Nothing was scored or written."
+        )
+
+
 def active_span(subscriptions: ir.Table) -> tuple[datetime | None, datetime | None, bool]:
     """First subscription start, last subscription end, and whether some row is still ongoing."""
     s = subscriptions.filter(subscriptions.start_at.notnull())
