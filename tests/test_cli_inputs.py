@@ -136,3 +136,11 @@ def test_score_before_any_training_stops_before_the_flow(tmp_path, tiny_frames):
     assert "run `churnml train` first" in lines[0]
     assert lines[0].endswith("nothing was scored or written")
     assert not (tmp_path / "wh.duckdb").exists() and not (tmp_path / "reports").exists()
+
+
+def test_several_config_mistakes_are_still_one_line(tmp_path):
+    (tmp_path / "churnml.yaml").write_text("sorces: {}\nsnapshots: {count: many}\n")
+    result = CliRunner().invoke(app, ["check-data", "-c", str(tmp_path / "churnml.yaml")])
+    line = assert_one_line_refusal(result, tmp_path, {"churnml.yaml"})
+    for part in ("sources: Field required", "sorces: Extra inputs", "snapshots.count"):
+        assert part in line

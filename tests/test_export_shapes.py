@@ -222,3 +222,26 @@ def test_an_as_of_long_after_the_data_is_refused(as_of, refused):
         "--as-of: the day after the data ends), or refresh the sources. Nothing was scored or "
         "written."
     )
+
+
+def test_numbers_with_commas_say_why_they_do_not_parse(tmp_path, tiny_frames):
+    from test_validation import problems_of
+
+    subs = tiny_frames["subscriptions"].astype({"mrr": "str"})
+    subs.loc[0, "mrr"] = "1,500.00"
+    subs.loc[1, "mrr"] = "lots"
+    tiny_frames["subscriptions"] = subs
+    found = {p.check: p for p in problems_of(tmp_path, tiny_frames) if p.column == "mrr"}
+    comma = next(p for check, p in found.items() if "thousands separator" in check)
+    assert comma.failing_rows == 1 and comma.examples[0]["mrr"] == "1,500.00"
+    assert found["not a valid float64"].examples[0]["mrr"] == "lots"
+
+
+def test_a_problem_without_examples_reads_without_e_g():
+    from churnml.validation import DataProblem
+
+    assert str(DataProblem("accounts", "*", "table is empty", 0)) == (
+        "accounts.*: table is empty (0 rows)"
+    )
+    shown = str(DataProblem("accounts", "account_id", "duplicate key", 2, [{"account_id": "a"}]))
+    assert shown == "accounts.account_id: duplicate key (2 rows) e.g. {'account_id': 'a'}"

@@ -961,13 +961,14 @@ def load_config(path: str | Path) -> ChurnmlConfig:
 
 
 def render_errors(exc) -> str:
-    """A pydantic ValidationError as 'location: message' lines, without the input values."""
+    """A pydantic ValidationError as one line of 'location: message' parts, without the input
+    values."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
-    return "\n".join(lines)
+    return "; ".join(lines)  # one line, however many mistakes
 
 
 def _secret_home(where: str) -> str:

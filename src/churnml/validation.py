@@ -43,7 +43,8 @@ class DataProblem:
 
     def __str__(self) -> str:
         ex = "; ".join(str(e) for e in self.examples)
-        return f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows) e.g. {ex}"
+        head = f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows)"
+        return f"{head} e.g. {ex}" if ex else head
 
 
 class DataValidationError(ValueError):
@@ -92,6 +93,12 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
     return checks
 
 
+_NUMBER_HINT = (
+    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or read "
+    "the source through a view that converts them)"
+)
+
+
 def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list[_Check]:
     """What any contract column must satisfy: present if required, parseable, plausible."""
     checks = []
@@ -100,7 +107,11 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
         what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
-        checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
+        bad = r.notnull() & (r.strip() != "") & v.isnull()
+        if col.dtype in ("float64", "int64"):
+            checks.append(_Check(col.name, what + _NUMBER_HINT, bad & r.contains(",")))
+            bad = bad & ~r.contains(",")
+        checks.append(_Check(col.name, what, bad))
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
