@@ -35,6 +35,7 @@ from churnml.scoring import score_accounts
 from churnml.track_record import outcome_horizon_days, recent_records
 from churnml.validation import (
     blank_unknown_plans,
+    refuse_as_of_after_data,
     refuse_empty_scoring,
     screen_unknown_categories,
     unknown_plans,
@@ -270,9 +271,10 @@ def scoring_flow(
     try:
         validate(mapped, cfg)
         tables = canonical_tables(con, mapped)
-        if as_of is None:
-            as_of = data_end(tables).date() + timedelta(days=1)
+        end = data_end(tables)
+        as_of = as_of or end.date() + timedelta(days=1)
         spec = FeatureSpec.from_dict(next(iter(champions.values()))[0].spec)
+        refuse_as_of_after_data(as_of, end, spec.windows_days)
         features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
         require_active_accounts(features, tables, as_of)
         features, scored_as_missing = screen_categories(features, champions, cfg)

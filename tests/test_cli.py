@@ -64,6 +64,7 @@ def test_score_stops_with_the_report_and_no_traceback(tmp_path, monkeypatch):
         )
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", failing)
+    monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
     assert "accounts.account_id: duplicate key (1 rows)" in result.output

@@ -270,7 +270,10 @@ def test_a_derivation_of_a_declared_account_attribute_is_accepted(tmp_path, tiny
     [
         ({"from": "plan"}, "a derivation needs exactly one of"),
         ({"concat": ["a"], "constant": "x"}, "a derivation needs exactly one of"),
-        ({"from": "x", "unit": "weeks"}, "Input should be 'days' or 'months'"),
+        (
+            {"from": "x", "unit": "weeks"},
+            "Input should be 'days', 'months', 'epoch_seconds' or 'epoch_milliseconds'",
+        ),
     ],
 )
 def test_malformed_derivations_are_refused_at_load(tmp_path, tiny_frames, derivation, message):

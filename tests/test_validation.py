@@ -646,6 +646,7 @@ def test_score_answers_no_active_account_in_one_line(monkeypatch):
         raise NoActiveAccountsError("no active account at the scoring as-of 2030-01-01: ...")
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", nobody)
+    monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
     result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
     assert result.exit_code == 1
     assert result.output.strip() == (

@@ -187,6 +187,11 @@ def stored_scores(cfg: ChurnmlConfig, as_of: date | None = None) -> pd.DataFrame
     from churnml.io import score_history, sources
     from churnml.io.sinks import SinkError
 
+    if not cfg.resolve(cfg.warehouse.path).exists():
+        raise SinkError(
+            f"no scoring run is stored yet (warehouse {cfg.resolve(cfg.warehouse.path)} does not "
+            "exist): run `churnml score` first"
+        )
     con = sources.connect_warehouse(cfg, read_only=True)
     try:
         available = score_history.scored_as_ofs(con, cfg)

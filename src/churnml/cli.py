@@ -31,22 +31,25 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(path: Path | None, sources: bool = False):
-    """The checked config (and, with sources, a cheap look at the source files), before
-    anything slow is imported: every mistake is one line and exit 2."""
+def _config(path: Path | None, sources: bool = False, warehouse: bool = True):
+    """The checked config (and, with sources, a cheap look at the source files; with
+    warehouse, at the warehouse file), before anything slow is imported: every mistake is one
+    line and exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:
         cfg = load_config(path) if path else default_config(Path.cwd())
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    if sources:
-        from churnml.io.preflight import SourceError, preflight_sources
+    from churnml.io.preflight import SourceError, preflight_sources, preflight_warehouse
 
-        try:
+    try:
+        if sources:
             preflight_sources(cfg)
-        except (SourceError, OSError) as exc:  # OSError: a file that cannot be opened
-            raise _fail(f"source error: {exc}") from None
+        elif warehouse:
+            preflight_warehouse(cfg)
+    except (SourceError, OSError) as exc:  # OSError: a file that cannot be opened
+        raise _fail(f"source error: {exc}") from None
     return cfg
 
 
@@ -162,6 +165,33 @@ def train(config: ConfigOption = None) -> None:
     typer.echo(summary["markdown"])
 
 
+def _require_a_champion(cfg) -> None:
+    """Scoring without any champion stops before the flow's slow start-up, in one line."""
+    import logging
+
+    from churnml.io import registry
+    from churnml.io.tracking import TrackingError, configure, tracking_uri
+
+    uri = tracking_uri(cfg)
+    store = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if store is not None and not store.exists():  # not created just to find it empty
+        raise _fail(
+            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
+            "run `churnml train` first; nothing was scored or written",
+            1,
+        )
+    wanted = [t for t in ("churn", "upsell") if t in cfg.training.targets]
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # schema upgrades
+    try:
+        configure(cfg)
+        if any(registry.champion_version(cfg, t) for t in wanted):
+            return
+        reasons = [registry.why_no_champion(cfg, t) for t in wanted]
+    except TrackingError:
+        return  # an unreachable store is the flow's to report, after its retries
+    raise _fail("NoChampion: " + "; ".join(reasons) + "; nothing was scored or written", 1)
+
+
 @app.command()
 def score(
     as_of: Annotated[
@@ -176,7 +206,8 @@ def score(
     if lang not in ("en", "ja"):
         raise _fail(f"--lang must be en or ja, got {lang!r}")
     chosen = _as_of(as_of)
-    _config(config, sources=True)
+    cfg = _config(config, sources=True)
+    _require_a_champion(cfg)
     _quiet_prefect()
     from flows.scoring import scoring_flow
 
@@ -310,7 +341,7 @@ def models(config: ConfigOption = None) -> None:
     from churnml.io import registry
     from churnml.io.tracking import TrackingError, configure
 
-    cfg = _config(config)
+    cfg = _config(config, warehouse=False)
     try:
         configure(cfg)
         for target in ("churn", "upsell"):

@@ -198,10 +198,11 @@ class ConstantDerivation(StrictModel):
 
 
 class PeriodDerivation(StrictModel):
-    """A period length (billing_period) given as a number of days or months."""
+    """A period length (billing_period) given as a number of days or months, or a timestamp
+    given as a number of seconds or milliseconds since 1970-01-01 UTC (Unix time)."""
 
     from_: str = Field(alias="from")
-    unit: Literal["days", "months"]
+    unit: Literal["days", "months", "epoch_seconds", "epoch_milliseconds"]
 
     def source_columns(self) -> list[str]:
         return [self.from_]
@@ -287,13 +288,32 @@ class TableMapping(StrictModel):
         both = sorted(set(self.columns) & set(self.derive))
         if both:
             raise ValueError(f"{both} both mapped under columns and derived; keep one")
-        periods = [c for c, d in self.derive.items() if isinstance(d, PeriodDerivation)]
-        wrong = [c for c in periods if c != "billing_period"]
+        units = {c: d.unit for c, d in self.derive.items() if isinstance(d, PeriodDerivation)}
+        wrong = [c for c, u in units.items() if c != "billing_period" and u in ("days", "months")]
         if wrong:
             raise ValueError(
-                f"derive {wrong}: `unit` gives a period length, only billing_period takes one"
+                f"derive {wrong}: unit days or months gives a period length, only billing_period "
+                "takes one (epoch_seconds or epoch_milliseconds give a timestamp)"
+            )
+        if units.get("billing_period", "days").startswith("epoch"):
+            raise ValueError(
+                "derive billing_period: unit epoch_seconds or epoch_milliseconds gives a "
+                "timestamp; a billing period takes days or months"
             )
         return self
+
+
+def _epoch_only_on_timestamps(name: str, mapping: TableMapping) -> None:
+    from churnml.contract import TABLES
+
+    types = {c.name: c.dtype for c in TABLES[name].columns} if name in TABLES else {}
+    for col, d in mapping.derive.items():
+        epoch = isinstance(d, PeriodDerivation) and d.unit.startswith("epoch")
+        if epoch and types.get(col) != "timestamp":
+            raise ValueError(
+                f"sources.{name}.derive.{col}: unit {d.unit} gives a timestamp, and {col} is "
+                "not a timestamp column"
+            )
 
 
 class WarehouseConfig(StrictModel):
@@ -844,6 +864,7 @@ class ChurnmlConfig(StrictModel):
                     f"sources.{name}.derive names {unknown}, which are not contract columns of "
                     f"{name} (contract: {sorted(allowed)}); derive only contract columns"
                 )
+            _epoch_only_on_timestamps(name, mapping)
             if mapping.account_key is not None and "account_id" in mapping.derive:
                 raise ValueError(
                     f"sources.{name}: account_id is both derived and reached through account_key"
@@ -940,13 +961,14 @@ def load_config(path: str | Path) -> ChurnmlConfig:
 
 
 def render_errors(exc) -> str:
-    """A pydantic ValidationError as 'location: message' lines, without the input values."""
+    """A pydantic ValidationError as one line of 'location: message' parts, without the input
+    values."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}")
-    return "\n".join(lines)
+    return "; ".join(lines)  # one line, however many mistakes
 
 
 def _secret_home(where: str) -> str:

@@ -47,6 +47,19 @@ class FeatureSpec:
     has_activity: bool = False
     human_kinds: tuple[str, ...] = ()
     has_contract: bool = True
+    # Each tracked value's spellings in the data (`Login`, `login`): one feature counts them all.
+    # Empty (specs stored before): each value is its only spelling.
+    event_type_spellings: tuple[tuple[str, ...], ...] = ()
+    ticket_category_spellings: tuple[tuple[str, ...], ...] = ()
+
+    def spellings(self, kind: str) -> list[tuple[str, ...]]:
+        """Per tracked event type (kind `event_type`) or ticket category (`category`), the
+        source values it counts."""
+        values = self.event_types if kind == "event_type" else self.ticket_categories
+        stored = (
+            self.event_type_spellings if kind == "event_type" else self.ticket_category_spellings
+        )
+        return list(stored) if stored else [(v,) for v in values]
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -81,6 +94,8 @@ class FeatureSpec:
             "has_activity": self.has_activity,
             "human_kinds": list(self.human_kinds),
             "has_contract": self.has_contract,
+            "event_type_spellings": [list(v) for v in self.event_type_spellings],
+            "ticket_category_spellings": [list(v) for v in self.ticket_category_spellings],
         }
 
     @classmethod
@@ -101,7 +116,29 @@ class FeatureSpec:
             has_activity=raw.get("has_activity", False),
             human_kinds=tuple(raw.get("human_kinds", ())),
             has_contract=raw.get("has_contract", True),
+            event_type_spellings=tuple(tuple(v) for v in raw.get("event_type_spellings", ())),
+            ticket_category_spellings=tuple(
+                tuple(v) for v in raw.get("ticket_category_spellings", ())
+            ),
         )
+
+
+# Names the usage and support families use for their own features: an event type or ticket
+# category with the same name gets a suffix (`usage_events_7d` stays the count of all events).
+_RESERVED_SLUGS = {
+    "event_type": {
+        "events",
+        "quantity",
+        "active_days",
+        "active_users",
+        "feature_breadth",
+        "events_per_active_day",
+        "events_per_active_user",
+    },
+    "category": {"high_priority"},
+}
+# Distinct source values read to group the spellings of the tracked ones.
+_SPELLINGS_SCANNED = 1000
 
 
 def _slug(value: str) -> str:
@@ -109,30 +146,55 @@ def _slug(value: str) -> str:
     return out or "other"
 
 
-def _most_frequent(table: ir.Table | None, column: str, limit: int) -> tuple[str, ...]:
-    """The table's most frequent values of a column, most frequent first (none without the table)."""
+def feature_slug(value: str, kind: str) -> str:
+    """The name part of a tracked event type (`event_type`) or ticket category (`category`)."""
+    slug = _slug(value)
+    return f"{slug}_{kind.split('_')[-1]}" if slug in _RESERVED_SLUGS[kind] else slug
+
+
+def _most_frequent(
+    table: ir.Table | None, column: str, limit: int
+) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The table's most frequent values of a column, most frequent first (none without the
+    table), with their spellings: values that differ only in case or punctuation (`Login`,
+    `login`, `Report Created`, `report_created`) would get the same feature name, so they are
+    one tracked value, shown as its most frequent spelling."""
     if table is None:
-        return ()
+        return (), ()
     top = (
         table.group_by(column)
         .aggregate(n=table.count())
         .order_by([ibis.desc("n"), column])
-        .limit(limit)
+        .limit(_SPELLINGS_SCANNED)
         .to_pandas()
+        .dropna(subset=[column])
     )
-    return tuple(str(v) for v in top[column].dropna())
+    groups: dict[str, list[str]] = {}
+    totals: dict[str, int] = {}
+    for value, n in zip(top[column].astype(str), top["n"], strict=True):
+        slug = _slug(value)
+        groups.setdefault(slug, []).append(value)
+        totals[slug] = totals.get(slug, 0) + int(n)
+    kept = sorted(groups, key=lambda slug: (-totals[slug], groups[slug][0]))[:limit]
+    return tuple(groups[g][0] for g in kept), tuple(tuple(groups[g]) for g in kept)
 
 
 def derive_spec(tables: dict[str, ir.Table], cfg: ChurnmlConfig) -> FeatureSpec:
     """Fix the data-dependent parts of the feature set: which families (a usage, ticket or NPS
     table may be absent), which event types, which ticket categories."""
+    event_types, event_spellings = _most_frequent(
+        tables.get("usage_events"), "event_type", MAX_EVENT_TYPES
+    )
+    categories, category_spellings = _most_frequent(
+        tables.get("support_tickets"), "category", MAX_TICKET_CATEGORIES
+    )
     return FeatureSpec(
         windows_days=tuple(cfg.features.windows_days),
         trend_window_days=cfg.features.trend_window_days,
-        event_types=_most_frequent(tables.get("usage_events"), "event_type", MAX_EVENT_TYPES),
-        ticket_categories=_most_frequent(
-            tables.get("support_tickets"), "category", MAX_TICKET_CATEGORIES
-        ),
+        event_types=event_types,
+        ticket_categories=categories,
+        event_type_spellings=event_spellings,
+        ticket_category_spellings=category_spellings,
         onboarding_events=tuple(cfg.features.onboarding_events),
         plan_order=tuple(cfg.labels.plan_order),
         categorical_attributes=tuple(cfg.features.account_attributes_categorical),
@@ -442,8 +504,8 @@ def _usage_per_bucket(usage: ir.Table, buckets: UsageBuckets, spec: FeatureSpec)
         day_mask=events.day_bit.bit_or(),
         last_day=events.day.max(),
         **{
-            column: _count_if(events.event_type == et)
-            for column, et in zip(_type_columns(spec), spec.event_types, strict=True)
+            column: _count_if(events.event_type.isin(list(spelt)))
+            for column, spelt in zip(_type_columns(spec), spec.spellings("event_type"), strict=True)
         },
     )
     return per_bucket.mutate(
@@ -497,7 +559,7 @@ def _usage_windows(by_segment: ir.Table, spine: ir.Table, buckets, spec) -> ir.T
         within = buckets.segments_within(back_from, back_to)
         return _total([agg[f"{metric}_s{i}"].fill_null(0) for i in within])
 
-    slugs = [_slug(et) for et in spec.event_types]
+    slugs = [feature_slug(et, "event_type") for et in spec.event_types]
     cols: dict[str, ir.Value] = {}
     for w in spec.windows_days:
         cols[f"usage_events_{w}d"] = over("n", w)
@@ -526,7 +588,7 @@ def _with_lifetime(out: ir.Table, by_segment: ir.Table, buckets, spec) -> ir.Tab
     metrics = {"n": "usage_events_lifetime", "active_days": "usage_active_days_lifetime"}
     metrics.update(
         {
-            t: f"usage_{_slug(et)}_lifetime"
+            t: f"usage_{feature_slug(et, 'event_type')}_lifetime"
             for t, et in zip(_type_columns(spec), spec.event_types, strict=True)
         }
     )
@@ -603,17 +665,34 @@ def _usage_ratios(out: ir.Table, spec: FeatureSpec) -> dict[str, ir.Value]:
     return cols
 
 
+def _onboarding_milestones(spec: FeatureSpec) -> list[list[str]]:
+    """Per configured onboarding event, the values that count for it: itself and the tracked
+    spellings written alike (`integration_connected` also counts `Integration Connected`)."""
+    tracked = [v for spelt in spec.spellings("event_type") for v in spelt]
+    return [
+        sorted({event, *[v for v in tracked if _slug(v) == _slug(event)]})
+        for event in spec.onboarding_events
+    ]
+
+
 def _with_onboarding(out: ir.Table, usage: ir.Table, spine: ir.Table, spec) -> ir.Table:
     """Distinct onboarding milestones (configured event types) reached before the as-of."""
-    firsts = usage.filter(usage.event_type.isin(list(spec.onboarding_events)))
-    firsts = firsts.group_by(["account_id", "event_type"]).aggregate(
+    milestones = _onboarding_milestones(spec)
+    reached = usage.mutate(
+        milestone=ibis.cases(
+            *[(usage.event_type.isin(values), k) for k, values in enumerate(milestones)],
+            else_=-1,
+        )
+    )
+    firsts = reached.filter(reached.milestone >= 0)
+    firsts = firsts.group_by(["account_id", "milestone"]).aggregate(
         first_at=firsts.occurred_at.min()
     )
     oj = spine.inner_join(
         firsts, [spine.account_id == firsts.account_id, firsts.first_at < spine.as_of]
     )
     onboarding = oj.group_by([oj.account_id, oj.as_of]).aggregate(
-        usage_onboarding_milestones=oj.event_type.nunique()
+        usage_onboarding_milestones=oj.milestone.nunique()
     )
     out = out.left_join(onboarding, ["account_id", "as_of"]).select(
         out, onboarding.usage_onboarding_milestones
@@ -659,7 +738,7 @@ def support_features(tickets: ir.Table, spine: ir.Table, spec: FeatureSpec) -> i
 
 def _per_ticket(tickets: ir.Table, spec: FeatureSpec) -> ir.Table:
     """Each ticket's priority class, category number and response and resolution times."""
-    categories = list(spec.ticket_categories)
+    categories = spec.spellings("category")
     return tickets.select(
         "account_id",
         "opened_at",
@@ -668,7 +747,10 @@ def _per_ticket(tickets: ir.Table, spec: FeatureSpec) -> ir.Table:
         "satisfaction",
         high=tickets.priority.lower().isin(list(HIGH_PRIORITIES)).fill_null(False),
         category_k=(
-            ibis.cases(*[(tickets.category == c, k) for k, c in enumerate(categories)], else_=-1)
+            ibis.cases(
+                *[(tickets.category.isin(list(c)), k) for k, c in enumerate(categories)],
+                else_=-1,
+            )
             if categories
             else ibis.literal(-1)
         ).cast("int64"),
@@ -688,7 +770,9 @@ def _ticket_volumes(j: ir.Table, spec: FeatureSpec) -> dict[str, ir.Scalar]:
         aggs[f"support_high_priority_tickets_{w}d"] = _count_if(inw & j.high)
     in_long = _in_window(j.opened_at, j.as_of, long_w)
     for k, cat in enumerate(spec.ticket_categories):
-        aggs[f"support_{_slug(cat)}_tickets_{long_w}d"] = _count_if(in_long & (j.category_k == k))
+        aggs[f"support_{feature_slug(cat, 'category')}_tickets_{long_w}d"] = _count_if(
+            in_long & (j.category_k == k)
+        )
     aggs[f"support_tickets_{main_w}d_prev_period"] = _count_if(
         (j.opened_at >= j.as_of - ibis.interval(days=2 * main_w))
         & (j.opened_at < j.as_of - ibis.interval(days=main_w))

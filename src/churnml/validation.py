@@ -25,6 +25,7 @@ from churnml.contract import (
     billing_period_days,
     cast_to_contract,
 )
+from churnml.features import HIGH_PRIORITIES
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
@@ -42,7 +43,8 @@ class DataProblem:
 
     def __str__(self) -> str:
         ex = "; ".join(str(e) for e in self.examples)
-        return f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows) e.g. {ex}"
+        head = f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows)"
+        return f"{head} e.g. {ex}" if ex else head
 
 
 class DataValidationError(ValueError):
@@ -91,6 +93,12 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
     return checks
 
 
+_NUMBER_HINT = (
+    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or read "
+    "the source through a view that converts them)"
+)
+
+
 def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list[_Check]:
     """What any contract column must satisfy: present if required, parseable, plausible."""
     checks = []
@@ -99,10 +107,19 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
         what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
-        checks.append(_Check(col.name, what, r.notnull() & (r.strip() != "") & v.isnull()))
+        bad = r.notnull() & (r.strip() != "") & v.isnull()
+        if col.dtype in ("float64", "int64"):
+            checks.append(_Check(col.name, what + _NUMBER_HINT, bad & r.contains(",")))
+            bad = bad & ~r.contains(",")
+        checks.append(_Check(col.name, what, bad))
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
+        if col.dtype == "timestamp" and r.type().is_numeric():
+            what += (
+                f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}}"
+                ", or epoch_milliseconds)"
+            )
         checks.append(_Check(col.name, what, r.notnull() & v.isnull()))
     if col.dtype == "float64":
         checks.append(
@@ -462,6 +479,44 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
     ]
 
 
+# Ticket priorities the features know: high and urgent count as high priority, the rest do not.
+KNOWN_PRIORITIES = ("low", "medium", "normal", *HIGH_PRIORITIES)
+
+
+def check_ticket_priorities(tickets: ir.Table) -> list[DataProblem]:
+    """Warning: a priority outside the known words (P1..P4, critical, 1..3) never counts as high
+    priority, so the high-priority features would stay 0 without anyone noticing."""
+    t = tickets
+    word = t.priority.strip().lower()
+    unknown = t.priority.notnull() & ~word.isin(list(KNOWN_PRIORITIES))
+    outside = t.filter(unknown)
+    values = (
+        outside.group_by("priority")
+        .aggregate(n=outside.count())
+        .order_by([ibis.desc("n"), "priority"])
+        .limit(10)
+        .to_pandas()
+    )
+    if values.empty:
+        return []
+    n = int(outside.count().to_pyarrow().as_py())
+    shown = ", ".join(repr(str(v)) for v in values["priority"])
+    key = [c for c in TABLES["support_tickets"].key if c in t.columns]
+    return [
+        DataProblem(
+            "support_tickets",
+            "priority",
+            f"priority not one of {'/'.join(KNOWN_PRIORITIES)}: {shown} (only "
+            f"{' and '.join(HIGH_PRIORITIES)} count as high priority, so these tickets never do; "
+            "translate your values with a derive map, e.g. priority: {from: <your column>, "
+            "map: {P1: urgent, P2: high, P3: normal, P4: low}})",
+            n,
+            _examples(t, unknown, [*key, "priority"]),
+            "warning",
+        )
+    ]
+
+
 def validate_sources(
     mapped: dict,
     now: datetime | None = None,
@@ -481,6 +536,8 @@ def validate_sources(
     if subscriptions is not None:
         problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
         problems += check_plan_names(subscriptions, plan_order)
+    if "support_tickets" in mapped:
+        problems += check_ticket_priorities(mapped["support_tickets"].table)
     if "accounts" in mapped:
         accounts = mapped["accounts"].table
         if subscriptions is None:
@@ -625,6 +682,24 @@ class NoActiveAccountsError(DataValidationError):
     def __init__(self, message: str):
         self.problems = []
         ValueError.__init__(self, message)
+
+
+class AsOfAfterDataError(NoActiveAccountsError):
+    """The scoring as-of lies past the end of the data; nothing was scored or written."""
+
+
+def refuse_as_of_after_data(as_of: date, end: datetime, windows_days: Sequence[int]) -> None:
+    """An as-of later than the data's end by more than the shortest feature window would read
+    every account as inactive (no event, no ticket) and score them all as leaving."""
+    shortest = min(windows_days)
+    latest = end.date() + timedelta(days=shortest)
+    if as_of > latest:
+        raise AsOfAfterDataError(
+            f"the scoring as-of {as_of:%Y-%m-%d} is {(as_of - end.date()).days} days after the "
+            f"data ends ({end:%Y-%m-%d}): every account would look inactive over the last "
+            f"{shortest} days. Score an as-of up to {latest:%Y-%m-%d} (without --as-of: the day "
+            "after the data ends), or refresh the sources. Nothing was scored or written."
+        )
 
 
 def active_span(subscriptions: ir.Table) -> tuple[datetime | None, datetime | None, bool]:

@@ -13,7 +13,7 @@ import csv
 import glob
 from pathlib import Path
 
-from churnml.config import ChurnmlConfig, FileSource, TableMapping
+from churnml.config import ChurnmlConfig, DuckDBTableSource, FileSource, TableMapping
 from churnml.contract import TABLES
 
 
@@ -132,9 +132,53 @@ def _last_row(path: Path, encoding: str, size: int, delimiter: str) -> list[str]
     return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
 
 
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
+
+
+def check_duckdb_file(path: Path, where: str, fix: str) -> None:
+    """Refuse a file that exists but is no DuckDB database (empty, a CSV, an SQLite file...):
+    DuckDB would fail deep inside a flow with a traceback."""
+    if path.is_dir():
+        raise SourceError(f"{where}: {path} is a folder, not a DuckDB database file; {fix}")
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head[8:12] == _DUCKDB_MAGIC:
+        return
+    what = (
+        "an empty file"
+        if not head
+        else "an SQLite database"
+        if head.startswith(b"SQLite")
+        else ("another kind of file")
+    )
+    raise SourceError(f"{where}: {path} is not a DuckDB database file ({what}); {fix}")
+
+
+def preflight_warehouse(cfg: ChurnmlConfig) -> None:
+    """The warehouse is a DuckDB file, or a path where one can be created."""
+    check_duckdb_file(
+        cfg.resolve(cfg.warehouse.path),
+        "warehouse.path",
+        "point it at a DuckDB file, or at a path that does not exist yet (it is then created)",
+    )
+
+
 def preflight_sources(cfg: ChurnmlConfig) -> None:
     """Raise SourceError (one line: table, file, column, how to fix) on the first mistake."""
+    preflight_warehouse(cfg)
     for name, mapping in cfg.sources.items():
+        source = mapping.source
+        if isinstance(source, DuckDBTableSource) and source.database is not None:
+            path = cfg.resolve(source.database)
+            if not path.exists():
+                raise SourceError(
+                    f"table {name}: DuckDB database {path} does not exist; fix "
+                    f"sources.{name}.source.database (relative paths start at the config file's "
+                    "folder)"
+                )
+            check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
             _check_columns(name, mapping, cfg, columns)

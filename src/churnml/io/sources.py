@@ -379,6 +379,16 @@ def _derive_column(
             )
     elif isinstance(derivation, LookupDerivation):
         work, checks = _derive_lookup(name, col, derivation, work, con, cfg, shown)
+    elif isinstance(derivation, PeriodDerivation) and derivation.unit.startswith("epoch"):
+        text = work[derivation.from_].cast("string").strip()
+        number = text.try_cast("float64")
+        per_second = 1000.0 if derivation.unit == "epoch_milliseconds" else 1.0
+        # whole milliseconds, as an integer: DuckDB's to_timestamp on a double loses sub-seconds
+        millis = (number * (1000.0 / per_second)).round().cast("int64")
+        work = work.mutate(**{target: millis.as_timestamp("ms")})
+        bad = text.notnull() & (text != "") & number.isnull()
+        what = f"not a number of {derivation.unit.removeprefix('epoch_')} since 1970: "
+        checks.append(DerivedCheck(col, what + derivation.describe(), bad, shown, work))
     elif isinstance(derivation, PeriodDerivation):
         text = work[derivation.from_].cast("string").strip()
         if derivation.unit == "days":
