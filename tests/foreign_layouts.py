@@ -73,7 +73,8 @@ def simulate(
 ) -> Lifecycles:
     """Account lifecycles month by month; see the module docstring for the causal story.
 
-    With ``terms`` beyond monthly, an account can only leave at the end of a billing period.
+    With ``terms`` beyond monthly, an account can only leave at the end of a billing period
+    (with ``signal=False`` in any month, so that term timing does not foretell churn either).
     """
     n = accounts
     start = np.where(rng.random(n) < 0.6, 0, rng.integers(1, months - 6, n))
@@ -124,7 +125,9 @@ def simulate(
                 p_out = np.where(months_in_trouble >= 3, np.where(term > 1, 0.85, 0.5), 0.005)
             else:
                 p_out = np.full(n, 0.035)
-            at_renewal = (m + 1 - start) % term == 0
+            # without signal a customer may leave in any month: leaving only at a term end
+            # would let renewal timing (days to renewal, billing period) foresee churn
+            at_renewal = (m + 1 - start) % term == 0 if signal else np.ones(n, dtype=bool)
             leave = live & at_renewal & (rng.random(n) < p_out)
             last = np.where(leave, m, last)
             churned |= leave
@@ -1035,6 +1038,16 @@ def write_config(folder: Path, config: dict) -> Path:
     return path
 
 
-def write_layout(name: str, folder: Path) -> Path:
-    """Generate one layout into ``folder`` and return the path of its churnml.yaml."""
-    return write_config(folder, LAYOUTS[name](Path(folder)))
+def write_layout(name: str, folder: Path, seed: int | None = None) -> Path:
+    """Generate one layout into ``folder`` and return the path of its churnml.yaml.
+
+    ``seed`` draws another sample of the same layout (default: the writer's own seed)."""
+    seeded = {} if seed is None else {"seed": seed}
+    return write_config(folder, LAYOUTS[name](Path(folder), **seeded))
+
+
+def default_seed(name: str) -> int:
+    """The seed a layout's writer uses unless told otherwise."""
+    import inspect
+
+    return int(inspect.signature(LAYOUTS[name]).parameters["seed"].default)
