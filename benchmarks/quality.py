@@ -37,6 +37,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 TARGETS = ("churn", "upsell")
+SIGNAL_FREE = {"layout no_signal"}  # outcomes drawn independently of every feature
 METRICS = ("roc_auc", "pr_auc", "top_decile_lift", "brier")
 
 
@@ -137,6 +138,14 @@ def plain_lightgbm(result, frame, capacity_k: int, threads: int) -> dict[str, fl
     return classification_metrics(y, booster.predict(shell.design_matrix(test)), capacity_k)
 
 
+def chosen(result, model: str) -> str:
+    """The candidate parameter set the folds chose for the judged or registered model."""
+    table = result.candidates
+    if table is None or table.empty:
+        return "configured"
+    return str(table[(table.model == model) & table.chosen].candidate.iloc[0])
+
+
 def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], list[str]]:
     from churnml.metrics import calibration_table
     from churnml.train import TrainingError, train_target
@@ -171,7 +180,9 @@ def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], l
             f"{dataset.name} (seed {dataset.seed}) {target}: "
             f"{result.metrics['positive_rate']:.3f} positive rate on "
             f"{int(result.metrics['n'])} test rows; trees judged {result.metrics['judged_trees']:.0f}, "
-            f"registered {result.metrics['registered_trees']:.0f}; shuffled-label AUC "
+            f"registered {result.metrics['registered_trees']:.0f}; parameters judged "
+            f"{chosen(result, 'judged')}, registered {chosen(result, 'registered')}; "
+            "shuffled-label AUC "
             f"{result.shuffled_auc:.3f}; calibration (predicted -> observed): "
             + ", ".join(
                 f"{p:.3f}->{o:.3f}" for p, o in zip(cal.predicted, cal.observed, strict=True)
@@ -230,21 +241,32 @@ def verdict(rows: list[dict]) -> list[str]:
     logistic baseline on every dataset and target, and above the plain LightGBM on average.
 
     One draw's AUC strays by ~0.02-0.03 (a few hundred test rows, ~100 positives), so the bar
-    is read on the means; how many single draws churnml wins is printed beside it."""
+    is read on the means; how many single draws churnml wins is printed beside it. A layout
+    whose outcomes are independent of every feature (no_signal) has no better model: there
+    every AUC is chance plus noise, it is reported as such and left out of the comparison (not
+    out of the means)."""
     import pandas as pd
 
     auc = dataset_means(rows)["roc_auc"].unstack("model")
-    below = auc[auc["churnml"] < auc["logistic"]]
+    flat = auc.index.get_level_values("dataset").isin(SIGNAL_FREE)
+    compared = auc[~flat]
+    below = compared[compared["churnml"] < compared["logistic"]]
     draws = pd.DataFrame(rows).pivot_table("roc_auc", ["dataset", "draw", "target"], "model")
+    draws = draws[~draws.index.get_level_values("dataset").isin(SIGNAL_FREE)]
     won = int((draws["churnml"] >= draws["logistic"]).sum())
     lines = [
         f"churnml >= logistic (mean ROC AUC over each dataset's draws) on "
-        f"{len(auc) - len(below)} of {len(auc)} dataset-targets"
+        f"{len(compared) - len(below)} of {len(compared)} dataset-targets with a signal"
         + "".join(
             f"; below on {d} {t} ({r.churnml:.3f} < {r.logistic:.3f})"
             for (d, t), r in below.iterrows()
         ),
         f"single draws: churnml >= logistic on {won} of {len(draws)}",
+    ]
+    lines += [
+        f"{d} {t}: no signal by construction, not compared; chance level expected (0.5): "
+        + ", ".join(f"{m} {r[m]:.3f}" for m in ("churnml", "logistic", "plain LightGBM"))
+        for (d, t), r in auc[flat].iterrows()
     ]
     for target, part in auc.groupby(level="target", sort=False):
         lines.append(
