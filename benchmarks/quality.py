@@ -3,6 +3,7 @@
     python benchmarks/quality.py [--demo 1500:7 3000:7 3000:11] [--months 24] [--draws 3]
                                  [--layouts telemetry_export ... | --layouts]
                                  [--config NAME=path/to/churnml.yaml ...] [--threads 1]
+                                 [--variant NAME:KEY=VALUE,... ...]
 
 Every dataset is an entry: a demo warehouse (accounts:seed, built and cached under bench-data/),
 a foreign layout of tests/foreign_layouts.py (every one by default: generated under
@@ -146,7 +147,35 @@ def chosen(result, model: str) -> str:
     return str(table[(table.model == model) & table.chosen].candidate.iloc[0])
 
 
-def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], list[str]]:
+def variant_metrics(frame, target: str, spec: dict, cfg, variants: dict[str, dict]) -> dict:
+    """churnml with other training settings on the same matrix and test (e.g. before a change)."""
+    from churnml.train import train_target
+
+    out = {}
+    for name, update in variants.items():
+        training = cfg.training.model_copy(update=update)
+        out[f"churnml {name}"] = train_target(
+            frame, target, spec, cfg.model_copy(update={"training": training})
+        ).metrics
+    return out
+
+
+def parse_variants(entries: list[str]) -> dict[str, dict]:
+    """NAME:KEY=VALUE[,KEY=VALUE] -> {NAME: {KEY: VALUE}} (values read as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for entry in entries:
+        name, settings = entry.split(":", 1)
+        out[name] = {
+            k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in settings.split(","))
+        }
+    return out
+
+
+def evaluate(
+    dataset: Dataset, cache: Path, threads: int, variants: dict[str, dict] | None = None
+) -> tuple[list[dict], list[str]]:
     from churnml.metrics import calibration_table
     from churnml.train import TrainingError, train_target
 
@@ -167,7 +196,7 @@ def evaluate(dataset: Dataset, cache: Path, threads: int) -> tuple[list[dict], l
             "churnml": result.metrics,
             "logistic": result.baseline_metrics,
             "plain LightGBM": plain_lightgbm(result, frame, k, threads),
-        }
+        } | variant_metrics(frame, target, spec, cfg, variants or {})
         for model, m in models.items():
             rows.append(
                 {"dataset": dataset.name, "draw": dataset.seed, "target": target, "model": model}
@@ -265,13 +294,13 @@ def verdict(rows: list[dict]) -> list[str]:
     ]
     lines += [
         f"{d} {t}: no signal by construction, not compared; chance level expected (0.5): "
-        + ", ".join(f"{m} {r[m]:.3f}" for m in ("churnml", "logistic", "plain LightGBM"))
+        + ", ".join(f"{m} {r[m]:.3f}" for m in auc.columns)
         for (d, t), r in auc[flat].iterrows()
     ]
     for target, part in auc.groupby(level="target", sort=False):
         lines.append(
-            f"{target} mean ROC AUC: churnml {part['churnml'].mean():.3f}, logistic "
-            f"{part['logistic'].mean():.3f}, plain LightGBM {part['plain LightGBM'].mean():.3f}"
+            f"{target} mean ROC AUC over every dataset: "
+            + ", ".join(f"{m} {part[m].mean():.3f}" for m in auc.columns)
         )
     return lines
 
@@ -322,13 +351,20 @@ def main() -> None:
         default=3,
         help="samples per demo and layout entry (seeds SEED, SEED+1, ...), judged on their mean",
     )
+    parser.add_argument(
+        "--variant",
+        nargs="*",
+        default=[],
+        help="NAME:KEY=VALUE,... churnml again with these training settings, as model "
+        "'churnml NAME' (e.g. configured:candidate_max_rows=0)",
+    )
     args = parser.parse_args()
     cache = Path("bench-data").resolve()
     cache.mkdir(exist_ok=True)
     rows, notes = [], []
     started, cpu = time.perf_counter(), time.process_time()
     for dataset in datasets_of(args):
-        r, n = evaluate(dataset, cache, args.threads)
+        r, n = evaluate(dataset, cache, args.threads, parse_variants(args.variant))
         rows += r
         notes += n
     print()

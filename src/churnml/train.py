@@ -402,13 +402,15 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
 
 
 # Parameter sets the folds choose among on small data (changes to the configured set). Many
-# features on little data: trees that split few times on few features (near-additive, like the
-# logistic baseline), or that see fewer features per tree with smoothed random splits, often
-# rank better than the default shape, and which of them does is a property of the data set.
+# features on little data: shallow trees (near-additive, like the logistic baseline), stumps (an
+# additive model: one feature per tree), or trees that see fewer features each with leaf values
+# smoothed towards their parents' often rank better than the default shape, and which of them
+# does is a property of the data set.
 CANDIDATES: dict[str, dict] = {
     "configured": {},
     "shallow": {"num_leaves": 3, "max_depth": 2, "lambda_l2": 30.0, "learning_rate": 0.05},
     "sparse": {"feature_fraction": 0.25, "path_smooth": 20.0},
+    "additive": {"num_leaves": 2, "max_depth": 1, "learning_rate": 0.1},
 }
 CANDIDATE_MIN_FEATURES = 4  # a sparse candidate's trees still see at least this many features
 
