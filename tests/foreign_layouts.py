@@ -51,6 +51,15 @@ class Lifecycles:
     expanded: np.ndarray  # [account, month] bool: seats or tier went up at this month's start
     grower: np.ndarray  # bool per account
     term: np.ndarray  # billing period in months per account (1, 6 or 12)
+    phase: np.ndarray  # months of its current billing period an account had behind it at start
+
+    def term_starts(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex([self.term_start(i) for i in range(len(self.start))])
+
+    def term_start(self, i: int) -> pd.Timestamp:
+        """When account i's first billing period in the data began (before the data for an
+        account already a customer at the first month)."""
+        return month_starts()[self.start[i]] - pd.DateOffset(months=int(self.phase[i]))
 
     @property
     def active(self) -> np.ndarray:
@@ -73,11 +82,17 @@ def simulate(
 ) -> Lifecycles:
     """Account lifecycles month by month; see the module docstring for the causal story.
 
-    With ``terms`` beyond monthly, an account can only leave at the end of a billing period.
+    With ``terms`` beyond monthly, an account can only leave at the end of a billing period
+    (with ``signal=False`` in any month, so that term timing does not foretell churn either).
+    Accounts already customers at the first month are spread over their billing period (a
+    deterministic phase, no random draw): otherwise every annual one would renew in month 12,
+    no renewal would lie in the history a model learns from and a wave of them would lie in the
+    last labelled snapshots.
     """
     n = accounts
     start = np.where(rng.random(n) < 0.6, 0, rng.integers(1, months - 6, n))
     term = rng.choice(np.array(terms), n)
+    phase = np.where(start == 0, (np.arange(n) * 5) % term, 0)
     grower = rng.random(n) < 0.33
     seats = np.zeros((n, months), dtype=int)
     users = np.zeros((n, months), dtype=int)
@@ -124,12 +139,16 @@ def simulate(
                 p_out = np.where(months_in_trouble >= 3, np.where(term > 1, 0.85, 0.5), 0.005)
             else:
                 p_out = np.full(n, 0.035)
-            at_renewal = (m + 1 - start) % term == 0
+            # without signal a customer may leave in any month: leaving only at a term end
+            # would let renewal timing (days to renewal, billing period) foresee churn
+            at_renewal = (m + 1 - start + phase) % term == 0 if signal else np.ones(n, dtype=bool)
             leave = live & at_renewal & (rng.random(n) < p_out)
             last = np.where(leave, m, last)
             churned |= leave
             alive &= ~leave
-    return Lifecycles(start, last, churned, users, seats, tier, trouble, expanded, grower, term)
+    return Lifecycles(
+        start, last, churned, users, seats, tier, trouble, expanded, grower, term, phase
+    )
 
 
 def truth(life: Lifecycles, months: int = MONTHS) -> dict:
@@ -360,8 +379,9 @@ def _agreement_lines(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray
         for k, m in enumerate(cuts):
             stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
             seats, tier = life.seats[i, m], life.tier[i, m]
+            begin = life.term_start(i) if k == 0 else starts[m]
             rows.append(
-                (ids[i], BASE_SKUS[tier], seats, life.term[i], seats * PRICE[tier], starts[m], stop)
+                (ids[i], BASE_SKUS[tier], seats, life.term[i], seats * PRICE[tier], begin, stop)
             )
         base_mrr = life.seats[i, first] * PRICE[life.tier[i, first]]
         for m in range(first + 1, last + 1):
@@ -424,8 +444,7 @@ def write_erp_addons(folder: Path, seed: int = 23, accounts: int = 320) -> dict:
     rng = np.random.default_rng(seed)
     life = simulate(rng, accounts, terms=(1, 6, 12))
     ids = np.array([f"CL-{i:04d}" for i in range(accounts)])
-    starts = month_starts()
-    created = starts[life.start].to_numpy() - (rng.integers(1, 60, accounts) * 86_400).astype(
+    created = life.term_starts().to_numpy() - (rng.integers(1, 60, accounts) * 86_400).astype(
         "timedelta64[s]"
     )
     client = pd.DataFrame(
@@ -572,7 +591,7 @@ def _plan_rows(life: Lifecycles, ids: np.ndarray) -> tuple[pd.DataFrame, np.ndar
             rows.append(
                 (
                     ids[i],
-                    starts[m],
+                    life.term_start(i) if k == 0 else starts[m],
                     starts[stop_m] if stop_m is not None else pd.NaT,
                     float(life.seats[i, m] * PRICE[tier]),
                     int(life.seats[i, m]),
@@ -611,7 +630,7 @@ def write_product_led(
         {
             "org_uuid": ids,
             "org_name": [f"Workspace {k}" for k in range(accounts)],
-            "signup_date": starts[life.start].to_numpy().astype("datetime64[us]"),
+            "signup_date": life.term_starts().to_numpy().astype("datetime64[us]"),
         }
     )
     orgs.to_parquet(folder / "orgs.parquet", index=False)
@@ -1035,6 +1054,16 @@ def write_config(folder: Path, config: dict) -> Path:
     return path
 
 
-def write_layout(name: str, folder: Path) -> Path:
-    """Generate one layout into ``folder`` and return the path of its churnml.yaml."""
-    return write_config(folder, LAYOUTS[name](Path(folder)))
+def write_layout(name: str, folder: Path, seed: int | None = None) -> Path:
+    """Generate one layout into ``folder`` and return the path of its churnml.yaml.
+
+    ``seed`` draws another sample of the same layout (default: the writer's own seed)."""
+    seeded = {} if seed is None else {"seed": seed}
+    return write_config(folder, LAYOUTS[name](Path(folder), **seeded))
+
+
+def default_seed(name: str) -> int:
+    """The seed a layout's writer uses unless told otherwise."""
+    import inspect
+
+    return int(inspect.signature(LAYOUTS[name]).parameters["seed"].default)

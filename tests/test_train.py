@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from churnml.config import default_config
-from churnml.train import TrainingError, backtest_split, rolling_backtest, train_target
+from churnml.train import (
+    CANDIDATES,
+    TrainingError,
+    backtest_split,
+    rolling_backtest,
+    train_target,
+)
 
 
 def labelled_frame(n_accounts: int = 400, snapshots: int = 12, seed: int = 0) -> pd.DataFrame:
@@ -101,7 +107,13 @@ def test_train_target_uses_the_tuned_parameters_when_trials_are_set():
     assert result.metrics["roc_auc"] > 0.65
     plain = _with_training(cfg, optuna_trials=0)
     untuned = train_target(labelled_frame(), "churn", {}, plain)
-    assert untuned.tuning_trials is None and untuned.params == plain.training
+    assert untuned.tuning_trials is None
+    chosen = untuned.candidates.query("model == 'registered' and chosen").candidate.item()
+    expected = plain.training.model_copy(update=CANDIDATES[chosen]).model_dump()
+    expected["feature_fraction"] = untuned.params.feature_fraction  # floored by the features
+    assert untuned.params.model_dump() == expected
+    # tuned parameters are not second-guessed by the candidates
+    assert set(result.candidates.candidate) == {"configured"}
 
 
 def test_size_bands_label_arr_and_missing_values():
@@ -380,3 +392,34 @@ def test_constant_and_copied_features_are_left_out_of_the_fit_not_the_baseline()
     assert "usage_noise" in result.bundle.features
     # the logistic baseline (fitted on every feature) still scores
     assert result.baseline_metrics["roc_auc"] > 0.6
+
+
+def test_candidates_are_chosen_on_the_folds_never_on_the_test(churn_result):
+    result = churn_result
+    table = result.candidates
+    assert set(table.candidate) == set(CANDIDATES)  # a small dataset compares every candidate
+    for model, part in table.groupby("model"):
+        chosen = part[part.chosen]
+        assert len(chosen) == 1, model
+        assert chosen.fold_auc.item() == part.fold_auc.max()  # the best mean fold AUC wins
+    judged = table[table.model == "judged"].reset_index(drop=True)
+    # flipping every test label changes neither the judged candidates' fold AUCs nor the choice
+    frame = labelled_frame()
+    test = frame.as_of.isin(result.split.test.as_of.unique())
+    flipped = frame.assign(churn_label=frame.churn_label.where(~test, 1 - frame.churn_label))
+    again = train_target(flipped, "churn", {}, _fast()).candidates
+    pd.testing.assert_frame_equal(again[again.model == "judged"].reset_index(drop=True), judged)
+
+
+def test_large_data_keeps_the_configured_parameters():
+    from churnml.train import candidate_params
+
+    params = default_config().training
+    assert list(candidate_params(params, params.candidate_max_rows + 1, 40)) == ["configured"]
+    small = candidate_params(params, params.candidate_max_rows, 40)
+    assert list(small) == list(CANDIDATES) and small["configured"] == params
+    assert small["shallow"].num_leaves < params.num_leaves
+    assert small["sparse"].feature_fraction == 0.25  # 10 of 40 features per tree
+    assert candidate_params(params, 100, 6)["sparse"].feature_fraction == 4 / 6  # never below 4
+    off = params.model_copy(update={"candidate_max_rows": 0})
+    assert list(candidate_params(off, 10, 40)) == ["configured"]

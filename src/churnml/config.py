@@ -525,6 +525,15 @@ class TrainingConfig(StrictModel):
     feature_fraction: float = Field(0.5, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     lambda_l2: float = Field(10.0, ge=0)
+    path_smooth: float = Field(
+        0.0, ge=0, description="shrink each leaf's value towards its parent's (small leaves most)"
+    )
+    candidate_max_rows: int = Field(
+        50_000,
+        ge=0,
+        description="up to this many labelled rows, the folds choose among a few parameter sets "
+        "(the configured one, shallower and more regularised, sparser); 0 never",
+    )
     max_feature_correlation: float = Field(
         0.98,
         gt=0,

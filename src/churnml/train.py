@@ -87,6 +87,7 @@ class TrainResult:
     shuffled_auc: float | None = None  # computed with the judged recipe, see shuffled_label_auc
     shuffled_auc_se: float | None = None  # standard error of that mean over the permutations
     shuffled_draws: int | None = None  # permutations averaged
+    candidates: pd.DataFrame | None = None  # model, candidate, fold_auc, chosen (see CANDIDATES)
 
 
 @dataclass
@@ -298,6 +299,7 @@ def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
         "bagging_fraction": params.bagging_fraction,
         "bagging_freq": 1,
         "lambda_l2": params.lambda_l2,
+        "path_smooth": params.path_smooth,
         # Imbalance: up-weight the rare class moderately; calibration restores probabilities.
         "scale_pos_weight": float(np.sqrt(max(len(y_fit) - positives, 1) / positives)),
         "seed": params.random_state,
@@ -399,6 +401,80 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
     return Recipe(trees, calibrator, method, oof, best)
 
 
+# Parameter sets the folds choose among on small data (changes to the configured set). Many
+# features on little data: shallow trees (near-additive, like the logistic baseline), stumps (an
+# additive model: one feature per tree), or trees that see fewer features each with leaf values
+# smoothed towards their parents' often rank better than the default shape, and which of them
+# does is a property of the data set.
+CANDIDATES: dict[str, dict] = {
+    "configured": {},
+    "shallow": {"num_leaves": 3, "max_depth": 2, "lambda_l2": 30.0, "learning_rate": 0.05},
+    "sparse": {"feature_fraction": 0.25, "path_smooth": 20.0},
+    "additive": {"num_leaves": 2, "max_depth": 1, "learning_rate": 0.1},
+}
+CANDIDATE_MIN_FEATURES = 4  # a sparse candidate's trees still see at least this many features
+
+
+@dataclass
+class CandidateChoice:
+    """The parameter set the folds chose, its recipe, and every candidate's mean fold AUC."""
+
+    name: str
+    params: TrainingConfig
+    recipe: Recipe
+    scores: dict[str, float]  # candidate -> mean fold AUC at its chosen trees
+
+
+def candidate_params(
+    params: TrainingConfig, n_rows: int, n_features: int
+) -> dict[str, TrainingConfig]:
+    """The parameter sets worth comparing for `n_rows` labelled rows: the configured one alone
+    above `candidate_max_rows` (large data keeps its defaults and its training time).
+
+    No candidate samples fewer than CANDIDATE_MIN_FEATURES features per tree: a tree given
+    only features without a valid split ends LightGBM's boosting below the floor of trees."""
+    if n_rows > params.candidate_max_rows:
+        return {"configured": params}
+    floor = min(1.0, CANDIDATE_MIN_FEATURES / max(n_features, 1))
+    out = {}
+    for name, change in CANDIDATES.items():
+        fraction = change.get("feature_fraction", params.feature_fraction)
+        out[name] = params.model_copy(
+            update=change | ({"feature_fraction": floor} if fraction < floor else {})
+        )
+    return out
+
+
+def choose_candidate(
+    data: LabelledData, folds: list[Fold], params: TrainingConfig
+) -> CandidateChoice:
+    """The candidate whose recipe has the highest mean AUC over the time-ordered `folds`.
+
+    Only the folds decide (each validates on a snapshot its model never saw, all before any
+    test the caller holds back); ties keep the earlier candidate, the configured one first.
+    """
+    best: CandidateChoice | None = None
+    scores: dict[str, float] = {}
+    for name, candidate in candidate_params(params, len(data.y), len(data.shell.features)).items():
+        recipe = choose_recipe(data, folds, candidate)
+        scores[name] = recipe.best_auc
+        if best is None or recipe.best_auc > best.recipe.best_auc:
+            best = CandidateChoice(name, candidate, recipe, scores)
+    assert best is not None
+    return best
+
+
+def candidate_table(judged: CandidateChoice, registered: CandidateChoice) -> pd.DataFrame:
+    """Every candidate's mean fold AUC for the judged and the registered recipe, and the choice."""
+    return pd.DataFrame(
+        [
+            {"model": model, "candidate": name, "fold_auc": auc, "chosen": name == choice.name}
+            for model, choice in (("judged", judged), ("registered", registered))
+            for name, auc in choice.scores.items()
+        ]
+    )
+
+
 def training_reference(
     data: LabelledData, rows: np.ndarray, booster: lgb.Booster, trees: int, seed: int
 ) -> np.ndarray:
@@ -456,6 +532,7 @@ def tune_params(
         "learning_rate": params.learning_rate,
         "feature_fraction": params.feature_fraction,
         "lambda_l2": params.lambda_l2,
+        "path_smooth": params.path_smooth,
     }
 
     def objective(trial: optuna.Trial) -> float:
@@ -606,6 +683,21 @@ def _tree_counts(bundle: ModelBundle, judged: ModelBundle, recipe, judged_recipe
     }
 
 
+def _tuned(
+    label: str,
+    split: BacktestSplit,
+    features: list[str],
+    categorical: list[str],
+    params: TrainingConfig,
+    horizon: int,
+) -> tuple[TrainingConfig, pd.DataFrame | None]:
+    """The configured parameters, or the Optuna-tuned ones (then no other candidate is tried)."""
+    if params.optuna_trials <= 0:
+        return params, None
+    tuned, trials = tune_params(label, split, features, categorical, params, horizon)
+    return tuned.model_copy(update={"candidate_max_rows": 0}), trials
+
+
 def train_target(
     frame: pd.DataFrame,
     target: str,
@@ -626,19 +718,17 @@ def train_target(
         raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
     all_features, all_categorical = model_features(frame)
     features, categorical = _selected(frame, label, all_features, all_categorical, cfg)
-    params, trials = cfg.training, None
-    if cfg.training.optuna_trials > 0:
-        params, trials = tune_params(label, split, features, categorical, cfg.training, horizon)
+    params, trials = _tuned(label, split, features, categorical, cfg.training, horizon)
     step("split and tuning")
     data = labelled_data(frame, target, features, categorical, spec, params)
     step("design matrix and binned Dataset")
     pool = data.positions(split.fit.as_of.unique())
-    pool_end = data.as_of[pool].max()
-    judged_recipe = choose_recipe(
-        data, time_folds(data, pool_end, horizon, params.backtest_folds), params
+    judged_choice = choose_candidate(
+        data, time_folds(data, data.as_of[pool].max(), horizon, params.backtest_folds), params
     )
+    judged_recipe = judged_choice.recipe
     step("judged recipe: folds and calibration")
-    judged = fit_model(data, pool, judged_recipe, params)
+    judged = fit_model(data, pool, judged_recipe, judged_choice.params)
     step("judged model fit")
     test = data.positions(split.test.as_of.unique())
     test_rows = data.rows.iloc[test]
@@ -646,13 +736,14 @@ def train_target(
     p_test = calibrated(judged, data, test)
     metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
     step("test metrics")
-    shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, params)
+    shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, judged_choice.params)
     step("shuffled-label check")
-    recipe = choose_recipe(
+    choice = choose_candidate(
         data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
     )
+    recipe = choice.recipe
     step("registered recipe: folds and calibration")
-    bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
+    bundle = fit_model(data, np.arange(len(data.y)), recipe, choice.params)
     step("refit on every labelled snapshot")
     metrics.update(_tree_counts(bundle, judged, recipe, judged_recipe))
     judged.metrics = bundle.metrics = metrics
@@ -678,13 +769,14 @@ def train_target(
         metrics,
         base,
         _predictions(test_rows, y_test, p_test, cfg),
-        params,
+        choice.params,
         trials,
         judged=judged,
         folds=fold_metrics(data, recipe, cfg.outreach.capacity_top_k),
         shuffled_auc=shuffled.auc,
         shuffled_auc_se=shuffled.se,
         shuffled_draws=shuffled.draws,
+        candidates=candidate_table(judged_choice, choice),
     )
 
 
