@@ -72,11 +72,10 @@ def copy_trained_demo(demo: TrainedDemo, target: Path) -> Path:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
             for column in con.execute(f"PRAGMA table_info('{table}')").fetchall():
-                if column[2].upper().startswith(("VARCHAR", "TEXT")):
-                    con.execute(
-                        f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?) '
-                        f'WHERE instr("{column[1]}", ?) > 0',
-                        [old, new, old],
-                    )
+                con.execute(
+                    f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?) '
+                    f'WHERE typeof("{column[1]}") = \'text\' AND instr("{column[1]}", ?) > 0',
+                    [old, new, old],
+                )
     con.close()
     return target
