@@ -21,9 +21,6 @@ class TrainedDemo:
     before_training: Exception | None  # what api.score raised before any model was trained
 
 
-_built: dict[Path, TrainedDemo] = {}
-
-
 def write_demo_config(root: Path) -> Path:
     from importlib.resources import files
 
@@ -40,31 +37,45 @@ def write_demo_config(root: Path) -> Path:
     return path
 
 
-def trained_demo(tmp_path_factory) -> TrainedDemo:
-    """The session's demo, built on first use: demo data, `api.score` with no model yet (which
-    must fail), `api.train`, then `api.score` with a loaded config (so both ways of passing a
-    config are exercised)."""
-    base = tmp_path_factory.getbasetemp()
-    if base in _built:
-        return _built[base]
-    from prefect.testing.utilities import prefect_test_harness
-
+def build_trained_demo(root: Path) -> TrainedDemo:
+    """Demo data, `api.score` with no model yet (which must fail), `api.train`, then
+    `api.score` with a loaded config (so both ways of passing a config are exercised). Runs
+    under the session's Prefect backend (the `trained_demo` fixture of conftest.py)."""
     from churnml import api
     from churnml.io.warehouse_writer import write_demo_warehouse
 
-    root = base / "api-demo"
-    root.mkdir()
     write_demo_warehouse(
         root / "data" / "warehouse.duckdb", ACCOUNTS, MONTHS, SEED, events_per_user_day=0.05
     )
     config = write_demo_config(root)
-    with prefect_test_harness(server_startup_timeout=120):
-        try:
-            api.score(config)
-            before_training = None
-        except Exception as exc:  # checked by the API tests: one clear error
-            before_training = exc
-        trained = api.train(config)
-        scored = api.score(api.load(config))
-    _built[base] = TrainedDemo(root, config, trained, scored, before_training)
-    return _built[base]
+    try:
+        api.score(config)
+        before_training = None
+    except Exception as exc:  # checked by the API tests: one clear error
+        before_training = exc
+    trained = api.train(config)
+    scored = api.score(api.load(config))
+    return TrainedDemo(root, config, trained, scored, before_training)
+
+
+def copy_trained_demo(demo: TrainedDemo, target: Path) -> Path:
+    """A copy of the demo's folder (warehouse, MLflow store, reports) that a test may change.
+
+    MLflow stores absolute artifact locations; they are moved to the copy, so runs and models
+    logged there land in the copy and the shared demo stays as it was."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(demo.root, target)
+    old, new = str(demo.root), str(target)
+    with sqlite3.connect(target / "mlruns" / "mlflow.db") as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in con.execute(f"PRAGMA table_info('{table}')").fetchall():
+                con.execute(
+                    f'UPDATE "{table}" SET "{column[1]}" = replace("{column[1]}", ?, ?) '
+                    f'WHERE typeof("{column[1]}") = \'text\' AND instr("{column[1]}", ?) > 0',
+                    [old, new, old],
+                )
+    con.close()
+    return target

@@ -36,3 +36,23 @@ def tiny_tables(tiny_frames):
     from factories import tables
 
     return tables(tiny_frames)
+
+
+@pytest.fixture(scope="session")
+def prefect_backend():
+    """One temporary Prefect API for every flow test of the session: each harness starts a
+    server and migrates a fresh database, seconds that repeat per module for nothing. Flow runs
+    of different tests share its database but never read each other's runs."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def trained_demo(prefect_backend, tmp_path_factory):
+    """The small demo trained and scored through `churnml.api` once per session (api_demo.py);
+    a test that writes to it works on `api_demo.copy_trained_demo` instead."""
+    from api_demo import build_trained_demo
+
+    return build_trained_demo(tmp_path_factory.mktemp("api-demo"))

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from api_demo import trained_demo
 from churnml import api
 from churnml.config import ConfigError
 from churnml.drift import DRIFT_COLUMNS
@@ -25,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return trained_demo(tmp_path_factory)
+def demo(trained_demo):
+    return trained_demo
 
 
 def active_accounts_at(warehouse: Path, as_of: str) -> set[str]:

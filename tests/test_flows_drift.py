@@ -11,19 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from prefect.testing.utilities import prefect_test_harness
-
-from churnml.io.warehouse_writer import write_demo_warehouse
 
 AS_OF = "2026-10-01"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def prefect_backend():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def write_config(root: Path, name: str, warehouse: str, **overrides) -> Path:
@@ -44,19 +35,22 @@ def write_config(root: Path, name: str, warehouse: str, **overrides) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(prefect_backend, tmp_path_factory):
-    """Champions trained on a small demo; every later config shares this MLflow store."""
-    from flows.training import training_flow
+def trained(prefect_backend, trained_demo, tmp_path_factory):
+    """A copy of the session's trained demo (api_demo.py); every later config shares its MLflow
+    store. Training itself is the demo's: `api.train`, which runs the training flow."""
+    import mlflow
 
-    root = tmp_path_factory.mktemp("drift")
-    write_demo_warehouse(root / "data" / "warehouse.duckdb", 400, 20, 3, events_per_user_day=0.04)
-    config = write_config(root, "train", "data/warehouse.duckdb")
-    summary = training_flow(config_path=str(config))
+    from api_demo import copy_trained_demo
+
+    root = copy_trained_demo(trained_demo, tmp_path_factory.mktemp("drift") / "demo")
+    write_config(root, "train", "data/warehouse.duckdb")
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     client = MlflowClient()
-    for target in ("churn", "upsell"):  # these tests need a champion, not a gate verdict
-        client.set_registered_model_alias(
-            f"churnml-{target}", "champion", summary["targets"][target]["version"]
-        )
+    summary = {"run_id": trained_demo.trained.attrs["run_id"], "targets": {}}
+    for row in trained_demo.trained.itertuples():  # these tests need a champion, not a verdict
+        assert row.trained, row
+        client.set_registered_model_alias(f"churnml-{row.target}", "champion", row.version)
+        summary["targets"][row.target] = {"version": row.version}
     return root, summary
 
 

@@ -9,7 +9,6 @@ import duckdb
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from prefect.testing.utilities import prefect_test_harness
 
 from churnml.io.warehouse_writer import write_demo_warehouse
 
@@ -28,12 +27,12 @@ NO_CHURN = [  # each subscription runs until the next one starts; the last never
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One small demo warehouse (copied and reshaped per test) and one Prefect backend."""
+def demo(prefect_backend, tmp_path_factory):
+    """One small demo warehouse, copied and reshaped per test (flows on the session's Prefect
+    backend)."""
     root = tmp_path_factory.mktemp("targets")
     write_demo_warehouse(root / "demo.duckdb", 400, 20, 5, events_per_user_day=0.04)
-    with prefect_test_harness(server_startup_timeout=120):
-        yield root
+    return root
 
 
 def layout(demo: Path, name: str, statements: list[str]) -> Path:
@@ -49,7 +48,7 @@ def layout(demo: Path, name: str, statements: list[str]) -> Path:
     con.close()
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
     raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/a"}
-    raw["training"] = {"n_estimators": 60, "min_auc": 0.5, "backtest_folds": 1}
+    raw["training"] = {"n_estimators": 60, "min_auc": 0.5, "backtest_folds": 1, "num_threads": 1}
     raw["output"] = {"sinks": [{"kind": "duckdb", "table": "scored_accounts"}]}
     path = root / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -10,7 +10,6 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from churnml.cli import app
@@ -20,12 +19,6 @@ pytestmark = pytest.mark.slow
 
 MATURE = date(2026, 6, 1)  # the demo data ends 2026-10-31: 120 days of outcomes are in
 LATEST = date(2026, 10, 1)  # its outcomes are not known yet
-
-
-@pytest.fixture(scope="module")
-def prefect_backend():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from mlflow.tracking import MlflowClient
-from prefect.testing.utilities import prefect_test_harness
 
 from churnml.io.sinks import write_duckdb
 from churnml.io.warehouse_writer import write_demo_warehouse
@@ -29,12 +28,6 @@ CATEGORY_PAYLOAD = "<script>alert('category')</script>"
 AS_OF = "2026-07-01"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def prefect_backend():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 class Collect(logging.Handler):
@@ -73,7 +66,13 @@ def write_config(root: Path, name: str, accounts_query: str, **overrides) -> Pat
         from importlib.resources import files
 
         raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
-        raw["training"] = {"n_estimators": 60, "min_auc": 0.5}
+        # no test here judges the model: one thread, one backtest fold
+        raw["training"] = {
+            "n_estimators": 60,
+            "min_auc": 0.5,
+            "num_threads": 1,
+            "backtest_folds": 1,
+        }
         raw["output"] = {
             "sinks": [
                 {"kind": "duckdb", "table": "scored_accounts"},

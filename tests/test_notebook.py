@@ -11,8 +11,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from api_demo import trained_demo
-
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
@@ -50,8 +48,8 @@ def test_the_committed_notebooks_carry_no_outputs():
                 assert not cell.outputs and cell.execution_count is None, path.name
 
 
-def test_the_tour_runs_on_the_demo(tmp_path_factory, tmp_path):
-    demo = trained_demo(tmp_path_factory)
+def test_the_tour_runs_on_the_demo(trained_demo, tmp_path):
+    demo = trained_demo
     notebook = nbformat.read(TOUR, as_version=4)
     client = NotebookClient(
         notebook,

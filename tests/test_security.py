@@ -126,9 +126,10 @@ def test_sink_errors_never_show_the_password(monkeypatch):
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
-def test_a_sql_source_url_can_come_from_a_prefect_secret_block(tmp_path, monkeypatch):
+def test_a_sql_source_url_can_come_from_a_prefect_secret_block(
+    prefect_backend, tmp_path, monkeypatch
+):
     from prefect.blocks.system import Secret
-    from prefect.testing.utilities import prefect_test_harness
 
     db = tmp_path / "crm.sqlite"
     import sqlite3
@@ -137,21 +138,20 @@ def test_a_sql_source_url_can_come_from_a_prefect_secret_block(tmp_path, monkeyp
         c.execute("CREATE TABLE accounts (account_id TEXT)")
         c.execute("INSERT INTO accounts VALUES ('acc_a'), ('acc_b')")
     monkeypatch.delenv("CHURNML_SOURCE_URL", raising=False)
-    with prefect_test_harness(server_startup_timeout=120):
-        Secret(value=f"sqlite:///{db}").save("crm-url", overwrite=True)
-        frame = read_sql_frame(None, "SELECT * FROM accounts", "accounts", url_secret="crm-url")
-        assert frame.account_id.tolist() == ["acc_a", "acc_b"]
-        with pytest.raises(SourceError, match="Secret block 'no-such-block'"):
-            read_sql_frame(None, "SELECT 1", "accounts", url_secret="no-such-block")
-        # a block holding a URL with a password, in every form, to a database that is down
-        from test_secrets import DATABASE_FORMS, leaked
+    Secret(value=f"sqlite:///{db}").save("crm-url", overwrite=True)
+    frame = read_sql_frame(None, "SELECT * FROM accounts", "accounts", url_secret="crm-url")
+    assert frame.account_id.tolist() == ["acc_a", "acc_b"]
+    with pytest.raises(SourceError, match="Secret block 'no-such-block'"):
+        read_sql_frame(None, "SELECT 1", "accounts", url_secret="no-such-block")
+    # a block holding a URL with a password, in every form, to a database that is down
+    from test_secrets import DATABASE_FORMS, leaked
 
-        for k, (form, (url, _)) in enumerate(DATABASE_FORMS.items()):
-            Secret(value=url).save(f"down-url-{k}", overwrite=True)
-            with pytest.raises(SourceError) as err:
-                read_sql_frame(None, "SELECT 1", "accounts", url_secret=f"down-url-{k}")
-            assert not leaked(str(err.value)), (form, str(err.value))
-            assert f"secret down-url-{k}" in str(err.value)
+    for k, (form, (url, _)) in enumerate(DATABASE_FORMS.items()):
+        Secret(value=url).save(f"down-url-{k}", overwrite=True)
+        with pytest.raises(SourceError) as err:
+            read_sql_frame(None, "SELECT 1", "accounts", url_secret=f"down-url-{k}")
+        assert not leaked(str(err.value)), (form, str(err.value))
+        assert f"secret down-url-{k}" in str(err.value)
 
 
 def test_config_accepts_url_secret_for_sql_sources_and_postgres_sinks(tmp_path):
