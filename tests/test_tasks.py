@@ -5,15 +5,8 @@ from __future__ import annotations
 
 import pytest
 from prefect import flow
-from prefect.testing.utilities import prefect_test_harness
 
 from churnml.io import sources
-
-
-@pytest.fixture(scope="module")
-def prefect_backend():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def csv_config(tmp_path, tiny_frames, retries: int):
