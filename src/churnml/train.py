@@ -568,17 +568,26 @@ def _predictions(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, cfg: ChurnmlC
 
 
 class StepTimer:
-    """Wall time per training step, for benchmarks/training.py (a no-op unless asked)."""
+    """Wall and CPU time per training step, for benchmarks/training.py (a no-op unless asked).
 
-    def __init__(self, timings: dict[str, float] | None) -> None:
+    CPU seconds (this process, every thread) show the work even when a loaded machine
+    stretches the wall time."""
+
+    def __init__(
+        self, timings: dict[str, float] | None, cpu_timings: dict[str, float] | None = None
+    ) -> None:
         self.timings = timings
+        self.cpu_timings = cpu_timings
         self.last = time.perf_counter()
+        self.last_cpu = time.process_time()
 
     def __call__(self, step: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if self.timings is not None:
             self.timings[step] = self.timings.get(step, 0.0) + now - self.last
-        self.last = now
+        if self.cpu_timings is not None:
+            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + cpu - self.last_cpu
+        self.last, self.last_cpu = now, cpu
 
 
 def _selected(
@@ -612,12 +621,13 @@ def train_target(
     spec: dict,
     cfg: ChurnmlConfig,
     timings: dict[str, float] | None = None,
+    cpu_timings: dict[str, float] | None = None,
 ) -> TrainResult:
     """Choose the recipe over folds, judge it on the test, register its refit on all snapshots.
 
-    `timings`, when given, receives the wall seconds of each step.
+    `timings` and `cpu_timings`, when given, receive the wall and CPU seconds of each step.
     """
-    step = StepTimer(timings)
+    step = StepTimer(timings, cpu_timings)
     label = f"{target}_label"
     _check_outcomes(frame, label)
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
