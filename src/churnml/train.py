@@ -323,6 +323,39 @@ def _plateau_stop(min_rounds: int, patience: int):
     return callback
 
 
+def capped_fit_rows(
+    y: np.ndarray, as_of: np.ndarray, limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions of `y` one fit learns from, and their weights (None: every row, unweighted).
+
+    Up to `limit` rows a fit sees every row. Above it a fit learns from every positive and a
+    seeded sample of the negatives, the same share of each snapshot, each kept negative weighted
+    by its snapshot's negatives over those kept: the weighted rows reproduce every snapshot's
+    base rate exactly, so the loss (and the class balance) is that of all rows, at a fraction of
+    the cost. Large books have far more negatives than a ranking model needs to learn from.
+    """
+    n = len(y)
+    if limit is None or n <= limit:
+        return np.arange(n), None
+    negative = y == 0
+    positives = n - int(negative.sum())
+    room = max(limit - positives, limit // 4)  # never fewer than a quarter of the cap
+    share = min(1.0, room / max(int(negative.sum()), 1))
+    rng = np.random.default_rng(seed)
+    keep = ~negative
+    weights = np.ones(n)
+    for date in np.unique(as_of):
+        members = np.flatnonzero(negative & (as_of == date))
+        if not len(members):
+            continue
+        take = min(len(members), max(1, int(round(share * len(members)))))
+        chosen = rng.choice(members, take, replace=False)
+        keep[chosen] = True
+        weights[chosen] = len(members) / take
+    kept = np.flatnonzero(keep)
+    return kept, weights[kept]
+
+
 def boost(
     data: LabelledData,
     train: np.ndarray,
@@ -331,11 +364,20 @@ def boost(
     valid: np.ndarray | None = None,
     labels: np.ndarray | None = None,
 ) -> tuple[lgb.Booster, np.ndarray]:
-    """Boost on a subset of the binned rows; with `valid`, also the AUC after every tree."""
-    train_set = data.dataset.subset(train.tolist())
+    """Boost on a subset of the binned rows; with `valid`, also the AUC after every tree.
+
+    Above `max_fit_rows` the fit learns from capped_fit_rows' weighted sample; its LightGBM
+    settings (leaf sizes, class balance) are those of every row in `train`.
+    """
     y = data.y[train] if labels is None else labels
-    if labels is not None:
-        train_set.construct().set_label(labels)
+    kept, weights = capped_fit_rows(y, data.as_of[train], params.max_fit_rows, params.random_state)
+    train_set = data.dataset.subset(train[kept].tolist())
+    if labels is not None or weights is not None:
+        train_set.construct()
+        if labels is not None:
+            train_set.set_label(y[kept])
+        if weights is not None:
+            train_set.set_weight(weights)
     if valid is None:
         booster = lgb.train(lightgbm_params(params, y), train_set, num_boost_round=rounds)
         return booster, np.array([])
