@@ -70,16 +70,22 @@ def cached_matrix(warehouse: Path, snapshots: int, rebuild: bool):
     """The feature benchmark's matrix of `warehouse` (frame, spec, config), cached beside it."""
     from features import engine_matrix  # the feature benchmark's matrix step
 
-    base = warehouse.with_name(f"{warehouse.stem}-matrix-{snapshots}")
-    parquet, meta = base.with_suffix(".parquet"), base.with_suffix(".pickle")
+    base = f"{warehouse.stem}-matrix-{snapshots}"
+    parquet, meta = warehouse.with_name(f"{base}.parquet"), warehouse.with_name(f"{base}.pickle")
     if parquet.exists() and meta.exists() and not rebuild:
         import pandas as pd
 
-        spec, cfg = pickle.loads(meta.read_bytes())
-        return pd.read_parquet(parquet), spec, cfg
+        from churnml.config import default_config
+
+        # the config is rebuilt as engine_matrix builds it, never unpickled: it may have changed
+        cfg = default_config(warehouse.parent)
+        cfg = cfg.model_copy(
+            update={"warehouse": cfg.warehouse.model_copy(update={"path": str(warehouse)})}
+        )
+        return pd.read_parquet(parquet), pickle.loads(meta.read_bytes()), cfg
     frame, spec, _, _, cfg = engine_matrix(warehouse, snapshots)
     frame.to_parquet(parquet)
-    meta.write_bytes(pickle.dumps((spec, cfg)))
+    meta.write_bytes(pickle.dumps(spec))
     return frame, spec, cfg
 
 
