@@ -40,6 +40,13 @@ def main() -> None:
         "--threads", type=int, default=None, help="LightGBM threads (default: training.num_threads)"
     )
     parser.add_argument(
+        "--max-fit-rows",
+        type=int,
+        default=None,
+        help="training.max_fit_rows for the run (0: no cap); a low cap emulates large data",
+    )
+    parser.add_argument("--learning-rate", type=float, default=None, help="training.learning_rate")
+    parser.add_argument(
         "--rebuild-matrix", action="store_true", help="rebuild the cached matrix of the warehouse"
     )
     args = parser.parse_args()
@@ -47,8 +54,13 @@ def main() -> None:
     warehouse = feature_warehouse(args)
     start = time.perf_counter()
     frame, spec, cfg = cached_matrix(warehouse, args.snapshots, args.rebuild_matrix)
-    if args.threads is not None:
-        training = cfg.training.model_copy(update={"num_threads": args.threads})
+    update = {"num_threads": args.threads} if args.threads is not None else {}
+    if args.max_fit_rows is not None:
+        update["max_fit_rows"] = args.max_fit_rows or None
+    if args.learning_rate is not None:
+        update["learning_rate"] = args.learning_rate
+    if update:
+        training = cfg.training.model_copy(update=update)
         cfg = cfg.model_copy(update={"training": training})
     print(
         f"matrix: {len(frame):,} account-snapshots, {frame.shape[1]} columns, "
@@ -130,7 +142,8 @@ def train_and_gate(frame, target: str, spec, cfg) -> float:
     print(
         f"  test ROC AUC {m['roc_auc']:.3f} (logistic {result.baseline_metrics['roc_auc']:.3f}), "
         f"PR AUC {m['pr_auc']:.3f}, lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f}; "
-        f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f}; "
+        f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f} "
+        f"at learning rate {result.params.learning_rate:g}, fold AUC {m['fold_auc']:.3f}; "
         f"shuffled-label AUC {result.shuffled_auc:.3f} (+/- {result.shuffled_auc_se:.3f} "
         f"over {result.shuffled_draws} draws); top feature {name} {share:.0%} "
         f"of the gain, alone AUC {alone:.3f}"

@@ -430,3 +430,19 @@ def test_a_capped_fit_ranks_like_an_uncapped_one():
     assert capped.metrics["roc_auc"] > full.metrics["roc_auc"] - 0.02
     base = full.test_predictions.label.mean()
     assert capped.test_predictions.probability.mean() == pytest.approx(base, abs=0.03)
+
+
+def test_large_data_learning_rate_applies_only_above_the_row_cap():
+    from churnml.train import large_data_params
+
+    params = default_config().training.model_copy(
+        update={"max_fit_rows": 1000, "learning_rate": 0.03, "large_data_learning_rate": 0.1}
+    )
+    assert large_data_params(params, 1000) is params  # at the cap: untouched
+    assert large_data_params(params, 1001).learning_rate == 0.1
+    assert (
+        large_data_params(params.model_copy(update={"learning_rate": 0.2}), 5000).learning_rate
+        == 0.2
+    )
+    for off in ({"max_fit_rows": None}, {"large_data_learning_rate": None}):
+        assert large_data_params(params.model_copy(update=off), 10**6).learning_rate == 0.03
