@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -446,3 +448,37 @@ def test_large_data_learning_rate_applies_only_above_the_row_cap():
     )
     for off in ({"max_fit_rows": None}, {"large_data_learning_rate": None}):
         assert large_data_params(params.model_copy(update=off), 10**6).learning_rate == 0.03
+
+
+def test_the_judged_model_reuses_the_fold_model_of_its_own_rows():
+    """The registered recipe's fold on the first test snapshot learnt from exactly the judged
+    model's rows: its first trees are the judged model, the same scores as a fresh fit."""
+    from churnml.train import (
+        choose_recipe,
+        fit_model,
+        labelled_data,
+        model_features,
+        reused_fit,
+        time_folds,
+    )
+
+    frame = labelled_frame()
+    params = _fast(num_threads=1).training
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {}, params)
+    recipe = choose_recipe(data, time_folds(data, data.as_of.max(), 90, 3), params)
+    split = backtest_split(frame, "churn_label", 90, 2)
+    pool = data.positions(split.fit.as_of.unique())
+    trees = min(recipe.trees, min(b.current_iteration() for _, b in recipe.fold_models))
+    reused = reused_fit(data, pool, trees, recipe.fold_models)
+    assert reused is not None and reused.num_trees() == trees
+    assert reused_fit(data, pool[1:], trees, recipe.fold_models) is None  # other rows: refit
+    recipe = dataclasses.replace(recipe, trees=trees)
+    fresh = fit_model(data, pool, recipe, params)
+    again = fit_model(data, pool, recipe, params, recipe.fold_models)
+    assert again.booster.num_trees() == fresh.booster.num_trees() == trees
+    test = data.positions(split.test.as_of.unique())
+    np.testing.assert_allclose(
+        again.booster.predict(data.matrix[test]), fresh.booster.predict(data.matrix[test])
+    )
+    np.testing.assert_allclose(again.predict(split.test), fresh.predict(split.test))

@@ -10,7 +10,7 @@ it never saw; the registered model applies the same recipe to every labelled sna
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -131,6 +131,7 @@ class Recipe:
     calibration_method: str
     oof: pd.DataFrame  # position, as_of, label, raw
     best_auc: float
+    fold_models: list[tuple[Fold, lgb.Booster]] = field(default_factory=list)  # see reused_fit
 
 
 def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -453,7 +454,7 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
             f"{data.label}: cannot calibrate: {exc}; use more history"
         ) from exc
     best = float(mean_curve[min(trees, length) - 1])
-    return Recipe(trees, calibrator, method, oof, best)
+    return Recipe(trees, calibrator, method, oof, best, fitted)
 
 
 def training_reference(
@@ -465,15 +466,39 @@ def training_reference(
     return score_reference(booster.predict(data.matrix[rows], num_iteration=trees))
 
 
+def reused_fit(
+    data: LabelledData, rows: np.ndarray, trees: int, fold_models: list[tuple[Fold, lgb.Booster]]
+) -> lgb.Booster | None:
+    """The first `trees` trees of a fold model that learnt from exactly `rows`, or None.
+
+    The judged model learns from the snapshots a horizon before the first test snapshot; when
+    that snapshot is also a fold of the registered recipe, its fold model learnt from the very
+    same rows with the same settings and seed, so its first trees are the judged model's trees:
+    no second fit. The fold must have grown that many trees before it stopped.
+    """
+    for fold, booster in fold_models:
+        same_rows = len(fold.train) == len(rows) and np.array_equal(fold.train, rows)
+        if same_rows and booster.current_iteration() >= trees:
+            return lgb.Booster(model_str=booster.model_to_string(num_iteration=trees))
+    return None
+
+
 def fit_model(
-    data: LabelledData, rows: np.ndarray, recipe: Recipe, params: TrainingConfig
+    data: LabelledData,
+    rows: np.ndarray,
+    recipe: Recipe,
+    params: TrainingConfig,
+    fold_models: list[tuple[Fold, lgb.Booster]] | None = None,
 ) -> ModelBundle:
     """The recipe applied to `rows`: a fixed number of trees, the cross-fitted calibrator.
 
     LightGBM grows every requested tree (at least `min_trees`) unless no split is left that
     meets the leaf-size rules (noise only): it then stops, and the model says so in its metrics.
+    With `fold_models` (the same settings), a fold model of the same rows is reused (reused_fit).
     """
-    booster, _ = boost(data, rows, params, recipe.trees)
+    booster = reused_fit(data, rows, recipe.trees, fold_models) if fold_models else None
+    if booster is None:
+        booster, _ = boost(data, rows, params, recipe.trees)
     reference = training_reference(data, rows, booster, booster.num_trees(), params.random_state)
     calibrator = QuantileCalibrator(reference, recipe.calibrator, recipe.calibration_method)
     s = data.shell
@@ -706,7 +731,11 @@ def train_target(
         data, time_folds(data, pool_end, horizon, params.backtest_folds), params
     )
     step("judged recipe: folds and calibration")
-    judged = fit_model(data, pool, judged_recipe, params)
+    recipe = choose_recipe(
+        data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
+    )
+    step("registered recipe: folds and calibration")
+    judged = fit_model(data, pool, judged_recipe, params, recipe.fold_models)
     step("judged model fit")
     test = data.positions(split.test.as_of.unique())
     test_rows = data.rows.iloc[test]
@@ -716,10 +745,6 @@ def train_target(
     step("test metrics")
     shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, params)
     step("shuffled-label check")
-    recipe = choose_recipe(
-        data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
-    )
-    step("registered recipe: folds and calibration")
     bundle = fit_model(data, np.arange(len(data.y)), recipe, params)
     step("refit on every labelled snapshot")
     metrics.update(_tree_counts(bundle, judged, recipe, judged_recipe))
