@@ -430,6 +430,8 @@ def test_a_capped_fit_ranks_like_an_uncapped_one():
     full = train_target(frame, "churn", {}, _fast(max_fit_rows=None, num_threads=1))
     capped = train_target(frame, "churn", {}, _fast(max_fit_rows=2000, num_threads=1))
     assert capped.metrics["roc_auc"] > full.metrics["roc_auc"] - 0.02
+    assert capped.baseline_metrics["roc_auc"] > full.baseline_metrics["roc_auc"] - 0.02
+    assert capped.baseline_metrics["roc_auc"] != full.baseline_metrics["roc_auc"]  # it did cap
     base = full.test_predictions.label.mean()
     assert capped.test_predictions.probability.mean() == pytest.approx(base, abs=0.03)
 

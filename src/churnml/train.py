@@ -571,8 +571,10 @@ def baseline_metrics(
     categorical: list[str],
     capacity_k: int,
     random_state: int,
+    max_fit_rows: int | None = None,
 ) -> dict[str, float]:
-    """A regularised logistic regression on the same features and rows as the judged model."""
+    """A regularised logistic regression on the same features and rows as the judged model
+    (above `max_fit_rows`, the same weighted sample of them as a LightGBM fit: capped_fit_rows)."""
     numeric = [c for c in features if c not in categorical]
     pre = ColumnTransformer(
         [
@@ -606,7 +608,12 @@ def baseline_metrics(
     y_fit = split.fit[label].astype(int)
     if y_fit.nunique() < 2:
         raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
-    model.fit(prepare(split.fit), y_fit)
+    kept, weights = capped_fit_rows(
+        y_fit.to_numpy(), split.fit.as_of.to_numpy(), max_fit_rows, random_state
+    )
+    model.fit(
+        prepare(split.fit.iloc[kept]), y_fit.iloc[kept], logisticregression__sample_weight=weights
+    )
     p = model.predict_proba(prepare(split.test))[:, 1]
     return classification_metrics(split.test[label].astype(int).to_numpy(), p, capacity_k)
 
@@ -763,6 +770,7 @@ def train_target(
         all_categorical,
         cfg.outreach.capacity_top_k,
         cfg.training.random_state,
+        cfg.training.max_fit_rows,
     )
     step("logistic baseline")
     return TrainResult(
