@@ -444,6 +444,7 @@ def test_large_data_learning_rate_applies_only_above_the_row_cap():
     )
     assert large_data_params(params, 1000) is params  # at the cap: untouched
     assert large_data_params(params, 1001).learning_rate == 0.1
+    assert large_data_params(params, 1001).early_stopping_rounds == 12  # 40 * 0.03 / 0.1
     assert (
         large_data_params(params.model_copy(update={"learning_rate": 0.2}), 5000).learning_rate
         == 0.2

@@ -331,12 +331,20 @@ def large_data_params(params: TrainingConfig, labelled_rows: int) -> TrainingCon
     Plentiful data tolerates a larger step: the folds' AUC plateaus at about the same height in
     a third of the trees, and every fit (folds, judged, shuffled, refit) grows that many fewer.
     One rate per target, from its labelled rows, so the folds choose trees for the rate the
-    judged and registered fits use. Below the cap nothing changes.
+    judged and registered fits use. A fold's patience (`early_stopping_rounds`) shrinks by the
+    same factor (at least 10 rounds): it waits as far in learning, not in trees. Below the cap
+    nothing changes.
     """
     cap, rate = params.max_fit_rows, params.large_data_learning_rate
     if cap is None or rate is None or labelled_rows <= cap or rate <= params.learning_rate:
         return params
-    return params.model_copy(update={"learning_rate": rate})
+    patience = params.early_stopping_rounds * params.learning_rate / rate
+    return params.model_copy(
+        update={
+            "learning_rate": rate,
+            "early_stopping_rounds": min(params.early_stopping_rounds, max(10, round(patience))),
+        }
+    )
 
 
 def capped_fit_rows(
