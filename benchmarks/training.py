@@ -1,6 +1,10 @@
 """Training benchmark: `churnml train`'s work after the matrix, for both targets, step by step.
 
     python benchmarks/training.py [--accounts 100000] [--months 13] [--snapshots 12] [--threads N]
+                                  [--max-fit-rows N] [--learning-rate R] [--rebuild-matrix]
+
+`--max-fit-rows` below a target's labelled rows makes a smaller warehouse train as large data
+does (the row cap and the larger learning rate bind): quick to compare with and without.
 
 Builds (or reuses, under bench-data/) the feature benchmark's demo warehouse, builds the
 matrix once (timed, but not part of the training figure; cached beside the warehouse as
