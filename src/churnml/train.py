@@ -741,14 +741,11 @@ def train_target(
     params = large_data_params(params, len(data.y))
     step("design matrix and binned Dataset")
     pool = data.positions(split.fit.as_of.unique())
-    pool_end = data.as_of[pool].max()
-    judged_recipe = choose_recipe(
-        data, time_folds(data, pool_end, horizon, params.backtest_folds), params
-    )
+    pool_end, n_folds = data.as_of[pool].max(), params.backtest_folds
+    judged_recipe = choose_recipe(data, time_folds(data, pool_end, horizon, n_folds), params)
     step("judged recipe: folds and calibration")
-    recipe = choose_recipe(
-        data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
-    )
+    # before the judged fit: its fold on the first test snapshot may be the judged model
+    recipe = choose_recipe(data, time_folds(data, data.as_of.max(), horizon, n_folds), params)
     step("registered recipe: folds and calibration")
     judged = fit_model(data, pool, judged_recipe, params, recipe.fold_models)
     step("judged model fit")
