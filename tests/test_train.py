@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -423,3 +425,106 @@ def test_large_data_keeps_the_configured_parameters():
     assert candidate_params(params, 100, 6)["sparse"].feature_fraction == 4 / 6  # never below 4
     off = params.model_copy(update={"candidate_max_rows": 0})
     assert list(candidate_params(off, 10, 40)) == ["configured"]
+
+
+def _capped_rows_case():
+    rng = np.random.default_rng(5)
+    as_of = np.repeat(
+        np.array(["2024-01-01", "2024-02-01", "2024-03-01"], dtype="datetime64[ns]"),
+        [2000, 3000, 5000],
+    )
+    y = (rng.random(len(as_of)) < np.where(as_of == as_of[-1], 0.10, 0.04)).astype(int)
+    return y, as_of
+
+
+def test_capped_fit_rows_keep_every_positive_and_restore_each_snapshot_base_rate():
+    from churnml.train import capped_fit_rows
+
+    y, as_of = _capped_rows_case()
+    kept, weights = capped_fit_rows(y, as_of, 2500, seed=3)
+    assert len(kept) <= 2500 + 3 and np.all(np.diff(kept) > 0)  # rounding: one per snapshot
+    assert set(np.flatnonzero(y == 1)) <= set(kept)  # every positive
+    np.testing.assert_array_equal(weights[y[kept] == 1], 1.0)  # positives count once
+    assert (weights[y[kept] == 0] > 1).all()
+    for date in np.unique(as_of):
+        mine = as_of[kept] == date
+        weighted_rate = (weights[mine] * y[kept][mine]).sum() / weights[mine].sum()
+        assert weighted_rate == pytest.approx(y[as_of == date].mean(), rel=1e-9)
+    again, _ = capped_fit_rows(y, as_of, 2500, seed=3)
+    other, _ = capped_fit_rows(y, as_of, 2500, seed=4)
+    np.testing.assert_array_equal(kept, again)  # seeded
+    assert not np.array_equal(kept, other)
+
+
+def test_capped_fit_rows_change_nothing_at_or_below_the_cap():
+    from churnml.train import capped_fit_rows
+
+    y, as_of = _capped_rows_case()
+    for limit in (len(y), len(y) + 1, None):
+        kept, weights = capped_fit_rows(y, as_of, limit, seed=3)
+        np.testing.assert_array_equal(kept, np.arange(len(y)))
+        assert weights is None
+
+
+def test_a_capped_fit_ranks_like_an_uncapped_one():
+    """The cap (every positive, weighted negatives) only saves work: a capped fit keeps the
+    judged model's test AUC and its probabilities' base rate close to the uncapped fit's."""
+    frame = labelled_frame(n_accounts=1500)
+    full = train_target(frame, "churn", {}, _fast(max_fit_rows=None, num_threads=1))
+    capped = train_target(frame, "churn", {}, _fast(max_fit_rows=2000, num_threads=1))
+    assert capped.metrics["roc_auc"] > full.metrics["roc_auc"] - 0.02
+    assert capped.baseline_metrics["roc_auc"] > full.baseline_metrics["roc_auc"] - 0.02
+    assert capped.baseline_metrics["roc_auc"] != full.baseline_metrics["roc_auc"]  # it did cap
+    base = full.test_predictions.label.mean()
+    assert capped.test_predictions.probability.mean() == pytest.approx(base, abs=0.03)
+
+
+def test_large_data_learning_rate_applies_only_above_the_row_cap():
+    from churnml.train import large_data_params
+
+    params = default_config().training.model_copy(
+        update={"max_fit_rows": 1000, "learning_rate": 0.03, "large_data_learning_rate": 0.1}
+    )
+    assert large_data_params(params, 1000) is params  # at the cap: untouched
+    assert large_data_params(params, 1001).learning_rate == 0.1
+    assert large_data_params(params, 1001).early_stopping_rounds == 12  # 40 * 0.03 / 0.1
+    assert (
+        large_data_params(params.model_copy(update={"learning_rate": 0.2}), 5000).learning_rate
+        == 0.2
+    )
+    for off in ({"max_fit_rows": None}, {"large_data_learning_rate": None}):
+        assert large_data_params(params.model_copy(update=off), 10**6).learning_rate == 0.03
+
+
+def test_the_judged_model_reuses_the_fold_model_of_its_own_rows():
+    """The registered recipe's fold on the first test snapshot learnt from exactly the judged
+    model's rows: its first trees are the judged model, the same scores as a fresh fit."""
+    from churnml.train import (
+        choose_recipe,
+        fit_model,
+        labelled_data,
+        model_features,
+        reused_fit,
+        time_folds,
+    )
+
+    frame = labelled_frame()
+    params = _fast(num_threads=1).training
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {}, params)
+    recipe = choose_recipe(data, time_folds(data, data.as_of.max(), 90, 3), params)
+    split = backtest_split(frame, "churn_label", 90, 2)
+    pool = data.positions(split.fit.as_of.unique())
+    trees = min(recipe.trees, min(b.current_iteration() for _, b in recipe.fold_models))
+    reused = reused_fit(data, pool, trees, recipe.fold_models)
+    assert reused is not None and reused.num_trees() == trees
+    assert reused_fit(data, pool[1:], trees, recipe.fold_models) is None  # other rows: refit
+    recipe = dataclasses.replace(recipe, trees=trees)
+    fresh = fit_model(data, pool, recipe, params)
+    again = fit_model(data, pool, recipe, params, recipe.fold_models)
+    assert again.booster.num_trees() == fresh.booster.num_trees() == trees
+    test = data.positions(split.test.as_of.unique())
+    np.testing.assert_allclose(
+        again.booster.predict(data.matrix[test]), fresh.booster.predict(data.matrix[test])
+    )
+    np.testing.assert_allclose(again.predict(split.test), fresh.predict(split.test))

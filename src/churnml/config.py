@@ -546,6 +546,19 @@ class TrainingConfig(StrictModel):
     max_bin: int = Field(
         63, ge=3, le=255, description="histogram bins per feature (fewer bins, faster trees)"
     )
+    max_fit_rows: int | None = Field(
+        200_000,
+        ge=1_000,
+        description="the most rows one LightGBM fit learns from: above it every positive is kept "
+        "and negatives are sampled per snapshot, weighted to their full count (None: no cap)",
+    )
+    large_data_learning_rate: float | None = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="learning rate (when above learning_rate) of a target whose labelled rows "
+        "exceed max_fit_rows: fewer trees where data is plentiful (None: learning_rate always)",
+    )
     validation_snapshots: int = Field(2, ge=1)
     backtest_folds: int = Field(
         3, ge=1, description="rolling out-of-time folds reported beside the final test"

@@ -10,7 +10,7 @@ it never saw; the registered model applies the same recipe to every labelled sna
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -132,6 +132,7 @@ class Recipe:
     calibration_method: str
     oof: pd.DataFrame  # position, as_of, label, raw
     best_auc: float
+    fold_models: list[tuple[Fold, lgb.Booster]] = field(default_factory=list)  # see reused_fit
 
 
 def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -325,6 +326,62 @@ def _plateau_stop(min_rounds: int, patience: int):
     return callback
 
 
+def large_data_params(params: TrainingConfig, labelled_rows: int) -> TrainingConfig:
+    """The parameters every fit of a target uses: above `max_fit_rows` labelled rows (where
+    fits learn from a capped sample), the learning rate is raised to `large_data_learning_rate`.
+
+    Plentiful data tolerates a larger step: the folds' AUC plateaus at about the same height in
+    a third of the trees, and every fit (folds, judged, shuffled, refit) grows that many fewer.
+    One rate per target, from its labelled rows, so the folds choose trees for the rate the
+    judged and registered fits use. A fold's patience (`early_stopping_rounds`) shrinks by the
+    same factor (at least 10 rounds): it waits as far in learning, not in trees. Below the cap
+    nothing changes.
+    """
+    cap, rate = params.max_fit_rows, params.large_data_learning_rate
+    if cap is None or rate is None or labelled_rows <= cap or rate <= params.learning_rate:
+        return params
+    patience = params.early_stopping_rounds * params.learning_rate / rate
+    return params.model_copy(
+        update={
+            "learning_rate": rate,
+            "early_stopping_rounds": min(params.early_stopping_rounds, max(10, round(patience))),
+        }
+    )
+
+
+def capped_fit_rows(
+    y: np.ndarray, as_of: np.ndarray, limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions of `y` one fit learns from, and their weights (None: every row, unweighted).
+
+    Up to `limit` rows a fit sees every row. Above it a fit learns from every positive and a
+    seeded sample of the negatives, the same share of each snapshot, each kept negative weighted
+    by its snapshot's negatives over those kept: the weighted rows reproduce every snapshot's
+    base rate exactly, so the loss (and the class balance) is that of all rows, at a fraction of
+    the cost. Large books have far more negatives than a ranking model needs to learn from.
+    """
+    n = len(y)
+    if limit is None or n <= limit:
+        return np.arange(n), None
+    negative = y == 0
+    positives = n - int(negative.sum())
+    room = max(limit - positives, limit // 4)  # never fewer than a quarter of the cap
+    share = min(1.0, room / max(int(negative.sum()), 1))
+    rng = np.random.default_rng(seed)
+    keep = ~negative
+    weights = np.ones(n)
+    for date in np.unique(as_of):
+        members = np.flatnonzero(negative & (as_of == date))
+        if not len(members):
+            continue
+        take = min(len(members), max(1, int(round(share * len(members)))))
+        chosen = rng.choice(members, take, replace=False)
+        keep[chosen] = True
+        weights[chosen] = len(members) / take
+    kept = np.flatnonzero(keep)
+    return kept, weights[kept]
+
+
 def boost(
     data: LabelledData,
     train: np.ndarray,
@@ -333,11 +390,20 @@ def boost(
     valid: np.ndarray | None = None,
     labels: np.ndarray | None = None,
 ) -> tuple[lgb.Booster, np.ndarray]:
-    """Boost on a subset of the binned rows; with `valid`, also the AUC after every tree."""
-    train_set = data.dataset.subset(train.tolist())
+    """Boost on a subset of the binned rows; with `valid`, also the AUC after every tree.
+
+    Above `max_fit_rows` the fit learns from capped_fit_rows' weighted sample; its LightGBM
+    settings (leaf sizes, class balance) are those of every row in `train`.
+    """
     y = data.y[train] if labels is None else labels
-    if labels is not None:
-        train_set.construct().set_label(labels)
+    kept, weights = capped_fit_rows(y, data.as_of[train], params.max_fit_rows, params.random_state)
+    train_set = data.dataset.subset(train[kept].tolist())
+    if labels is not None or weights is not None:
+        train_set.construct()
+        if labels is not None:
+            train_set.set_label(y[kept])
+        if weights is not None:
+            train_set.set_weight(weights)
     if valid is None:
         booster = lgb.train(lightgbm_params(params, y), train_set, num_boost_round=rounds)
         return booster, np.array([])
@@ -398,7 +464,7 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
             f"{data.label}: cannot calibrate: {exc}; use more history"
         ) from exc
     best = float(mean_curve[min(trees, length) - 1])
-    return Recipe(trees, calibrator, method, oof, best)
+    return Recipe(trees, calibrator, method, oof, best, fitted)
 
 
 # Parameter sets the folds choose among on small data (changes to the configured set). Many
@@ -484,15 +550,39 @@ def training_reference(
     return score_reference(booster.predict(data.matrix[rows], num_iteration=trees))
 
 
+def reused_fit(
+    data: LabelledData, rows: np.ndarray, trees: int, fold_models: list[tuple[Fold, lgb.Booster]]
+) -> lgb.Booster | None:
+    """The first `trees` trees of a fold model that learnt from exactly `rows`, or None.
+
+    The judged model learns from the snapshots a horizon before the first test snapshot; when
+    that snapshot is also a fold of the registered recipe, its fold model learnt from the very
+    same rows with the same settings and seed, so its first trees are the judged model's trees:
+    no second fit. The fold must have grown that many trees before it stopped.
+    """
+    for fold, booster in fold_models:
+        same_rows = len(fold.train) == len(rows) and np.array_equal(fold.train, rows)
+        if same_rows and booster.current_iteration() >= trees:
+            return lgb.Booster(model_str=booster.model_to_string(num_iteration=trees))
+    return None
+
+
 def fit_model(
-    data: LabelledData, rows: np.ndarray, recipe: Recipe, params: TrainingConfig
+    data: LabelledData,
+    rows: np.ndarray,
+    recipe: Recipe,
+    params: TrainingConfig,
+    fold_models: list[tuple[Fold, lgb.Booster]] | None = None,
 ) -> ModelBundle:
     """The recipe applied to `rows`: a fixed number of trees, the cross-fitted calibrator.
 
     LightGBM grows every requested tree (at least `min_trees`) unless no split is left that
     meets the leaf-size rules (noise only): it then stops, and the model says so in its metrics.
+    With `fold_models` (the same settings), a fold model of the same rows is reused (reused_fit).
     """
-    booster, _ = boost(data, rows, params, recipe.trees)
+    booster = reused_fit(data, rows, recipe.trees, fold_models) if fold_models else None
+    if booster is None:
+        booster, _ = boost(data, rows, params, recipe.trees)
     reference = training_reference(data, rows, booster, booster.num_trees(), params.random_state)
     calibrator = QuantileCalibrator(reference, recipe.calibrator, recipe.calibration_method)
     s = data.shell
@@ -566,8 +656,10 @@ def baseline_metrics(
     categorical: list[str],
     capacity_k: int,
     random_state: int,
+    max_fit_rows: int | None = None,
 ) -> dict[str, float]:
-    """A regularised logistic regression on the same features and rows as the judged model."""
+    """A regularised logistic regression on the same features and rows as the judged model
+    (above `max_fit_rows`, the same weighted sample of them as a LightGBM fit: capped_fit_rows)."""
     numeric = [c for c in features if c not in categorical]
     pre = ColumnTransformer(
         [
@@ -601,7 +693,12 @@ def baseline_metrics(
     y_fit = split.fit[label].astype(int)
     if y_fit.nunique() < 2:
         raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
-    model.fit(prepare(split.fit), y_fit)
+    kept, weights = capped_fit_rows(
+        y_fit.to_numpy(), split.fit.as_of.to_numpy(), max_fit_rows, random_state
+    )
+    model.fit(
+        prepare(split.fit.iloc[kept]), y_fit.iloc[kept], logisticregression__sample_weight=weights
+    )
     p = model.predict_proba(prepare(split.test))[:, 1]
     return classification_metrics(split.test[label].astype(int).to_numpy(), p, capacity_k)
 
@@ -645,17 +742,26 @@ def _predictions(test: pd.DataFrame, y: np.ndarray, p: np.ndarray, cfg: ChurnmlC
 
 
 class StepTimer:
-    """Wall time per training step, for benchmarks/training.py (a no-op unless asked)."""
+    """Wall and CPU time per training step, for benchmarks/training.py (a no-op unless asked).
 
-    def __init__(self, timings: dict[str, float] | None) -> None:
+    CPU seconds (this process, every thread) show the work even when a loaded machine
+    stretches the wall time."""
+
+    def __init__(
+        self, timings: dict[str, float] | None, cpu_timings: dict[str, float] | None = None
+    ) -> None:
         self.timings = timings
+        self.cpu_timings = cpu_timings
         self.last = time.perf_counter()
+        self.last_cpu = time.process_time()
 
     def __call__(self, step: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if self.timings is not None:
             self.timings[step] = self.timings.get(step, 0.0) + now - self.last
-        self.last = now
+        if self.cpu_timings is not None:
+            self.cpu_timings[step] = self.cpu_timings.get(step, 0.0) + cpu - self.last_cpu
+        self.last, self.last_cpu = now, cpu
 
 
 def _selected(
@@ -698,18 +804,39 @@ def _tuned(
     return tuned.model_copy(update={"candidate_max_rows": 0}), trials
 
 
+def _judged_and_registered_recipes(
+    data: LabelledData, pool: np.ndarray, horizon: int, params: TrainingConfig, step
+) -> tuple[CandidateChoice, CandidateChoice, ModelBundle]:
+    """The judged recipe (folds inside `pool`), the registered recipe (folds up to the last
+    labelled snapshot) and the judged model. The registered folds run first: the fold on the
+    first test snapshot learnt from exactly the judged model's rows and, with the same
+    parameter set, is reused as the judged model instead of a second fit."""
+    n_folds = params.backtest_folds
+    judged_choice = choose_candidate(
+        data, time_folds(data, data.as_of[pool].max(), horizon, n_folds), params
+    )
+    step("judged recipe: folds and calibration")
+    choice = choose_candidate(data, time_folds(data, data.as_of.max(), horizon, n_folds), params)
+    step("registered recipe: folds and calibration")
+    reusable = choice.recipe.fold_models if choice.name == judged_choice.name else None
+    judged = fit_model(data, pool, judged_choice.recipe, judged_choice.params, reusable)
+    step("judged model fit")
+    return judged_choice, choice, judged
+
+
 def train_target(
     frame: pd.DataFrame,
     target: str,
     spec: dict,
     cfg: ChurnmlConfig,
     timings: dict[str, float] | None = None,
+    cpu_timings: dict[str, float] | None = None,
 ) -> TrainResult:
     """Choose the recipe over folds, judge it on the test, register its refit on all snapshots.
 
-    `timings`, when given, receives the wall seconds of each step.
+    `timings` and `cpu_timings`, when given, receive the wall and CPU seconds of each step.
     """
-    step = StepTimer(timings)
+    step = StepTimer(timings, cpu_timings)
     label = f"{target}_label"
     _check_outcomes(frame, label)
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
@@ -721,15 +848,13 @@ def train_target(
     params, trials = _tuned(label, split, features, categorical, cfg.training, horizon)
     step("split and tuning")
     data = labelled_data(frame, target, features, categorical, spec, params)
+    params = large_data_params(params, len(data.y))
     step("design matrix and binned Dataset")
     pool = data.positions(split.fit.as_of.unique())
-    judged_choice = choose_candidate(
-        data, time_folds(data, data.as_of[pool].max(), horizon, params.backtest_folds), params
+    judged_choice, choice, judged = _judged_and_registered_recipes(
+        data, pool, horizon, params, step
     )
-    judged_recipe = judged_choice.recipe
-    step("judged recipe: folds and calibration")
-    judged = fit_model(data, pool, judged_recipe, judged_choice.params)
-    step("judged model fit")
+    judged_recipe, recipe = judged_choice.recipe, choice.recipe
     test = data.positions(split.test.as_of.unique())
     test_rows = data.rows.iloc[test]
     y_test = data.y[test]
@@ -738,11 +863,6 @@ def train_target(
     step("test metrics")
     shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, judged_choice.params)
     step("shuffled-label check")
-    choice = choose_candidate(
-        data, time_folds(data, data.as_of.max(), horizon, params.backtest_folds), params
-    )
-    recipe = choice.recipe
-    step("registered recipe: folds and calibration")
     bundle = fit_model(data, np.arange(len(data.y)), recipe, choice.params)
     step("refit on every labelled snapshot")
     metrics.update(_tree_counts(bundle, judged, recipe, judged_recipe))
@@ -761,6 +881,7 @@ def train_target(
         all_categorical,
         cfg.outreach.capacity_top_k,
         cfg.training.random_state,
+        cfg.training.max_fit_rows,
     )
     step("logistic baseline")
     return TrainResult(
