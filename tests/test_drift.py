@@ -534,3 +534,11 @@ def test_history_counters_switch_in_the_config(tmp_path):
     assert cfg.history_counters == "judge"
     with pytest.raises(ValueError, match="history_counters"):
         config_with(tmp_path, {"history_counters": "maybe"})
+
+
+def test_the_reference_as_of_defaults_to_the_rows_latest_snapshot():
+    train = accounts(n=200).assign(
+        as_of=np.repeat(pd.to_datetime(["2026-02-01", "2026-03-01"]), 100)
+    )
+    profile = reference_profile(train, ["contract_tenure_days"], [], np.full(200, 0.1), 10)
+    assert profile["as_of"] == "2026-03-01T00:00:00"

@@ -160,18 +160,20 @@ def reference_profile(
 ) -> dict:
     """A model's drift reference: its training rows' feature distributions and its test scores.
 
-    ``as_of`` is the date the rows describe (the latest test snapshot): scoring shifts ageing
-    features by the days elapsed since."""
+    ``as_of`` is the date the rows describe, by default the latest of their ``as_of`` column
+    (the latest test snapshot): scoring shifts ageing features by the days elapsed since."""
     _require_rows(frame, "training rows")
     _require_rows(np.asarray(scores), "reference scores")
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise KeyError(f"training frame lacks features {missing[:10]}")
     cats = set(categorical)
+    if as_of is None and "as_of" in frame.columns:
+        as_of = frame["as_of"].max()
     return {
         "version": PROFILE_VERSION,
         "bins": bins,
-        "as_of": None if as_of is None else _day_stamp(as_of).isoformat(),
+        "as_of": None if pd.isna(as_of) else _day_stamp(as_of).isoformat(),
         "rows": len(frame),
         "score_rows": len(scores),
         "features": {

@@ -748,12 +748,7 @@ def train_target(
     metrics.update(_tree_counts(bundle, judged, recipe, judged_recipe))
     judged.metrics = bundle.metrics = metrics
     bundle.drift_reference = reference_profile(
-        test_rows,
-        features,
-        categorical,
-        calibrated(bundle, data, test),
-        cfg.drift.bins,
-        as_of=test_rows["as_of"].max(),
+        test_rows, features, categorical, calibrated(bundle, data, test), cfg.drift.bins
     )
     step("drift reference")
     split.calibration = data.rows.iloc[np.sort(judged_recipe.oof.position.to_numpy())]
