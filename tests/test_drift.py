@@ -483,6 +483,25 @@ def test_a_population_that_only_aged_is_stable_on_tenure_after_the_shift():
     assert feature_row(same, "contract_tenure_days")["psi"] == pytest.approx(tenure["psi"])
 
 
+def test_a_population_renewed_at_a_steady_pace_stays_stable_on_tenure():
+    """New accounts replace lost ones: the tenure shares are those of the reference even
+    though its as-of is months older; shifting them alone would alert."""
+    reference, scores = calendar_reference()
+    today = accounts(seed=1)
+    shifted_only = accounts(seed=1).assign(
+        contract_tenure_days=lambda f: f.contract_tenure_days - ELAPSED
+    )
+    assert (
+        feature_row(
+            drift_table(reference, shifted_only, {"churn": scores}, CFG), "contract_tenure_days"
+        )["level"]
+        == "alert"
+    )
+    table = drift_table(reference, today, {"churn": scores}, CFG, SCORED_AS_OF)
+    assert feature_row(table, "contract_tenure_days")["level"] == "stable"
+    assert not summarize(table)["drifted"], table
+
+
 def test_a_growing_lifetime_counter_is_measured_but_does_not_mark_the_run():
     reference, scores = calendar_reference()
     today = aged(accounts(seed=1), 3 * ELAPSED)

@@ -13,8 +13,9 @@ the usual reading is below 0.1 stable, 0.1-0.25 worth watching, above 0.25 a rea
 
 Two kinds of feature move with the calendar rather than with the customers, because the
 reference rows are at least horizon + gap older than the scoring as-of. Ageing features (tenure
-in days) grow one day per day: the reference records its as-of and the current values are
-shifted back by the days elapsed before binning (exact for accounts that already existed).
+in days) grow one day per day: the reference records its as-of, and the PSI is the smaller of
+the plain comparison (a population renewed at a steady pace keeps its tenure shares) and the
+one with current values shifted back by the days elapsed (the same accounts, only older).
 History counters (counts over an account's whole history) only grow: they are measured and
 logged but, like ``ignore_features``, do not mark the run unless ``history_counters: judge``.
 
@@ -230,10 +231,10 @@ def _feature_rows(model: str, profile: Mapping, features: pd.DataFrame, cfg, as_
     shift = days_elapsed(profile, as_of)
     rows = []
     for name, feature in profile["features"].items():
-        values = features[name]
+        value = psi(feature["shares"], current_shares(feature, features[name]), cfg.epsilon)
         if shift and feature["kind"] == "numeric" and ages_with_calendar(name):
-            values = _numeric(values) - shift
-        value = psi(feature["shares"], current_shares(feature, values), cfg.epsilon)
+            aged = current_shares(feature, _numeric(features[name]) - shift)
+            value = min(value, psi(feature["shares"], aged, cfg.epsilon))
         rows.append(
             (
                 model,
@@ -267,8 +268,9 @@ def drift_table(
     """PSI of each model's score and of every feature it uses, against its reference profile.
 
     ``profiles`` and ``scores`` are keyed by model ("churn", "upsell"); ``cfg`` is a
-    DriftConfig; ``as_of`` is the scoring as-of (ageing features are shifted back by the days
-    since the reference's as-of; no shift when either is unknown). Features listed in
+    DriftConfig; ``as_of`` is the scoring as-of (ageing features also compared shifted back by
+    the days since the reference's as-of, the smaller PSI counts; no shift when either is
+    unknown). Features listed in
     ``cfg.ignore_features``, and history counters unless ``cfg.history_counters`` is "judge",
     are still measured but never raise the level above stable. Rows are sorted by model,
     score first, then PSI descending.
