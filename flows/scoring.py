@@ -152,8 +152,9 @@ def score(
 
 
 @task(cache_policy=NO_CACHE)
-def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
-    """PSI of both scores and every model feature against each champion's training reference."""
+def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig, as_of=None):
+    """PSI of both scores and every model feature against each champion's training reference
+    (ageing features shifted by the days from the reference's as-of to ``as_of``)."""
     logger = get_run_logger()
     if not cfg.drift.enabled or features.empty:
         return None
@@ -165,7 +166,7 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig):
     # The models' own probabilities, not the written ones (rounded to 6 places): the reference
     # edges sit on calibrated levels, and a level rounded up would land in the next bin.
     probabilities = {t: pd.Series(champions[t][0].predict(features)) for t in profiles}
-    table = drift_table(profiles, features, probabilities, cfg.drift)
+    table = drift_table(profiles, features, probabilities, cfg.drift, as_of)
     summary = summarize(table)
     if summary["drifted"]:
         logger.warning("DRIFT: %s", summary["headline"])
@@ -281,7 +282,7 @@ def scoring_flow(
         previous = previous_run(con, cfg, as_of)
         previous_drivers = stored_drivers(previous)  # read once, for changes and the report
         scored, drivers = score(features, tables, champions, cfg, lang, previous, previous_drivers)
-        drift = measure_drift(features, scored, champions, cfg)
+        drift = measure_drift(features, scored, champions, cfg, as_of)
         drift_summary = summarize(drift) if drift is not None else None
         run_id = log_scoring_run(cfg, as_of, champions, drift)
         if drift_summary and drift_summary["drifted"] and cfg.drift.on_drift == "fail":

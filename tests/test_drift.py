@@ -10,8 +10,10 @@ from churnml.config import DriftConfig
 from churnml.drift import (
     MISSING,
     UNSEEN,
+    ages_with_calendar,
     bucket_names,
     categorical_profile,
+    counts_whole_history,
     current_shares,
     drift_metrics,
     drift_table,
@@ -396,3 +398,166 @@ def test_scoring_measures_the_models_probabilities_not_the_rounded_written_ones(
     with disable_run_logger():
         table = measure_drift.fn(features, scored, {"upsell": (bundle, "1")}, default_config())
     assert table.loc[table.kind == "score", "psi"].iloc[0] < 0.01
+
+
+# --- features that move with the calendar -----------------------------------------------------------
+
+REF_AS_OF = pd.Timestamp("2026-03-01")
+SCORED_AS_OF = pd.Timestamp("2026-07-01")  # 122 days later: horizon + gap
+ELAPSED = (SCORED_AS_OF - REF_AS_OF).days
+
+
+def accounts(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Accounts as of REF_AS_OF: tenure, a lifetime counter and its per-month rate."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.gamma(2.0, 200.0, n)
+    per_month = rng.gamma(3.0, 10.0, n)
+    return pd.DataFrame(
+        {
+            "contract_tenure_days": tenure,
+            "usage_events_lifetime": per_month * np.maximum(tenure / 30.4, 1.0),
+            "usage_events_per_month": per_month,
+        }
+    )
+
+
+def aged(frame: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The same accounts ``days`` later, using the product at the same monthly rate."""
+    tenure = frame["contract_tenure_days"] + days
+    return frame.assign(
+        contract_tenure_days=tenure,
+        usage_events_lifetime=frame["usage_events_per_month"] * np.maximum(tenure / 30.4, 1.0),
+    )
+
+
+def calendar_reference(as_of=REF_AS_OF) -> tuple[dict, np.ndarray]:
+    train = accounts(seed=0)
+    scores = np.random.default_rng(0).beta(2, 8, len(train))
+    profile = reference_profile(train, list(train.columns), [], scores, 10, as_of=as_of)
+    return {"churn": profile}, scores
+
+
+def feature_row(table: pd.DataFrame, name: str) -> pd.Series:
+    return table[table.name == name].iloc[0]
+
+
+def test_the_reference_records_its_as_of():
+    reference, _ = calendar_reference()
+    assert reference["churn"]["as_of"] == "2026-03-01T00:00:00"
+    utc, _ = calendar_reference(pd.Timestamp("2026-03-01", tz="UTC"))
+    assert utc["churn"]["as_of"] == "2026-03-01T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("name", "ageing", "history"),
+    [
+        ("contract_tenure_days", True, False),
+        ("attr_company_age_days", False, False),  # declared: may be a static copy
+        ("usage_events_lifetime", False, True),
+        ("usage_active_days_lifetime", False, True),
+        ("usage_feature_x_lifetime", False, True),
+        ("nps_responses", False, True),
+        ("usage_events_per_month", False, False),
+        ("usage_active_days_30d", False, False),
+        ("usage_days_since_last_activity", False, False),
+        ("contract_days_to_renewal", False, False),
+    ],
+)
+def test_which_features_follow_the_calendar(name, ageing, history):
+    assert ages_with_calendar(name) is ageing
+    assert counts_whole_history(name) is history
+
+
+def test_a_population_that_only_aged_is_stable_on_tenure_after_the_shift():
+    reference, scores = calendar_reference()
+    today = aged(accounts(seed=1), ELAPSED)
+    unshifted = drift_table(reference, today, {"churn": scores}, CFG)
+    assert feature_row(unshifted, "contract_tenure_days")["level"] == "alert"
+    table = drift_table(reference, today, {"churn": scores}, CFG, SCORED_AS_OF)
+    tenure = feature_row(table, "contract_tenure_days")
+    assert tenure["psi"] < CFG.feature_warn and tenure["level"] == "stable"
+    assert feature_row(table, "usage_events_per_month")["level"] == "stable"
+    assert not summarize(table)["drifted"], table
+    # the as-of may come as a date or a tz-aware timestamp
+    same = drift_table(reference, today, {"churn": scores}, CFG, SCORED_AS_OF.date())
+    assert feature_row(same, "contract_tenure_days")["psi"] == pytest.approx(tenure["psi"])
+
+
+def test_a_population_renewed_at_a_steady_pace_stays_stable_on_tenure():
+    """New accounts replace lost ones: the tenure shares are those of the reference even
+    though its as-of is months older; shifting them alone would alert."""
+    reference, scores = calendar_reference()
+    today = accounts(seed=1)
+    shifted_only = accounts(seed=1).assign(
+        contract_tenure_days=lambda f: f.contract_tenure_days - ELAPSED
+    )
+    assert (
+        feature_row(
+            drift_table(reference, shifted_only, {"churn": scores}, CFG), "contract_tenure_days"
+        )["level"]
+        == "alert"
+    )
+    table = drift_table(reference, today, {"churn": scores}, CFG, SCORED_AS_OF)
+    assert feature_row(table, "contract_tenure_days")["level"] == "stable"
+    assert not summarize(table)["drifted"], table
+
+
+def test_a_growing_lifetime_counter_is_measured_but_does_not_mark_the_run():
+    reference, scores = calendar_reference()
+    today = aged(accounts(seed=1), 3 * ELAPSED)
+    table = drift_table(
+        reference, today, {"churn": scores}, CFG, SCORED_AS_OF + pd.Timedelta(days=2 * ELAPSED)
+    )
+    lifetime = feature_row(table, "usage_events_lifetime")
+    assert lifetime["psi"] > CFG.feature_alert and lifetime["level"] == "stable"
+    assert not summarize(table)["drifted"], table
+    assert drift_metrics(table)["drift.churn.feature.usage_events_lifetime"] == lifetime["psi"]
+    judged = drift_table(
+        reference,
+        today,
+        {"churn": scores},
+        DriftConfig(history_counters="judge"),
+        SCORED_AS_OF + pd.Timedelta(days=2 * ELAPSED),
+    )
+    assert feature_row(judged, "usage_events_lifetime")["level"] == "alert"
+    assert summarize(judged)["drifted"]
+
+
+def test_an_old_reference_without_as_of_is_compared_as_before():
+    reference, scores = calendar_reference(as_of=None)
+    assert reference["churn"]["as_of"] is None
+    old = {"churn": {k: v for k, v in reference["churn"].items() if k != "as_of"}}
+    today = aged(accounts(seed=1), ELAPSED)
+    for profile in (reference, old):
+        table = drift_table(profile, today, {"churn": scores}, CFG, SCORED_AS_OF)
+        assert feature_row(table, "contract_tenure_days")["level"] == "alert"
+    fresh = drift_table(old, accounts(seed=1), {"churn": scores}, CFG, SCORED_AS_OF)
+    assert not summarize(fresh)["drifted"], fresh
+
+
+def test_a_new_cohort_of_young_accounts_still_alerts_on_tenure():
+    reference, scores = calendar_reference()
+    today = aged(accounts(seed=1), ELAPSED)
+    young = np.random.default_rng(2).uniform(0, ELAPSED, len(today) // 2)
+    today.loc[: len(young) - 1, "contract_tenure_days"] = young
+    table = drift_table(reference, today, {"churn": scores}, CFG, SCORED_AS_OF)
+    tenure = feature_row(table, "contract_tenure_days")
+    assert tenure["level"] == "alert" and summarize(table)["drifted"]
+
+
+def test_history_counters_switch_in_the_config(tmp_path):
+    from churnml.config import default_config
+
+    assert default_config(tmp_path).drift.history_counters == "ignore"
+    cfg = config_with(tmp_path, {"history_counters": "judge"}).drift
+    assert cfg.history_counters == "judge"
+    with pytest.raises(ValueError, match="history_counters"):
+        config_with(tmp_path, {"history_counters": "maybe"})
+
+
+def test_the_reference_as_of_defaults_to_the_rows_latest_snapshot():
+    train = accounts(n=200).assign(
+        as_of=np.repeat(pd.to_datetime(["2026-02-01", "2026-03-01"]), 100)
+    )
+    profile = reference_profile(train, ["contract_tenure_days"], [], np.full(200, 0.1), 10)
+    assert profile["as_of"] == "2026-03-01T00:00:00"

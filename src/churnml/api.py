@@ -319,7 +319,7 @@ def drift(config: ConfigLike, as_of: date | str | None = None) -> pd.DataFrame:
     if not profiles:
         raise ValueError("the champions hold no drift reference: retrain them to measure drift")
     probabilities = {t: pd.Series(champions[t].predict(current)) for t in profiles}
-    return drift_table(profiles, current, probabilities, cfg.drift)
+    return drift_table(profiles, current, probabilities, cfg.drift, current["as_of"].max())
 
 
 def calibration(config: ConfigLike, target: str = "churn") -> pd.DataFrame:

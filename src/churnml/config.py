@@ -822,6 +822,11 @@ class DriftConfig(StrictModel):
     ignore_features: list[str] = Field(
         default_factory=list, description="measured and logged, but never mark the run drifted"
     )
+    history_counters: Literal["ignore", "judge"] = Field(
+        "ignore",
+        description="counts over an account's whole history (*_lifetime, counts so far): "
+        "ignore: measured and logged, never mark the run; judge: like any feature",
+    )
     report_top_features: int = Field(10, ge=1, description="features listed in the report")
 
     @model_validator(mode="after")

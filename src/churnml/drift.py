@@ -11,6 +11,14 @@ accounts are put in the same bins and compared with the Population Stability Ind
 where empty bins count as ``epsilon`` so the logarithm stays finite. 0 means identical shares;
 the usual reading is below 0.1 stable, 0.1-0.25 worth watching, above 0.25 a real shift.
 
+Two kinds of feature move with the calendar rather than with the customers, because the
+reference rows are at least horizon + gap older than the scoring as-of. Ageing features (tenure
+in days) grow one day per day: the reference records its as-of, and the PSI is the smaller of
+the plain comparison (a population renewed at a steady pace keeps its tenure shares) and the
+one with current values shifted back by the days elapsed (the same accounts, only older).
+History counters (counts over an account's whole history) only grow: they are measured and
+logged but, like ``ignore_features``, do not mark the run unless ``history_counters: judge``.
+
 The profile is a plain JSON-ready dict so it travels inside the model bundle and as an MLflow
 artifact. Everything here is pure: frames in, frames and dicts out.
 """
@@ -18,6 +26,7 @@ artifact. Everything here is pure: frames in, frames and dicts out.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -25,7 +34,7 @@ import pandas as pd
 
 MISSING = "(missing)"
 UNSEEN = "(unseen)"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: records the as-of of its rows (version 1 has none: no ageing shift)
 LEVELS = ("stable", "watch", "alert")
 
 DRIFT_COLUMNS = ["model", "kind", "name", "psi", "level", "warn", "alert"]
@@ -148,17 +157,24 @@ def reference_profile(
     categorical: list[str],
     scores: pd.Series | np.ndarray,
     bins: int = 10,
+    as_of=None,
 ) -> dict:
-    """A model's drift reference: its training rows' feature distributions and its test scores."""
+    """A model's drift reference: its training rows' feature distributions and its test scores.
+
+    ``as_of`` is the date the rows describe, by default the latest of their ``as_of`` column
+    (the latest test snapshot): scoring shifts ageing features by the days elapsed since."""
     _require_rows(frame, "training rows")
     _require_rows(np.asarray(scores), "reference scores")
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise KeyError(f"training frame lacks features {missing[:10]}")
     cats = set(categorical)
+    if as_of is None and "as_of" in frame.columns:
+        as_of = frame["as_of"].max()
     return {
         "version": PROFILE_VERSION,
         "bins": bins,
+        "as_of": None if pd.isna(as_of) else _day_stamp(as_of).isoformat(),
         "rows": len(frame),
         "score_rows": len(scores),
         "features": {
@@ -167,6 +183,70 @@ def reference_profile(
         },
         "score": numeric_profile(np.asarray(scores, dtype="float64"), bins),
     }
+
+
+# Computed features that grow one day per calendar day (declared attributes may be static).
+_AGEING = re.compile(r"^(?!attr_)(.+_)?(tenure|age)_days$")
+
+
+def ages_with_calendar(name: str) -> bool:
+    """Whether a feature grows one day per day by construction (tenure or age in days)."""
+    return bool(_AGEING.match(name))
+
+
+def counts_whole_history(name: str) -> bool:
+    """Whether a feature counts over an account's whole history, so it only grows with age:
+    ``*_lifetime`` counts and the catalogue's counts "so far" (not the per-month rates)."""
+    from churnml.catalogue import feature_entry
+
+    entry = feature_entry(name)
+    if entry.family == "account":  # declared attributes are copied, not counted over time
+        return False
+    return name.endswith("_lifetime") or "so far" in entry.description
+
+
+def _day_stamp(value) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+
+
+def days_elapsed(profile: Mapping, as_of) -> float:
+    """Days from the reference's as-of to the scoring as-of; 0 when either is unknown."""
+    if as_of is None or not profile.get("as_of"):
+        return 0.0
+    return float((_day_stamp(as_of) - _day_stamp(profile["as_of"])) / pd.Timedelta(days=1))
+
+
+def _verdict(name: str, value: float, cfg) -> str:
+    ignored = name in cfg.ignore_features or (
+        cfg.history_counters == "ignore" and counts_whole_history(name)
+    )
+    return "stable" if ignored else level(value, cfg.feature_warn, cfg.feature_alert)
+
+
+def _feature_rows(model: str, profile: Mapping, features: pd.DataFrame, cfg, as_of) -> list:
+    absent = [f for f in profile["features"] if f not in features.columns]
+    if absent:
+        raise KeyError(f"scoring features lack {model} model features {absent[:10]}")
+    shift = days_elapsed(profile, as_of)
+    rows = []
+    for name, feature in profile["features"].items():
+        value = psi(feature["shares"], current_shares(feature, features[name]), cfg.epsilon)
+        if shift and feature["kind"] == "numeric" and ages_with_calendar(name):
+            aged = current_shares(feature, _numeric(features[name]) - shift)
+            value = min(value, psi(feature["shares"], aged, cfg.epsilon))
+        rows.append(
+            (
+                model,
+                "feature",
+                name,
+                value,
+                _verdict(name, value, cfg),
+                cfg.feature_warn,
+                cfg.feature_alert,
+            )
+        )
+    return rows
 
 
 def level(value: float, warn: float, alert: float) -> str:
@@ -183,12 +263,17 @@ def drift_table(
     features: pd.DataFrame,
     scores: Mapping[str, pd.Series | np.ndarray],
     cfg,
+    as_of=None,
 ) -> pd.DataFrame:
     """PSI of each model's score and of every feature it uses, against its reference profile.
 
     ``profiles`` and ``scores`` are keyed by model ("churn", "upsell"); ``cfg`` is a
-    DriftConfig. Features listed in ``cfg.ignore_features`` are still measured but never
-    raise the level above stable. Rows are sorted by model, score first, then PSI descending.
+    DriftConfig; ``as_of`` is the scoring as-of (ageing features also compared shifted back by
+    the days since the reference's as-of, the smaller PSI counts; no shift when either is
+    unknown). Features listed in
+    ``cfg.ignore_features``, and history counters unless ``cfg.history_counters`` is "judge",
+    are still measured but never raise the level above stable. Rows are sorted by model,
+    score first, then PSI descending.
     """
     _require_rows(features, "scoring rows")
     rows = []
@@ -209,19 +294,7 @@ def drift_table(
                 cfg.score_alert,
             )
         )
-        absent = [f for f in profile["features"] if f not in features.columns]
-        if absent:
-            raise KeyError(f"scoring features lack {model} model features {absent[:10]}")
-        for name, feature in profile["features"].items():
-            value = psi(feature["shares"], current_shares(feature, features[name]), cfg.epsilon)
-            verdict = (
-                "stable"
-                if name in cfg.ignore_features
-                else level(value, cfg.feature_warn, cfg.feature_alert)
-            )
-            rows.append(
-                (model, "feature", name, value, verdict, cfg.feature_warn, cfg.feature_alert)
-            )
+        rows += _feature_rows(model, profile, features, cfg, as_of)
     table = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
     table["is_score"] = table["kind"] == "score"
     table = table.sort_values(["model", "is_score", "psi"], ascending=[True, False, False])
@@ -289,9 +362,12 @@ def drift_metrics(table: pd.DataFrame) -> dict[str, float]:
 
 __all__ = [
     "DriftError",
+    "ages_with_calendar",
     "bucket_names",
     "categorical_profile",
+    "counts_whole_history",
     "current_shares",
+    "days_elapsed",
     "drift_metrics",
     "drift_table",
     "level",
