@@ -24,9 +24,7 @@ def bundle():
     from churnml.train import train_target
 
     cfg = default_config()
-    cfg = cfg.model_copy(
-        update={"training": cfg.training.model_copy(update={"n_estimators": 40, "num_threads": 1})}
-    )
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"n_estimators": 40})})
     return train_target(labelled_frame(n_accounts=200), "churn", {}, cfg).bundle
 
 
