@@ -36,17 +36,28 @@ SIGNAL_LAYOUTS = [
 
 
 # --- the generated files ------------------------------------------------------------------------
+GENERATED: dict[str, tuple[Path, dict, float]] = {}
+
+
+def generate(name: str, tmp_path_factory) -> tuple[Path, dict, float]:
+    """One layout written once per session: folder, config dict and CPU seconds to generate it.
+
+    The file checks read it and the end-to-end run works in the same folder (it only adds the
+    warehouse, MLflow store and reports beside the generated files).
+    """
+    if name not in GENERATED:
+        folder = tmp_path_factory.mktemp(f"gen-{name}")
+        started = time.process_time()  # CPU time: other jobs on the machine do not count
+        config = fl.LAYOUTS[name](folder)
+        GENERATED[name] = (folder, config, time.process_time() - started)
+        fl.write_config(folder, config)
+    return GENERATED[name]
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     """Every layout written once: folder, config dict and CPU seconds to generate it."""
-    out = {}
-    for name, writer in fl.LAYOUTS.items():
-        folder = tmp_path_factory.mktemp(f"gen-{name}")
-        started = time.process_time()  # CPU time: other jobs on the machine do not count
-        config = writer(folder)
-        out[name] = (folder, config, time.process_time() - started)
-        fl.write_config(folder, config)
-    return out
+    return {name: generate(name, tmp_path_factory) for name in fl.LAYOUTS}
 
 
 def read_source(folder: Path, source: dict) -> pd.DataFrame:
@@ -282,9 +293,11 @@ def run_layout(name: str, tmp_path_factory) -> LayoutRun:
 
     from churnml.cli import app
 
-    folder = tmp_path_factory.mktemp(name)
-    config = fl.LAYOUTS[name](folder)
-    path = fl.write_config(folder, config)
+    folder, generated_config, _ = generate(name, tmp_path_factory)
+    # one LightGBM thread: the models are small and threads only contend on a shared machine
+    config = {**generated_config, "training": {"num_threads": 1}}
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     run = LayoutRun(name, folder, path, evaluation_as_of(config))
     steps = [
         ("check-data", ["check-data", "-c", str(path)]),

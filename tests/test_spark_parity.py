@@ -42,7 +42,9 @@ def spark():
     session.stop()
 
 
-def both_engines(spark, tables, as_of_dates, workdir, labelled=True):
+def both_engines(spark, tables, as_of_dates, workdir, labelled=True, on_spark=None):
+    """The matrix on DuckDB and on Spark; ``on_spark`` is (backend, tables) already staged from
+    ``tables`` (staging copies every table to Parquet, once per data set is enough)."""
     from churnml.io.spark import execute, stage_tables
 
     cfg = default_config()
@@ -50,8 +52,10 @@ def both_engines(spark, tables, as_of_dates, workdir, labelled=True):
     end = observed_until(tables)
     labels = cfg.labels if labelled else None
     duck_frame = feature_matrix(tables, as_of_dates, spec, labels, end).to_pandas()
-    workdir.mkdir(parents=True, exist_ok=True)
-    con, staged = stage_tables(spark, tables, workdir)
+    if on_spark is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        on_spark = stage_tables(spark, tables, workdir)
+    con, staged = on_spark
     spark_frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end))
     return duck_frame, spark_frame
 
@@ -65,6 +69,7 @@ def test_tiny_frames_match_on_both_engines(spark, tiny_tables, tmp_path):
 
 
 def test_demo_warehouse_matches_on_both_engines(spark, tmp_path):
+    from churnml.io.spark import stage_tables
     from churnml.io.warehouse_writer import write_demo_warehouse
 
     path = tmp_path / "warehouse.duckdb"
@@ -73,18 +78,20 @@ def test_demo_warehouse_matches_on_both_engines(spark, tmp_path):
     names = ["accounts", "subscriptions", "usage_events", "support_tickets", "nps_responses"]
     tables = {name: con.table(name) for name in names}
     end = observed_until(tables)
+    (tmp_path / "stage").mkdir()
+    staged = stage_tables(spark, tables, tmp_path / "stage")
     grid = snapshot_grid(end.date(), 3, "monthly")
-    duck, on_spark = both_engines(spark, tables, grid, tmp_path / "stage")
+    duck, on_spark = both_engines(spark, tables, grid, None, on_spark=staged)
     assert_same_frames(duck, on_spark)
     assert duck.support_tickets_90d.sum() > 0 and duck.nps_last_score.notna().any()
     # scoring (no labels) at an as-of after the data end also matches
     later = [datetime(end.year, end.month, end.day).date()]
-    duck, on_spark = both_engines(spark, tables, later, tmp_path / "stage2", labelled=False)
+    duck, on_spark = both_engines(spark, tables, later, None, labelled=False, on_spark=staged)
     assert_same_frames(duck, on_spark)
-    # weekly snapshots: more day ranges than one mask integer holds
-    weekly = snapshot_grid(end.date(), 30, "weekly")
+    # weekly snapshots: more day ranges than one mask integer holds (16 weeks need two)
+    weekly = snapshot_grid(end.date(), 16, "weekly")
     assert usage_buckets(weekly, derive_spec(tables, default_config())).words > 1
-    duck, on_spark = both_engines(spark, tables, weekly, tmp_path / "stage3", labelled=False)
+    duck, on_spark = both_engines(spark, tables, weekly, None, labelled=False, on_spark=staged)
     assert_same_frames(duck, on_spark)
     con.disconnect()
 

@@ -58,8 +58,7 @@ def test_too_little_history_is_a_clear_error():
 
 
 def test_train_target_learns_and_calibrates():
-    cfg = default_config()
-    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"n_estimators": 80})})
+    cfg = _with_training(default_config(), n_estimators=80)
     result = train_target(labelled_frame(), "churn", {}, cfg)
     assert result.metrics["roc_auc"] > 0.65
     # calibrated: mean prediction close to the observed rate on the test period
@@ -72,6 +71,8 @@ def test_train_target_learns_and_calibrates():
 
 
 def _with_training(cfg, **update):
+    """Training settings for tests: one LightGBM thread unless a test says otherwise."""
+    update = {"num_threads": 1, **update}
     return cfg.model_copy(update={"training": cfg.training.model_copy(update=update)})
 
 

@@ -12,7 +12,7 @@ from test_train import labelled_frame
 
 def quick_config(**training):
     cfg = default_config()
-    update = {"n_estimators": 60, **training}
+    update = {"n_estimators": 60, "num_threads": 1, **training}
     return cfg.model_copy(update={"training": cfg.training.model_copy(update=update)})
 
 

@@ -45,7 +45,7 @@ def frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 def test_equals_pred_contrib(params):
     X, y = frame(3000, 1)
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1, "min_child_samples": 10, **params},
+        {"objective": "binary", "verbose": -1, "num_threads": 1, "min_child_samples": 10, **params},
         lgb.Dataset(X, y, categorical_feature=["segment"]),
         num_boost_round=40,
     )
@@ -63,7 +63,9 @@ def test_equals_pred_contrib(params):
 def test_unseen_category_and_all_missing_rows():
     X, y = frame(2000, 3)
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), num_boost_round=20
+        {"objective": "binary", "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, y),
+        num_boost_round=20,
     )
     X_new = X.head(5).copy()
     X_new.loc[:, "usage"] = np.nan
@@ -76,7 +78,9 @@ def test_unseen_category_and_all_missing_rows():
 def test_columns_must_match_the_model():
     X, y = frame(500, 4)
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), num_boost_round=5
+        {"objective": "binary", "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, y),
+        num_boost_round=5,
     )
     with pytest.raises(ValueError, match="model's features"):
         FastTreeShap(booster).shap_values(X[list(reversed(X.columns))])
@@ -118,7 +122,7 @@ def test_tables_are_cached_per_model_and_refused_when_too_large():
 
     X, y = frame(1000, 5)
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1, "num_leaves": 31, "max_depth": -1},
+        {"objective": "binary", "verbose": -1, "num_threads": 1, "num_leaves": 31, "max_depth": -1},
         lgb.Dataset(X, y),
         num_boost_round=10,
     )
