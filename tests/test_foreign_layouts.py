@@ -349,14 +349,6 @@ def promote_latest(folder: Path) -> None:
         client.set_registered_model_alias(model.name, "champion", newest.version)
 
 
-@pytest.fixture(scope="module")
-def prefect_backend():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def _layout_fixture(name: str):
     @pytest.fixture(scope="module", name=name)
     def fixture(prefect_backend, tmp_path_factory) -> LayoutRun:
