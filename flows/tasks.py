@@ -122,7 +122,12 @@ def build_matrix(
         with spark_tables(cfg.spark, tables) as (con, staged):
             frame = execute(con, feature_matrix(staged, as_of_dates, spec, labels, end, cfg.labels))
     else:
-        frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end, cfg.labels))
+        import duckdb
+
+        try:
+            frame = to_pandas(feature_matrix(tables, as_of_dates, spec, labels, end, cfg.labels))
+        except duckdb.OutOfMemoryException:
+            raise sources.warehouse_out_of_memory(cfg) from None
     return validate_features(frame, labelled=labelled)
 
 

@@ -319,7 +319,11 @@ def _epoch_only_on_timestamps(name: str, mapping: TableMapping) -> None:
 class WarehouseConfig(StrictModel):
     path: str = "data/warehouse.duckdb"
     threads: int = Field(2, ge=1)
-    memory_limit: str | None = "6GB"
+    memory_limit: str | None = Field(
+        "4GB",
+        description="DuckDB's memory for feature queries: the matrix at 50M usage events fits in "
+        "4GB and the whole process then peaks under 6GB; raise it for bigger logs",
+    )
     lock_timeout_seconds: float = Field(
         120.0,
         ge=0,

@@ -15,4 +15,9 @@ def to_pandas(expr: ir.Table) -> pd.DataFrame:
     """
     from ibis.formats.pandas import PandasData
 
-    return PandasData.convert_table(expr.to_pyarrow().to_pandas(), expr.schema())
+    arrow = expr.to_pyarrow()
+    # self_destruct frees each Arrow column once converted, split_blocks skips the copy that
+    # consolidates columns into one block: the matrix is held once, not three times, at its peak
+    frame = arrow.to_pandas(self_destruct=True, split_blocks=True)
+    del arrow
+    return PandasData.convert_table(frame, expr.schema())

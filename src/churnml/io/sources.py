@@ -63,6 +63,16 @@ class MappedTable:
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
 
 
+def warehouse_out_of_memory(cfg: ChurnmlConfig) -> SourceError:
+    """DuckDB stops a query it cannot fit in `warehouse.memory_limit`; say which knob to turn."""
+    return SourceError(
+        f"the warehouse ran out of memory computing features (warehouse.memory_limit "
+        f"{cfg.warehouse.memory_limit or 'DuckDB default'}, warehouse.threads "
+        f"{cfg.warehouse.threads}); raise warehouse.memory_limit (e.g. 8GB), lower "
+        "warehouse.threads, or set warehouse.engine: spark"
+    )
+
+
 def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBackend:
     """Open the DuckDB warehouse (created on first use) with the configured resources.
 
