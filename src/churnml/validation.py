@@ -446,6 +446,27 @@ def check_same_plan_overlaps(subscriptions: ir.Table, policy: str = "refuse") ->
     ]
 
 
+def _values_outside(
+    table: ir.Table, table_name: str, column: str, outside: ir.BooleanValue, example_columns
+) -> tuple[int, str, pd.DataFrame] | None:
+    """How many rows fall outside a vocabulary, the 10 commonest such values (quoted) and
+    example rows; None when every value is known."""
+    rows = table.filter(outside)
+    values = (
+        rows.group_by(column)
+        .aggregate(n=rows.count())
+        .order_by([ibis.desc("n"), column])
+        .limit(10)
+        .to_pandas()
+    )
+    if values.empty:
+        return None
+    n = int(rows.count().to_pyarrow().as_py())
+    shown = ", ".join(repr(str(v)) for v in values[column])
+    key = [c for c in TABLES[table_name].key if c in table.columns]
+    return n, shown, _examples(table, outside, [*key, *example_columns])
+
+
 def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list[DataProblem]:
     """Warning: plans missing from ``labels.plan_order`` get rank 0, so upgrades to or from them
     are not seen and the model reads them like no plan."""
@@ -453,30 +474,15 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
         return []
     s = subscriptions
     outside = s.plan.notnull() & ~s.plan.isin(list(plan_order))
-    unranked = s.filter(outside)
-    plans = (
-        unranked.group_by("plan")
-        .aggregate(n=unranked.count())
-        .order_by([ibis.desc("n"), "plan"])
-        .limit(10)
-        .to_pandas()
-    )
-    if plans.empty:
+    found = _values_outside(s, "subscriptions", "plan", outside, ["account_id", "plan"])
+    if found is None:
         return []
-    n = int(unranked.count().to_pyarrow().as_py())
-    shown = ", ".join(repr(str(p)) for p in plans["plan"])
-    key = [c for c in TABLES["subscriptions"].key if c in s.columns]
-    return [
-        DataProblem(
-            "subscriptions",
-            "plan",
-            f"plan not in labels.plan_order: {shown} (ranked 0, so upgrades to or from it are not "
-            "seen; add it to labels.plan_order)",
-            n,
-            _examples(s, outside, [*key, "account_id", "plan"]),
-            "warning",
-        )
-    ]
+    n, shown, examples = found
+    message = (
+        f"plan not in labels.plan_order: {shown} (ranked 0, so upgrades to or from it are not "
+        "seen; add it to labels.plan_order)"
+    )
+    return [DataProblem("subscriptions", "plan", message, n, examples, "warning")]
 
 
 # Ticket priorities the features know: high and urgent count as high priority, the rest do not.
@@ -487,34 +493,18 @@ def check_ticket_priorities(tickets: ir.Table) -> list[DataProblem]:
     """Warning: a priority outside the known words (P1..P4, critical, 1..3) never counts as high
     priority, so the high-priority features would stay 0 without anyone noticing."""
     t = tickets
-    word = t.priority.strip().lower()
-    unknown = t.priority.notnull() & ~word.isin(list(KNOWN_PRIORITIES))
-    outside = t.filter(unknown)
-    values = (
-        outside.group_by("priority")
-        .aggregate(n=outside.count())
-        .order_by([ibis.desc("n"), "priority"])
-        .limit(10)
-        .to_pandas()
-    )
-    if values.empty:
+    unknown = t.priority.notnull() & ~t.priority.strip().lower().isin(list(KNOWN_PRIORITIES))
+    found = _values_outside(t, "support_tickets", "priority", unknown, ["priority"])
+    if found is None:
         return []
-    n = int(outside.count().to_pyarrow().as_py())
-    shown = ", ".join(repr(str(v)) for v in values["priority"])
-    key = [c for c in TABLES["support_tickets"].key if c in t.columns]
-    return [
-        DataProblem(
-            "support_tickets",
-            "priority",
-            f"priority not one of {'/'.join(KNOWN_PRIORITIES)}: {shown} (only "
-            f"{' and '.join(HIGH_PRIORITIES)} count as high priority, so these tickets never do; "
-            "translate your values with a derive map, e.g. priority: {from: <your column>, "
-            "map: {P1: urgent, P2: high, P3: normal, P4: low}})",
-            n,
-            _examples(t, unknown, [*key, "priority"]),
-            "warning",
-        )
-    ]
+    n, shown, examples = found
+    message = (
+        f"priority not one of {'/'.join(KNOWN_PRIORITIES)}: {shown} (only "
+        f"{' and '.join(HIGH_PRIORITIES)} count as high priority, so these tickets never do; "
+        "translate your values with a derive map, e.g. priority: {from: <your column>, "
+        "map: {P1: urgent, P2: high, P3: normal, P4: low}})"
+    )
+    return [DataProblem("support_tickets", "priority", message, n, examples, "warning")]
 
 
 def validate_sources(
