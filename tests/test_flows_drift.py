@@ -38,14 +38,13 @@ def write_config(root: Path, name: str, warehouse: str, **overrides) -> Path:
 def trained(prefect_backend, trained_demo, tmp_path_factory):
     """A copy of the session's trained demo (api_demo.py); every later config shares its MLflow
     store. Training itself is the demo's: `api.train`, which runs the training flow."""
-    import mlflow
-
     from api_demo import copy_trained_demo
 
     root = copy_trained_demo(trained_demo, tmp_path_factory.mktemp("drift") / "demo")
     write_config(root, "train", "data/warehouse.duckdb")
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
-    client = MlflowClient()
+    # a client of its own: a module fixture that set the process-wide store would send every
+    # later test of the session to this one (MLFLOW_TRACKING_URI is read as the user's store)
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     summary = {"run_id": trained_demo.trained.attrs["run_id"], "targets": {}}
     for row in trained_demo.trained.itertuples():  # these tests need a champion, not a verdict
         assert row.trained, row
