@@ -73,7 +73,7 @@ def scoring_run(result: dict):
 
 def test_training_stores_a_drift_reference_with_each_model(trained):
     root, summary = trained
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
     for target in ("churn", "upsell"):
         names = {a.path for a in client.list_artifacts(summary["run_id"], target)}
         assert f"{target}/drift_reference.json" in names
