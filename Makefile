@@ -65,8 +65,8 @@ bench-quality: $(STAMP) ## backtest quality vs logistic and plain LightGBM on de
 bench-layouts: $(STAMP) ## every foreign layout (2,000 accounts) through check-data, train, score, evaluate: times, label rates, metrics (slow)
 	$(BIN)/python benchmarks/layouts.py
 
-test: $(STAMP) ## run the test suite
-	$(BIN)/python -m pytest -q --durations=25
+test: $(STAMP) ## run the test suite on both cores (pytest-xdist, one test file per worker at a time)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP) ## ruff lint and format check; no function over 80 lines
 	$(BIN)/ruff check src flows tests benchmarks .ci

@@ -31,6 +31,7 @@ def write_demo_config(root: Path) -> Path:
         "min_auc": 0.5,
         "num_threads": 1,
         "backtest_folds": 1,
+        "candidate_max_rows": 0,  # candidate choice is test_train.py's; each refits every fold
     }
     path = root / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -1,12 +1,28 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _own_prefect_home() -> str:
+    """A Prefect home of this test process's own (before Prefect is imported): the CLI runs and
+    subprocesses that start Prefect's temporary server migrate and write `prefect.db` there, and
+    two pytest-xdist workers (or a user's `~/.prefect`) sharing one SQLite file lock each other."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    home = tempfile.mkdtemp(prefix=f"churnml-tests-prefect-{worker}-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return home
+
+
+os.environ["PREFECT_HOME"] = _own_prefect_home()
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")

@@ -22,7 +22,7 @@ def write_config(root: Path, name: str, warehouse: str, **overrides) -> Path:
 
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
     raw["warehouse"] = {"path": warehouse}
-    raw["training"] = {"n_estimators": 60, "min_auc": 0.5}
+    raw["training"] = {"n_estimators": 60, "min_auc": 0.5, "num_threads": 1}  # scoring's threads
     raw["output"] = {
         "sinks": [{"kind": "duckdb", "table": "scored_accounts"}],
         "report_dir": f"reports-{name}",

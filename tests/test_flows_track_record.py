@@ -38,6 +38,7 @@ def trained(prefect_backend, tmp_path_factory):
         "min_auc": 0.55,
         "backtest_folds": 1,
         "num_threads": 1,
+        "candidate_max_rows": 0,  # candidate choice is test_train.py's; each refits every fold
     }
     raw["snapshots"] = {"frequency": "monthly", "count": 10, "end": "2026-02-01"}
     config = root / "churnml.yaml"

@@ -66,12 +66,14 @@ def write_config(root: Path, name: str, accounts_query: str, **overrides) -> Pat
         from importlib.resources import files
 
         raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
-        # no test here judges the model: one thread, one backtest fold
+        # no test here judges the model: one thread, one backtest fold, the configured
+        # parameter set only (no candidate choice, which refits every fold per candidate)
         raw["training"] = {
             "n_estimators": 60,
             "min_auc": 0.5,
             "num_threads": 1,
             "backtest_folds": 1,
+            "candidate_max_rows": 0,
         }
         raw["output"] = {
             "sinks": [
