@@ -28,6 +28,17 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the slowest files first and shared-fixture files on one worker
+    (worker_schedule.py); any other `--dist` is xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from worker_schedule import SlowestFirstFileScheduling
+
+    return SlowestFirstFileScheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _tracking_store_stays_in_its_test():
     """`mlflow.set_tracking_uri` writes MLFLOW_TRACKING_URI, which churnml reads as the user's
