@@ -165,21 +165,28 @@ def train(config: ConfigOption = None) -> None:
     typer.echo(summary["markdown"])
 
 
+def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
+    """A local MLflow store that does not exist holds no model: say so in one line instead of
+    letting MLflow create an empty store just to find nothing in it."""
+    from churnml.io.mlflow_store import local_store
+
+    store = local_store(cfg)
+    if store is not None and not store.exists():
+        raise _fail(
+            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
+            f"run `churnml train` first{consequence}",
+            1,
+        )
+
+
 def _require_a_champion(cfg) -> None:
     """Scoring without any champion stops before the flow's slow start-up, in one line."""
     import logging
 
+    _refuse_a_missing_store(cfg, "; nothing was scored or written")
     from churnml.io import registry
-    from churnml.io.tracking import TrackingError, configure, tracking_uri
+    from churnml.io.tracking import TrackingError, configure
 
-    uri = tracking_uri(cfg)
-    store = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-    if store is not None and not store.exists():  # not created just to find it empty
-        raise _fail(
-            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
-            "run `churnml train` first; nothing was scored or written",
-            1,
-        )
     wanted = [t for t in ("churn", "upsell") if t in cfg.training.targets]
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # schema upgrades
     try:
@@ -338,10 +345,11 @@ def pd_date(value) -> str:
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List each target's registered model versions, the champion and the gate's reason."""
+    cfg = _config(config, warehouse=False)
+    _refuse_a_missing_store(cfg)
     from churnml.io import registry
     from churnml.io.tracking import TrackingError, configure
 
-    cfg = _config(config, warehouse=False)
     try:
         configure(cfg)
         for target in ("churn", "upsell"):
