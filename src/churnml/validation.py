@@ -29,6 +29,7 @@ from churnml.features import HIGH_PRIORITIES
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
+EMPTY_TABLE = "table is empty"
 EXAMPLES = 3
 
 
@@ -245,7 +246,7 @@ def check_table(
     result = both.aggregate(rows=both.count(), **aggregates).to_pandas().iloc[0]
     if int(result["rows"]) == 0:
         # an optional table may be empty (no tickets yet): its features are zeros
-        return [] if contract.optional else [DataProblem(name, "*", "table is empty", 0)]
+        return [] if contract.optional else [DataProblem(name, "*", EMPTY_TABLE, 0)]
     problems: list[DataProblem] = []
     key_cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
     for col, (offset, naive) in zones.items():
@@ -528,7 +529,7 @@ def validate_sources(
         problems += check_plan_names(subscriptions, plan_order)
     if "support_tickets" in mapped:
         problems += check_ticket_priorities(mapped["support_tickets"].table)
-    if "accounts" in mapped:
+    if "accounts" in mapped and not _explain_empty_accounts(problems):
         accounts = mapped["accounts"].table
         if subscriptions is None:
             problems += check_creation_dates(accounts)
@@ -539,6 +540,19 @@ def validate_sources(
             if name in ACTIVITY_TIMES:
                 problems += check_activity_history(name, m.table, accounts, subscriptions)
     return only_errors(problems) + only_warnings(problems)
+
+
+def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
+    """An empty accounts table makes every other table's rows 'unknown accounts': one problem
+    saying so replaces that cascade. True when the accounts table is empty."""
+    for p in problems:
+        if (p.table, p.column, p.check) == ("accounts", "*", EMPTY_TABLE):
+            p.check = (
+                f"{EMPTY_TABLE}: no account to match the other tables' rows to (their account "
+                "checks are skipped); check sources.accounts (the file, table or query it reads)"
+            )
+            return True
+    return False
 
 
 def only_errors(problems: list[DataProblem]) -> list[DataProblem]:

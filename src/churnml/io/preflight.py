@@ -182,6 +182,7 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
             _check_columns(name, mapping, cfg, columns)
+            _check_has_rows(name, mapping.source, cfg)
         key = mapping.account_key
         if key is not None and key.lookup is not None:
             lookup = _source_columns(key.lookup, cfg, f"{name}_lookup")
@@ -190,6 +191,12 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     raise SourceError(
                         f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
                     )
+
+
+def _is_parquet(source: FileSource, pattern: str) -> bool:
+    if source.format == "auto":
+        return pattern.endswith((".parquet", ".pq"))
+    return source.format == "parquet"
 
 
 def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
@@ -203,10 +210,7 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
             f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
             "(relative paths start at the config file's folder)"
         )
-    fmt = source.format
-    if fmt == "auto":
-        fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
-    if fmt == "parquet":
+    if _is_parquet(source, pattern):
         import pyarrow.parquet as pq
 
         try:
@@ -254,3 +258,40 @@ def _check_columns(
                 f"table {name}, column {col.name}: required column not found (source columns: "
                 f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: your_column)"
             )
+
+
+def _file_has_rows(path: Path, fmt: str, encoding: str) -> bool:
+    """Whether a file holds a row beyond its header (stops at the first one)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows > 0
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        lines = (line for line in fh if line.strip())
+        next(lines, None)  # the header
+        return next(lines, None) is not None
+
+
+def _check_has_rows(name: str, source: FileSource, cfg: ChurnmlConfig) -> None:
+    """A required table (accounts, subscriptions) exported as a header only: one line here,
+    instead of every other table's rows reported as belonging to unknown accounts."""
+    contract = TABLES.get(name)
+    if contract is None or contract.optional:
+        return
+    pattern = str(cfg.resolve(source.path))
+    files = sorted(glob.glob(pattern))
+    fmt = "parquet" if _is_parquet(source, pattern) else "csv"
+    if any(_file_has_rows(Path(f), fmt, source.encoding) for f in files):
+        return
+    what = files[0] if len(files) == 1 else f"each of the {len(files)} files matching {pattern}"
+    raise SourceError(
+        f"table {name}: {what} has a header but no rows, and {name} may not be empty "
+        f"({_WHY_NOT_EMPTY.get(name, 'it is required')}): export it again with its rows, or fix "
+        f"sources.{name}.source.path"
+    )
+
+
+_WHY_NOT_EMPTY = {
+    "accounts": "every other table's rows would belong to unknown accounts",
+    "subscriptions": "no account would ever have been a customer",
+}
