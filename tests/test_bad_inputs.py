@@ -52,3 +52,18 @@ def test_an_empty_optional_table_is_fine(tmp_path, tiny_frames):
     tiny_frames["support_tickets"] = tiny_frames["support_tickets"].iloc[:0]
     result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
     assert result.exit_code == 0, result.output
+
+
+def test_check_data_reports_in_order_on_one_stream(tmp_path, tiny_frames):
+    """Profile, warnings, then problems: on one stream, so no capture can splice a problem
+    count onto the profile's last line."""
+    tiny_frames["subscriptions"].loc[0, "mrr"] = -5.0
+    tiny_frames["support_tickets"].loc[0, "priority"] = "P1"
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    assert result.exit_code == 1 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("accounts: 3 rows")  # the profile comes first
+    assert lines[-4] == "1 data warning(s) (runs go on):"
+    assert lines[-3].startswith("  - support_tickets.priority: priority not one of")
+    assert lines[-2] == "1 data problem(s):"
+    assert lines[-1].startswith("  - subscriptions.mrr: negative MRR (1 rows)")

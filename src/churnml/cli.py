@@ -144,10 +144,10 @@ def check_data(config: ConfigOption = None) -> None:
         typer.secho(f"{len(warnings)} data warning(s) (runs go on):", fg="yellow")
         for p in warnings:
             typer.secho(f"  - {p}", fg="yellow")
-    if errors:
-        typer.secho(f"{len(errors)} data problem(s):", fg="red", err=True)
+    if errors:  # on stdout with the profile: one report, read in order wherever it goes
+        typer.secho(f"{len(errors)} data problem(s):", fg="red")
         for p in errors:
-            typer.secho(f"  - {p}", fg="red", err=True)
+            typer.secho(f"  - {p}", fg="red")
         raise typer.Exit(1)
     typer.secho("all checks passed" + (" (with warnings)" if warnings else ""), fg="green")
 
