@@ -67,3 +67,30 @@ def test_check_data_reports_in_order_on_one_stream(tmp_path, tiny_frames):
     assert lines[-3].startswith("  - support_tickets.priority: priority not one of")
     assert lines[-2] == "1 data problem(s):"
     assert lines[-1].startswith("  - subscriptions.mrr: negative MRR (1 rows)")
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(("as_of", "refused"), [("2025-03-17", False), ("2025-03-18", True)])
+def test_score_refuses_an_as_of_after_the_data_before_anything_starts(
+    tmp_path, tiny_frames, as_of, refused
+):
+    """The data ends 2025-03-10 (acc_b's upgrade): a week later is the last as-of that scores.
+    No model is trained here: the as-of is answered first, in one line."""
+    import time
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    before = {p.name for p in tmp_path.rglob("*")}
+    started = time.process_time()
+    result = CliRunner().invoke(app, ["score", "--as-of", as_of, "-c", config])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    if not refused:
+        assert line.startswith("NoChampion: no model is registered yet")
+        return
+    assert line.startswith(
+        "AsOfAfterDataError: the scoring as-of 2025-03-18 is 8 days after the data ends "
+        "(2025-03-10): every account would look inactive over the last 7 days. Score an as-of up "
+        "to 2025-03-17"
+    )
+    assert time.process_time() - started < 2
+    assert {p.name for p in tmp_path.rglob("*")} == before

@@ -295,3 +295,22 @@ _WHY_NOT_EMPTY = {
     "accounts": "every other table's rows would belong to unknown accounts",
     "subscriptions": "no account would ever have been a customer",
 }
+
+
+def refuse_an_as_of_after_the_data(cfg: ChurnmlConfig, as_of) -> None:
+    """Raise AsOfAfterDataError for a scoring as-of past the end of the data, from a cheap read
+    of the latest event, ticket, answer or contract date, before any flow starts (the scoring
+    flow checks again with the champion's windows)."""
+    from churnml.io.sources import connect_for_checks, load_sources
+    from churnml.matrix import observed_until
+    from churnml.validation import refuse_as_of_after_data
+
+    con = connect_for_checks(cfg)
+    try:
+        mapped = load_sources(con, cfg)
+        end = observed_until({name: m.table for name, m in mapped.items()})
+    except (SourceReadError, ValueError):
+        return  # an outage is retried and timeless data refused by the flow, after its checks
+    finally:
+        con.disconnect()
+    refuse_as_of_after_data(as_of, end, cfg.features.windows_days)
