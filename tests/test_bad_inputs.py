@@ -94,3 +94,102 @@ def test_score_refuses_an_as_of_after_the_data_before_anything_starts(
     )
     assert time.process_time() - started < 2
     assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+def _point(config: Path, table: str, path: str) -> None:
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"][table]["source"]["path"] = path
+    config.write_text(yaml.safe_dump(raw))
+
+
+def _zip(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+
+
+WRONG_KINDS = {
+    "accounts.xlsx": (_zip, "is an Excel workbook (or another zip archive), not a CSV file; "),
+    "accounts.xls": (
+        lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500)),
+        "is an Excel 97-2003 workbook, not a CSV file; save it as CSV UTF-8 or Parquet",
+    ),
+    "accounts.csv.parquet-inside": (
+        lambda p: p.write_bytes(b"PAR1" + bytes(100)),
+        "is a Parquet file, not a CSV file; set sources.accounts.source.format: parquet",
+    ),
+    "accounts.zipped": (
+        lambda p: p.write_bytes(b"\x1f\x8b\x08\x00" + bytes(100)),
+        "is gzip-compressed, not a CSV file; name it .csv.gz",
+    ),
+    "accounts.parquet": (
+        lambda p: p.write_text("account_id,name\nacc_a,Alpha\n"),
+        "is text (a CSV file?), not Parquet; name it .csv or set sources.accounts.source.format",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("name", list(WRONG_KINDS))
+def test_a_file_of_another_kind_is_named_not_read_as_noise(tmp_path, tiny_frames, name):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    write, expected = WRONG_KINDS[name]
+    write(tmp_path / name)
+    _point(config, "accounts", name)
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["train", "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(f"source error: table accounts: {tmp_path / name} {expected}"), line
+    assert "not UTF-8" not in line
+
+
+def test_gzip_csv_and_a_byte_order_mark_are_read(tmp_path, tiny_frames):
+    import gzip
+
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    events = tmp_path / "usage_events.csv"
+    (tmp_path / "usage_events.csv.gz").write_bytes(gzip.compress(events.read_bytes()))
+    events.unlink()
+    _point(config, "usage_events", "usage_events.csv.gz")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_bytes(b"\xef\xbb\xbf" + accounts.read_bytes())  # as Excel saves CSV UTF-8
+    result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "usage_events: 8 rows" in result.stdout and "all checks passed" in result.stdout
+    # a gzip file cut off is still found out
+    whole = gzip.compress(b"account_id,occurred_at,event_type\nacc_a,2025-01-01,login\n")
+    (tmp_path / "usage_events.csv.gz").write_bytes(whole[:-12])
+    result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["check-data", "train", "score", "evaluate"])
+def test_a_warehouse_that_cannot_be_created_is_refused_in_one_line(
+    tmp_path, tiny_frames, command, monkeypatch
+):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    raw["warehouse"]["path"] = "accounts.csv/wh.duckdb"
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        f"source error: warehouse.path: {tmp_path / 'accounts.csv' / 'wh.duckdb'} cannot be "
+        f"created, {tmp_path / 'accounts.csv'} is a file; point it into a folder you can write to"
+    )
+    raw["warehouse"]["path"] = "out/wh.duckdb"
+    config.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr("churnml.io.preflight._read_only_mount", lambda folder: True)
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.endswith(
+        f"cannot be created, folder {tmp_path} is not writable; point it into "
+        "a folder you can write to"
+    )

@@ -26,6 +26,13 @@ class SourceReadError(SourceError):
     the only source failure worth retrying."""
 
 
+def _open_bytes(path: Path):
+    """The file's bytes, decompressed when it is gzip (``.csv.gz``, which DuckDB reads as is)."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
 def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
     """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
 
@@ -35,7 +42,7 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with path.open("rb") as fh:
+    with _open_bytes(path) as fh:
         while chunk := fh.read(chunk_size):
             try:
                 decoder.decode(chunk)
@@ -49,7 +56,7 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
 
 
 def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
-    with path.open("rb") as fh:
+    with _open_bytes(path) as fh:
         head = fh.read(bad + 1)
         rest = fh.readline()
     lines = head.split(b"\n")
@@ -83,11 +90,28 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
     key = (str(path), stat.st_size, stat.st_mtime_ns, encoding)
     if key in _CHECKED_CSV:
         return _CHECKED_CSV[key]
+    import gzip
+    import zlib
+
+    try:
+        header = _checked_header(path, table, encoding)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise SourceError(
+            f"table {table}: {path} is not a whole gzip file ({exc}); the export or download "
+            "looks cut off. Export the file again."
+        ) from None
+    _CHECKED_CSV[key] = header
+    return header
+
+
+def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
+    refuse_other_kinds_of_file(path, table)
     if encoding == "utf-8":
         check_utf8(path, table)
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
+    with _open_text(path, encoding) as fh:
         delimiter = _delimiter(fh.read(_TAIL_BYTES))
-        fh.seek(0)
+    with _open_text(path, encoding) as fh:
         header = next(csv.reader(fh, delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"table {table}: file {path} is empty (no header line)")
@@ -102,14 +126,13 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
             f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
             "of each would be dropped. Rename the duplicates in the export."
         )
-    last = _last_row(path, encoding, stat.st_size, delimiter)
+    last = _last_row(path, encoding, delimiter)
     if last is not None and len(last) != len(header):
         raise SourceError(
             f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
             f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
             "the file again."
         )
-    _CHECKED_CSV[key] = header
     return header
 
 
@@ -121,15 +144,85 @@ def _delimiter(sample: str) -> str:
     return best if counts[best] else ","
 
 
-def _last_row(path: Path, encoding: str, size: int, delimiter: str) -> list[str] | None:
-    with path.open("rb") as fh:
-        fh.seek(max(size - _TAIL_BYTES, 0))
-        tail = fh.read().decode(encoding, errors="replace")
-    lines = tail.splitlines()
-    if size > _TAIL_BYTES:
+def _open_text(path: Path, encoding: str):
+    import io
+
+    return io.TextIOWrapper(_open_bytes(path), encoding=encoding, errors="replace", newline="")
+
+
+def _tail(path: Path) -> tuple[bytes, bool]:
+    """The file's last bytes (decompressed) and whether they are the whole file."""
+    if not path.name.endswith(".gz"):
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            fh.seek(max(size - _TAIL_BYTES, 0))
+            return fh.read(), size <= _TAIL_BYTES
+    tail, whole = b"", True
+    with _open_bytes(path) as fh:
+        while chunk := fh.read(1 << 20):
+            whole = whole and len(tail) + len(chunk) <= _TAIL_BYTES
+            tail = (tail + chunk)[-_TAIL_BYTES:]
+    return tail, whole
+
+
+def _last_row(path: Path, encoding: str, delimiter: str) -> list[str] | None:
+    tail, whole = _tail(path)
+    lines = tail.decode(encoding, errors="replace").splitlines()
+    if not whole:
         lines = lines[1:]  # the first line of the tail may start mid-row
     rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
-    return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
+    return rows[-1] if len(rows) > 1 or whole else None
+
+
+# What a file that is not CSV text starts with, and how to give it to churnml instead.
+_OTHER_KINDS = (
+    (
+        0,
+        b"PK\x03\x04",
+        "an Excel workbook (or another zip archive)",
+        "save it as CSV UTF-8 or Parquet and point sources.{table}.source.path at that file",
+    ),
+    (
+        0,
+        b"\xd0\xcf\x11\xe0",
+        "an Excel 97-2003 workbook",
+        "save it as CSV UTF-8 or Parquet and point sources.{table}.source.path at that file",
+    ),
+    (
+        0,
+        b"PAR1",
+        "a Parquet file",
+        "set sources.{table}.source.format: parquet (or name the file .parquet)",
+    ),
+    (0, b"\x1f\x8b", "gzip-compressed", "name it .csv.gz (read as compressed CSV) or unpack it"),
+    (0, b"SQLite format 3", "an SQLite database", "export the table as CSV or Parquet"),
+    (
+        8,
+        b"DUCK",
+        "a DuckDB database",
+        "read it with source: {{kind: duckdb, database: <path>, table: <table>}}",
+    ),
+)
+
+
+def file_kind(path: Path) -> tuple[str, str] | None:
+    """What a file is when its first bytes say it is no text (kind, how to fix), else None."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    for offset, magic, what, fix in _OTHER_KINDS:
+        if head[offset : offset + len(magic)] == magic:
+            return what, fix
+    return None
+
+
+def refuse_other_kinds_of_file(path: Path, table: str) -> None:
+    """A workbook, Parquet or database file read as CSV would be 'not UTF-8' with a row of binary
+    noise; say what the file is instead."""
+    kind = file_kind(path)
+    if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
+        return
+    what, fix = kind
+    raise SourceError(f"table {table}: {path} is {what}, not a CSV file; {fix.format(table=table)}")
 
 
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
@@ -158,11 +251,34 @@ def check_duckdb_file(path: Path, where: str, fix: str) -> None:
 
 def preflight_warehouse(cfg: ChurnmlConfig) -> None:
     """The warehouse is a DuckDB file, or a path where one can be created."""
-    check_duckdb_file(
-        cfg.resolve(cfg.warehouse.path),
-        "warehouse.path",
-        "point it at a DuckDB file, or at a path that does not exist yet (it is then created)",
-    )
+    path = cfg.resolve(cfg.warehouse.path)
+    fix = "point it at a DuckDB file, or at a path that does not exist yet (it is then created)"
+    check_duckdb_file(path, "warehouse.path", fix)
+    check_creatable(path, "warehouse.path", "point it into a folder you can write to")
+
+
+def check_creatable(path: Path, where: str, fix: str) -> None:
+    """A file that does not exist yet can be created: its nearest existing folder is a folder
+    and writable (else the flow would fail after its start-up, with a traceback per retry)."""
+    import os
+
+    if path.exists():
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SourceError(f"{where}: {path} cannot be created, {ancestor} is a file; {fix}")
+    if not os.access(ancestor, os.W_OK | os.X_OK) or _read_only_mount(ancestor):
+        raise SourceError(
+            f"{where}: {path} cannot be created, folder {ancestor} is not writable; {fix}"
+        )
+
+
+def _read_only_mount(folder: Path) -> bool:
+    import os
+
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def preflight_sources(cfg: ChurnmlConfig) -> None:
@@ -199,6 +315,26 @@ def _is_parquet(source: FileSource, pattern: str) -> bool:
     return source.format == "parquet"
 
 
+def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
+    """Say what a file read as Parquet is instead: a CSV export, a workbook..."""
+    kind = file_kind(path)
+    with path.open("rb") as fh:
+        text = b"\x00" not in fh.read(4096)
+    if kind is not None and kind[0] != "a Parquet file":
+        what, fix = kind
+        return SourceError(
+            f"table {table}: {path} is {what}, not Parquet; {fix.format(table=table)}"
+        )
+    if kind is None and text:
+        return SourceError(
+            f"table {table}: {path} is text (a CSV file?), not Parquet; name it .csv or set "
+            f"sources.{table}.source.format: csv"
+        )
+    return SourceError(
+        f"table {table}: {path} is not a readable Parquet file ({type(exc).__name__})"
+    )
+
+
 def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
     """The columns of a file source (None for database sources, checked when they are read)."""
     if not isinstance(source, FileSource):
@@ -216,9 +352,7 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
         try:
             return list(pq.read_schema(files[0]).names)
         except Exception as exc:
-            raise SourceError(
-                f"table {table}: {files[0]} is not a readable Parquet file ({type(exc).__name__})"
-            ) from None
+            raise _not_parquet(Path(files[0]), table, exc) from None
     headers = [check_csv_file(Path(f), table, source.encoding) for f in files]
     for file, header in zip(files[1:], headers[1:], strict=True):
         if header != headers[0]:
@@ -266,7 +400,7 @@ def _file_has_rows(path: Path, fmt: str, encoding: str) -> bool:
         import pyarrow.parquet as pq
 
         return pq.read_metadata(path).num_rows > 0
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+    with _open_text(path, encoding) as fh:
         lines = (line for line in fh if line.strip())
         next(lines, None)  # the header
         return next(lines, None) is not None
