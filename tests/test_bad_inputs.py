@@ -193,3 +193,31 @@ def test_a_warehouse_that_cannot_be_created_is_refused_in_one_line(
         f"cannot be created, folder {tmp_path} is not writable; point it into "
         "a folder you can write to"
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "hint"),
+    [
+        ("start_at", "31/01/2025", "(day-first or month-first, e.g. 31/01/2025 or 01/31/2025"),
+        ("start_at", "01.31.2025", "export dates as YYYY-MM-DD"),
+        ("start_at", "1735689600", "(Unix time? derive it: start_at: {from: <your column>, unit:"),
+        ("start_at", "N/A", "(a placeholder for a missing value? leave the cell empty"),
+        ("mrr", "null", "(a placeholder for a missing value? leave the cell empty"),
+        ("start_at", "soon", None),
+    ],
+)
+def test_text_that_does_not_parse_says_why_when_it_shows(
+    tmp_path, tiny_frames, column, value, hint
+):
+    from test_validation import problems_of
+
+    subs = tiny_frames["subscriptions"].astype({column: "str"})
+    subs.loc[1, column] = value
+    tiny_frames["subscriptions"] = subs
+    (problem,) = [p for p in problems_of(tmp_path, tiny_frames) if p.column == column]
+    assert problem.failing_rows == 1 and problem.examples[0][column] == value
+    what = "unparseable date" if column == "start_at" else "not a valid float64"
+    if hint is None:
+        assert problem.check == what
+    else:
+        assert problem.check.startswith(f"{what} (") and hint in problem.check

@@ -107,12 +107,7 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
     if col.required and col.name != "account_id":
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
-        what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
-        bad = r.notnull() & (r.strip() != "") & v.isnull()
-        if col.dtype in ("float64", "int64"):
-            checks.append(_Check(col.name, what + _NUMBER_HINT, bad & r.contains(",")))
-            bad = bad & ~r.contains(",")
-        checks.append(_Check(col.name, what, bad))
+        checks += _unparsed_text_checks(r, v, col)
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
@@ -139,6 +134,34 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
             )
         )
     return checks
+
+
+# Text some exports write for an empty cell; read as a value, it does not parse.
+_MISSING_PLACEHOLDERS = ("n/a", "na", "#n/a", "null", "none", "nan", "nil", "-", "?")
+_PLACEHOLDER_HINT = " (a placeholder for a missing value? leave the cell empty in the export)"
+_DATE_ORDER_HINT = (
+    " (day-first or month-first, e.g. 31/01/2025 or 01/31/2025, is ambiguous: export dates as "
+    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
+)
+
+
+def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Check]:
+    """Text that does not parse as the contract type, with the likely reason when the values
+    show it: a placeholder for empty, a thousands separator, a day-first date, Unix time."""
+    what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
+    bad = r.notnull() & (r.strip() != "") & v.isnull()
+    reasons = [(r.strip().lower().isin(list(_MISSING_PLACEHOLDERS)), _PLACEHOLDER_HINT)]
+    if col.dtype in ("float64", "int64"):
+        reasons.append((r.contains(","), _NUMBER_HINT))
+    if col.dtype == "timestamp":
+        reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
+        epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}})"
+        reasons.append((r.re_search(r"^\s*\d{9,13}(\.\d*)?\s*$"), epoch))
+    checks = []
+    for reason, hint in reasons:
+        checks.append(_Check(col.name, what + hint, bad & reason))
+        bad = bad & ~reason
+    return [*checks, _Check(col.name, what, bad)]
 
 
 def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
