@@ -221,3 +221,23 @@ def test_text_that_does_not_parse_says_why_when_it_shows(
         assert problem.check == what
     else:
         assert problem.check.startswith(f"{what} (") and hint in problem.check
+
+
+def test_one_data_problem_in_a_flow_is_one_line(monkeypatch):
+    import flows.scoring
+
+    from churnml.validation import DataProblem, UnknownCategoriesError
+
+    problem = DataProblem("features", "contract_plan", "category values the model never saw", 1)
+
+    def failing(**kwargs):
+        raise UnknownCategoriesError([problem])
+
+    monkeypatch.setattr(flows.scoring, "scoring_flow", failing)
+    monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
+    result = CliRunner().invoke(app, ["score"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "UnknownCategoriesError: features.contract_plan: category values the model never saw "
+        "(1 rows); nothing was computed or written"
+    )

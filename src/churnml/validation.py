@@ -53,6 +53,9 @@ class DataValidationError(ValueError):
 
     def __init__(self, problems: list[DataProblem]):
         self.problems = problems
+        if len(problems) == 1:  # one problem, one line
+            super().__init__(f"{problems[0]}; nothing was computed or written")
+            return
         lines = [f"{len(problems)} data problem(s) found; nothing was computed or written:"]
         lines += [f"  - {p}" for p in problems]
         super().__init__("\n".join(lines))
