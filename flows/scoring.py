@@ -101,13 +101,21 @@ def screen_categories(features, champions: dict, cfg: ChurnmlConfig):
     """Stop on category values (and plans) the champions never saw, unless configured to score
     them as missing: then the features with those plans unranked, and what was scored so."""
     unseen: dict[str, list[str]] = {}
+    known: dict[str, list[str]] = {}  # what the champions saw, to name a changed spelling
     for bundle, _ in champions.values():
         found = unknown_categories(bundle, features)
+        plans = list(bundle.spec.get("plan_order", ()))
         if "contract_plan_rank" in bundle.features:
-            found |= unknown_plans(features, bundle.spec.get("plan_order", ()))
+            found |= unknown_plans(features, plans)
         for column, values in found.items():
             unseen[column] = sorted(set(unseen.get(column, [])) | set(values))
-    problems = screen_unknown_categories(unseen, features, cfg.validation.unknown_categories)
+            seen = [
+                *bundle.categories.get(column, []),
+                *(plans if column == "contract_plan" else []),
+            ]
+            known[column] = [*known.get(column, []), *map(str, seen)]
+    policy = cfg.validation.unknown_categories
+    problems = screen_unknown_categories(unseen, features, policy, known)
     for problem in problems:
         get_run_logger().warning("scored as missing: %s", problem)
     features = blank_unknown_plans(features, unseen.get("contract_plan", []))

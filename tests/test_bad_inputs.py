@@ -241,3 +241,25 @@ def test_one_data_problem_in_a_flow_is_one_line(monkeypatch):
         "UnknownCategoriesError: features.contract_plan: category values the model never saw "
         "(1 rows); nothing was computed or written"
     )
+
+
+def test_a_category_spelt_differently_says_so():
+    import pandas as pd
+
+    from churnml.validation import UnknownCategoriesError, screen_unknown_categories
+
+    features = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "contract_plan": ["Business", "growth", "Platinum"]}
+    )
+    known = {"contract_plan": ["starter", "growth", "business"]}
+    with pytest.raises(UnknownCategoriesError) as caught:
+        screen_unknown_categories(
+            {"contract_plan": ["Business", "Platinum"]}, features, "stop", known
+        )
+    assert str(caught.value).startswith(
+        "features.contract_plan: category values the model never saw: 'Business', 'Platinum' "
+        "('Business' is 'business' in another letter case or spacing: export them as the model "
+        "was trained on them, or translate them with a derive map) (2 rows)"
+    )
+    (problem,) = screen_unknown_categories({"contract_plan": ["Platinum"]}, features, "x", known)
+    assert problem.check == "category values the model never saw: 'Platinum'"

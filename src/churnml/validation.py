@@ -639,8 +639,24 @@ class UnknownCategoriesError(DataValidationError):
     """The scoring data holds category values the champion never saw; nothing was written."""
 
 
+def _spelt_differently(values: Sequence[str], known: Sequence[str]) -> str:
+    """' ('Business' is 'business' ...)' when new values differ from known ones only in letter
+    case or spacing: an export that changed its spelling, not a new category."""
+    by_key = {str(k).strip().lower(): str(k) for k in known}
+    pairs = [(v, by_key[v.strip().lower()]) for v in values if v.strip().lower() in by_key]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{v!r} is {k!r}" for v, k in pairs[:5])
+    return (
+        f" ({shown} in another letter case or spacing: export them as the model was trained on "
+        "them, or translate them with a derive map)"
+    )
+
+
 def unknown_category_problems(
-    unseen: dict[str, list[str]], features: pd.DataFrame
+    unseen: dict[str, list[str]],
+    features: pd.DataFrame,
+    known: dict[str, Sequence[str]] | None = None,
 ) -> list[DataProblem]:
     """One problem per feature column with values the model never saw, with example accounts."""
     problems = []
@@ -655,7 +671,8 @@ def unknown_category_problems(
             DataProblem(
                 "features",
                 column,
-                f"category values the model never saw: {shown}",
+                f"category values the model never saw: {shown}"
+                + _spelt_differently(values, (known or {}).get(column, ())),
                 len(rows),
                 examples,
             )
@@ -664,14 +681,17 @@ def unknown_category_problems(
 
 
 def screen_unknown_categories(
-    unseen: dict[str, list[str]], features: pd.DataFrame, policy: str = "stop"
+    unseen: dict[str, list[str]],
+    features: pd.DataFrame,
+    policy: str = "stop",
+    known: dict[str, Sequence[str]] | None = None,
 ) -> list[DataProblem]:
     """Stop on values the model never saw, or (policy ``score_as_missing``) return them to report.
 
     A new plan or region silently scored as missing can move many accounts' scores; the default
     makes someone decide, the option lets scoring go on while saying what was treated as missing.
     """
-    problems = unknown_category_problems(unseen, features)
+    problems = unknown_category_problems(unseen, features, known)
     if problems and policy == "stop":
         raise UnknownCategoriesError(problems)
     return problems
