@@ -70,8 +70,10 @@ def test_check_data_reports_in_order_on_one_stream(tmp_path, tiny_frames):
 
 
 @pytest.mark.usefixtures("no_flows")
-@pytest.mark.parametrize(("as_of", "refused"), [("2025-03-17", False), ("2025-03-18", True)])
-def test_score_refuses_an_as_of_after_the_data_before_anything_starts(
+@pytest.mark.parametrize(
+    ("as_of", "refused"), [("2025-03-17", False), ("2025-03-18", True), ("2024-01-01", True)]
+)
+def test_score_refuses_an_as_of_outside_the_data_before_anything_starts(
     tmp_path, tiny_frames, as_of, refused
 ):
     """The data ends 2025-03-10 (acc_b's upgrade): a week later is the last as-of that scores.
@@ -87,11 +89,15 @@ def test_score_refuses_an_as_of_after_the_data_before_anything_starts(
     if not refused:
         assert line.startswith("NoChampion: no model is registered yet")
         return
-    assert line.startswith(
-        "AsOfAfterDataError: the scoring as-of 2025-03-18 is 8 days after the data ends "
-        "(2025-03-10): every account would look inactive over the last 7 days. Score an as-of up "
-        "to 2025-03-17"
-    )
+    expected = {
+        "2025-03-18": "AsOfAfterDataError: the scoring as-of 2025-03-18 is 8 days after the data "
+        "ends (2025-03-10): every account would look inactive over the last 7 days. Score an "
+        "as-of up to 2025-03-17",
+        "2024-01-01": "NoActiveAccountsError: no active account at the scoring as-of 2024-01-01: "
+        "the first subscription starts 2024-01-01; score an as-of after it. Nothing was scored "
+        "or written.",
+    }
+    assert line.startswith(expected[as_of]), line
     assert time.process_time() - started < 2
     assert {p.name for p in tmp_path.rglob("*")} == before
 

@@ -647,7 +647,7 @@ def test_score_answers_no_active_account_in_one_line(monkeypatch):
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", nobody)
     monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
-    monkeypatch.setattr("churnml.cli._refuse_an_as_of_after_the_data", lambda cfg, as_of: None)
+    monkeypatch.setattr("churnml.cli._refuse_an_as_of_outside_the_data", lambda cfg, as_of: None)
     result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
     assert result.exit_code == 1
     assert result.output.strip() == (

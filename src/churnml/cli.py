@@ -179,16 +179,17 @@ def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
         )
 
 
-def _refuse_an_as_of_after_the_data(cfg, as_of: date) -> None:
-    """An as-of past the data's end is answered in a second, not after Prefect's start-up."""
-    from churnml.io.preflight import SourceError, refuse_an_as_of_after_the_data
-    from churnml.validation import AsOfAfterDataError
+def _refuse_an_as_of_outside_the_data(cfg, as_of: date) -> None:
+    """An as-of past the data's end or before its start is answered in a second, not after
+    Prefect's start-up."""
+    from churnml.io.preflight import SourceError, refuse_an_as_of_outside_the_data
+    from churnml.validation import NoActiveAccountsError
 
     try:
-        refuse_an_as_of_after_the_data(cfg, as_of)
+        refuse_an_as_of_outside_the_data(cfg, as_of)
     except SourceError as exc:
         raise _fail(f"mapping error: {exc}") from None
-    except AsOfAfterDataError as exc:
+    except NoActiveAccountsError as exc:
         raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
 
 
@@ -228,7 +229,7 @@ def score(
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True)
     if chosen is not None:
-        _refuse_an_as_of_after_the_data(cfg, chosen)
+        _refuse_an_as_of_outside_the_data(cfg, chosen)
     _require_a_champion(cfg)
     _quiet_prefect()
     from flows.scoring import scoring_flow

@@ -431,20 +431,32 @@ _WHY_NOT_EMPTY = {
 }
 
 
-def refuse_an_as_of_after_the_data(cfg: ChurnmlConfig, as_of) -> None:
-    """Raise AsOfAfterDataError for a scoring as-of past the end of the data, from a cheap read
-    of the latest event, ticket, answer or contract date, before any flow starts (the scoring
-    flow checks again with the champion's windows)."""
+def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
+    """Raise NoActiveAccountsError (AsOfAfterDataError) for a scoring as-of past the end of the
+    data or before the first subscription, from a cheap read of the latest event, ticket, answer
+    or contract date and the first start, before any flow starts (the scoring flow checks again,
+    with the champion's windows)."""
     from churnml.io.sources import connect_for_checks, load_sources
     from churnml.matrix import observed_until
-    from churnml.validation import refuse_as_of_after_data
+    from churnml.validation import (
+        DataValidationError,
+        active_span,
+        refuse_as_of_after_data,
+        refuse_empty_scoring,
+    )
 
     con = connect_for_checks(cfg)
     try:
         mapped = load_sources(con, cfg)
         end = observed_until({name: m.table for name, m in mapped.items()})
+        refuse_as_of_after_data(as_of, end, cfg.features.windows_days)
+        subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
+        first = active_span(subscriptions)[0] if subscriptions is not None else None
+        if first is not None and as_of <= first.date():
+            refuse_empty_scoring(as_of, subscriptions)
+    except DataValidationError:
+        raise  # the as-of is refused
     except (SourceReadError, ValueError):
         return  # an outage is retried and timeless data refused by the flow, after its checks
     finally:
         con.disconnect()
-    refuse_as_of_after_data(as_of, end, cfg.features.windows_days)
