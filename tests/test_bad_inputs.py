@@ -269,3 +269,13 @@ def test_a_category_spelt_differently_says_so():
     )
     (problem,) = screen_unknown_categories({"contract_plan": ["Platinum"]}, features, "x", known)
     assert problem.check == "category values the model never saw: 'Platinum'"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--accounts", "0"), ("--months", "-1"), ("--events-per-user-day", "-2")]
+)
+def test_demo_data_refuses_impossible_sizes_in_one_line(tmp_path, monkeypatch, option, value):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo-data", option, value])
+    line = assert_one_line_refusal(result, tmp_path, set())
+    assert line.startswith(f"{option} must be at least ") and f"got {value}" in line

@@ -113,6 +113,13 @@ def demo_data(
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
+    for option, value, least in (
+        ("--accounts", accounts, 1),
+        ("--months", months, 1),
+        ("--events-per-user-day", events_per_user_day, 0),
+    ):
+        if value < least:
+            raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
     cfg = _config(config)
     from churnml.io.warehouse_writer import write_demo_warehouse
 
