@@ -279,3 +279,33 @@ def test_demo_data_refuses_impossible_sizes_in_one_line(tmp_path, monkeypatch, o
     result = CliRunner().invoke(app, ["demo-data", option, value])
     line = assert_one_line_refusal(result, tmp_path, set())
     assert line.startswith(f"{option} must be at least ") and f"got {value}" in line
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_evaluate_before_any_scoring_run_stops_before_the_flow(tmp_path, tiny_frames):
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+
+    def refusal(*args: str) -> str:
+        before = {p.name for p in tmp_path.rglob("*")}
+        result = CliRunner().invoke(app, ["evaluate", *args, "-c", config])
+        assert result.exit_code == 1, result.output
+        assert {p.name for p in tmp_path.rglob("*")} == before
+        (line,) = result.stderr.strip().splitlines()
+        return line
+
+    assert refusal() == (
+        f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): run "
+        "`churnml score` first"
+    )
+    where = f"duckdb:{warehouse}#scored_accounts_history"
+    duckdb.connect(str(warehouse)).close()
+    assert refusal() == f"TrackRecordError: no scored as-of in {where}: run `churnml score` first"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT DATE '2025-01-01' AS as_of")
+    assert refusal("--as-of", "2025-02-01") == (
+        f"TrackRecordError: as-of 2025-02-01 was never scored in {where} (latest scored: "
+        "2025-01-01)"
+    )

@@ -270,6 +270,47 @@ def score(
         )
 
 
+def _require_a_scoring_run(cfg, requested: date | None) -> None:
+    """Evaluating before any scoring run (or an as-of never scored) stops before the flow's
+    slow start-up, in one line; whether the as-of is mature is the flow's to say."""
+    from churnml.io import score_history
+    from churnml.io.sinks import SinkError
+
+    try:
+        sink = score_history.history_sink(cfg)
+        warehouse = cfg.resolve(cfg.warehouse.path)
+        if sink.kind == "duckdb" and not warehouse.exists():
+            raise _fail(
+                f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): "
+                "run `churnml score` first",
+                1,
+            )
+        if sink.kind != "duckdb":
+            return  # a database or folder sink is read (with retries) by the flow
+        from churnml.io.sources import SourceError, connect_warehouse
+
+        try:
+            con = connect_warehouse(cfg, read_only=True)
+        except SourceError:
+            return  # held by another run: the flow waits for it
+        try:
+            history = score_history.history(con, cfg)
+            scored, where = history.as_ofs(), history.describe()
+        finally:
+            con.disconnect()
+    except SinkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+    if not scored:
+        raise _fail(f"TrackRecordError: no scored as-of in {where}: run `churnml score` first", 1)
+    if requested is not None and requested not in scored:
+        shown = ", ".join(str(a) for a in scored[-6:])
+        raise _fail(
+            f"TrackRecordError: as-of {requested} was never scored in {where} (latest scored: "
+            f"{shown})",
+            1,
+        )
+
+
 @app.command()
 def evaluate(
     as_of: Annotated[
@@ -282,7 +323,8 @@ def evaluate(
 ) -> None:
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
-    _config(config, sources=True)
+    cfg = _config(config, sources=True)
+    _require_a_scoring_run(cfg, chosen)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow
 
