@@ -309,3 +309,33 @@ def test_evaluate_before_any_scoring_run_stops_before_the_flow(tmp_path, tiny_fr
         f"TrackRecordError: as-of 2025-02-01 was never scored in {where} (latest scored: "
         "2025-01-01)"
     )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_missing_column_names_the_one_meant(tmp_path, tiny_frames):
+    def refusal(frames, columns=None) -> str:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        config = Path(write_csv_config(folder, frames))
+        if columns:
+            raw = yaml.safe_load(config.read_text())
+            raw["sources"]["accounts"]["columns"] = columns
+            config.write_text(yaml.safe_dump(raw))
+        before = {p.name for p in folder.rglob("*")}
+        return assert_one_line_refusal(
+            CliRunner().invoke(app, ["train", "-c", str(config)]), folder, before
+        )
+
+    shouted = dict(tiny_frames, accounts=tiny_frames["accounts"].rename(columns=str.upper))
+    assert refusal(shouted).endswith("e.g. account_id: ACCOUNT_ID)")
+    assert refusal(tiny_frames, {"name": "nmae"}).endswith(
+        "; did you mean 'name'? (names are case-sensitive)"
+    )
+    assert "did you mean" not in refusal(tiny_frames, {"name": "company_name"})
+    keyless = dict(
+        tiny_frames, subscriptions=tiny_frames["subscriptions"].drop(columns="subscription_id")
+    )
+    assert refusal(keyless).endswith(
+        "e.g. subscription_id: your_column, or compose it: derive: {subscription_id: {concat: "
+        "[<columns that tell rows apart>]}})"
+    )

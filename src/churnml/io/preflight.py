@@ -369,9 +369,11 @@ def _check_columns(
     renamed = {k: v for k, v in mapping.columns.items() if isinstance(v, str)}
     for target, src in renamed.items():
         if src not in columns:
+            like = _similar(src, columns)
             raise SourceError(
                 f"table {name}, column {target}: mapped to source column {src!r}, which does not "
                 f"exist (source columns: {columns})"
+                + (f"; did you mean {like!r}? (names are case-sensitive)" if like else "")
             )
     key = mapping.account_key
     if key is not None and key.column not in columns:
@@ -388,10 +390,33 @@ def _check_columns(
         if col.name == "account_id" and key is not None:
             continue
         if col.name not in columns:
+            like = _similar(col.name, columns)
+            compose = (
+                f", or compose it: derive: {{{col.name}: {{concat: [<columns that tell rows "
+                "apart>]}}"
+                if col.name in contract.key and not like
+                else ""
+            )
             raise SourceError(
                 f"table {name}, column {col.name}: required column not found (source columns: "
-                f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: your_column)"
+                f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: "
+                f"{like or 'your_column'}{compose})"
             )
+
+
+def _similar(name: str, columns: list[str]) -> str | None:
+    """The source column a name most likely means: the same but for letter case, spaces and
+    underscores (ACCOUNT_ID, Account Id), else a close spelling."""
+    import difflib
+
+    def plain(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    same = [c for c in columns if plain(c) == plain(name)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in columns], 1, 0.7)
+    return next((c for c in columns if close and c.lower() == close[0]), None)
 
 
 def _file_has_rows(path: Path, fmt: str, encoding: str) -> bool:
