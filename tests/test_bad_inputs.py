@@ -339,3 +339,21 @@ def test_a_missing_column_names_the_one_meant(tmp_path, tiny_frames):
         "e.g. subscription_id: your_column, or compose it: derive: {subscription_id: {concat: "
         "[<columns that tell rows apart>]}})"
     )
+
+
+@pytest.mark.parametrize(("written", "hint"), [("1.0", True), ("0001", True), ("9", False)])
+def test_keys_written_another_way_are_named(tmp_path, tiny_frames, written, hint):
+    from test_validation import problems_of
+
+    numbers = {"acc_a": "1", "acc_b": "2", "acc_c": "3"}
+    for frame in tiny_frames.values():
+        if "account_id" in frame.columns:
+            frame["account_id"] = frame["account_id"].map(numbers)
+    tiny_frames["support_tickets"].loc[0, "account_id"] = written
+    (problem,) = [p for p in problems_of(tmp_path, tiny_frames) if p.severity == "error"]
+    assert (problem.table, problem.failing_rows) == ("support_tickets", 1)
+    assert problem.examples == [{"account_id": written}]
+    said = f" (the same keys written another way: {written!r} here is '1' in accounts; "
+    assert problem.check == "rows for unknown accounts" + (
+        said + "export the key alike in every table, as text or whole numbers)" if hint else ""
+    )

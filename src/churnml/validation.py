@@ -325,11 +325,29 @@ def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataPr
     if not n:
         return []
     ex = j.filter(orphan).select("account_id").distinct().limit(EXAMPLES).to_pandas()
-    return [
-        DataProblem(
-            name, "account_id", "rows for unknown accounts", n, ex.astype(str).to_dict("records")
-        )
-    ]
+    check = "rows for unknown accounts" + _key_format_hint(j.filter(orphan), known)
+    return [DataProblem(name, "account_id", check, n, ex.astype(str).to_dict("records"))]
+
+
+def _plain_key(key: ir.StringValue) -> ir.StringValue:
+    """A numeric key without the decoration one export adds and another does not."""
+    return key.strip().re_replace(r"\.0+$", "").re_replace(r"^0+([0-9])", r"\1")
+
+
+def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
+    """' (...)' when unknown keys match known ones once written alike (42.0 or 00042 for 42):
+    the tables write one key in two formats."""
+    keys = orphans.select(key=orphans.account_id.cast("string")).distinct()
+    ids = known.select(known_key=known.known_id.cast("string"))
+    pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return ""
+    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    return (
+        f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
+        "the key alike in every table, as text or whole numbers)"
+    )
 
 
 # The instant each activity row happened, for the checks against the account's history.
