@@ -357,3 +357,19 @@ def test_keys_written_another_way_are_named(tmp_path, tiny_frames, written, hint
     assert problem.check == "rows for unknown accounts" + (
         said + "export the key alike in every table, as text or whole numbers)" if hint else ""
     )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_source_path_that_is_a_folder_is_named(tmp_path, tiny_frames):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    (tmp_path / "exports").mkdir()
+    _point(config, "usage_events", "exports")
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["check-data", "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        f"source error: table usage_events: {tmp_path / 'exports'} is a folder; point "
+        "sources.usage_events.source.path at a file, or at the files in it with a glob such as "
+        f"{tmp_path / 'exports' / '*.csv'}"
+    )

@@ -346,6 +346,13 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
             f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
             "(relative paths start at the config file's folder)"
         )
+    folders = [f for f in files if Path(f).is_dir()]
+    if folders:
+        suffix = "parquet" if _is_parquet(source, pattern) else "csv"
+        raise SourceError(
+            f"table {table}: {folders[0]} is a folder; point sources.{table}.source.path at a "
+            f"file, or at the files in it with a glob such as {Path(folders[0]) / ('*.' + suffix)}"
+        )
     if _is_parquet(source, pattern):
         import pyarrow.parquet as pq
 
