@@ -373,3 +373,21 @@ def test_a_source_path_that_is_a_folder_is_named(tmp_path, tiny_frames):
         "sources.usage_events.source.path at a file, or at the files in it with a glob such as "
         f"{tmp_path / 'exports' / '*.csv'}"
     )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_quote_never_closed_is_named_not_called_a_cut_off_export(tmp_path, tiny_frames):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    accounts = tmp_path / "accounts.csv"
+    lines = accounts.read_text().splitlines()
+    lines[2] = lines[2].replace("Beta", '"Beta', 1)
+    accounts.write_text("\n".join(lines) + "\n")
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["train", "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(
+        f"source error: table accounts: {accounts} has a quote that is never closed, in the row "
+        "starting 'acc_b,Beta <b>Ltd</b>,2024-06-01"
+    )
+    assert "cut off" not in line

@@ -128,12 +128,26 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
         )
     last = _last_row(path, encoding, delimiter)
     if last is not None and len(last) != len(header):
+        _refuse_an_unclosed_quote(path, table, last)
         raise SourceError(
             f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
             f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
             "the file again."
         )
     return header
+
+
+def _refuse_an_unclosed_quote(path: Path, table: str, last: list[str]) -> None:
+    """A last 'row' holding line breaks is a quote opened and never closed: the rest of the
+    file reads as one value. Name the row where it opens, not a cut-off export."""
+    if not any("\n" in f or "\r" in f for f in last):
+        return
+    opened = ",".join(last).splitlines()[0][:160]
+    raise SourceError(
+        f"table {table}: {path} has a quote that is never closed, in the row starting "
+        f"{opened!r}: every row after it would be read as part of one value. Fix the quotes in "
+        'the export (a quote inside a value is written twice, "").'
+    )
 
 
 def _delimiter(sample: str) -> str:
@@ -167,7 +181,7 @@ def _tail(path: Path) -> tuple[bytes, bool]:
 
 def _last_row(path: Path, encoding: str, delimiter: str) -> list[str] | None:
     tail, whole = _tail(path)
-    lines = tail.decode(encoding, errors="replace").splitlines()
+    lines = tail.decode(encoding, errors="replace").splitlines(keepends=True)
     if not whole:
         lines = lines[1:]  # the first line of the tail may start mid-row
     rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
