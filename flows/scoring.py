@@ -37,6 +37,7 @@ from churnml.validation import (
     blank_unknown_plans,
     refuse_as_of_after_data,
     refuse_empty_scoring,
+    refuse_missing_features,
     screen_unknown_categories,
     unknown_plans,
 )
@@ -286,6 +287,7 @@ def scoring_flow(
         refuse_as_of_after_data(as_of, end, spec.windows_days)
         features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
         require_active_accounts(features, tables, as_of)
+        refuse_missing_features({t: b.features for t, (b, _) in champions.items()}, features)
         features, scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
         previous_drivers = stored_drivers(previous)  # read once, for changes and the report

@@ -391,3 +391,21 @@ def test_a_quote_never_closed_is_named_not_called_a_cut_off_export(tmp_path, tin
         "starting 'acc_b,Beta <b>Ltd</b>,2024-06-01"
     )
     assert "cut off" not in line
+
+
+def test_a_champion_needing_a_table_no_longer_mapped_names_it():
+    import pandas as pd
+
+    from churnml.validation import MissingFeaturesError, refuse_missing_features
+
+    features = pd.DataFrame({"account_id": ["a"], "usage_events_30d": [3.0]})
+    refuse_missing_features({"churn": ["usage_events_30d"]}, features)
+    wanted = ["usage_events_30d", "nps_last_score", "attr_region", "odd"]
+    with pytest.raises(MissingFeaturesError) as caught:
+        refuse_missing_features({"churn": ["usage_events_30d"], "upsell": wanted}, features)
+    assert str(caught.value) == (
+        "the upsell champion was trained on features the sources no longer give: "
+        "nps_last_score, attr_region, odd (from sources.accounts, sources.nps_responses). Map "
+        "the sources as they were at training, or retrain (`churnml train`). Nothing was scored "
+        "or written."
+    )

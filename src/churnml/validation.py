@@ -817,3 +817,42 @@ def refuse_empty_scoring(
     else:
         why = "no subscription is live at that instant; check subscriptions.start_at and end_at"
     raise NoActiveAccountsError(f"{head}: {why}. Nothing was scored or written.")
+
+
+class MissingFeaturesError(DataValidationError):
+    """The champion was trained on features the current sources do not give (a table no longer
+    mapped, a column dropped); nothing was scored or written."""
+
+    def __init__(self, message: str):
+        self.problems = []
+        ValueError.__init__(self, message)
+
+
+# The source table each feature family is computed from, to say which one went missing.
+FAMILY_SOURCES = {
+    "usage": "usage_events",
+    "support": "support_tickets",
+    "nps": "nps_responses",
+    "contract": "subscriptions",
+    "cs": "cs_activities",
+    "attr": "accounts",
+}
+
+
+def refuse_missing_features(wanted: dict[str, Sequence[str]], features: pd.DataFrame) -> None:
+    """Stop when a champion needs features the scoring frame lacks, naming the source tables
+    they come from, instead of failing inside the model."""
+    for target, names in wanted.items():
+        missing = [f for f in names if f not in features.columns]
+        if not missing:
+            continue
+        tables = sorted({FAMILY_SOURCES.get(f.split("_")[0], "?") for f in missing} - {"?"})
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        where = f" (from {', '.join(f'sources.{t}' for t in tables)})" if tables else ""
+        raise MissingFeaturesError(
+            f"the {target} champion was trained on features the sources no longer give: {shown}"
+            f"{where}. Map the sources as they were at training, or retrain (`churnml train`). "
+            "Nothing was scored or written."
+        )
