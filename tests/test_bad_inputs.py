@@ -409,3 +409,12 @@ def test_a_champion_needing_a_table_no_longer_mapped_names_it():
         "the sources as they were at training, or retrain (`churnml train`). Nothing was scored "
         "or written."
     )
+
+
+def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
+    from churnml.io.preflight import check_csv_file
+
+    for text in ("PAR1_code,name\n1,a\n", "id,name,DUCKS\n1,a,2\n", "PK\tname\n1\ta\n"):
+        path = tmp_path / "t.csv"
+        path.write_text(text)
+        assert check_csv_file(path, "accounts") == text.split("\n")[0].replace("\t", ",").split(",")

@@ -223,6 +223,8 @@ def file_kind(path: Path) -> tuple[str, str] | None:
     """What a file is when its first bytes say it is no text (kind, how to fix), else None."""
     with path.open("rb") as fh:
         head = fh.read(16)
+    if not any(b < 0x20 and b not in (0x09, 0x0A, 0x0D) for b in head):
+        return None  # text, even if it starts like a magic number (a column named PAR1...)
     for offset, magic, what, fix in _OTHER_KINDS:
         if head[offset : offset + len(magic)] == magic:
             return what, fix
