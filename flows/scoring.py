@@ -37,6 +37,7 @@ from churnml.validation import (
     blank_unknown_plans,
     refuse_as_of_after_data,
     refuse_empty_scoring,
+    refuse_missing_features,
     screen_unknown_categories,
     unknown_plans,
 )
@@ -101,13 +102,21 @@ def screen_categories(features, champions: dict, cfg: ChurnmlConfig):
     """Stop on category values (and plans) the champions never saw, unless configured to score
     them as missing: then the features with those plans unranked, and what was scored so."""
     unseen: dict[str, list[str]] = {}
+    known: dict[str, list[str]] = {}  # what the champions saw, to name a changed spelling
     for bundle, _ in champions.values():
         found = unknown_categories(bundle, features)
+        plans = list(bundle.spec.get("plan_order", ()))
         if "contract_plan_rank" in bundle.features:
-            found |= unknown_plans(features, bundle.spec.get("plan_order", ()))
+            found |= unknown_plans(features, plans)
         for column, values in found.items():
             unseen[column] = sorted(set(unseen.get(column, [])) | set(values))
-    problems = screen_unknown_categories(unseen, features, cfg.validation.unknown_categories)
+            seen = [
+                *bundle.categories.get(column, []),
+                *(plans if column == "contract_plan" else []),
+            ]
+            known[column] = [*known.get(column, []), *map(str, seen)]
+    policy = cfg.validation.unknown_categories
+    problems = screen_unknown_categories(unseen, features, policy, known)
     for problem in problems:
         get_run_logger().warning("scored as missing: %s", problem)
     features = blank_unknown_plans(features, unseen.get("contract_plan", []))
@@ -278,6 +287,7 @@ def scoring_flow(
         refuse_as_of_after_data(as_of, end, spec.windows_days)
         features = build_matrix(tables, [as_of], spec, cfg, None, labelled=False)
         require_active_accounts(features, tables, as_of)
+        refuse_missing_features({t: b.features for t, (b, _) in champions.items()}, features)
         features, scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
         previous_drivers = stored_drivers(previous)  # read once, for changes and the report

@@ -144,3 +144,20 @@ def test_several_config_mistakes_are_still_one_line(tmp_path):
     line = assert_one_line_refusal(result, tmp_path, {"churnml.yaml"})
     for part in ("sources: Field required", "sorces: Extra inputs", "snapshots.count"):
         assert part in line
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["models", "score"])
+def test_models_and_score_before_any_training_create_no_store(tmp_path, tiny_frames, command):
+    config = _config(tmp_path, tiny_frames)  # the default store: mlruns/mlflow.db, not there
+    before = {p.name for p in tmp_path.rglob("*")}
+    result = CliRunner().invoke(app, [command, "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    store = tmp_path / "mlruns" / "mlflow.db"
+    assert lines[0].startswith(
+        f"NoChampion: no model is registered yet (MLflow store {store} does not exist): run "
+        "`churnml train` first"
+    )
+    assert {p.name for p in tmp_path.rglob("*")} == before, "a store was created"

@@ -71,7 +71,7 @@ def test_mapping_to_a_missing_source_column(tmp_path, tiny_frames):
 
 def test_unparseable_dates_and_numbers(tmp_path, tiny_frames):
     subs = tiny_frames["subscriptions"].astype({"start_at": "str", "mrr": "str"})
-    subs.loc[1, "start_at"] = "31/02/2024"
+    subs.loc[1, "start_at"] = "2024-02-31"
     subs.loc[2, "mrr"] = "lots"
     tiny_frames["subscriptions"] = subs
     found = {(p.table, p.column, p.check): p for p in problems_of(tmp_path, tiny_frames)}
@@ -647,6 +647,7 @@ def test_score_answers_no_active_account_in_one_line(monkeypatch):
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", nobody)
     monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
+    monkeypatch.setattr("churnml.cli._refuse_an_as_of_outside_the_data", lambda cfg, as_of: None)
     result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
     assert result.exit_code == 1
     assert result.output.strip() == (

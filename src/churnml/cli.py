@@ -113,6 +113,13 @@ def demo_data(
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
+    for option, value, least in (
+        ("--accounts", accounts, 1),
+        ("--months", months, 1),
+        ("--events-per-user-day", events_per_user_day, 0),
+    ):
+        if value < least:
+            raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
     cfg = _config(config)
     from churnml.io.warehouse_writer import write_demo_warehouse
 
@@ -144,10 +151,10 @@ def check_data(config: ConfigOption = None) -> None:
         typer.secho(f"{len(warnings)} data warning(s) (runs go on):", fg="yellow")
         for p in warnings:
             typer.secho(f"  - {p}", fg="yellow")
-    if errors:
-        typer.secho(f"{len(errors)} data problem(s):", fg="red", err=True)
+    if errors:  # on stdout with the profile: one report, read in order wherever it goes
+        typer.secho(f"{len(errors)} data problem(s):", fg="red")
         for p in errors:
-            typer.secho(f"  - {p}", fg="red", err=True)
+            typer.secho(f"  - {p}", fg="red")
         raise typer.Exit(1)
     typer.secho("all checks passed" + (" (with warnings)" if warnings else ""), fg="green")
 
@@ -165,21 +172,42 @@ def train(config: ConfigOption = None) -> None:
     typer.echo(summary["markdown"])
 
 
+def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
+    """A local MLflow store that does not exist holds no model: say so in one line instead of
+    letting MLflow create an empty store just to find nothing in it."""
+    from churnml.io.mlflow_store import local_store
+
+    store = local_store(cfg)
+    if store is not None and not store.exists():
+        raise _fail(
+            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
+            f"run `churnml train` first{consequence}",
+            1,
+        )
+
+
+def _refuse_an_as_of_outside_the_data(cfg, as_of: date) -> None:
+    """An as-of past the data's end or before its start is answered in a second, not after
+    Prefect's start-up."""
+    from churnml.io.preflight import SourceError, refuse_an_as_of_outside_the_data
+    from churnml.validation import NoActiveAccountsError
+
+    try:
+        refuse_an_as_of_outside_the_data(cfg, as_of)
+    except SourceError as exc:
+        raise _fail(f"mapping error: {exc}") from None
+    except NoActiveAccountsError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+
+
 def _require_a_champion(cfg) -> None:
     """Scoring without any champion stops before the flow's slow start-up, in one line."""
     import logging
 
+    _refuse_a_missing_store(cfg, "; nothing was scored or written")
     from churnml.io import registry
-    from churnml.io.tracking import TrackingError, configure, tracking_uri
+    from churnml.io.tracking import TrackingError, configure
 
-    uri = tracking_uri(cfg)
-    store = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-    if store is not None and not store.exists():  # not created just to find it empty
-        raise _fail(
-            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
-            "run `churnml train` first; nothing was scored or written",
-            1,
-        )
     wanted = [t for t in ("churn", "upsell") if t in cfg.training.targets]
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # schema upgrades
     try:
@@ -207,6 +235,8 @@ def score(
         raise _fail(f"--lang must be en or ja, got {lang!r}")
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True)
+    if chosen is not None:
+        _refuse_an_as_of_outside_the_data(cfg, chosen)
     _require_a_champion(cfg)
     _quiet_prefect()
     from flows.scoring import scoring_flow
@@ -240,6 +270,47 @@ def score(
         )
 
 
+def _require_a_scoring_run(cfg, requested: date | None) -> None:
+    """Evaluating before any scoring run (or an as-of never scored) stops before the flow's
+    slow start-up, in one line; whether the as-of is mature is the flow's to say."""
+    from churnml.io import score_history
+    from churnml.io.sinks import SinkError
+
+    try:
+        sink = score_history.history_sink(cfg)
+        warehouse = cfg.resolve(cfg.warehouse.path)
+        if sink.kind == "duckdb" and not warehouse.exists():
+            raise _fail(
+                f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): "
+                "run `churnml score` first",
+                1,
+            )
+        if sink.kind != "duckdb":
+            return  # a database or folder sink is read (with retries) by the flow
+        from churnml.io.sources import SourceError, connect_warehouse
+
+        try:
+            con = connect_warehouse(cfg, read_only=True)
+        except SourceError:
+            return  # held by another run: the flow waits for it
+        try:
+            history = score_history.history(con, cfg)
+            scored, where = history.as_ofs(), history.describe()
+        finally:
+            con.disconnect()
+    except SinkError as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+    if not scored:
+        raise _fail(f"TrackRecordError: no scored as-of in {where}: run `churnml score` first", 1)
+    if requested is not None and requested not in scored:
+        shown = ", ".join(str(a) for a in scored[-6:])
+        raise _fail(
+            f"TrackRecordError: as-of {requested} was never scored in {where} (latest scored: "
+            f"{shown})",
+            1,
+        )
+
+
 @app.command()
 def evaluate(
     as_of: Annotated[
@@ -252,7 +323,8 @@ def evaluate(
 ) -> None:
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
-    _config(config, sources=True)
+    cfg = _config(config, sources=True)
+    _require_a_scoring_run(cfg, chosen)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow
 
@@ -338,10 +410,11 @@ def pd_date(value) -> str:
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List each target's registered model versions, the champion and the gate's reason."""
+    cfg = _config(config, warehouse=False)
+    _refuse_a_missing_store(cfg)
     from churnml.io import registry
     from churnml.io.tracking import TrackingError, configure
 
-    cfg = _config(config, warehouse=False)
     try:
         configure(cfg)
         for target in ("churn", "upsell"):

@@ -29,6 +29,7 @@ from churnml.features import HIGH_PRIORITIES
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
+EMPTY_TABLE = "table is empty"
 EXAMPLES = 3
 
 
@@ -52,6 +53,9 @@ class DataValidationError(ValueError):
 
     def __init__(self, problems: list[DataProblem]):
         self.problems = problems
+        if len(problems) == 1:  # one problem, one line
+            super().__init__(f"{problems[0]}; nothing was computed or written")
+            return
         lines = [f"{len(problems)} data problem(s) found; nothing was computed or written:"]
         lines += [f"  - {p}" for p in problems]
         super().__init__("\n".join(lines))
@@ -106,12 +110,7 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
     if col.required and col.name != "account_id":
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
-        what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
-        bad = r.notnull() & (r.strip() != "") & v.isnull()
-        if col.dtype in ("float64", "int64"):
-            checks.append(_Check(col.name, what + _NUMBER_HINT, bad & r.contains(",")))
-            bad = bad & ~r.contains(",")
-        checks.append(_Check(col.name, what, bad))
+        checks += _unparsed_text_checks(r, v, col)
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
@@ -138,6 +137,34 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
             )
         )
     return checks
+
+
+# Text some exports write for an empty cell; read as a value, it does not parse.
+_MISSING_PLACEHOLDERS = ("n/a", "na", "#n/a", "null", "none", "nan", "nil", "-", "?")
+_PLACEHOLDER_HINT = " (a placeholder for a missing value? leave the cell empty in the export)"
+_DATE_ORDER_HINT = (
+    " (day-first or month-first, e.g. 31/01/2025 or 01/31/2025, is ambiguous: export dates as "
+    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
+)
+
+
+def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Check]:
+    """Text that does not parse as the contract type, with the likely reason when the values
+    show it: a placeholder for empty, a thousands separator, a day-first date, Unix time."""
+    what = "unparseable date" if col.dtype == "timestamp" else f"not a valid {col.dtype}"
+    bad = r.notnull() & (r.strip() != "") & v.isnull()
+    reasons = [(r.strip().lower().isin(list(_MISSING_PLACEHOLDERS)), _PLACEHOLDER_HINT)]
+    if col.dtype in ("float64", "int64"):
+        reasons.append((r.contains(","), _NUMBER_HINT))
+    if col.dtype == "timestamp":
+        reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
+        epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}})"
+        reasons.append((r.re_search(r"^\s*\d{9,13}(\.\d*)?\s*$"), epoch))
+    checks = []
+    for reason, hint in reasons:
+        checks.append(_Check(col.name, what + hint, bad & reason))
+        bad = bad & ~reason
+    return [*checks, _Check(col.name, what, bad)]
 
 
 def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
@@ -245,7 +272,7 @@ def check_table(
     result = both.aggregate(rows=both.count(), **aggregates).to_pandas().iloc[0]
     if int(result["rows"]) == 0:
         # an optional table may be empty (no tickets yet): its features are zeros
-        return [] if contract.optional else [DataProblem(name, "*", "table is empty", 0)]
+        return [] if contract.optional else [DataProblem(name, "*", EMPTY_TABLE, 0)]
     problems: list[DataProblem] = []
     key_cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
     for col, (offset, naive) in zones.items():
@@ -298,11 +325,29 @@ def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataPr
     if not n:
         return []
     ex = j.filter(orphan).select("account_id").distinct().limit(EXAMPLES).to_pandas()
-    return [
-        DataProblem(
-            name, "account_id", "rows for unknown accounts", n, ex.astype(str).to_dict("records")
-        )
-    ]
+    check = "rows for unknown accounts" + _key_format_hint(j.filter(orphan), known)
+    return [DataProblem(name, "account_id", check, n, ex.astype(str).to_dict("records"))]
+
+
+def _plain_key(key: ir.StringValue) -> ir.StringValue:
+    """A numeric key without the decoration one export adds and another does not."""
+    return key.strip().re_replace(r"\.0+$", "").re_replace(r"^0+([0-9])", r"\1")
+
+
+def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
+    """' (...)' when unknown keys match known ones once written alike (42.0 or 00042 for 42):
+    the tables write one key in two formats."""
+    keys = orphans.select(key=orphans.account_id.cast("string")).distinct()
+    ids = known.select(known_key=known.known_id.cast("string"))
+    pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return ""
+    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    return (
+        f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
+        "the key alike in every table, as text or whole numbers)"
+    )
 
 
 # The instant each activity row happened, for the checks against the account's history.
@@ -528,7 +573,7 @@ def validate_sources(
         problems += check_plan_names(subscriptions, plan_order)
     if "support_tickets" in mapped:
         problems += check_ticket_priorities(mapped["support_tickets"].table)
-    if "accounts" in mapped:
+    if "accounts" in mapped and not _explain_empty_accounts(problems):
         accounts = mapped["accounts"].table
         if subscriptions is None:
             problems += check_creation_dates(accounts)
@@ -539,6 +584,19 @@ def validate_sources(
             if name in ACTIVITY_TIMES:
                 problems += check_activity_history(name, m.table, accounts, subscriptions)
     return only_errors(problems) + only_warnings(problems)
+
+
+def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
+    """An empty accounts table makes every other table's rows 'unknown accounts': one problem
+    saying so replaces that cascade. True when the accounts table is empty."""
+    for p in problems:
+        if (p.table, p.column, p.check) == ("accounts", "*", EMPTY_TABLE):
+            p.check = (
+                f"{EMPTY_TABLE}: no account to match the other tables' rows to (their account "
+                "checks are skipped); check sources.accounts (the file, table or query it reads)"
+            )
+            return True
+    return False
 
 
 def only_errors(problems: list[DataProblem]) -> list[DataProblem]:
@@ -599,8 +657,24 @@ class UnknownCategoriesError(DataValidationError):
     """The scoring data holds category values the champion never saw; nothing was written."""
 
 
+def _spelt_differently(values: Sequence[str], known: Sequence[str]) -> str:
+    """' ('Business' is 'business' ...)' when new values differ from known ones only in letter
+    case or spacing: an export that changed its spelling, not a new category."""
+    by_key = {str(k).strip().lower(): str(k) for k in known}
+    pairs = [(v, by_key[v.strip().lower()]) for v in values if v.strip().lower() in by_key]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{v!r} is {k!r}" for v, k in pairs[:5])
+    return (
+        f" ({shown} in another letter case or spacing: export them as the model was trained on "
+        "them, or translate them with a derive map)"
+    )
+
+
 def unknown_category_problems(
-    unseen: dict[str, list[str]], features: pd.DataFrame
+    unseen: dict[str, list[str]],
+    features: pd.DataFrame,
+    known: dict[str, Sequence[str]] | None = None,
 ) -> list[DataProblem]:
     """One problem per feature column with values the model never saw, with example accounts."""
     problems = []
@@ -615,7 +689,8 @@ def unknown_category_problems(
             DataProblem(
                 "features",
                 column,
-                f"category values the model never saw: {shown}",
+                f"category values the model never saw: {shown}"
+                + _spelt_differently(values, (known or {}).get(column, ())),
                 len(rows),
                 examples,
             )
@@ -624,14 +699,17 @@ def unknown_category_problems(
 
 
 def screen_unknown_categories(
-    unseen: dict[str, list[str]], features: pd.DataFrame, policy: str = "stop"
+    unseen: dict[str, list[str]],
+    features: pd.DataFrame,
+    policy: str = "stop",
+    known: dict[str, Sequence[str]] | None = None,
 ) -> list[DataProblem]:
     """Stop on values the model never saw, or (policy ``score_as_missing``) return them to report.
 
     A new plan or region silently scored as missing can move many accounts' scores; the default
     makes someone decide, the option lets scoring go on while saying what was treated as missing.
     """
-    problems = unknown_category_problems(unseen, features)
+    problems = unknown_category_problems(unseen, features, known)
     if problems and policy == "stop":
         raise UnknownCategoriesError(problems)
     return problems
@@ -739,3 +817,42 @@ def refuse_empty_scoring(
     else:
         why = "no subscription is live at that instant; check subscriptions.start_at and end_at"
     raise NoActiveAccountsError(f"{head}: {why}. Nothing was scored or written.")
+
+
+class MissingFeaturesError(DataValidationError):
+    """The champion was trained on features the current sources do not give (a table no longer
+    mapped, a column dropped); nothing was scored or written."""
+
+    def __init__(self, message: str):
+        self.problems = []
+        ValueError.__init__(self, message)
+
+
+# The source table each feature family is computed from, to say which one went missing.
+FAMILY_SOURCES = {
+    "usage": "usage_events",
+    "support": "support_tickets",
+    "nps": "nps_responses",
+    "contract": "subscriptions",
+    "cs": "cs_activities",
+    "attr": "accounts",
+}
+
+
+def refuse_missing_features(wanted: dict[str, Sequence[str]], features: pd.DataFrame) -> None:
+    """Stop when a champion needs features the scoring frame lacks, naming the source tables
+    they come from, instead of failing inside the model."""
+    for target, names in wanted.items():
+        missing = [f for f in names if f not in features.columns]
+        if not missing:
+            continue
+        tables = sorted({FAMILY_SOURCES.get(f.split("_")[0], "?") for f in missing} - {"?"})
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        where = f" (from {', '.join(f'sources.{t}' for t in tables)})" if tables else ""
+        raise MissingFeaturesError(
+            f"the {target} champion was trained on features the sources no longer give: {shown}"
+            f"{where}. Map the sources as they were at training, or retrain (`churnml train`). "
+            "Nothing was scored or written."
+        )

@@ -26,6 +26,13 @@ class SourceReadError(SourceError):
     the only source failure worth retrying."""
 
 
+def _open_bytes(path: Path):
+    """The file's bytes, decompressed when it is gzip (``.csv.gz``, which DuckDB reads as is)."""
+    import gzip
+
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
 def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
     """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
 
@@ -35,7 +42,7 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with path.open("rb") as fh:
+    with _open_bytes(path) as fh:
         while chunk := fh.read(chunk_size):
             try:
                 decoder.decode(chunk)
@@ -49,7 +56,7 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
 
 
 def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
-    with path.open("rb") as fh:
+    with _open_bytes(path) as fh:
         head = fh.read(bad + 1)
         rest = fh.readline()
     lines = head.split(b"\n")
@@ -83,11 +90,28 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
     key = (str(path), stat.st_size, stat.st_mtime_ns, encoding)
     if key in _CHECKED_CSV:
         return _CHECKED_CSV[key]
+    import gzip
+    import zlib
+
+    try:
+        header = _checked_header(path, table, encoding)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise SourceError(
+            f"table {table}: {path} is not a whole gzip file ({exc}); the export or download "
+            "looks cut off. Export the file again."
+        ) from None
+    _CHECKED_CSV[key] = header
+    return header
+
+
+def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
+    refuse_other_kinds_of_file(path, table)
     if encoding == "utf-8":
         check_utf8(path, table)
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
+    with _open_text(path, encoding) as fh:
         delimiter = _delimiter(fh.read(_TAIL_BYTES))
-        fh.seek(0)
+    with _open_text(path, encoding) as fh:
         header = next(csv.reader(fh, delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"table {table}: file {path} is empty (no header line)")
@@ -102,15 +126,28 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
             f"table {table}: file {path} repeats column name(s) {duplicated} in its header; one "
             "of each would be dropped. Rename the duplicates in the export."
         )
-    last = _last_row(path, encoding, stat.st_size, delimiter)
+    last = _last_row(path, encoding, delimiter)
     if last is not None and len(last) != len(header):
+        _refuse_an_unclosed_quote(path, table, last)
         raise SourceError(
             f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
             f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
             "the file again."
         )
-    _CHECKED_CSV[key] = header
     return header
+
+
+def _refuse_an_unclosed_quote(path: Path, table: str, last: list[str]) -> None:
+    """A last 'row' holding line breaks is a quote opened and never closed: the rest of the
+    file reads as one value. Name the row where it opens, not a cut-off export."""
+    if not any("\n" in f or "\r" in f for f in last):
+        return
+    opened = ",".join(last).splitlines()[0][:160]
+    raise SourceError(
+        f"table {table}: {path} has a quote that is never closed, in the row starting "
+        f"{opened!r}: every row after it would be read as part of one value. Fix the quotes in "
+        'the export (a quote inside a value is written twice, "").'
+    )
 
 
 def _delimiter(sample: str) -> str:
@@ -121,15 +158,87 @@ def _delimiter(sample: str) -> str:
     return best if counts[best] else ","
 
 
-def _last_row(path: Path, encoding: str, size: int, delimiter: str) -> list[str] | None:
-    with path.open("rb") as fh:
-        fh.seek(max(size - _TAIL_BYTES, 0))
-        tail = fh.read().decode(encoding, errors="replace")
-    lines = tail.splitlines()
-    if size > _TAIL_BYTES:
+def _open_text(path: Path, encoding: str):
+    import io
+
+    return io.TextIOWrapper(_open_bytes(path), encoding=encoding, errors="replace", newline="")
+
+
+def _tail(path: Path) -> tuple[bytes, bool]:
+    """The file's last bytes (decompressed) and whether they are the whole file."""
+    if not path.name.endswith(".gz"):
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            fh.seek(max(size - _TAIL_BYTES, 0))
+            return fh.read(), size <= _TAIL_BYTES
+    tail, whole = b"", True
+    with _open_bytes(path) as fh:
+        while chunk := fh.read(1 << 20):
+            whole = whole and len(tail) + len(chunk) <= _TAIL_BYTES
+            tail = (tail + chunk)[-_TAIL_BYTES:]
+    return tail, whole
+
+
+def _last_row(path: Path, encoding: str, delimiter: str) -> list[str] | None:
+    tail, whole = _tail(path)
+    lines = tail.decode(encoding, errors="replace").splitlines(keepends=True)
+    if not whole:
         lines = lines[1:]  # the first line of the tail may start mid-row
     rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
-    return rows[-1] if len(rows) > 1 or size <= _TAIL_BYTES else None
+    return rows[-1] if len(rows) > 1 or whole else None
+
+
+# What a file that is not CSV text starts with, and how to give it to churnml instead.
+_OTHER_KINDS = (
+    (
+        0,
+        b"PK\x03\x04",
+        "an Excel workbook (or another zip archive)",
+        "save it as CSV UTF-8 or Parquet and point sources.{table}.source.path at that file",
+    ),
+    (
+        0,
+        b"\xd0\xcf\x11\xe0",
+        "an Excel 97-2003 workbook",
+        "save it as CSV UTF-8 or Parquet and point sources.{table}.source.path at that file",
+    ),
+    (
+        0,
+        b"PAR1",
+        "a Parquet file",
+        "set sources.{table}.source.format: parquet (or name the file .parquet)",
+    ),
+    (0, b"\x1f\x8b", "gzip-compressed", "name it .csv.gz (read as compressed CSV) or unpack it"),
+    (0, b"SQLite format 3", "an SQLite database", "export the table as CSV or Parquet"),
+    (
+        8,
+        b"DUCK",
+        "a DuckDB database",
+        "read it with source: {{kind: duckdb, database: <path>, table: <table>}}",
+    ),
+)
+
+
+def file_kind(path: Path) -> tuple[str, str] | None:
+    """What a file is when its first bytes say it is no text (kind, how to fix), else None."""
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if not any(b < 0x20 and b not in (0x09, 0x0A, 0x0D) for b in head):
+        return None  # text, even if it starts like a magic number (a column named PAR1...)
+    for offset, magic, what, fix in _OTHER_KINDS:
+        if head[offset : offset + len(magic)] == magic:
+            return what, fix
+    return None
+
+
+def refuse_other_kinds_of_file(path: Path, table: str) -> None:
+    """A workbook, Parquet or database file read as CSV would be 'not UTF-8' with a row of binary
+    noise; say what the file is instead."""
+    kind = file_kind(path)
+    if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
+        return
+    what, fix = kind
+    raise SourceError(f"table {table}: {path} is {what}, not a CSV file; {fix.format(table=table)}")
 
 
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
@@ -158,11 +267,34 @@ def check_duckdb_file(path: Path, where: str, fix: str) -> None:
 
 def preflight_warehouse(cfg: ChurnmlConfig) -> None:
     """The warehouse is a DuckDB file, or a path where one can be created."""
-    check_duckdb_file(
-        cfg.resolve(cfg.warehouse.path),
-        "warehouse.path",
-        "point it at a DuckDB file, or at a path that does not exist yet (it is then created)",
-    )
+    path = cfg.resolve(cfg.warehouse.path)
+    fix = "point it at a DuckDB file, or at a path that does not exist yet (it is then created)"
+    check_duckdb_file(path, "warehouse.path", fix)
+    check_creatable(path, "warehouse.path", "point it into a folder you can write to")
+
+
+def check_creatable(path: Path, where: str, fix: str) -> None:
+    """A file that does not exist yet can be created: its nearest existing folder is a folder
+    and writable (else the flow would fail after its start-up, with a traceback per retry)."""
+    import os
+
+    if path.exists():
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SourceError(f"{where}: {path} cannot be created, {ancestor} is a file; {fix}")
+    if not os.access(ancestor, os.W_OK | os.X_OK) or _read_only_mount(ancestor):
+        raise SourceError(
+            f"{where}: {path} cannot be created, folder {ancestor} is not writable; {fix}"
+        )
+
+
+def _read_only_mount(folder: Path) -> bool:
+    import os
+
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def preflight_sources(cfg: ChurnmlConfig) -> None:
@@ -182,6 +314,7 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
             _check_columns(name, mapping, cfg, columns)
+            _check_has_rows(name, mapping.source, cfg)
         key = mapping.account_key
         if key is not None and key.lookup is not None:
             lookup = _source_columns(key.lookup, cfg, f"{name}_lookup")
@@ -190,6 +323,32 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     raise SourceError(
                         f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
                     )
+
+
+def _is_parquet(source: FileSource, pattern: str) -> bool:
+    if source.format == "auto":
+        return pattern.endswith((".parquet", ".pq"))
+    return source.format == "parquet"
+
+
+def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
+    """Say what a file read as Parquet is instead: a CSV export, a workbook..."""
+    kind = file_kind(path)
+    with path.open("rb") as fh:
+        text = b"\x00" not in fh.read(4096)
+    if kind is not None and kind[0] != "a Parquet file":
+        what, fix = kind
+        return SourceError(
+            f"table {table}: {path} is {what}, not Parquet; {fix.format(table=table)}"
+        )
+    if kind is None and text:
+        return SourceError(
+            f"table {table}: {path} is text (a CSV file?), not Parquet; name it .csv or set "
+            f"sources.{table}.source.format: csv"
+        )
+    return SourceError(
+        f"table {table}: {path} is not a readable Parquet file ({type(exc).__name__})"
+    )
 
 
 def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
@@ -203,18 +362,20 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
             f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
             "(relative paths start at the config file's folder)"
         )
-    fmt = source.format
-    if fmt == "auto":
-        fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
-    if fmt == "parquet":
+    folders = [f for f in files if Path(f).is_dir()]
+    if folders:
+        suffix = "parquet" if _is_parquet(source, pattern) else "csv"
+        raise SourceError(
+            f"table {table}: {folders[0]} is a folder; point sources.{table}.source.path at a "
+            f"file, or at the files in it with a glob such as {Path(folders[0]) / ('*.' + suffix)}"
+        )
+    if _is_parquet(source, pattern):
         import pyarrow.parquet as pq
 
         try:
             return list(pq.read_schema(files[0]).names)
         except Exception as exc:
-            raise SourceError(
-                f"table {table}: {files[0]} is not a readable Parquet file ({type(exc).__name__})"
-            ) from None
+            raise _not_parquet(Path(files[0]), table, exc) from None
     headers = [check_csv_file(Path(f), table, source.encoding) for f in files]
     for file, header in zip(files[1:], headers[1:], strict=True):
         if header != headers[0]:
@@ -231,9 +392,11 @@ def _check_columns(
     renamed = {k: v for k, v in mapping.columns.items() if isinstance(v, str)}
     for target, src in renamed.items():
         if src not in columns:
+            like = _similar(src, columns)
             raise SourceError(
                 f"table {name}, column {target}: mapped to source column {src!r}, which does not "
                 f"exist (source columns: {columns})"
+                + (f"; did you mean {like!r}? (names are case-sensitive)" if like else "")
             )
     key = mapping.account_key
     if key is not None and key.column not in columns:
@@ -250,7 +413,98 @@ def _check_columns(
         if col.name == "account_id" and key is not None:
             continue
         if col.name not in columns:
+            like = _similar(col.name, columns)
+            compose = (
+                f", or compose it: derive: {{{col.name}: {{concat: [<columns that tell rows "
+                "apart>]}}"
+                if col.name in contract.key and not like
+                else ""
+            )
             raise SourceError(
                 f"table {name}, column {col.name}: required column not found (source columns: "
-                f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: your_column)"
+                f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: "
+                f"{like or 'your_column'}{compose})"
             )
+
+
+def _similar(name: str, columns: list[str]) -> str | None:
+    """The source column a name most likely means: the same but for letter case, spaces and
+    underscores (ACCOUNT_ID, Account Id), else a close spelling."""
+    import difflib
+
+    def plain(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    same = [c for c in columns if plain(c) == plain(name)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in columns], 1, 0.7)
+    return next((c for c in columns if close and c.lower() == close[0]), None)
+
+
+def _file_has_rows(path: Path, fmt: str, encoding: str) -> bool:
+    """Whether a file holds a row beyond its header (stops at the first one)."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(path).num_rows > 0
+    with _open_text(path, encoding) as fh:
+        lines = (line for line in fh if line.strip())
+        next(lines, None)  # the header
+        return next(lines, None) is not None
+
+
+def _check_has_rows(name: str, source: FileSource, cfg: ChurnmlConfig) -> None:
+    """A required table (accounts, subscriptions) exported as a header only: one line here,
+    instead of every other table's rows reported as belonging to unknown accounts."""
+    contract = TABLES.get(name)
+    if contract is None or contract.optional:
+        return
+    pattern = str(cfg.resolve(source.path))
+    files = sorted(glob.glob(pattern))
+    fmt = "parquet" if _is_parquet(source, pattern) else "csv"
+    if any(_file_has_rows(Path(f), fmt, source.encoding) for f in files):
+        return
+    what = files[0] if len(files) == 1 else f"each of the {len(files)} files matching {pattern}"
+    raise SourceError(
+        f"table {name}: {what} has a header but no rows, and {name} may not be empty "
+        f"({_WHY_NOT_EMPTY.get(name, 'it is required')}): export it again with its rows, or fix "
+        f"sources.{name}.source.path"
+    )
+
+
+_WHY_NOT_EMPTY = {
+    "accounts": "every other table's rows would belong to unknown accounts",
+    "subscriptions": "no account would ever have been a customer",
+}
+
+
+def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
+    """Raise NoActiveAccountsError (AsOfAfterDataError) for a scoring as-of past the end of the
+    data or before the first subscription, from a cheap read of the latest event, ticket, answer
+    or contract date and the first start, before any flow starts (the scoring flow checks again,
+    with the champion's windows)."""
+    from churnml.io.sources import connect_for_checks, load_sources
+    from churnml.matrix import observed_until
+    from churnml.validation import (
+        DataValidationError,
+        active_span,
+        refuse_as_of_after_data,
+        refuse_empty_scoring,
+    )
+
+    con = connect_for_checks(cfg)
+    try:
+        mapped = load_sources(con, cfg)
+        end = observed_until({name: m.table for name, m in mapped.items()})
+        refuse_as_of_after_data(as_of, end, cfg.features.windows_days)
+        subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
+        first = active_span(subscriptions)[0] if subscriptions is not None else None
+        if first is not None and as_of <= first.date():
+            refuse_empty_scoring(as_of, subscriptions)
+    except DataValidationError:
+        raise  # the as-of is refused
+    except (SourceReadError, ValueError):
+        return  # an outage is retried and timeless data refused by the flow, after its checks
+    finally:
+        con.disconnect()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import mlflow
 import pandas as pd
 
 from churnml.config import ChurnmlConfig
+from churnml.io.mlflow_store import local_store, tracking_uri
 from churnml.urls import mask_url, redact
 
 TRAINING_RUN_TAG = "churnml.run"
@@ -28,34 +28,11 @@ class TrackingError(RuntimeError):
     """The MLflow store is unreachable or holds no usable champion (see churnml.io.registry)."""
 
 
-# `mlflow.set_tracking_uri` copies every store it is given into MLFLOW_TRACKING_URI, so in one
-# process (a notebook, the API) a later config would silently keep an earlier config's store.
-_FROM_CONFIG: set[str] = set()
-
-
-def _user_store() -> str | None:
-    """MLFLOW_TRACKING_URI when the user set it, None when it holds a store from a config."""
-    from_env = os.environ.get("MLFLOW_TRACKING_URI")
-    return None if not from_env or from_env in _FROM_CONFIG else from_env
-
-
-def tracking_uri(cfg: ChurnmlConfig) -> str:
-    """The MLflow store: MLFLOW_TRACKING_URI when the user set it (where a URL with a password
-    belongs), else the config's, with a relative SQLite path made absolute."""
-    from_env = _user_store()
-    if from_env:
-        return from_env
-    uri = cfg.mlflow.tracking_uri
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        path = cfg.resolve(uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{path}"
-    _FROM_CONFIG.add(uri)
-    return uri
-
-
 def configure(cfg: ChurnmlConfig) -> str:
     """Point MLflow at the configured store and experiment; returns the experiment id."""
+    store = local_store(cfg)
+    if store is not None:
+        store.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri(cfg))
     try:
         experiment = mlflow.get_experiment_by_name(cfg.mlflow.experiment)

@@ -1,0 +1,39 @@
+"""Where the MLflow store is, without importing MLflow: a read-only command that finds no
+local store answers at once instead of creating an empty one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from churnml.config import ChurnmlConfig
+
+# `mlflow.set_tracking_uri` copies every store it is given into MLFLOW_TRACKING_URI, so in one
+# process (a notebook, the API) a later config would silently keep an earlier config's store.
+_FROM_CONFIG: set[str] = set()
+
+
+def _user_store() -> str | None:
+    """MLFLOW_TRACKING_URI when the user set it, None when it holds a store from a config."""
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if not from_env or from_env in _FROM_CONFIG else from_env
+
+
+def tracking_uri(cfg: ChurnmlConfig) -> str:
+    """The MLflow store: MLFLOW_TRACKING_URI when the user set it (where a URL with a password
+    belongs), else the config's, with a relative SQLite path made absolute."""
+    from_env = _user_store()
+    if from_env:
+        return from_env
+    uri = cfg.mlflow.tracking_uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{cfg.resolve(uri.removeprefix('sqlite:///'))}"
+    _FROM_CONFIG.add(uri)
+    return uri
+
+
+def local_store(cfg: ChurnmlConfig) -> Path | None:
+    """The SQLite file of a local store, None for a server: a read-only command looks for it
+    before MLflow would create an empty store just to find nothing in it."""
+    uri = tracking_uri(cfg)
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None

@@ -1,0 +1,420 @@
+"""A new user's mistakes in the data, each answered once and in one line: an empty accounts
+table, a scoring as-of after the data, and the order check-data reports in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from churnml.cli import app
+from test_cli import assert_one_line_refusal, no_flows, write_csv_config  # noqa: F401
+
+
+def test_an_empty_accounts_table_is_one_problem_not_a_cascade(tmp_path, tiny_frames):
+    from test_validation import problems_of
+
+    tiny_frames["accounts"] = tiny_frames["accounts"].iloc[:0]
+    (problem,) = problems_of(tmp_path, tiny_frames)
+    assert (problem.table, problem.column, problem.severity) == ("accounts", "*", "error")
+    assert problem.check.startswith("table is empty: no account to match the other tables' rows")
+    assert "sources.accounts" in problem.check
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["check-data", "train", "score", "evaluate"])
+@pytest.mark.parametrize(("table", "suffix"), [("accounts", "csv"), ("subscriptions", "parquet")])
+def test_a_required_table_with_a_header_only_is_refused_before_anything(
+    tmp_path, tiny_frames, command, table, suffix
+):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    empty = tmp_path / f"{table}.{suffix}"
+    if suffix == "parquet":
+        tiny_frames[table].iloc[:0].to_parquet(empty, index=False)
+        (tmp_path / f"{table}.csv").unlink()
+        raw = yaml.safe_load(config.read_text())
+        raw["sources"][table]["source"]["path"] = empty.name
+        config.write_text(yaml.safe_dump(raw))
+    else:
+        tiny_frames[table].iloc[:0].to_csv(empty, index=False)
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(f"source error: table {table}: {empty} has a header but no rows, ")
+    assert f"fix sources.{table}.source.path" in line
+    assert "unknown accounts (" not in line
+
+
+def test_an_empty_optional_table_is_fine(tmp_path, tiny_frames):
+    tiny_frames["support_tickets"] = tiny_frames["support_tickets"].iloc[:0]
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_data_reports_in_order_on_one_stream(tmp_path, tiny_frames):
+    """Profile, warnings, then problems: on one stream, so no capture can splice a problem
+    count onto the profile's last line."""
+    tiny_frames["subscriptions"].loc[0, "mrr"] = -5.0
+    tiny_frames["support_tickets"].loc[0, "priority"] = "P1"
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    assert result.exit_code == 1 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("accounts: 3 rows")  # the profile comes first
+    assert lines[-4] == "1 data warning(s) (runs go on):"
+    assert lines[-3].startswith("  - support_tickets.priority: priority not one of")
+    assert lines[-2] == "1 data problem(s):"
+    assert lines[-1].startswith("  - subscriptions.mrr: negative MRR (1 rows)")
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("as_of", "refused"), [("2025-03-17", False), ("2025-03-18", True), ("2024-01-01", True)]
+)
+def test_score_refuses_an_as_of_outside_the_data_before_anything_starts(
+    tmp_path, tiny_frames, as_of, refused
+):
+    """The data ends 2025-03-10 (acc_b's upgrade): a week later is the last as-of that scores.
+    No model is trained here: the as-of is answered first, in one line."""
+    import time
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    before = {p.name for p in tmp_path.rglob("*")}
+    started = time.process_time()
+    result = CliRunner().invoke(app, ["score", "--as-of", as_of, "-c", config])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    if not refused:
+        assert line.startswith("NoChampion: no model is registered yet")
+        return
+    expected = {
+        "2025-03-18": "AsOfAfterDataError: the scoring as-of 2025-03-18 is 8 days after the data "
+        "ends (2025-03-10): every account would look inactive over the last 7 days. Score an "
+        "as-of up to 2025-03-17",
+        "2024-01-01": "NoActiveAccountsError: no active account at the scoring as-of 2024-01-01: "
+        "the first subscription starts 2024-01-01; score an as-of after it. Nothing was scored "
+        "or written.",
+    }
+    assert line.startswith(expected[as_of]), line
+    assert time.process_time() - started < 2
+    assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+def _point(config: Path, table: str, path: str) -> None:
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"][table]["source"]["path"] = path
+    config.write_text(yaml.safe_dump(raw))
+
+
+def _zip(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+
+
+WRONG_KINDS = {
+    "accounts.xlsx": (_zip, "is an Excel workbook (or another zip archive), not a CSV file; "),
+    "accounts.xls": (
+        lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500)),
+        "is an Excel 97-2003 workbook, not a CSV file; save it as CSV UTF-8 or Parquet",
+    ),
+    "accounts.csv.parquet-inside": (
+        lambda p: p.write_bytes(b"PAR1" + bytes(100)),
+        "is a Parquet file, not a CSV file; set sources.accounts.source.format: parquet",
+    ),
+    "accounts.zipped": (
+        lambda p: p.write_bytes(b"\x1f\x8b\x08\x00" + bytes(100)),
+        "is gzip-compressed, not a CSV file; name it .csv.gz",
+    ),
+    "accounts.parquet": (
+        lambda p: p.write_text("account_id,name\nacc_a,Alpha\n"),
+        "is text (a CSV file?), not Parquet; name it .csv or set sources.accounts.source.format",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("name", list(WRONG_KINDS))
+def test_a_file_of_another_kind_is_named_not_read_as_noise(tmp_path, tiny_frames, name):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    write, expected = WRONG_KINDS[name]
+    write(tmp_path / name)
+    _point(config, "accounts", name)
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["train", "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(f"source error: table accounts: {tmp_path / name} {expected}"), line
+    assert "not UTF-8" not in line
+
+
+def test_gzip_csv_and_a_byte_order_mark_are_read(tmp_path, tiny_frames):
+    import gzip
+
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    events = tmp_path / "usage_events.csv"
+    (tmp_path / "usage_events.csv.gz").write_bytes(gzip.compress(events.read_bytes()))
+    events.unlink()
+    _point(config, "usage_events", "usage_events.csv.gz")
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_bytes(b"\xef\xbb\xbf" + accounts.read_bytes())  # as Excel saves CSV UTF-8
+    result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "usage_events: 8 rows" in result.stdout and "all checks passed" in result.stdout
+    # a gzip file cut off is still found out
+    whole = gzip.compress(b"account_id,occurred_at,event_type\nacc_a,2025-01-01,login\n")
+    (tmp_path / "usage_events.csv.gz").write_bytes(whole[:-12])
+    result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["check-data", "train", "score", "evaluate"])
+def test_a_warehouse_that_cannot_be_created_is_refused_in_one_line(
+    tmp_path, tiny_frames, command, monkeypatch
+):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    raw["warehouse"]["path"] = "accounts.csv/wh.duckdb"
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        f"source error: warehouse.path: {tmp_path / 'accounts.csv' / 'wh.duckdb'} cannot be "
+        f"created, {tmp_path / 'accounts.csv'} is a file; point it into a folder you can write to"
+    )
+    raw["warehouse"]["path"] = "out/wh.duckdb"
+    config.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr("churnml.io.preflight._read_only_mount", lambda folder: True)
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.endswith(
+        f"cannot be created, folder {tmp_path} is not writable; point it into "
+        "a folder you can write to"
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "hint"),
+    [
+        ("start_at", "31/01/2025", "(day-first or month-first, e.g. 31/01/2025 or 01/31/2025"),
+        ("start_at", "01.31.2025", "export dates as YYYY-MM-DD"),
+        ("start_at", "1735689600", "(Unix time? derive it: start_at: {from: <your column>, unit:"),
+        ("start_at", "N/A", "(a placeholder for a missing value? leave the cell empty"),
+        ("mrr", "null", "(a placeholder for a missing value? leave the cell empty"),
+        ("start_at", "soon", None),
+    ],
+)
+def test_text_that_does_not_parse_says_why_when_it_shows(
+    tmp_path, tiny_frames, column, value, hint
+):
+    from test_validation import problems_of
+
+    subs = tiny_frames["subscriptions"].astype({column: "str"})
+    subs.loc[1, column] = value
+    tiny_frames["subscriptions"] = subs
+    (problem,) = [p for p in problems_of(tmp_path, tiny_frames) if p.column == column]
+    assert problem.failing_rows == 1 and problem.examples[0][column] == value
+    what = "unparseable date" if column == "start_at" else "not a valid float64"
+    if hint is None:
+        assert problem.check == what
+    else:
+        assert problem.check.startswith(f"{what} (") and hint in problem.check
+
+
+def test_one_data_problem_in_a_flow_is_one_line(monkeypatch):
+    import flows.scoring
+
+    from churnml.validation import DataProblem, UnknownCategoriesError
+
+    problem = DataProblem("features", "contract_plan", "category values the model never saw", 1)
+
+    def failing(**kwargs):
+        raise UnknownCategoriesError([problem])
+
+    monkeypatch.setattr(flows.scoring, "scoring_flow", failing)
+    monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
+    result = CliRunner().invoke(app, ["score"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "UnknownCategoriesError: features.contract_plan: category values the model never saw "
+        "(1 rows); nothing was computed or written"
+    )
+
+
+def test_a_category_spelt_differently_says_so():
+    import pandas as pd
+
+    from churnml.validation import UnknownCategoriesError, screen_unknown_categories
+
+    features = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "contract_plan": ["Business", "growth", "Platinum"]}
+    )
+    known = {"contract_plan": ["starter", "growth", "business"]}
+    with pytest.raises(UnknownCategoriesError) as caught:
+        screen_unknown_categories(
+            {"contract_plan": ["Business", "Platinum"]}, features, "stop", known
+        )
+    assert str(caught.value).startswith(
+        "features.contract_plan: category values the model never saw: 'Business', 'Platinum' "
+        "('Business' is 'business' in another letter case or spacing: export them as the model "
+        "was trained on them, or translate them with a derive map) (2 rows)"
+    )
+    (problem,) = screen_unknown_categories({"contract_plan": ["Platinum"]}, features, "x", known)
+    assert problem.check == "category values the model never saw: 'Platinum'"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--accounts", "0"), ("--months", "-1"), ("--events-per-user-day", "-2")]
+)
+def test_demo_data_refuses_impossible_sizes_in_one_line(tmp_path, monkeypatch, option, value):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo-data", option, value])
+    line = assert_one_line_refusal(result, tmp_path, set())
+    assert line.startswith(f"{option} must be at least ") and f"got {value}" in line
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_evaluate_before_any_scoring_run_stops_before_the_flow(tmp_path, tiny_frames):
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+
+    def refusal(*args: str) -> str:
+        before = {p.name for p in tmp_path.rglob("*")}
+        result = CliRunner().invoke(app, ["evaluate", *args, "-c", config])
+        assert result.exit_code == 1, result.output
+        assert {p.name for p in tmp_path.rglob("*")} == before
+        (line,) = result.stderr.strip().splitlines()
+        return line
+
+    assert refusal() == (
+        f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): run "
+        "`churnml score` first"
+    )
+    where = f"duckdb:{warehouse}#scored_accounts_history"
+    duckdb.connect(str(warehouse)).close()
+    assert refusal() == f"TrackRecordError: no scored as-of in {where}: run `churnml score` first"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT DATE '2025-01-01' AS as_of")
+    assert refusal("--as-of", "2025-02-01") == (
+        f"TrackRecordError: as-of 2025-02-01 was never scored in {where} (latest scored: "
+        "2025-01-01)"
+    )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_missing_column_names_the_one_meant(tmp_path, tiny_frames):
+    def refusal(frames, columns=None) -> str:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        config = Path(write_csv_config(folder, frames))
+        if columns:
+            raw = yaml.safe_load(config.read_text())
+            raw["sources"]["accounts"]["columns"] = columns
+            config.write_text(yaml.safe_dump(raw))
+        before = {p.name for p in folder.rglob("*")}
+        return assert_one_line_refusal(
+            CliRunner().invoke(app, ["train", "-c", str(config)]), folder, before
+        )
+
+    shouted = dict(tiny_frames, accounts=tiny_frames["accounts"].rename(columns=str.upper))
+    assert refusal(shouted).endswith("e.g. account_id: ACCOUNT_ID)")
+    assert refusal(tiny_frames, {"name": "nmae"}).endswith(
+        "; did you mean 'name'? (names are case-sensitive)"
+    )
+    assert "did you mean" not in refusal(tiny_frames, {"name": "company_name"})
+    keyless = dict(
+        tiny_frames, subscriptions=tiny_frames["subscriptions"].drop(columns="subscription_id")
+    )
+    assert refusal(keyless).endswith(
+        "e.g. subscription_id: your_column, or compose it: derive: {subscription_id: {concat: "
+        "[<columns that tell rows apart>]}})"
+    )
+
+
+@pytest.mark.parametrize(("written", "hint"), [("1.0", True), ("0001", True), ("9", False)])
+def test_keys_written_another_way_are_named(tmp_path, tiny_frames, written, hint):
+    from test_validation import problems_of
+
+    numbers = {"acc_a": "1", "acc_b": "2", "acc_c": "3"}
+    for frame in tiny_frames.values():
+        if "account_id" in frame.columns:
+            frame["account_id"] = frame["account_id"].map(numbers)
+    tiny_frames["support_tickets"].loc[0, "account_id"] = written
+    (problem,) = [p for p in problems_of(tmp_path, tiny_frames) if p.severity == "error"]
+    assert (problem.table, problem.failing_rows) == ("support_tickets", 1)
+    assert problem.examples == [{"account_id": written}]
+    said = f" (the same keys written another way: {written!r} here is '1' in accounts; "
+    assert problem.check == "rows for unknown accounts" + (
+        said + "export the key alike in every table, as text or whole numbers)" if hint else ""
+    )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_source_path_that_is_a_folder_is_named(tmp_path, tiny_frames):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    (tmp_path / "exports").mkdir()
+    _point(config, "usage_events", "exports")
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["check-data", "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        f"source error: table usage_events: {tmp_path / 'exports'} is a folder; point "
+        "sources.usage_events.source.path at a file, or at the files in it with a glob such as "
+        f"{tmp_path / 'exports' / '*.csv'}"
+    )
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_quote_never_closed_is_named_not_called_a_cut_off_export(tmp_path, tiny_frames):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    accounts = tmp_path / "accounts.csv"
+    lines = accounts.read_text().splitlines()
+    lines[2] = lines[2].replace("Beta", '"Beta', 1)
+    accounts.write_text("\n".join(lines) + "\n")
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["train", "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(
+        f"source error: table accounts: {accounts} has a quote that is never closed, in the row "
+        "starting 'acc_b,Beta <b>Ltd</b>,2024-06-01"
+    )
+    assert "cut off" not in line
+
+
+def test_a_champion_needing_a_table_no_longer_mapped_names_it():
+    import pandas as pd
+
+    from churnml.validation import MissingFeaturesError, refuse_missing_features
+
+    features = pd.DataFrame({"account_id": ["a"], "usage_events_30d": [3.0]})
+    refuse_missing_features({"churn": ["usage_events_30d"]}, features)
+    wanted = ["usage_events_30d", "nps_last_score", "attr_region", "odd"]
+    with pytest.raises(MissingFeaturesError) as caught:
+        refuse_missing_features({"churn": ["usage_events_30d"], "upsell": wanted}, features)
+    assert str(caught.value) == (
+        "the upsell champion was trained on features the sources no longer give: "
+        "nps_last_score, attr_region, odd (from sources.accounts, sources.nps_responses). Map "
+        "the sources as they were at training, or retrain (`churnml train`). Nothing was scored "
+        "or written."
+    )
+
+
+def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
+    from churnml.io.preflight import check_csv_file
+
+    for text in ("PAR1_code,name\n1,a\n", "id,name,DUCKS\n1,a,2\n", "PK\tname\n1\ta\n"):
+        path = tmp_path / "t.csv"
+        path.write_text(text)
+        assert check_csv_file(path, "accounts") == text.split("\n")[0].replace("\t", ",").split(",")
