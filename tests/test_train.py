@@ -281,14 +281,19 @@ def test_calibration_method_follows_the_number_of_positives():
 def test_many_noise_features_do_not_sink_a_small_dataset():
     rng = np.random.default_rng(1)
     frame = labelled_frame(n_accounts=300)
-    cfg = _fast()
-    lean = train_target(frame, "churn", {}, cfg)  # a few hundred accounts train
+    trees_only = _fast(linear_blend_weights=[0])
+    lean = train_target(frame, "churn", {}, trees_only)  # a few hundred accounts train
     assert lean.bundle.booster.num_trees() >= 50
     lean = lean.metrics["roc_auc"]
     assert lean > 0.6
     noisy = frame.assign(**{f"usage_noise_{i}": rng.normal(size=len(frame)) for i in range(30)})
-    rich = train_target(noisy, "churn", {}, cfg).metrics["roc_auc"]
+    rich = train_target(noisy, "churn", {}, trees_only).metrics["roc_auc"]
     assert rich > lean - 0.03
+    # a linear part drowned by the noise (27 positives in its one fold) is not blended in:
+    # the folds keep the trees alone
+    blended = train_target(noisy, "churn", {}, _fast())
+    assert blended.metrics["judged_blend_weight"] == 0.0
+    assert blended.metrics["roc_auc"] == rich
 
 
 def test_lift_and_recall_are_expected_values_over_tied_scores():
