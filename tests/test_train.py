@@ -592,3 +592,24 @@ def test_weight_zero_is_the_trees_alone_exactly(churn_result):
     data = labelled_data(frame, "churn", features, categorical, {}, params)
     choice = choose_candidate(data, time_folds(data, data.as_of.max(), 90, 3), params)
     assert choose_blend(data, choice, [0.0]) is choice
+
+
+def test_the_linear_part_learns_from_a_capped_weighted_sample_on_large_data(monkeypatch):
+    import churnml.train as train
+    from churnml.linear import fit_linear
+    from churnml.train import capped_fit_rows, labelled_data, linear_fit, model_features
+
+    frame = labelled_frame()
+    params = _fast().training
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {}, params)
+    rows = np.arange(len(data.y))
+    monkeypatch.setattr(train, "LINEAR_FIT_ROWS", 1000)
+    part = linear_fit(data, rows, params)
+    kept, weights = capped_fit_rows(data.y, data.as_of, 1000, params.random_state)
+    assert weights is not None and len(kept) < len(rows)
+    expected = fit_linear(data.matrix[kept], data.y[kept], [2], weights, params.random_state)
+    np.testing.assert_allclose(part.coef, expected.coef)
+    monkeypatch.setattr(train, "LINEAR_FIT_ROWS", 10**9)
+    everything = linear_fit(data, rows, params)
+    assert everything.coef.shape == part.coef.shape and not np.allclose(everything.coef, part.coef)

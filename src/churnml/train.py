@@ -41,6 +41,9 @@ LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
 SHUFFLE_DRAWS = 4
 SHUFFLE_FIT_ROWS = 50_000  # shuffled-label fits learn from at most this many fit rows (see below)
+LINEAR_FIT_ROWS = (
+    50_000  # the linear part of a blend learns from at most this many (see linear_fit)
+)
 REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
@@ -544,10 +547,14 @@ def candidate_table(judged: CandidateChoice, registered: CandidateChoice) -> pd.
 def linear_fit(
     data: LabelledData, rows: np.ndarray, params: TrainingConfig, labels: np.ndarray | None = None
 ):
-    """The linear part (churnml.linear) fitted on `rows` as a LightGBM fit learns from them:
-    above `max_fit_rows`, capped_fit_rows' sample with its weights."""
+    """The linear part (churnml.linear) fitted on `rows` as a LightGBM fit learns from them,
+    capped_fit_rows' sample with its weights, at most LINEAR_FIT_ROWS rows: a hundred-odd
+    coefficients need far fewer rows than trees, and its ~12 fits per target (folds, judged,
+    refit, shuffled labels) stay a few seconds at 100k accounts."""
     y = data.y[rows] if labels is None else labels
-    kept, weights = capped_fit_rows(y, data.as_of[rows], params.max_fit_rows, params.random_state)
+    cap = params.max_fit_rows
+    limit = LINEAR_FIT_ROWS if cap is None else min(cap, LINEAR_FIT_ROWS)
+    kept, weights = capped_fit_rows(y, data.as_of[rows], limit, params.random_state)
     categorical = [data.shell.features.index(c) for c in data.shell.categories]
     return fit_linear(data.matrix[rows[kept]], y[kept], categorical, weights, params.random_state)
 
