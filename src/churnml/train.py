@@ -41,9 +41,7 @@ LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
 SHUFFLE_DRAWS = 4
 SHUFFLE_FIT_ROWS = 50_000  # shuffled-label fits learn from at most this many fit rows (see below)
-LINEAR_FIT_ROWS = (
-    50_000  # the linear part of a blend learns from at most this many (see linear_fit)
-)
+LINEAR_FIT_ROWS = 50_000  # a blend's linear part learns from at most this many (linear_fit)
 REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
