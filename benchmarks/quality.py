@@ -211,6 +211,8 @@ def evaluate(
             f"{int(result.metrics['n'])} test rows; trees judged {result.metrics['judged_trees']:.0f}, "
             f"registered {result.metrics['registered_trees']:.0f}; parameters judged "
             f"{chosen(result, 'judged')}, registered {chosen(result, 'registered')}; "
+            f"linear blend weight judged {result.metrics.get('judged_blend_weight', 0.0):g}, "
+            f"registered {result.metrics.get('blend_weight', 0.0):g}; "
             "shuffled-label AUC "
             f"{result.shuffled_auc:.3f}; calibration (predicted -> observed): "
             + ", ".join(

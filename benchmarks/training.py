@@ -148,6 +148,8 @@ def train_and_gate(frame, target: str, spec, cfg) -> float:
         f"PR AUC {m['pr_auc']:.3f}, lift {m['top_decile_lift']:.2f}, Brier {m['brier']:.4f}; "
         f"trees judged {m['judged_trees']:.0f}, registered {m['registered_trees']:.0f} "
         f"at learning rate {result.params.learning_rate:g}, fold AUC {m['fold_auc']:.3f}; "
+        f"linear blend weight judged {m['judged_blend_weight']:g}, "
+        f"registered {m['blend_weight']:g}; "
         f"shuffled-label AUC {result.shuffled_auc:.3f} (+/- {result.shuffled_auc_se:.3f} "
         f"over {result.shuffled_draws} draws); top feature {name} {share:.0%} "
         f"of the gain, alone AUC {alone:.3f}"

@@ -165,3 +165,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("sources: [unclosed", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("weights", [[0, 1], [-0.25], []])
+def test_linear_blend_weights_outside_zero_to_one_are_one_line(tmp_path, weights):
+    raw = minimal()
+    raw["training"] = {"linear_blend_weights": weights}
+    with pytest.raises(ConfigError, match="linear_blend_weights") as caught:
+        load_config(write(tmp_path, raw))
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_linear_blend_weights_are_sorted_and_zero_switches_the_blend_off(tmp_path):
+    raw = minimal()
+    raw["training"] = {"linear_blend_weights": [0.5, 0, 0.5]}
+    assert load_config(write(tmp_path, raw)).training.linear_blend_weights == [0.0, 0.5]
+    assert default_config().training.linear_blend_weights == [0.0, 0.25, 0.5, 0.75]

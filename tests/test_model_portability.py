@@ -33,6 +33,7 @@ def registered(tmp_path_factory):
     cfg = cfg.model_copy(update={"training": training})
     frame = labelled_frame(n_accounts=200)
     result = train_target(frame, "churn", {}, cfg)
+    assert result.bundle.blended  # its linear part (churnml.linear) must travel with it too
     experiment_id = configure(cfg)  # not the experiment an earlier test left active
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

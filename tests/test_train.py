@@ -281,14 +281,23 @@ def test_calibration_method_follows_the_number_of_positives():
 def test_many_noise_features_do_not_sink_a_small_dataset():
     rng = np.random.default_rng(1)
     frame = labelled_frame(n_accounts=300)
-    cfg = _fast()
-    lean = train_target(frame, "churn", {}, cfg)  # a few hundred accounts train
+    trees_only = _fast(linear_blend_weights=[0])
+    lean = train_target(frame, "churn", {}, trees_only)  # a few hundred accounts train
     assert lean.bundle.booster.num_trees() >= 50
     lean = lean.metrics["roc_auc"]
     assert lean > 0.6
     noisy = frame.assign(**{f"usage_noise_{i}": rng.normal(size=len(frame)) for i in range(30)})
-    rich = train_target(noisy, "churn", {}, cfg).metrics["roc_auc"]
+    rich = train_target(noisy, "churn", {}, trees_only).metrics["roc_auc"]
     assert rich > lean - 0.03
+    # a linear part drowned by the noise (27 positives in its one fold) is not blended in:
+    # the folds keep the trees alone
+    blended = train_target(noisy, "churn", {}, _fast())
+    assert blended.metrics["judged_blend_weight"] == 0.0
+    assert blended.metrics["roc_auc"] == rich
+    # a weight of 0 chosen by the folds is the trees alone, to the last digit
+    alone = train_target(noisy, "churn", {}, trees_only).test_predictions.probability
+    np.testing.assert_array_equal(blended.test_predictions.probability, alone)
+    assert blended.judged.linear is None
 
 
 def test_lift_and_recall_are_expected_values_over_tied_scores():
@@ -529,3 +538,78 @@ def test_the_judged_model_reuses_the_fold_model_of_its_own_rows():
         again.booster.predict(data.matrix[test]), fresh.booster.predict(data.matrix[test])
     )
     np.testing.assert_allclose(again.predict(split.test), fresh.predict(split.test))
+
+
+def test_the_blend_weight_is_chosen_on_the_folds_never_on_the_test(churn_result):
+    """labelled_frame's outcome is linear in its features: the folds blend in the linear part;
+    flipping every test label changes neither the weights' fold AUCs nor the choice."""
+    table = churn_result.blend
+    assert set(table.weight) == {0.0, 0.25, 0.5, 0.75}
+    for model, part in table.groupby("model"):
+        chosen = part[part.chosen]
+        assert len(chosen) == 1, model
+        assert chosen.fold_auc.item() == part.fold_auc.max()
+    assert churn_result.metrics["judged_blend_weight"] > 0
+    assert churn_result.judged.blended and churn_result.judged.linear is not None
+    assert churn_result.bundle.blend_weight == churn_result.metrics["blend_weight"]
+    # the calibration and the test metrics read the blended scores
+    p = churn_result.judged.predict(churn_result.split.test)
+    np.testing.assert_allclose(p, churn_result.test_predictions.probability.to_numpy())
+    frame = labelled_frame()
+    test = frame.as_of.isin(churn_result.split.test.as_of.unique())
+    flipped = frame.assign(churn_label=frame.churn_label.where(~test, 1 - frame.churn_label))
+    again = train_target(flipped, "churn", {}, _fast())
+    judged = table[table.model == "judged"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        again.blend[again.blend.model == "judged"].reset_index(drop=True), judged
+    )
+    assert again.metrics["judged_blend_weight"] == churn_result.metrics["judged_blend_weight"]
+
+
+def test_weight_zero_is_the_trees_alone_exactly(churn_result):
+    """linear_blend_weights [0] (and a weight of 0 chosen by the folds) is the recipe without a
+    blend: no linear part, the booster's own scores, the same calibration."""
+    from churnml.train import (
+        choose_blend,
+        choose_candidate,
+        labelled_data,
+        model_features,
+        time_folds,
+    )
+
+    off = train_target(labelled_frame(), "churn", {}, _fast(linear_blend_weights=[0]))
+    assert off.bundle.linear is None and off.judged.linear is None
+    assert off.metrics["blend_weight"] == 0.0 and off.blend.empty
+    X = off.bundle.design_matrix(off.split.test)
+    np.testing.assert_array_equal(
+        off.bundle.predict_raw(off.split.test), off.bundle.booster.predict(X)
+    )
+    # the blend changes nothing else: the same trees under it
+    assert off.metrics["judged_trees"] == churn_result.metrics["judged_trees"]
+    frame = labelled_frame()
+    params = _fast().training
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {}, params)
+    choice = choose_candidate(data, time_folds(data, data.as_of.max(), 90, 3), params)
+    assert choose_blend(data, choice, [0.0]) is choice
+
+
+def test_the_linear_part_learns_from_a_capped_weighted_sample_on_large_data(monkeypatch):
+    import churnml.train as train
+    from churnml.linear import fit_linear
+    from churnml.train import capped_fit_rows, labelled_data, linear_fit, model_features
+
+    frame = labelled_frame()
+    params = _fast().training
+    features, categorical = model_features(frame)
+    data = labelled_data(frame, "churn", features, categorical, {}, params)
+    rows = np.arange(len(data.y))
+    monkeypatch.setattr(train, "LINEAR_FIT_ROWS", 1000)
+    part = linear_fit(data, rows, params)
+    kept, weights = capped_fit_rows(data.y, data.as_of, 1000, params.random_state)
+    assert weights is not None and len(kept) < len(rows)
+    expected = fit_linear(data.matrix[kept], data.y[kept], [2], weights, params.random_state)
+    np.testing.assert_allclose(part.coef, expected.coef)
+    monkeypatch.setattr(train, "LINEAR_FIT_ROWS", 10**9)
+    everything = linear_fit(data, rows, params)
+    assert everything.coef.shape == part.coef.shape and not np.allclose(everything.coef, part.coef)

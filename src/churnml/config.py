@@ -545,6 +545,12 @@ class TrainingConfig(StrictModel):
         description="drop a feature whose absolute rank correlation with an earlier one reaches "
         "this (1: only exact rank copies); constant features are always dropped",
     )
+    linear_blend_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75],
+        min_length=1,
+        description="weights of a linear part blended with the trees in log-odds, chosen by the "
+        "folds (0, trees alone, is always a choice); [0] switches the blend off",
+    )
     early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1, description="LightGBM threads for binning, boosting, scoring")
     max_bin: int = Field(
@@ -585,6 +591,16 @@ class TrainingConfig(StrictModel):
         if len(set(v)) != len(v):
             raise ValueError(f"targets must not repeat a target, got {v}")
         return v
+
+    @field_validator("linear_blend_weights")
+    @classmethod
+    def _blend_weights(cls, v: list[float]) -> list[float]:
+        bad = [w for w in v if not 0 <= w < 1]
+        if bad:
+            raise ValueError(
+                f"linear_blend_weights must lie in [0, 1) (1 would drop the trees), got {bad}"
+            )
+        return sorted(set(v))
 
     @field_validator("size_bands_arr")
     @classmethod

@@ -26,6 +26,14 @@ class ModelBundle:
     metrics: dict[str, float] = field(default_factory=dict)
     trained_through: str | None = None  # last as-of used in training
     drift_reference: dict | None = None  # churnml.drift.reference_profile of the training data
+    # optional linear correction (churnml.linear.LinearPart), blended in log-odds with weight
+    # `blend_weight`; bundles pickled before it existed read the class defaults: trees only
+    linear: object | None = None
+    blend_weight: float = 0.0
+
+    @property
+    def blended(self) -> bool:
+        return self.linear is not None and self.blend_weight > 0
 
     def design_matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The frame restricted to the model's features with its category levels re-applied."""
@@ -41,17 +49,70 @@ class ModelBundle:
         return X
 
     def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self.design_matrix(frame))
+        """The model's uncalibrated probability: the booster's, or the blend's."""
+        X = self.design_matrix(frame)
+        if not self.blended:
+            return self.booster.predict(X)
+        return self.score_matrix(lightgbm_matrix(X))
+
+    def score_matrix(self, matrix: np.ndarray, num_iteration: int | None = None) -> np.ndarray:
+        """predict_raw on the numeric matrix LightGBM reads (lightgbm_matrix of design_matrix)."""
+        return blend_scores(self.booster, matrix, self.linear, self.blend_weight, num_iteration)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the target event within the horizon."""
         return np.clip(self.calibrator.predict(self.predict_raw(frame)), 0.0, 1.0)
 
     def contributions(self, frame: pd.DataFrame, threads: int = 1) -> np.ndarray:
-        """Exact TreeSHAP values in log-odds (n, p), the same as LightGBM's pred_contrib."""
+        """Exact contributions in log-odds (n, p): TreeSHAP values (LightGBM's pred_contrib),
+        and for a blend (1 - w) * TreeSHAP + w * the linear part's exact contributions, so that
+        base_value + their sum is the blend's log-odds."""
         from churnml.treeshap import shap_values
 
-        return shap_values(self.booster, self.design_matrix(frame), threads)
+        X = self.design_matrix(frame)
+        trees = shap_values(self.booster, X, threads)
+        if not self.blended:
+            return trees
+        w = self.blend_weight
+        return (1.0 - w) * trees + w * self.linear.contributions(lightgbm_matrix(X))  # type: ignore[union-attr]
+
+    def base_value(self) -> float:
+        """The log-odds that the contributions start from (TreeSHAP's expected value, blended)."""
+        from churnml.treeshap import explainer
+
+        trees = explainer(self.booster).expected_value
+        if not self.blended:
+            return trees
+        w = self.blend_weight
+        return (1.0 - w) * trees + w * self.linear.base_value  # type: ignore[union-attr]
+
+
+def lightgbm_matrix(X: pd.DataFrame) -> np.ndarray:
+    """The design matrix as the numbers LightGBM scores (categories as their codes, NaN
+    missing), built once so that scoring rows is a row selection, not a pandas conversion."""
+    columns = [
+        np.where(X[c].cat.codes.to_numpy() < 0, np.nan, X[c].cat.codes.to_numpy())
+        if isinstance(X[c].dtype, pd.CategoricalDtype)
+        else X[c].to_numpy(dtype="float64")
+        for c in X.columns
+    ]
+    return np.column_stack(columns).astype("float64") if columns else np.empty((len(X), 0))
+
+
+def blend_scores(
+    booster: lgb.Booster,
+    matrix: np.ndarray,
+    linear: object | None,
+    weight: float,
+    num_iteration: int | None = None,
+) -> np.ndarray:
+    """Probability of (1 - w) * the booster's log-odds + w * the linear part's; without a
+    linear part (or w = 0) exactly the booster's probability."""
+    if linear is None or weight <= 0:
+        return booster.predict(matrix, num_iteration=num_iteration)
+    z_trees = booster.predict(matrix, num_iteration=num_iteration, raw_score=True)
+    z = (1.0 - weight) * z_trees + weight * linear.log_odds(matrix)  # type: ignore[attr-defined]
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def unknown_categories(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, list[str]]:

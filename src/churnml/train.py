@@ -10,7 +10,7 @@ it never saw; the registered model applies the same recipe to every labelled sna
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -32,14 +32,16 @@ from churnml.calibration import (
 )
 from churnml.config import ChurnmlConfig, TrainingConfig
 from churnml.drift import reference_profile
+from churnml.linear import LINEAR_C, LINEAR_MAX_ITER, blended_log_odds, fit_linear, sigmoid
 from churnml.metrics import classification_metrics, size_band
-from churnml.model import ModelBundle
+from churnml.model import ModelBundle, blend_scores, lightgbm_matrix
 
 ID_COLUMNS = ("account_id", "as_of")
 LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
 NOT_FEATURES = {"contract_plan"}  # represented by contract_plan_rank
 SHUFFLE_DRAWS = 4
 SHUFFLE_FIT_ROWS = 50_000  # shuffled-label fits learn from at most this many fit rows (see below)
+LINEAR_FIT_ROWS = 50_000  # a blend's linear part learns from at most this many (linear_fit)
 REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
 
 
@@ -88,6 +90,7 @@ class TrainResult:
     shuffled_auc_se: float | None = None  # standard error of that mean over the permutations
     shuffled_draws: int | None = None  # permutations averaged
     candidates: pd.DataFrame | None = None  # model, candidate, fold_auc, chosen (see CANDIDATES)
+    blend: pd.DataFrame | None = None  # model, weight, fold_auc, chosen (see choose_blend)
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Recipe:
     oof: pd.DataFrame  # position, as_of, label, raw
     best_auc: float
     fold_models: list[tuple[Fold, lgb.Booster]] = field(default_factory=list)  # see reused_fit
+    blend_weight: float = 0.0  # the linear part's weight in log-odds (choose_blend)
+    blend_scores: dict[float, float] = field(default_factory=dict)  # weight -> mean fold AUC
 
 
 def model_features(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -235,18 +240,6 @@ def dataset_params(params: TrainingConfig) -> dict:
         "max_bin": params.max_bin,
         "num_threads": params.num_threads,
     }
-
-
-def lightgbm_matrix(X: pd.DataFrame) -> np.ndarray:
-    """The design matrix as the numbers LightGBM scores (categories as their codes), built once
-    so that scoring a fold's rows is a row selection, not a pandas conversion per call."""
-    columns = [
-        np.where(X[c].cat.codes.to_numpy() < 0, np.nan, X[c].cat.codes.to_numpy())
-        if isinstance(X[c].dtype, pd.CategoricalDtype)
-        else X[c].to_numpy(dtype="float64")
-        for c in X.columns
-    ]
-    return np.column_stack(columns).astype("float64") if columns else np.empty((len(X), 0))
 
 
 def labelled_data(
@@ -451,20 +444,28 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
         n = min(trees, booster.current_iteration())
         raw = booster.predict(data.matrix[fold.valid], num_iteration=n)
         reference = training_reference(data, fold.train, booster, n, params.random_state)
-        parts.append(
-            pd.DataFrame(
-                {"position": fold.valid, "as_of": fold.valid_as_of, "label": data.y[fold.valid]}
-            ).assign(raw=raw, quantile=score_quantile(reference, raw))
-        )
+        parts.append(_oof_part(data, fold, raw, reference))
     oof = pd.concat(parts, ignore_index=True)
+    calibrator, method = _oof_calibrator(data, oof)
+    best = float(mean_curve[min(trees, length) - 1])
+    return Recipe(trees, calibrator, method, oof, best, fitted)
+
+
+def _oof_calibrator(data: LabelledData, oof: pd.DataFrame) -> tuple[object, str]:
+    """The calibration curve on the out-of-fold quantiles, or one line why there is none."""
     try:
-        calibrator, method = fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
+        return fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
     except CalibrationError as exc:
         raise TargetNotTrainable(
             f"{data.label}: cannot calibrate: {exc}; use more history"
         ) from exc
-    best = float(mean_curve[min(trees, length) - 1])
-    return Recipe(trees, calibrator, method, oof, best, fitted)
+
+
+def _oof_part(data: LabelledData, fold: Fold, raw: np.ndarray, reference: np.ndarray):
+    """One fold's out-of-fold rows: position, as_of, label, raw score and its training quantile."""
+    return pd.DataFrame(
+        {"position": fold.valid, "as_of": fold.valid_as_of, "label": data.y[fold.valid]}
+    ).assign(raw=raw, quantile=score_quantile(reference, raw))
 
 
 # Parameter sets the folds choose among on small data (changes to the configured set). Many
@@ -541,13 +542,112 @@ def candidate_table(judged: CandidateChoice, registered: CandidateChoice) -> pd.
     )
 
 
+def linear_fit(
+    data: LabelledData, rows: np.ndarray, params: TrainingConfig, labels: np.ndarray | None = None
+):
+    """The linear part (churnml.linear) fitted on `rows` as a LightGBM fit learns from them,
+    capped_fit_rows' sample with its weights, at most LINEAR_FIT_ROWS rows: a hundred-odd
+    coefficients need far fewer rows than trees, and its ~12 fits per target (folds, judged,
+    refit, shuffled labels) stay a few seconds at 100k accounts."""
+    y = data.y[rows] if labels is None else labels
+    cap = params.max_fit_rows
+    limit = LINEAR_FIT_ROWS if cap is None else min(cap, LINEAR_FIT_ROWS)
+    kept, weights = capped_fit_rows(y, data.as_of[rows], limit, params.random_state)
+    categorical = [data.shell.features.index(c) for c in data.shell.categories]
+    return fit_linear(data.matrix[rows[kept]], y[kept], categorical, weights, params.random_state)
+
+
+def choose_blend(
+    data: LabelledData, choice: CandidateChoice, weights: list[float]
+) -> CandidateChoice:
+    """The chosen candidate's recipe with the linear part's weight that maximises the mean fold
+    AUC of the blend (1 - w) * trees + w * linear in log-odds; ties keep the smaller weight.
+
+    Per fold the linear part learns from the fold's training rows and scores its validation
+    snapshot beside the fold's trees: only the folds decide, never a test. With a weight above
+    0 the out-of-fold scores, the training references and so the calibration are the blend's.
+    Weight 0 (always a choice) leaves the recipe exactly as it was.
+    """
+    recipe, params = choice.recipe, choice.params
+    grid = sorted({0.0, *(float(w) for w in weights)})
+    if grid == [0.0] or not recipe.fold_models:
+        return choice
+    folds = []
+    for fold, booster in recipe.fold_models:
+        trees = min(recipe.trees, booster.current_iteration())
+        linear = linear_fit(data, fold.train, params)
+        valid = data.matrix[fold.valid]
+        z_trees = booster.predict(valid, num_iteration=trees, raw_score=True)
+        folds.append((fold, booster, trees, linear, z_trees, linear.log_odds(valid)))
+    scores = {
+        w: float(
+            np.mean(
+                [
+                    roc_auc_score(data.y[f.valid], blended_log_odds(zt, zl, w))
+                    for f, *_, zt, zl in folds
+                ]
+            )
+        )
+        for w in grid
+    }
+    best = grid[0]
+    for w in grid:
+        if scores[w] > scores[best]:
+            best = w
+    if best == 0.0:
+        return replace(choice, recipe=replace(recipe, blend_scores=scores))
+    parts = []
+    for fold, booster, trees, linear, z_trees, z_linear in folds:
+        raw = sigmoid(blended_log_odds(z_trees, z_linear, best))
+        reference = training_reference(
+            data, fold.train, booster, trees, params.random_state, linear, best
+        )
+        parts.append(_oof_part(data, fold, raw, reference))
+    oof = pd.concat(parts, ignore_index=True)
+    calibrator, method = _oof_calibrator(data, oof)
+    blended = replace(
+        recipe,
+        calibrator=calibrator,
+        calibration_method=method,
+        oof=oof,
+        best_auc=scores[best],
+        blend_weight=best,
+        blend_scores=scores,
+    )
+    return replace(choice, recipe=blended)
+
+
+def blend_table(judged: CandidateChoice, registered: CandidateChoice) -> pd.DataFrame:
+    """Every blend weight's mean fold AUC for the judged and the registered recipe, and the choice."""
+    return pd.DataFrame(
+        [
+            {
+                "model": model,
+                "weight": w,
+                "fold_auc": auc,
+                "chosen": w == choice.recipe.blend_weight,
+            }
+            for model, choice in (("judged", judged), ("registered", registered))
+            for w, auc in choice.recipe.blend_scores.items()
+        ],
+        columns=["model", "weight", "fold_auc", "chosen"],
+    )
+
+
 def training_reference(
-    data: LabelledData, rows: np.ndarray, booster: lgb.Booster, trees: int, seed: int
+    data: LabelledData,
+    rows: np.ndarray,
+    booster: lgb.Booster,
+    trees: int,
+    seed: int,
+    linear: object | None = None,
+    weight: float = 0.0,
 ) -> np.ndarray:
-    """Quantiles of a model's scores on (a sample of) its own training rows."""
+    """Quantiles of a model's scores (blended with `linear` at `weight`) on (a sample of) its
+    own training rows."""
     if len(rows) > REFERENCE_SAMPLE:
         rows = np.sort(np.random.default_rng(seed).choice(rows, REFERENCE_SAMPLE, replace=False))
-    return score_reference(booster.predict(data.matrix[rows], num_iteration=trees))
+    return score_reference(blend_scores(booster, data.matrix[rows], linear, weight, trees))
 
 
 def reused_fit(
@@ -583,17 +683,23 @@ def fit_model(
     booster = reused_fit(data, rows, recipe.trees, fold_models) if fold_models else None
     if booster is None:
         booster, _ = boost(data, rows, params, recipe.trees)
-    reference = training_reference(data, rows, booster, booster.num_trees(), params.random_state)
+    w = recipe.blend_weight
+    linear = linear_fit(data, rows, params) if w > 0 else None
+    reference = training_reference(
+        data, rows, booster, booster.num_trees(), params.random_state, linear, w
+    )
     calibrator = QuantileCalibrator(reference, recipe.calibrator, recipe.calibration_method)
     s = data.shell
     bundle = ModelBundle(s.target, booster, calibrator, s.features, s.categories, s.spec)
+    if linear is not None:
+        bundle.linear, bundle.blend_weight = linear, w
     bundle.trained_through = f"{pd.Timestamp(data.as_of[rows].max()):%Y-%m-%d}"
     return bundle
 
 
 def calibrated(bundle: ModelBundle, data: LabelledData, rows: np.ndarray) -> np.ndarray:
     """bundle.predict on rows of `data`, read from its LightGBM matrix (no pandas conversion)."""
-    raw = bundle.booster.predict(data.matrix[rows])
+    raw = bundle.score_matrix(data.matrix[rows])
     return np.clip(bundle.calibrator.predict(raw), 0.0, 1.0)
 
 
@@ -680,7 +786,9 @@ def baseline_metrics(
             ),
         ]
     )
-    model = make_pipeline(pre, LogisticRegression(C=0.1, max_iter=2000, random_state=random_state))
+    model = make_pipeline(
+        pre, LogisticRegression(C=LINEAR_C, max_iter=LINEAR_MAX_ITER, random_state=random_state)
+    )
 
     def prepare(f: pd.DataFrame) -> pd.DataFrame:
         X = f[features].copy()
@@ -786,6 +894,8 @@ def _tree_counts(bundle: ModelBundle, judged: ModelBundle, recipe, judged_recipe
         "judged_trees": float(judged.booster.num_trees()),
         "registered_trees": float(bundle.booster.num_trees()),
         "fold_auc": judged_recipe.best_auc,
+        "blend_weight": recipe.blend_weight,
+        "judged_blend_weight": judged_recipe.blend_weight,
     }
 
 
@@ -812,11 +922,14 @@ def _judged_and_registered_recipes(
     first test snapshot learnt from exactly the judged model's rows and, with the same
     parameter set, is reused as the judged model instead of a second fit."""
     n_folds = params.backtest_folds
+    weights = params.linear_blend_weights
     judged_choice = choose_candidate(
         data, time_folds(data, data.as_of[pool].max(), horizon, n_folds), params
     )
+    judged_choice = choose_blend(data, judged_choice, weights)
     step("judged recipe: folds and calibration")
     choice = choose_candidate(data, time_folds(data, data.as_of.max(), horizon, n_folds), params)
+    choice = choose_blend(data, choice, weights)
     step("registered recipe: folds and calibration")
     reusable = choice.recipe.fold_models if choice.name == judged_choice.name else None
     judged = fit_model(data, pool, judged_choice.recipe, judged_choice.params, reusable)
@@ -861,7 +974,9 @@ def train_target(
     p_test = calibrated(judged, data, test)
     metrics = classification_metrics(y_test, p_test, cfg.outreach.capacity_top_k)
     step("test metrics")
-    shuffled = shuffled_auc_of(data, pool, test, judged_recipe.trees, judged_choice.params)
+    shuffled = shuffled_auc_of(
+        data, pool, test, judged_recipe.trees, judged_choice.params, judged_recipe.blend_weight
+    )
     step("shuffled-label check")
     bundle = fit_model(data, np.arange(len(data.y)), recipe, choice.params)
     step("refit on every labelled snapshot")
@@ -898,6 +1013,7 @@ def train_target(
         shuffled_auc_se=shuffled.se,
         shuffled_draws=shuffled.draws,
         candidates=candidate_table(judged_choice, choice),
+        blend=blend_table(judged_choice, choice),
     )
 
 
@@ -963,6 +1079,7 @@ def shuffled_auc_of(
     test: np.ndarray,
     trees: int,
     params: TrainingConfig,
+    blend_weight: float = 0.0,
 ) -> ShuffledCheck:
     """The judged recipe refitted on shuffled labels, scored on the test: ~0.5 unless the
     pipeline lets test labels into the fit.
@@ -975,13 +1092,16 @@ def shuffled_auc_of(
     size (the spread comes from which features the noise model happens to use, not from the
     test sample). On large data each fit learns from a per-snapshot sample of SHUFFLE_FIT_ROWS
     fit rows: a noise model needs no more, and the check's cost stops growing with the data.
+    A blended recipe blends each noise model with a linear part fitted to the same labels.
     """
     rng = np.random.default_rng(params.random_state)
     rows = shuffle_sample(data.as_of, pool, SHUFFLE_FIT_ROWS, params.random_state)
     aucs = []
     for _ in range(SHUFFLE_DRAWS):
-        booster, _ = boost(data, rows, params, trees, labels=rng.permutation(data.y[rows]))
-        raw = booster.predict(data.matrix[test])
+        labels = rng.permutation(data.y[rows])
+        booster, _ = boost(data, rows, params, trees, labels=labels)
+        linear = linear_fit(data, rows, params, labels) if blend_weight > 0 else None
+        raw = blend_scores(booster, data.matrix[test], linear, blend_weight)
         aucs.append(within_snapshot_auc(data.as_of[test], data.y[test], raw))
     finite = np.asarray(aucs)[~np.isnan(aucs)]
     if not len(finite):
@@ -1006,7 +1126,8 @@ def shuffled_label_auc(result: TrainResult, cfg: ChurnmlConfig) -> float:
     pool = data.positions(result.split.fit.as_of.unique())
     test = data.positions(result.split.test.as_of.unique())
     trees = result.judged.booster.num_trees() if result.judged else params.min_trees
-    return shuffled_auc_of(data, pool, test, trees, params).auc
+    weight = result.judged.blend_weight if result.judged and result.judged.blended else 0.0
+    return shuffled_auc_of(data, pool, test, trees, params, weight).auc
 
 
 def rolling_backtest(
@@ -1031,7 +1152,9 @@ def rolling_backtest(
         _check_outcomes(frame, label)
         data = labelled_data(frame, target, features, categorical, spec, params or cfg.training)
         folds = time_folds(data, data.as_of.max(), horizon, cfg.training.backtest_folds)
-        recipe = choose_recipe(data, folds, params or cfg.training)
+        params = params or cfg.training
+        chosen = CandidateChoice("configured", params, choose_recipe(data, folds, params), {})
+        recipe = choose_blend(data, chosen, params.linear_blend_weights).recipe
     except TrainingError:
         return pd.DataFrame()
     return fold_metrics(data, recipe, cfg.outreach.capacity_top_k)

@@ -136,6 +136,13 @@ class FastTreeShap:
         for _, leaves, _ in self.trees:
             for leaf in leaves:
                 leaf.table = _leaf_table(leaf.value, leaf.z)
+        # the raw score's mean under the training cover: pred_contrib's bias column
+        self.expected_value = float(
+            sum(
+                c + sum(leaf.value * np.prod(leaf.z) for leaf in leaves)
+                for _, leaves, c in self.trees
+            )
+        )
         self.supported = True  # every leaf has its table
 
     def _compile(self, root: dict) -> tuple[list[_Node], list[_Leaf], float]:

@@ -45,7 +45,7 @@ class NoChampion(TrackingError):
 PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_model.py")
 # the churnml modules a pickled bundle refers to (ModelBundle, its calibrators): they travel
 # with the model so that it loads where churnml is not installed
-BUNDLE_MODULES = ("model.py", "calibration.py", "treeshap.py")
+BUNDLE_MODULES = ("model.py", "calibration.py", "treeshap.py", "linear.py")
 # what loading and predicting needs, pinned to the versions the model was trained with
 # (mlflow itself is added by MLflow)
 BUNDLE_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib")

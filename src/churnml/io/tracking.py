@@ -136,6 +136,8 @@ def log_evaluation(result, cfg: ChurnmlConfig) -> None:
             result.tuning_trials.astype({"state": str}, errors="ignore"),
             f"{target}/tuning_trials.json",
         )
+    if result.blend is not None and not result.blend.empty:
+        mlflow.log_table(result.blend, f"{target}/linear_blend.json")
     mlflow.log_metrics({f"{target}.{k}": v for k, v in result.metrics.items() if v == v})
     mlflow.log_metrics(
         {f"{target}.baseline.{k}": v for k, v in result.baseline_metrics.items() if v == v}
