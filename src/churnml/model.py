@@ -12,6 +12,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from churnml.linear import blended_log_odds, sigmoid
+
 
 @dataclass
 class ModelBundle:
@@ -111,8 +113,7 @@ def blend_scores(
     if linear is None or weight <= 0:
         return booster.predict(matrix, num_iteration=num_iteration)
     z_trees = booster.predict(matrix, num_iteration=num_iteration, raw_score=True)
-    z = (1.0 - weight) * z_trees + weight * linear.log_odds(matrix)  # type: ignore[attr-defined]
-    return 1.0 / (1.0 + np.exp(-z))
+    return sigmoid(blended_log_odds(z_trees, linear.log_odds(matrix), weight))  # type: ignore[attr-defined]
 
 
 def unknown_categories(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, list[str]]:

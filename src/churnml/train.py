@@ -590,10 +590,7 @@ def choose_blend(
         )
         for w in grid
     }
-    best = grid[0]
-    for w in grid:
-        if scores[w] > scores[best]:
-            best = w
+    best = max(grid, key=scores.__getitem__)  # the first of equal scores: the smaller weight
     if best == 0.0:
         return replace(choice, recipe=replace(recipe, blend_scores=scores))
     parts = []
