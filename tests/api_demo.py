@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from flow_training import flow_training
+
 ACCOUNTS, MONTHS, SEED = 400, 14, 11
 
 
@@ -25,14 +27,7 @@ def write_demo_config(root: Path) -> Path:
     from importlib.resources import files
 
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text("utf-8"))
-    raw["training"] = {
-        "n_estimators": 60,
-        "min_trees": 20,
-        "min_auc": 0.5,
-        "num_threads": 1,
-        "backtest_folds": 1,
-        "candidate_max_rows": 0,  # candidate choice is test_train.py's; each refits every fold
-    }
+    raw["training"] = flow_training(n_estimators=60, min_auc=0.5, min_trees=20)
     path = root / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path

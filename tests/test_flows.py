@@ -10,17 +10,9 @@ import pytest
 import yaml
 
 from churnml.io.warehouse_writer import write_demo_warehouse
+from flow_training import flow_training
 
-# one LightGBM thread and one backtest fold: the gate and the AUC bounds below judge the model,
-# neither depends on how many rolling folds are reported beside the test; the configured
-# parameter set only (candidate choice is test_train.py's): each candidate refits every fold
-TRAINING = {
-    "n_estimators": 120,
-    "min_auc": 0.55,
-    "num_threads": 1,
-    "backtest_folds": 1,
-    "candidate_max_rows": 0,
-}
+TRAINING = flow_training(n_estimators=120, min_auc=0.55)
 
 
 @pytest.fixture(scope="module")

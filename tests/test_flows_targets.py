@@ -11,6 +11,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from churnml.io.warehouse_writer import write_demo_warehouse
+from flow_training import flow_training
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +49,7 @@ def layout(demo: Path, name: str, statements: list[str]) -> Path:
     con.close()
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
     raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/a"}
-    raw["training"] = {
-        "n_estimators": 60,
-        "min_auc": 0.5,
-        "backtest_folds": 1,
-        "num_threads": 1,
-        "candidate_max_rows": 0,  # candidate choice is test_train.py's; each refits every fold
-    }
+    raw["training"] = flow_training(n_estimators=60, min_auc=0.5)
     raw["output"] = {"sinks": [{"kind": "duckdb", "table": "scored_accounts"}]}
     path = root / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from churnml.cli import app
 from churnml.io.warehouse_writer import write_demo_warehouse
+from flow_training import flow_training
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +34,7 @@ def trained(prefect_backend, tmp_path_factory):
     write_demo_warehouse(root / "data" / "warehouse.duckdb", 700, 20, 5, events_per_user_day=0.05)
     raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text("utf-8"))
     raw["mlflow"] = {"tracking_uri": "sqlite:///mlruns/mlflow.db", "artifact_root": "mlruns/a"}
-    raw["training"] = {
-        "n_estimators": 120,
-        "min_auc": 0.55,
-        "backtest_folds": 1,
-        "num_threads": 1,
-        "candidate_max_rows": 0,  # candidate choice is test_train.py's; each refits every fold
-    }
+    raw["training"] = flow_training(n_estimators=120, min_auc=0.55)
     raw["snapshots"] = {"frequency": "monthly", "count": 10, "end": "2026-02-01"}
     config = root / "churnml.yaml"
     config.write_text(yaml.safe_dump(raw), encoding="utf-8")

@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from churnml.io.sinks import write_duckdb
 from churnml.io.warehouse_writer import write_demo_warehouse
+from flow_training import flow_training
 from pg_server import postgres_server
 
 SECRET = "s3cr3t-Pa55word-7f1d"
@@ -66,15 +67,7 @@ def write_config(root: Path, name: str, accounts_query: str, **overrides) -> Pat
         from importlib.resources import files
 
         raw = yaml.safe_load(files("churnml.defaults").joinpath("churnml.yaml").read_text())
-        # no test here judges the model: one thread, one backtest fold, the configured
-        # parameter set only (no candidate choice, which refits every fold per candidate)
-        raw["training"] = {
-            "n_estimators": 60,
-            "min_auc": 0.5,
-            "num_threads": 1,
-            "backtest_folds": 1,
-            "candidate_max_rows": 0,
-        }
+        raw["training"] = flow_training(n_estimators=60, min_auc=0.5)  # no test here judges it
         raw["output"] = {
             "sinks": [
                 {"kind": "duckdb", "table": "scored_accounts"},
