@@ -418,3 +418,37 @@ def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
         path = tmp_path / "t.csv"
         path.write_text(text)
         assert check_csv_file(path, "accounts") == text.split("\n")[0].replace("\t", ",").split(",")
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["demo-data", "--acounts", "5"],
+            "churnml demo-data: no such option --acounts (did you mean --accounts?); see "
+            "churnml demo-data --help",
+        ),
+        (
+            ["demo-data", "--accounts", "abc"],
+            "churnml demo-data: invalid value for '--accounts': ",
+        ),
+        (["trian"], "churnml: no such command 'trian' (did you mean 'train'?); see churnml --help"),
+        (["explain"], "churnml explain: missing argument 'account'; see churnml explain --help"),
+        (["score", "--as-of"], "churnml score: option '--as-of' requires an argument; see "),
+        (["models", "extra"], "churnml models: got unexpected extra argument(s) (extra); see "),
+        (["--bogus"], "churnml: no such option --bogus; see churnml --help"),
+    ],
+)
+def test_a_command_line_mistake_is_one_line_not_a_usage_box(tmp_path, monkeypatch, args, expected):
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line_refusal(CliRunner().invoke(app, args), tmp_path, set())
+    assert line.startswith(expected), line
+
+
+def test_help_is_still_the_help():
+    assert "Usage: churnml demo-data [OPTIONS]" in " ".join(
+        CliRunner().invoke(app, ["demo-data", "--help"], prog_name="churnml").stdout.split()
+    )
+    bare = CliRunner().invoke(app, [], prog_name="churnml")
+    assert "Commands" in bare.output and "check-data" in bare.output
