@@ -22,7 +22,6 @@ from churnml.labels import unmeasured_targets
 from churnml.snapshots import snapshot_grid
 from churnml.train import (
     TargetNotTrainable,
-    TrainingError,
     TrainResult,
     champion_comparison,
     rolling_backtest,
@@ -31,6 +30,7 @@ from churnml.train import (
     top_feature_share,
     train_target,
 )
+from churnml.trainable import nothing_trains
 from flows.tasks import (
     build_matrix,
     canonical_tables,
@@ -61,10 +61,7 @@ def train_each(
             skipped[target] = str(exc)
             warn(f"{target} skipped (not trained, no model registered): {exc}")
     if not results:
-        raise TrainingError(
-            "no target could be trained; nothing was registered: "
-            + "; ".join(f"{t}: {reason}" for t, reason in skipped.items())
-        )
+        raise nothing_trains(skipped)
     return results, skipped
 
 

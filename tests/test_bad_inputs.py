@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -452,3 +453,112 @@ def test_help_is_still_the_help():
     )
     bare = CliRunner().invoke(app, [], prog_name="churnml")
     assert "Commands" in bare.output and "check-data" in bare.output
+
+
+def _every_account_churned(frames) -> None:
+    subs = frames["subscriptions"]
+    subs["end_at"] = subs["start_at"] + pd.Timedelta(days=45)  # each leaves within a horizon
+    frames["subscriptions"] = subs[subs.subscription_id.isin(["s1", "s2", "s4"])]
+
+
+def _a_single_account(frames) -> None:
+    for name, frame in frames.items():
+        frames[name] = frame[frame["account_id"] == "acc_a"]
+
+
+UNTRAINABLE = {
+    "no churn and no upsell": (
+        None,
+        {},
+        "churn: churn_label: all 17 labelled account-snapshots have the same outcome (0); cannot "
+        "train; upsell: upsell_label: all 20 labelled account-snapshots have the same outcome (0)",
+    ),
+    "every account churned": (
+        _every_account_churned,
+        {},
+        "churn: churn_label: all 4 labelled account-snapshots have the same outcome (1); cannot "
+        "train; upsell: ",
+    ),
+    "a single account": (_a_single_account, {}, "churn: churn_label: all 8 labelled "),
+    "too few snapshots for the horizons": (
+        None,
+        {"snapshots": {"count": 3}},
+        "churn: churn_label: no labelled account-snapshot (every horizon is still open); upsell: "
+        "upsell_label: no labelled account-snapshot",
+    ),
+    "upsell only, and no churn": (
+        None,
+        {"training": {"targets": ["upsell"]}},
+        "upsell: upsell_label: all 20 labelled account-snapshots have the same outcome (0)",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("case", list(UNTRAINABLE))
+def test_data_no_target_can_learn_from_is_refused_before_the_flow(tmp_path, tiny_frames, case):
+    import time
+
+    edit_frames, edit_config, expected = UNTRAINABLE[case]
+    if edit_frames:
+        edit_frames(tiny_frames)
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, **edit_config}))
+    before = {p.name for p in tmp_path.rglob("*")}
+    started = time.process_time()
+    result = CliRunner().invoke(app, ["train", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("TrainingError: no target could be trained; nothing was registered: ")
+    assert expected in line, line
+    assert {p.name for p in tmp_path.rglob("*")} == before, "something was written"
+    assert time.process_time() - started < 5
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_one_target_that_cannot_train_is_left_to_the_flow_to_skip(tmp_path):
+    """Churn trains on this layout, upsell cannot: the flow starts (and skips upsell in one
+    line); with too few snapshots neither can, and that is answered before it."""
+    from foreign_layouts import write_layout
+
+    config = write_layout("churn_only", tmp_path)
+    result = CliRunner().invoke(app, ["train", "-c", str(config)])
+    assert "a flow started" in str(result.exception)
+    raw = yaml.safe_load(config.read_text())
+    raw["snapshots"]["count"] = 6
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["train", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        "TrainingError: no target could be trained; nothing was registered: churn: churn_label: "
+        "2 labelled snapshots; need at least 4 (two to learn from, then the test). Use more "
+        "history or more frequent snapshots.; upsell: upsell_label: all 622 labelled "
+        "account-snapshots have the same outcome (0); cannot train"
+    )
+
+
+def test_untrainable_targets_mirror_the_checks_training_starts_with():
+    from churnml.trainable import untrainable_targets
+
+    as_of = pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"] * 2)
+    labels = pd.DataFrame(
+        {
+            "as_of": as_of,
+            "churn_label": [0, 1, 0, 1, 1, 0, 1, 0],
+            "upsell_label": [0] * 8,
+        }
+    )
+    horizons = {"churn": 28, "upsell": 28}
+    assert untrainable_targets(labels, ["churn"], horizons, 2) == {}
+    skipped = untrainable_targets(labels, ["churn", "upsell"], {**horizons, "churn": 90}, 2)
+    assert skipped == {
+        "churn": "churn_label: only 0 labelled snapshots lie a horizon (90 days) before the test "
+        "period starting 2025-03-01; need 2",
+        "upsell": "upsell_label: all 8 labelled account-snapshots have the same outcome (0); "
+        "cannot train",
+    }
+    one_sided = labels.assign(churn_label=[0, 0, 1, 1, 0, 0, 1, 0])  # fit snapshots: no churn
+    assert untrainable_targets(one_sided, ["churn"], horizons, 2) == {
+        "churn": "churn_label: the fit period has only one outcome; cannot train"
+    }

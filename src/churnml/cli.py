@@ -219,7 +219,14 @@ def check_data(config: ConfigOption = None) -> None:
 @app.command()
 def train(config: ConfigOption = None) -> None:
     """Retrain the churn and upsell models; promote a model only when it beats the champion."""
-    _config(config, sources=True)
+    cfg = _config(config, sources=True)
+    from churnml.io.preflight import refuse_untrainable_data
+    from churnml.trainable import TrainingError
+
+    try:
+        refuse_untrainable_data(cfg)
+    except TrainingError as exc:
+        raise _fail(f"TrainingError: {exc}", 1) from None
     _quiet_prefect()
     from flows.training import training_flow
 

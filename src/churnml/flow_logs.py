@@ -23,7 +23,7 @@ def known_failures() -> tuple[type[Exception], ...]:
     from churnml.io.spark import SparkEngineError
     from churnml.io.tracking import TrackingError
     from churnml.track_record import TrackRecordError
-    from churnml.train import TrainingError
+    from churnml.trainable import TrainingError
     from churnml.validation import DataValidationError
 
     return (

@@ -35,6 +35,13 @@ from churnml.drift import reference_profile
 from churnml.linear import LINEAR_C, LINEAR_MAX_ITER, blended_log_odds, fit_linear, sigmoid
 from churnml.metrics import classification_metrics, size_band
 from churnml.model import ModelBundle, blend_scores, lightgbm_matrix
+from churnml.trainable import (
+    TargetNotTrainable,
+    TrainingError,
+    check_outcomes,
+    refuse_one_outcome_fit,
+    split_dates,
+)
 
 ID_COLUMNS = ("account_id", "as_of")
 LABEL_COLUMNS = ("churn_label", "upsell_label", "churn_at")
@@ -43,15 +50,6 @@ SHUFFLE_DRAWS = 4
 SHUFFLE_FIT_ROWS = 50_000  # shuffled-label fits learn from at most this many fit rows (see below)
 LINEAR_FIT_ROWS = 50_000  # a blend's linear part learns from at most this many (linear_fit)
 REFERENCE_SAMPLE = 20_000  # training rows whose scores place a new score among them
-
-
-class TrainingError(RuntimeError):
-    """Not enough labelled history to train and test honestly."""
-
-
-class TargetNotTrainable(TrainingError):
-    """This target's labels cannot support a model (too little history, one outcome only); the
-    training flow skips it and trains the others."""
 
 
 @dataclass
@@ -194,20 +192,7 @@ def backtest_split(
     `calibration` is left empty here; train_target fills it with the out-of-fold snapshots.
     """
     labelled = frame[frame[label].notna()]
-    dates = sorted(labelled.as_of.unique())
-    if len(dates) < test_snapshots + 2:
-        raise TargetNotTrainable(
-            f"{label}: {len(dates)} labelled snapshots; need at least {test_snapshots + 2} "
-            "(two to learn from, then the test). Use more history or more frequent snapshots."
-        )
-    test_dates = dates[-test_snapshots:]
-    cutoff = pd.Timestamp(test_dates[0]) - pd.Timedelta(days=horizon_days)
-    pool = [d for d in dates if pd.Timestamp(d) <= cutoff]
-    if len(pool) < 2:
-        raise TargetNotTrainable(
-            f"{label}: only {len(pool)} labelled snapshots lie a horizon ({horizon_days} days) before "
-            f"the test period starting {pd.Timestamp(test_dates[0]):%Y-%m-%d}; need 2"
-        )
+    pool, test_dates = split_dates(labelled.as_of.unique(), label, horizon_days, test_snapshots)
     return BacktestSplit(
         fit=labelled[labelled.as_of.isin(pool)],
         calibration=labelled.iloc[0:0],
@@ -808,22 +793,6 @@ def baseline_metrics(
     return classification_metrics(split.test[label].astype(int).to_numpy(), p, capacity_k)
 
 
-def _check_outcomes(frame: pd.DataFrame, label: str) -> None:
-    """One clear line when the labels cannot support any model."""
-    if label not in frame.columns:
-        raise TargetNotTrainable(f"{label}: the feature frame has no {label} column")
-    y = frame[label].dropna()
-    if y.empty:
-        raise TargetNotTrainable(
-            f"{label}: no labelled account-snapshot (every horizon is still open)"
-        )
-    if y.nunique() < 2:
-        raise TargetNotTrainable(
-            f"{label}: all {len(y)} labelled account-snapshots have the same outcome "
-            f"({int(y.iloc[0])}); cannot train"
-        )
-
-
 def fold_metrics(data: LabelledData, recipe: Recipe, capacity_k: int) -> pd.DataFrame:
     """Each fold's calibrated out-of-fold metrics: the rolling backtest."""
     rows = []
@@ -948,11 +917,10 @@ def train_target(
     """
     step = StepTimer(timings, cpu_timings)
     label = f"{target}_label"
-    _check_outcomes(frame, label)
+    check_outcomes(frame, label)
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
     split = backtest_split(frame, label, horizon, cfg.training.validation_snapshots)
-    if split.fit[label].nunique() < 2:
-        raise TargetNotTrainable(f"{label}: the fit period has only one outcome; cannot train")
+    refuse_one_outcome_fit(split.fit[label], label)
     all_features, all_categorical = model_features(frame)
     features, categorical = _selected(frame, label, all_features, all_categorical, cfg)
     params, trials = _tuned(label, split, features, categorical, cfg.training, horizon)
@@ -1146,7 +1114,7 @@ def rolling_backtest(
     horizon = cfg.labels.churn_horizon_days if target == "churn" else cfg.labels.upsell_horizon_days
     features, categorical = model_features(frame)
     try:
-        _check_outcomes(frame, label)
+        check_outcomes(frame, label)
         data = labelled_data(frame, target, features, categorical, spec, params or cfg.training)
         folds = time_folds(data, data.as_of.max(), horizon, cfg.training.backtest_folds)
         params = params or cfg.training

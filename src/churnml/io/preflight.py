@@ -13,7 +13,7 @@ import csv
 import glob
 from pathlib import Path
 
-from churnml.config import ChurnmlConfig, DuckDBTableSource, FileSource, TableMapping
+from churnml.config import ChurnmlConfig, DuckDBTableSource, FileSource, TableMapping, ViewSource
 from churnml.contract import TABLES
 
 
@@ -508,3 +508,49 @@ def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
         return  # an outage is retried and timeless data refused by the flow, after its checks
     finally:
         con.disconnect()
+
+
+def refuse_untrainable_data(cfg: ChurnmlConfig) -> None:
+    """Raise TrainingError when the labels alone show that no configured target can train
+    (every account churned, one outcome only, too few snapshots for the horizons), from the
+    labels on the snapshot grid, before any flow starts. A target that cannot train while
+    another can is the flow's to skip, with its one line. Anything else (an outage, data the
+    checks refuse) is the flow's to report, after its retries and data checks."""
+    from churnml.io.sources import connect_for_checks, load_sources
+    from churnml.labels import build_labels, outcome_tables, unmeasured_targets
+    from churnml.matrix import observed_until, spine_for
+    from churnml.snapshots import snapshot_grid
+    from churnml.trainable import nothing_trains, untrainable_targets
+
+    targets = list(cfg.training.targets)
+    skipped = {t: r for t, r in unmeasured_targets(cfg.sources, cfg.labels).items() if t in targets}
+    if cfg.warehouse.engine != "duckdb" or not _all_local(cfg):
+        return  # reading the sources twice would cost more than the flow's start-up
+    con = connect_for_checks(cfg)
+    try:
+        tables = {name: m.table for name, m in load_sources(con, cfg).items()}
+        end = observed_until(tables)
+        last = cfg.snapshots.end or end.date()
+        grid = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
+        spine = spine_for(tables, grid, cfg.labels)
+        churns, expansions = outcome_tables(tables, cfg.labels)
+        subscriptions = tables.get("subscriptions")
+        labels = build_labels(subscriptions, spine, cfg.labels, end, churns, expansions)
+        frame = labels.select("as_of", "churn_label", "upsell_label").to_pandas()
+    except Exception:  # noqa: BLE001 (the flow reports it, after its own checks)
+        return
+    finally:
+        con.disconnect()
+    horizons = {"churn": cfg.labels.churn_horizon_days, "upsell": cfg.labels.upsell_horizon_days}
+    wanted = [t for t in targets if t not in skipped]
+    skipped |= untrainable_targets(frame, wanted, horizons, cfg.training.validation_snapshots)
+    if len(skipped) == len(targets):
+        raise nothing_trains({t: skipped[t] for t in targets})
+
+
+def _all_local(cfg: ChurnmlConfig) -> bool:
+    """Every source is a file, a DuckDB table or a view on them: cheap to read a second time."""
+    return all(
+        isinstance(m.source, FileSource | DuckDBTableSource | ViewSource)
+        for m in cfg.sources.values()
+    )
