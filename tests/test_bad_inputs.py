@@ -562,3 +562,56 @@ def test_untrainable_targets_mirror_the_checks_training_starts_with():
     assert untrainable_targets(one_sided, ["churn"], horizons, 2) == {
         "churn": "churn_label: the fit period has only one outcome; cannot train"
     }
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once closed: nothing listens there
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["models", "train", "score", "evaluate"])
+def test_an_unreachable_tracking_server_is_said_in_seconds(
+    tmp_path, tiny_frames, command, monkeypatch
+):
+    import time
+
+    import duckdb
+
+    monkeypatch.setattr("churnml.io.preflight.refuse_untrainable_data", lambda cfg: None)
+    monkeypatch.setattr("churnml.cli._require_a_scoring_run", lambda cfg, as_of: None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "mlflow": {"tracking_uri": uri}}))
+    duckdb.connect(str(tmp_path / "wh.duckdb")).close()
+    before = {p.name for p in tmp_path.rglob("*")}
+    started = time.monotonic()
+    result = CliRunner().invoke(app, [command, "-c", str(config)])
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"TrackingError: MLflow store {uri} is unreachable (127.0.0.1:"), line
+    assert line.endswith(
+        "connection refused); start the tracking server, or fix mlflow.tracking_uri. Nothing "
+        "was run or written."
+    )
+    assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.parametrize(
+    "form", ["user and password", "unencoded @", "not a port", "http with user"]
+)
+def test_the_quick_store_check_never_shows_a_password(tmp_path, monkeypatch, form):
+    from churnml.config import default_config
+    from churnml.io.mlflow_store import unreachable_store
+    from test_secrets import FORMS, leaked
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", FORMS[form][0])
+    why = unreachable_store(default_config(tmp_path))
+    assert why is None if form == "not a port" else "127.0.0.1:1: connection refused" in why
+    assert not leaked(str(why)) and (why is None or "fix MLFLOW_TRACKING_URI" in why)

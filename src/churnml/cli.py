@@ -227,6 +227,7 @@ def train(config: ConfigOption = None) -> None:
         refuse_untrainable_data(cfg)
     except TrainingError as exc:
         raise _fail(f"TrainingError: {exc}", 1) from None
+    _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.training import training_flow
 
@@ -234,6 +235,15 @@ def train(config: ConfigOption = None) -> None:
         lambda: training_flow(config_path=str(config) if config else None), "churnml train"
     )
     typer.echo(summary["markdown"])
+
+
+def _refuse_an_unreachable_store(cfg) -> None:
+    """A tracking server that does not answer is said in seconds, not after MLflow's retries."""
+    from churnml.io.mlflow_store import unreachable_store
+
+    why = unreachable_store(cfg)
+    if why is not None:
+        raise _fail(f"TrackingError: {why}", 1)
 
 
 def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
@@ -269,6 +279,7 @@ def _require_a_champion(cfg) -> None:
     import logging
 
     _refuse_a_missing_store(cfg, "; nothing was scored or written")
+    _refuse_an_unreachable_store(cfg)
     from churnml.io import registry
     from churnml.io.tracking import TrackingError, configure
 
@@ -389,6 +400,7 @@ def evaluate(
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True)
     _require_a_scoring_run(cfg, chosen)
+    _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow
 
@@ -476,6 +488,7 @@ def models(config: ConfigOption = None) -> None:
     """List each target's registered model versions, the champion and the gate's reason."""
     cfg = _config(config, warehouse=False)
     _refuse_a_missing_store(cfg)
+    _refuse_an_unreachable_store(cfg)
     from churnml.io import registry
     from churnml.io.tracking import TrackingError, configure
 

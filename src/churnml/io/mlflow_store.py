@@ -37,3 +37,40 @@ def local_store(cfg: ChurnmlConfig) -> Path | None:
     before MLflow would create an empty store just to find nothing in it."""
     uri = tracking_uri(cfg)
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+# The port a store URL means when it names none.
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def unreachable_store(cfg: ChurnmlConfig, timeout: float = 3.0) -> str | None:
+    """One line when the store is a server that does not answer a single connection within
+    `timeout` seconds, else None. MLflow itself waits through its HTTP retries (minutes) before
+    it gives up; a command checks this first, before anything slow starts."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from churnml.urls import mask_url
+
+    uri = tracking_uri(cfg)
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
+    except ValueError:  # a port that is no number: MLflow says what is wrong with it
+        return None
+    if not host or port is None:
+        return None  # a local store, or a scheme only MLflow knows how to reach
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return None
+    except OSError as exc:
+        why = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else (exc.strerror or str(exc)).lower()
+        )
+    key = "MLFLOW_TRACKING_URI" if _user_store() else "mlflow.tracking_uri"
+    return (
+        f"MLflow store {mask_url(uri)} is unreachable ({host}:{port}: {why}); start the "
+        f"tracking server, or fix {key}. Nothing was run or written."
+    )
