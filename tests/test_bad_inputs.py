@@ -3,6 +3,7 @@ table, a scoring as-of after the data, and the order check-data reports in."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -615,3 +616,79 @@ def test_the_quick_store_check_never_shows_a_password(tmp_path, monkeypatch, for
     why = unreachable_store(default_config(tmp_path))
     assert why is None if form == "not a port" else "127.0.0.1:1: connection refused" in why
     assert not leaked(str(why)) and (why is None or "fix MLFLOW_TRACKING_URI" in why)
+
+
+READ_ONLY_OUTPUTS = {
+    "MLflow store": (
+        "train",
+        {"mlflow": {"tracking_uri": "sqlite:///locked/mlflow.db"}},
+        "mlflow.tracking_uri: {locked}/mlflow.db cannot be created, folder {locked} is not "
+        "writable",
+    ),
+    "MLflow artifacts": (
+        "evaluate",
+        {"mlflow": {"artifact_root": "locked/artifacts"}},
+        "mlflow.artifact_root: {locked}/artifacts cannot be created, folder {locked} is not",
+    ),
+    "report folder": (
+        "score",
+        {"output": {"report_dir": "locked/reports"}},
+        "output.report_dir: {locked}/reports cannot be created, folder {locked} is not writable",
+    ),
+    "CSV sink folder": (
+        "serve",
+        {"output": {"sinks": [{"kind": "csv", "path": "locked"}]}},
+        "output.sinks[0].path: {locked} cannot be written, folder {locked} is read-only; make "
+        "it writable, or point it into a folder you can write to",
+    ),
+    "existing warehouse": (
+        "demo-data",
+        {"warehouse": {"path": "locked/wh.duckdb"}},
+        "warehouse.path: {locked}/wh.duckdb cannot be written, file {locked}/wh.duckdb is "
+        "read-only",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("case", list(READ_ONLY_OUTPUTS))
+def test_a_place_the_command_writes_to_that_is_read_only_is_said_first(
+    tmp_path, tiny_frames, monkeypatch, case
+):
+    """Root writes through a folder's permissions: a read-only mount stands for both here."""
+    import duckdb
+
+    command, changes, expected = READ_ONLY_OUTPUTS[case]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    duckdb.connect(str(locked / "wh.duckdb")).close()
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, **changes}))
+    monkeypatch.setattr(
+        "churnml.io.preflight._read_only_mount", lambda p: locked in (Path(p), *Path(p).parents)
+    )
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith("output error: " + expected.format(locked=locked)), line
+    if case == "existing warehouse":  # reading it is fine
+        result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+        assert result.exit_code == 0, result.output
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes through chmod 555"
+)
+@pytest.mark.usefixtures("no_flows")
+def test_a_folder_without_write_permission_is_said_first(tmp_path, tiny_frames):
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "output": {"report_dir": "locked/reports"}}))
+    (tmp_path / "locked").mkdir(mode=0o555)
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["score", "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith("output error: output.report_dir: "), line

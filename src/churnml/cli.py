@@ -88,23 +88,38 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(path: Path | None, sources: bool = False, warehouse: bool = True):
+ALL_OUTPUTS = ("warehouse", "mlflow", "reports", "sinks")
+
+
+def _config(
+    path: Path | None, sources: bool = False, warehouse: bool = True, writes: tuple[str, ...] = ()
+):
     """The checked config (and, with sources, a cheap look at the source files; with
-    warehouse, at the warehouse file), before anything slow is imported: every mistake is one
-    line and exit 2."""
+    warehouse, at the warehouse file; with writes, at the places the command writes: warehouse,
+    mlflow, reports, sinks), before anything slow is imported: every mistake is one line and
+    exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:
         cfg = load_config(path) if path else default_config(Path.cwd())
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    from churnml.io.preflight import SourceError, preflight_sources, preflight_warehouse
+    from churnml.io.preflight import (
+        OutputError,
+        SourceError,
+        preflight_outputs,
+        preflight_sources,
+        preflight_warehouse,
+    )
 
     try:
         if sources:
             preflight_sources(cfg)
         elif warehouse:
             preflight_warehouse(cfg)
+        preflight_outputs(cfg, set(writes))
+    except OutputError as exc:
+        raise _fail(f"output error: {exc}") from None
     except (SourceError, OSError) as exc:  # OSError: a file that cannot be opened
         raise _fail(f"source error: {exc}") from None
     return cfg
@@ -177,7 +192,7 @@ def demo_data(
     ):
         if value < least:
             raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
-    cfg = _config(config)
+    cfg = _config(config, writes=("warehouse",))
     from churnml.io.warehouse_writer import write_demo_warehouse
 
     path = cfg.resolve(cfg.warehouse.path)
@@ -219,7 +234,7 @@ def check_data(config: ConfigOption = None) -> None:
 @app.command()
 def train(config: ConfigOption = None) -> None:
     """Retrain the churn and upsell models; promote a model only when it beats the champion."""
-    cfg = _config(config, sources=True)
+    cfg = _config(config, sources=True, writes=("warehouse", "mlflow"))
     from churnml.io.preflight import refuse_untrainable_data
     from churnml.trainable import TrainingError
 
@@ -309,7 +324,7 @@ def score(
     if lang not in ("en", "ja"):
         raise _fail(f"--lang must be en or ja, got {lang!r}")
     chosen = _as_of(as_of)
-    cfg = _config(config, sources=True)
+    cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
     if chosen is not None:
         _refuse_an_as_of_outside_the_data(cfg, chosen)
     _require_a_champion(cfg)
@@ -398,7 +413,7 @@ def evaluate(
 ) -> None:
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
-    cfg = _config(config, sources=True)
+    cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports"))
     _require_a_scoring_run(cfg, chosen)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
@@ -417,7 +432,7 @@ def evaluate(
 @app.command("serve")
 def serve_command(config: ConfigOption = None) -> None:
     """Register the scoring and retraining schedules with a Prefect server and run them."""
-    cfg = _config(config, sources=True)
+    cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
     _quiet_prefect()
     from flows.deployments import ScheduleError, serve_schedules
 

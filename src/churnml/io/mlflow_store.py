@@ -19,6 +19,11 @@ def _user_store() -> str | None:
     return None if not from_env or from_env in _FROM_CONFIG else from_env
 
 
+def user_store() -> bool:
+    """Whether the store comes from MLFLOW_TRACKING_URI (it takes precedence over the config)."""
+    return _user_store() is not None
+
+
 def tracking_uri(cfg: ChurnmlConfig) -> str:
     """The MLflow store: MLFLOW_TRACKING_URI when the user set it (where a URL with a password
     belongs), else the config's, with a relative SQLite path made absolute."""
@@ -69,7 +74,7 @@ def unreachable_store(cfg: ChurnmlConfig, timeout: float = 3.0) -> str | None:
             if isinstance(exc, TimeoutError)
             else (exc.strerror or str(exc)).lower()
         )
-    key = "MLFLOW_TRACKING_URI" if _user_store() else "mlflow.tracking_uri"
+    key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
     return (
         f"MLflow store {mask_url(uri)} is unreachable ({host}:{port}: {why}); start the "
         f"tracking server, or fix {key}. Nothing was run or written."

@@ -291,6 +291,72 @@ def check_creatable(path: Path, where: str, fix: str) -> None:
         )
 
 
+class OutputError(SourceError):
+    """A place a command writes to (the MLflow store, the report folder, a sink's folder)
+    cannot be written; the message names the config key."""
+
+
+def check_writable(path: Path, where: str, fix: str) -> None:
+    """A file or folder a command writes: one that exists is writable, and so is the folder of
+    a file (DuckDB and SQLite write a journal beside it; demo data is built beside it); one that
+    does not exist yet can be created. Root writes through a folder's permissions, so under
+    root only a read-only mount stops a write."""
+    if not path.exists():
+        check_creatable(path, where, fix)
+        return
+    for target in (path, path.parent) if path.is_file() else (path,):
+        if not _writable(target):
+            what = "folder" if target.is_dir() else "file"
+            raise SourceError(
+                f"{where}: {path} cannot be written, {what} {target} is read-only; make it "
+                f"writable, or {fix}"
+            )
+
+
+def _writable(target: Path) -> bool:
+    import os
+
+    mode = os.W_OK | (os.X_OK if target.is_dir() else 0)
+    return os.access(target, mode) and not _read_only_mount(target)
+
+
+def _local_folder(value: str) -> bool:
+    """A path, not a URI such as s3://bucket or file:///x (MLflow's to reach)."""
+    return "://" not in value
+
+
+def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
+    """Raise OutputError (one line: key, path, how to fix) when a place the command writes to
+    cannot be written: `writes` names them (mlflow, reports, sinks; the warehouse is checked by
+    preflight_warehouse)."""
+    from churnml.io.mlflow_store import local_store, user_store
+
+    fix = (
+        "point it into a folder you can write to (relative paths start at the config file's folder)"
+    )
+    checks: list[tuple[Path, str]] = []
+    if "warehouse" in writes:
+        checks.append((cfg.resolve(cfg.warehouse.path), "warehouse.path"))
+    store = local_store(cfg) if "mlflow" in writes else None
+    if store is not None:
+        checks.append((store, "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"))
+        if _local_folder(cfg.mlflow.artifact_root):
+            checks.append((cfg.resolve(cfg.mlflow.artifact_root), "mlflow.artifact_root"))
+    if "reports" in writes:
+        checks.append((cfg.resolve(cfg.output.report_dir), "output.report_dir"))
+    if "sinks" in writes:
+        checks += [
+            (cfg.resolve(sink.path or "exports"), f"output.sinks[{i}].path")
+            for i, sink in enumerate(cfg.output.sinks)
+            if sink.kind in ("parquet", "csv")
+        ]
+    for path, where in checks:
+        try:
+            check_writable(path, where, fix)
+        except SourceError as exc:
+            raise OutputError(str(exc)) from None
+
+
 def _read_only_mount(folder: Path) -> bool:
     import os
 
