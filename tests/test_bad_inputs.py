@@ -243,6 +243,7 @@ def test_one_data_problem_in_a_flow_is_one_line(monkeypatch):
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", failing)
     monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
@@ -582,7 +583,7 @@ def test_an_unreachable_tracking_server_is_said_in_seconds(
 
     import duckdb
 
-    monkeypatch.setattr("churnml.io.preflight.refuse_untrainable_data", lambda cfg: None)
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
     monkeypatch.setattr("churnml.cli._require_a_scoring_run", lambda cfg, as_of: None)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     uri = f"http://127.0.0.1:{_closed_port()}"

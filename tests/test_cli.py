@@ -65,6 +65,7 @@ def test_score_stops_with_the_report_and_no_traceback(tmp_path, monkeypatch):
 
     monkeypatch.setattr(flows.scoring, "scoring_flow", failing)
     monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
     assert "accounts.account_id: duplicate key (1 rows)" in result.output
@@ -275,7 +276,7 @@ def test_a_training_error_ends_in_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(flows.training, "training_flow", failing)
     # the flow's own check, for data the start-up check cannot judge (tests/test_bad_inputs.py)
-    monkeypatch.setattr("churnml.io.preflight.refuse_untrainable_data", lambda cfg: None)
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
     result = CliRunner().invoke(app, ["train", "-c", write_csv_config(tmp_path, _frames())])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [

@@ -235,13 +235,7 @@ def check_data(config: ConfigOption = None) -> None:
 def train(config: ConfigOption = None) -> None:
     """Retrain the churn and upsell models; promote a model only when it beats the champion."""
     cfg = _config(config, sources=True, writes=("warehouse", "mlflow"))
-    from churnml.io.preflight import refuse_untrainable_data
-    from churnml.trainable import TrainingError
-
-    try:
-        refuse_untrainable_data(cfg)
-    except TrainingError as exc:
-        raise _fail(f"TrainingError: {exc}", 1) from None
+    _refuse_bad_data(cfg, labels=True)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.training import training_flow
@@ -250,6 +244,21 @@ def train(config: ConfigOption = None) -> None:
         lambda: training_flow(config_path=str(config) if config else None), "churnml train"
     )
     typer.echo(summary["markdown"])
+
+
+def _refuse_bad_data(cfg, labels: bool = False) -> None:
+    """What the flow would refuse first (a mapping mistake, a data check's error and, for
+    training, labels no target can learn from), said before its slow start-up."""
+    from churnml.io.preflight import SourceError, refuse_bad_data
+    from churnml.trainable import TrainingError
+    from churnml.validation import DataValidationError
+
+    try:
+        refuse_bad_data(cfg, labels)
+    except SourceError as exc:
+        raise _fail(f"mapping error: {exc}") from None
+    except (DataValidationError, TrainingError) as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
 
 
 def _refuse_an_unreachable_store(cfg) -> None:
@@ -325,6 +334,7 @@ def score(
         raise _fail(f"--lang must be en or ja, got {lang!r}")
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
+    _refuse_bad_data(cfg)
     if chosen is not None:
         _refuse_an_as_of_outside_the_data(cfg, chosen)
     _require_a_champion(cfg)
@@ -415,6 +425,7 @@ def evaluate(
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports"))
     _require_a_scoring_run(cfg, chosen)
+    _refuse_bad_data(cfg)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow

@@ -576,40 +576,66 @@ def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
         con.disconnect()
 
 
-def refuse_untrainable_data(cfg: ChurnmlConfig) -> None:
-    """Raise TrainingError when the labels alone show that no configured target can train
-    (every account churned, one outcome only, too few snapshots for the horizons), from the
-    labels on the snapshot grid, before any flow starts. A target that cannot train while
-    another can is the flow's to skip, with its one line. Anything else (an outage, data the
-    checks refuse) is the flow's to report, after its retries and data checks."""
+def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
+    """Before a flow starts, the checks it would run first: raise SourceError for a mapping
+    mistake, DataValidationError when the data checks find an error (as `check-data` does) and,
+    with `labels`, TrainingError when the labels alone show that no configured target can
+    train (refuse_untrainable_data). Sources on a database (SQL) are left to the flow: it
+    reads them with retries, and reading them twice costs more than its start-up. The flow
+    runs every check again."""
     from churnml.io.sources import connect_for_checks, load_sources
-    from churnml.labels import build_labels, outcome_tables, unmeasured_targets
+    from churnml.validation import DataValidationError, raise_for_problems, validate_sources
+
+    if not _all_local(cfg):
+        return
+    con = connect_for_checks(cfg)
+    try:
+        mapped = load_sources(con, cfg)
+        raise_for_problems(validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order))
+        frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
+    except SourceReadError:
+        return  # an outage: the flow retries it
+    except (SourceError, DataValidationError):
+        raise
+    except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
+        return
+    finally:
+        con.disconnect()
+    if frame is not None:
+        refuse_untrainable_data(cfg, frame)
+
+
+def _labels(cfg: ChurnmlConfig, tables: dict):
+    """Both labels on the snapshot grid the training flow builds (as_of, churn_label,
+    upsell_label), or None on the Spark engine (its data may be too large to label twice)."""
+    from churnml.labels import build_labels, outcome_tables
     from churnml.matrix import observed_until, spine_for
     from churnml.snapshots import snapshot_grid
+
+    if cfg.warehouse.engine != "duckdb":
+        return None
+    end = observed_until(tables)
+    last = cfg.snapshots.end or end.date()
+    grid = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
+    spine = spine_for(tables, grid, cfg.labels)
+    churns, expansions = outcome_tables(tables, cfg.labels)
+    subscriptions = tables.get("subscriptions")
+    labels = build_labels(subscriptions, spine, cfg.labels, end, churns, expansions)
+    return labels.select("as_of", "churn_label", "upsell_label").to_pandas()
+
+
+def refuse_untrainable_data(cfg: ChurnmlConfig, labels) -> None:
+    """Raise TrainingError when the labels (`_labels`) show that no configured target can
+    train: every account churned, one outcome only, too few snapshots for the horizons. A
+    target that cannot train while another can is the flow's to skip, with its one line."""
+    from churnml.labels import unmeasured_targets
     from churnml.trainable import nothing_trains, untrainable_targets
 
     targets = list(cfg.training.targets)
     skipped = {t: r for t, r in unmeasured_targets(cfg.sources, cfg.labels).items() if t in targets}
-    if cfg.warehouse.engine != "duckdb" or not _all_local(cfg):
-        return  # reading the sources twice would cost more than the flow's start-up
-    con = connect_for_checks(cfg)
-    try:
-        tables = {name: m.table for name, m in load_sources(con, cfg).items()}
-        end = observed_until(tables)
-        last = cfg.snapshots.end or end.date()
-        grid = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
-        spine = spine_for(tables, grid, cfg.labels)
-        churns, expansions = outcome_tables(tables, cfg.labels)
-        subscriptions = tables.get("subscriptions")
-        labels = build_labels(subscriptions, spine, cfg.labels, end, churns, expansions)
-        frame = labels.select("as_of", "churn_label", "upsell_label").to_pandas()
-    except Exception:  # noqa: BLE001 (the flow reports it, after its own checks)
-        return
-    finally:
-        con.disconnect()
     horizons = {"churn": cfg.labels.churn_horizon_days, "upsell": cfg.labels.upsell_horizon_days}
     wanted = [t for t in targets if t not in skipped]
-    skipped |= untrainable_targets(frame, wanted, horizons, cfg.training.validation_snapshots)
+    skipped |= untrainable_targets(labels, wanted, horizons, cfg.training.validation_snapshots)
     if len(skipped) == len(targets):
         raise nothing_trains({t: skipped[t] for t in targets})
 
