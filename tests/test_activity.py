@@ -231,8 +231,18 @@ def test_checks_name_bad_dates_and_unknown_accounts(tmp_path):
     mapped = load_sources(connect_warehouse(cfg), cfg)
     found = {(p.table, p.column, p.check): p for p in validate_sources(mapped)}
     checks = {check for table, _, check in found if table == "cs_activities"}
-    assert {"unparseable date", "timestamp in the future", "rows for unknown accounts"} <= checks
-    orphan = found[("cs_activities", "account_id", "rows for unknown accounts")]
+    assert {
+        "unparseable date (export dates as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+        "timestamp in the future",
+        "rows for unknown accounts (not in sources.accounts: export accounts and this table at the same time, or leave these rows out of the export)",
+    } <= checks
+    orphan = found[
+        (
+            "cs_activities",
+            "account_id",
+            "rows for unknown accounts (not in sources.accounts: export accounts and this table at the same time, or leave these rows out of the export)",
+        )
+    ]
     assert orphan.examples == [{"account_id": "acc_zz"}]
 
 

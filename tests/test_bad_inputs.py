@@ -226,7 +226,8 @@ def test_text_that_does_not_parse_says_why_when_it_shows(
     assert problem.failing_rows == 1 and problem.examples[0][column] == value
     what = "unparseable date" if column == "start_at" else "not a valid float64"
     if hint is None:
-        assert problem.check == what
+        plain = "dates as YYYY-MM-DD" if column == "start_at" else "plain numbers"
+        assert problem.check.startswith(f"{what} (export {plain}")
     else:
         assert problem.check.startswith(f"{what} (") and hint in problem.check
 
@@ -358,7 +359,10 @@ def test_keys_written_another_way_are_named(tmp_path, tiny_frames, written, hint
     assert problem.examples == [{"account_id": written}]
     said = f" (the same keys written another way: {written!r} here is '1' in accounts; "
     assert problem.check == "rows for unknown accounts" + (
-        said + "export the key alike in every table, as text or whole numbers)" if hint else ""
+        said + "export the key alike in every table, as text or whole numbers)"
+        if hint
+        else " (not in sources.accounts: export accounts and this table at the same time, or "
+        "leave these rows out of the export)"
     )
 
 

@@ -234,7 +234,10 @@ def test_numbers_with_commas_say_why_they_do_not_parse(tmp_path, tiny_frames):
     found = {p.check: p for p in problems_of(tmp_path, tiny_frames) if p.column == "mrr"}
     comma = next(p for check, p in found.items() if "thousands separator" in check)
     assert comma.failing_rows == 1 and comma.examples[0]["mrr"] == "1,500.00"
-    assert found["not a valid float64"].examples[0]["mrr"] == "lots"
+    assert (
+        found["not a valid float64 (export plain numbers such as 1234.5)"].examples[0]["mrr"]
+        == "lots"
+    )
 
 
 def test_a_problem_without_examples_reads_without_e_g():

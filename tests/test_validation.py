@@ -75,9 +75,20 @@ def test_unparseable_dates_and_numbers(tmp_path, tiny_frames):
     subs.loc[2, "mrr"] = "lots"
     tiny_frames["subscriptions"] = subs
     found = {(p.table, p.column, p.check): p for p in problems_of(tmp_path, tiny_frames)}
-    p = found[("subscriptions", "start_at", "unparseable date")]
+    p = found[
+        (
+            "subscriptions",
+            "start_at",
+            "unparseable date (export dates as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+        )
+    ]
     assert p.failing_rows == 1 and p.examples[0]["subscription_id"] == "s2"
-    assert found[("subscriptions", "mrr", "not a valid float64")].examples[0]["mrr"] == "lots"
+    assert (
+        found[
+            ("subscriptions", "mrr", "not a valid float64 (export plain numbers such as 1234.5)")
+        ].examples[0]["mrr"]
+        == "lots"
+    )
 
 
 def test_duplicates_negative_mrr_orphans_and_time_travel(tmp_path, tiny_frames):
@@ -90,7 +101,11 @@ def test_duplicates_negative_mrr_orphans_and_time_travel(tmp_path, tiny_frames):
     checks = {(p.table, p.column, p.check) for p in problems_of(tmp_path, tiny_frames)}
     assert ("accounts", "account_id", "duplicate key") in checks
     assert ("subscriptions", "mrr", "negative MRR") in checks
-    assert ("usage_events", "account_id", "rows for unknown accounts") in checks
+    assert (
+        "usage_events",
+        "account_id",
+        "rows for unknown accounts (not in sources.accounts: export accounts and this table at the same time, or leave these rows out of the export)",
+    ) in checks
     assert ("support_tickets", "closed_at", "ticket closed before it was opened") in checks
     assert ("usage_events", "occurred_at", "timestamp in the future") in checks
 
@@ -124,9 +139,17 @@ def test_outcome_tables_are_checked_for_orphans_and_future_dates(tmp_path, tiny_
         {"account_id": ["acc_b"], "occurred_at": ["2025-03-10"], "amount": ["lots"]}
     )
     checks = {(p.table, p.column, p.check) for p in problems_of(tmp_path, tiny_frames)}
-    assert ("churn_events", "account_id", "rows for unknown accounts") in checks
+    assert (
+        "churn_events",
+        "account_id",
+        "rows for unknown accounts (not in sources.accounts: export accounts and this table at the same time, or leave these rows out of the export)",
+    ) in checks
     assert ("churn_events", "churned_at", "timestamp in the future") in checks
-    assert ("expansion_events", "amount", "not a valid float64") in checks
+    assert (
+        "expansion_events",
+        "amount",
+        "not a valid float64 (export plain numbers such as 1234.5)",
+    ) in checks
 
 
 def test_without_subscriptions_every_account_needs_a_creation_date(tmp_path, tiny_frames):
@@ -242,7 +265,11 @@ BAD_INPUTS = {
     "absurd MRR": (_absurd_mrr, ("subscriptions", "mrr", "absurd MRR"), "s2"),
     "events for unknown accounts": (
         _unknown_account,
-        ("usage_events", "account_id", "rows for unknown accounts"),
+        (
+            "usage_events",
+            "account_id",
+            "rows for unknown accounts (not in sources.accounts: export accounts and this table at the same time, or leave these rows out of the export)",
+        ),
         "acc_ghost",
     ),
     "events in the future": (
@@ -648,6 +675,7 @@ def test_score_answers_no_active_account_in_one_line(monkeypatch):
     monkeypatch.setattr(flows.scoring, "scoring_flow", nobody)
     monkeypatch.setattr("churnml.cli._require_a_champion", lambda cfg: None)  # no store here
     monkeypatch.setattr("churnml.cli._refuse_an_as_of_outside_the_data", lambda cfg, as_of: None)
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
     result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
     assert result.exit_code == 1
     assert result.output.strip() == (

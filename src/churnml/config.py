@@ -1010,12 +1010,31 @@ def load_config(path: str | Path) -> ChurnmlConfig:
 def render_errors(exc) -> str:
     """A pydantic ValidationError as one line of 'location: message' parts, without the input
     values."""
+    import difflib
+
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and error["loc"]:
+            typo = str(error["loc"][-1])
+            meant = difflib.get_close_matches(typo, _config_keys(), 1, 0.75)
+            message += (
+                f" (did you mean {meant[0]!r}?)" if meant else " (no key of that name: remove it)"
+            )
         lines.append(f"{where}: {message}")
     return "; ".join(lines)  # one line, however many mistakes
+
+
+def _config_keys() -> list[str]:
+    """Every key any part of the config knows, for 'did you mean' on an unknown one."""
+    keys: set[str] = set()
+    models = [StrictModel]
+    while models:
+        model = models.pop()
+        keys |= set(model.model_fields)
+        models += model.__subclasses__()
+    return sorted(keys)
 
 
 def _secret_home(where: str) -> str:

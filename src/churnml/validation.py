@@ -148,6 +148,19 @@ _DATE_ORDER_HINT = (
 )
 
 
+_SERIAL_DATE_HINT = (
+    " (a spreadsheet's day number, e.g. 45292 for 2024-01-01? format the column as a date, "
+    "YYYY-MM-DD, before exporting)"
+)
+# How each type is written so that it parses, for text that shows no particular reason.
+_PLAIN_VALUE_HINT = {
+    "timestamp": " (export dates as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+    "float64": " (export plain numbers such as 1234.5)",
+    "int64": " (export whole numbers such as 12)",
+    "boolean": " (export true or false)",
+}
+
+
 def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Check]:
     """Text that does not parse as the contract type, with the likely reason when the values
     show it: a placeholder for empty, a thousands separator, a day-first date, Unix time."""
@@ -160,11 +173,13 @@ def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Chec
         reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
         epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}})"
         reasons.append((r.re_search(r"^\s*\d{9,13}(\.\d*)?\s*$"), epoch))
+    if col.dtype == "timestamp":
+        reasons.append((r.re_search(r"^\s*\d{5}(\.\d+)?\s*$"), _SERIAL_DATE_HINT))
     checks = []
     for reason, hint in reasons:
         checks.append(_Check(col.name, what + hint, bad & reason))
         bad = bad & ~reason
-    return [*checks, _Check(col.name, what, bad)]
+    return [*checks, _Check(col.name, what + _PLAIN_VALUE_HINT.get(col.dtype, ""), bad)]
 
 
 def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -> list[_Check]:
@@ -294,11 +309,15 @@ def check_table(
         if n:
             cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
             cols = list(dict.fromkeys([*cols, ck.column]))
+            check = ck.name
+            if ck.column == "account_id" and check.startswith("account_id is missing"):
+                check = _key_missing(name, check, n, int(result["rows"]))
             problems.append(
-                DataProblem(name, ck.column, ck.name, n, _examples(both, ck.failing, cols))
+                DataProblem(name, ck.column, check, n, _examples(both, ck.failing, cols))
             )
     for key in contract.key:
-        dup = raw.group_by(key).aggregate(n=raw.count()).filter(lambda g: g.n > 1)
+        keyed = raw.filter(raw[key].notnull())  # a missing key is reported as missing
+        dup = keyed.group_by(key).aggregate(n=keyed.count()).filter(lambda g: g.n > 1)
         n_dup = int(dup.count().to_pyarrow().as_py())
         if n_dup:
             ex = dup.order_by(ibis.desc("n")).limit(EXAMPLES).to_pandas()
@@ -325,7 +344,11 @@ def check_orphans(name: str, typed: ir.Table, accounts: ir.Table) -> list[DataPr
     if not n:
         return []
     ex = j.filter(orphan).select("account_id").distinct().limit(EXAMPLES).to_pandas()
-    check = "rows for unknown accounts" + _key_format_hint(j.filter(orphan), known)
+    hint = _key_format_hint(j.filter(orphan), known) or (
+        " (not in sources.accounts: export accounts and this table at the same time, or leave "
+        "these rows out of the export)"
+    )
+    check = "rows for unknown accounts" + hint
     return [DataProblem(name, "account_id", check, n, ex.astype(str).to_dict("records"))]
 
 
@@ -586,10 +609,27 @@ def validate_sources(
     return only_errors(problems) + only_warnings(problems)
 
 
+KEY_NEVER_SET = "account_id is empty on every row"
+
+
+def _key_missing(table: str, check: str, missing: int, rows: int) -> str:
+    """A key column empty on every row is a mapping mistake (the wrong column, or a lookup that
+    matches nothing), not missing values: say where to map it."""
+    if missing < rows:
+        return check
+    return (
+        f"{KEY_NEVER_SET}: map account_id to the column that holds the account id under "
+        f"sources.{table}.columns (or fix sources.{table}.account_key)"
+    )
+
+
 def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
-    """An empty accounts table makes every other table's rows 'unknown accounts': one problem
-    saying so replaces that cascade. True when the accounts table is empty."""
+    """An empty accounts table (or one with no account id at all) makes every other table's
+    rows 'unknown accounts': one problem saying so replaces that cascade. True when the
+    accounts table is empty."""
     for p in problems:
+        if (p.table, p.column) == ("accounts", "account_id") and p.check.startswith(KEY_NEVER_SET):
+            return True
         if (p.table, p.column, p.check) == ("accounts", "*", EMPTY_TABLE):
             p.check = (
                 f"{EMPTY_TABLE}: no account to match the other tables' rows to (their account "

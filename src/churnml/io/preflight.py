@@ -13,7 +13,14 @@ import csv
 import glob
 from pathlib import Path
 
-from churnml.config import ChurnmlConfig, DuckDBTableSource, FileSource, TableMapping, ViewSource
+from churnml.config import (
+    ChurnmlConfig,
+    DuckDBTableSource,
+    FileSource,
+    SqlSource,
+    TableMapping,
+    ViewSource,
+)
 from churnml.contract import TABLES
 
 
@@ -105,7 +112,7 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
 
 
 def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
-    refuse_other_kinds_of_file(path, table)
+    refuse_other_kinds_of_file(path, table, encoding)
     if encoding == "utf-8":
         check_utf8(path, table)
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
@@ -115,6 +122,7 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
         header = next(csv.reader(fh, delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise SourceError(f"table {table}: file {path} is empty (no header line)")
+    _refuse_unnamed_columns(path, table, header)
     seen: dict[str, str] = {}
     duplicated = []
     for name in header:  # DuckDB's names are case-insensitive
@@ -135,6 +143,20 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
             "the file again."
         )
     return header
+
+
+def _refuse_unnamed_columns(path: Path, table: str, header: list[str]) -> None:
+    """Columns without a name (`a,b,,`: a spreadsheet's empty columns, exported) would be
+    renamed by the reader and mapped to nothing; name the places instead."""
+    unnamed = [i + 1 for i, name in enumerate(header) if not name.strip()]
+    if not unnamed:
+        return
+    where = ", ".join(str(i) for i in unnamed[:5]) + (" ..." if len(unnamed) > 5 else "")
+    raise SourceError(
+        f"table {table}: file {path} has {len(unnamed)} column(s) without a name in its header "
+        f"(column {where} of {len(header)}; a spreadsheet exports its empty columns that way): "
+        "delete those columns, or give them names, and export the file again"
+    )
 
 
 def _refuse_an_unclosed_quote(path: Path, table: str, last: list[str]) -> None:
@@ -188,6 +210,9 @@ def _last_row(path: Path, encoding: str, delimiter: str) -> list[str] | None:
     return rows[-1] if len(rows) > 1 or whole else None
 
 
+_UTF16 = "UTF-16 text (a spreadsheet's 'Unicode text' export)"
+_UTF16_FIX = "export it as CSV UTF-8, or set sources.{table}.source.encoding: utf-16"
+
 # What a file that is not CSV text starts with, and how to give it to churnml instead.
 _OTHER_KINDS = (
     (
@@ -210,6 +235,8 @@ _OTHER_KINDS = (
     ),
     (0, b"\x1f\x8b", "gzip-compressed", "name it .csv.gz (read as compressed CSV) or unpack it"),
     (0, b"SQLite format 3", "an SQLite database", "export the table as CSV or Parquet"),
+    (0, b"\xff\xfe", _UTF16, _UTF16_FIX),
+    (0, b"\xfe\xff", _UTF16, _UTF16_FIX),
     (
         8,
         b"DUCK",
@@ -228,17 +255,22 @@ def file_kind(path: Path) -> tuple[str, str] | None:
     for offset, magic, what, fix in _OTHER_KINDS:
         if head[offset : offset + len(magic)] == magic:
             return what, fix
+    if len(head) >= 4 and (not any(head[1::2]) or not any(head[0::2])):
+        return _UTF16, _UTF16_FIX  # ASCII as UTF-16 without a byte-order mark: every other byte 0
     return None
 
 
-def refuse_other_kinds_of_file(path: Path, table: str) -> None:
+def refuse_other_kinds_of_file(path: Path, table: str, encoding: str = "utf-8") -> None:
     """A workbook, Parquet or database file read as CSV would be 'not UTF-8' with a row of binary
     noise; say what the file is instead."""
     kind = file_kind(path)
     if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
         return
+    if kind[0] == _UTF16 and encoding == "utf-16":
+        return
     what, fix = kind
-    raise SourceError(f"table {table}: {path} is {what}, not a CSV file; {fix.format(table=table)}")
+    expected = "UTF-8" if what == _UTF16 else "a CSV file"
+    raise SourceError(f"table {table}: {path} is {what}, not {expected}; {fix.format(table=table)}")
 
 
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB database file
@@ -327,34 +359,56 @@ def _local_folder(value: str) -> bool:
 
 def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
     """Raise OutputError (one line: key, path, how to fix) when a place the command writes to
-    cannot be written: `writes` names them (mlflow, reports, sinks; the warehouse is checked by
-    preflight_warehouse)."""
-    from churnml.io.mlflow_store import local_store, user_store
-
+    cannot be written: `writes` names them (warehouse, mlflow, reports, sinks)."""
     fix = (
         "point it into a folder you can write to (relative paths start at the config file's folder)"
     )
-    checks: list[tuple[Path, str]] = []
-    if "warehouse" in writes:
-        checks.append((cfg.resolve(cfg.warehouse.path), "warehouse.path"))
-    store = local_store(cfg) if "mlflow" in writes else None
-    if store is not None:
-        checks.append((store, "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"))
-        if _local_folder(cfg.mlflow.artifact_root):
-            checks.append((cfg.resolve(cfg.mlflow.artifact_root), "mlflow.artifact_root"))
-    if "reports" in writes:
-        checks.append((cfg.resolve(cfg.output.report_dir), "output.report_dir"))
-    if "sinks" in writes:
-        checks += [
-            (cfg.resolve(sink.path or "exports"), f"output.sinks[{i}].path")
-            for i, sink in enumerate(cfg.output.sinks)
-            if sink.kind in ("parquet", "csv")
-        ]
-    for path, where in checks:
+    for path, where in _output_paths(cfg, writes):
         try:
             check_writable(path, where, fix)
         except SourceError as exc:
             raise OutputError(str(exc)) from None
+    for i, sink in enumerate(cfg.output.sinks if "sinks" in writes else []):
+        if sink.kind == "postgres" and not sink.url_secret:
+            why = _unset_url_env(sink.url_env or "CHURNML_POSTGRES_URL", f"output.sinks[{i}]")
+            if why:
+                raise OutputError(why)
+
+
+def _output_paths(cfg: ChurnmlConfig, writes: set[str]) -> list[tuple[Path, str]]:
+    """(path, config key) of each local file or folder among `writes`."""
+    from churnml.io.mlflow_store import local_store, user_store
+
+    paths: list[tuple[Path, str]] = []
+    if "warehouse" in writes:
+        paths.append((cfg.resolve(cfg.warehouse.path), "warehouse.path"))
+    store = local_store(cfg) if "mlflow" in writes else None
+    if store is not None:
+        paths.append((store, "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"))
+        if _local_folder(cfg.mlflow.artifact_root):
+            paths.append((cfg.resolve(cfg.mlflow.artifact_root), "mlflow.artifact_root"))
+    if "reports" in writes:
+        paths.append((cfg.resolve(cfg.output.report_dir), "output.report_dir"))
+    if "sinks" in writes:
+        paths += [
+            (cfg.resolve(sink.path or "exports"), f"output.sinks[{i}].path")
+            for i, sink in enumerate(cfg.output.sinks)
+            if sink.kind in ("parquet", "csv")
+        ]
+    return paths
+
+
+def _unset_url_env(variable: str, where: str) -> str | None:
+    """One line when the environment variable meant to hold a database URL is not set."""
+    import os
+
+    if os.environ.get(variable):
+        return None
+    return (
+        f"{where}: environment variable {variable} holding the database URL is not set; set it "
+        f"(e.g. export {variable}=postgresql://user:password@host/db), or name another one in "
+        f"{where}.url_env (or a Prefect Secret block in {where}.url_secret)"
+    )
 
 
 def _read_only_mount(folder: Path) -> bool:
@@ -368,6 +422,10 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
     preflight_warehouse(cfg)
     for name, mapping in cfg.sources.items():
         source = mapping.source
+        if isinstance(source, SqlSource) and not source.url_secret:
+            why = _unset_url_env(source.url_env, f"sources.{name}.source")
+            if why:
+                raise SourceError(f"table {name}: {why}")
         if isinstance(source, DuckDBTableSource) and source.database is not None:
             path = cfg.resolve(source.database)
             if not path.exists():
@@ -470,6 +528,7 @@ def _check_columns(
             f"table {name}: account_key.column {key.column!r} is not a column of the source "
             f"(columns: {columns})"
         )
+    _refuse_one_column_read_twice(name, mapping, columns)
     contract = TABLES.get(name)
     if contract is None or mapping.model_fields_set - {"source", "columns", "account_key"}:
         return  # anything else in the mapping may derive columns: the mapping itself checks
@@ -486,10 +545,35 @@ def _check_columns(
                 if col.name in contract.key and not like
                 else ""
             )
+            shown = (repr(like) if like != like.strip() else like) if like else "your_column"
             raise SourceError(
                 f"table {name}, column {col.name}: required column not found (source columns: "
                 f"{columns}; map it under sources.{name}.columns, e.g. {col.name}: "
-                f"{like or 'your_column'}{compose})"
+                f"{shown}{compose})"
+            )
+
+
+def _refuse_one_column_read_twice(name: str, mapping: TableMapping, columns: list[str]) -> None:
+    """Two dates or numbers of one table read from one source column (start_at and end_at
+    both mapped to `start_at`) make every subscription end as it starts: a copy-paste slip in
+    the mapping, not data. Text fields may share a column (plan and segment from one tier)."""
+    contract = TABLES.get(name)
+    if contract is None:
+        return
+    read_from: dict[str, list[str]] = {}
+    for col in contract.columns:
+        if col.dtype == "string" or col.name in mapping.derive:
+            continue
+        src = mapping.columns.get(col.name, col.name if col.name in columns else None)
+        if isinstance(src, str):
+            read_from.setdefault(src, []).append(col.name)
+    for src, fields in read_from.items():
+        if len(fields) > 1:
+            raise SourceError(
+                f"table {name}: {', '.join(fields[:-1])} and {fields[-1]} are "
+                f"{'both' if len(fields) == 2 else 'all'} read from source column {src!r}; "
+                f"each needs its own column: fix sources.{name}.columns (leave out a field your "
+                "table does not have)"
             )
 
 
