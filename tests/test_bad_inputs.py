@@ -65,10 +65,15 @@ def test_check_data_reports_in_order_on_one_stream(tmp_path, tiny_frames):
     assert result.exit_code == 1 and result.stderr == ""
     lines = result.stdout.splitlines()
     assert lines[0].startswith("accounts: 3 rows")  # the profile comes first
-    assert lines[-4] == "1 data warning(s) (runs go on):"
-    assert lines[-3].startswith("  - support_tickets.priority: priority not one of")
-    assert lines[-2] == "1 data problem(s):"
-    assert lines[-1].startswith("  - subscriptions.mrr: negative MRR (1 rows)")
+    assert lines[-2].startswith(
+        "1 data warning (runs go on): support_tickets.priority: priority not one of"
+    )
+    assert lines[-1].startswith("1 data problem: subscriptions.mrr: negative MRR (1 rows)")
+    tiny_frames["support_tickets"].loc[0, "closed_at"] = "2025-01-01"  # two problems: a header
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    lines = result.stdout.splitlines()
+    assert lines[-3] == "2 data problems:" and lines[-2].startswith("  - subscriptions.mrr: ")
+    assert lines[-1].startswith("  - support_tickets.closed_at: ticket closed before it was")
 
 
 @pytest.mark.usefixtures("no_flows")

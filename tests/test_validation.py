@@ -566,7 +566,7 @@ def test_check_data_prints_warnings_and_exits_0(tmp_path, tiny_frames):
     write_sources(tmp_path, tiny_frames)
     result = CliRunner().invoke(app, ["check-data", "-c", str(tmp_path / "churnml.yaml")])
     assert result.exit_code == 0, result.output
-    assert "6 data warning(s)" in result.output
+    assert "6 data warnings (runs go on):" in result.output
     assert "usage_events.occurred_at: dated before the account's first subscription" in (
         result.output
     )

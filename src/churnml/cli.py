@@ -220,15 +220,21 @@ def check_data(config: ConfigOption = None) -> None:
     warnings = [p for p in problems if p.severity == "warning"]
     errors = [p for p in problems if p.severity == "error"]
     if warnings:
-        typer.secho(f"{len(warnings)} data warning(s) (runs go on):", fg="yellow")
-        for p in warnings:
-            typer.secho(f"  - {p}", fg="yellow")
+        _report(warnings, "data warning", " (runs go on)", "yellow")
     if errors:  # on stdout with the profile: one report, read in order wherever it goes
-        typer.secho(f"{len(errors)} data problem(s):", fg="red")
-        for p in errors:
-            typer.secho(f"  - {p}", fg="red")
+        _report(errors, "data problem", "", "red")
         raise typer.Exit(1)
     typer.secho("all checks passed" + (" (with warnings)" if warnings else ""), fg="green")
+
+
+def _report(problems: list, what: str, note: str, colour: str) -> None:
+    """One problem on one line; several under a header, one line each."""
+    if len(problems) == 1:
+        typer.secho(f"1 {what}{note}: {problems[0]}", fg=colour)
+        return
+    typer.secho(f"{len(problems)} {what}s{note}:", fg=colour)
+    for p in problems:
+        typer.secho(f"  - {p}", fg=colour)
 
 
 @app.command()
