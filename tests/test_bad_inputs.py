@@ -702,3 +702,286 @@ def test_a_folder_without_write_permission_is_said_first(tmp_path, tiny_frames):
         CliRunner().invoke(app, ["score", "-c", str(config)]), tmp_path, before
     )
     assert line.startswith("output error: output.report_dir: "), line
+
+
+# A corpus of mistakes on the tiny CSV layout and on a foreign export (churn_only), each run
+# through the command a user would run: (command, edit of the folder, expected exit code, words
+# the one line must hold). An edit gets (folder, frames, raw config) and changes them in place;
+# it may return the command-line arguments instead of the default `<command> -c churnml.yaml`.
+def _frame_edit(table: str, edit):
+    def apply(folder: Path, frames: dict, raw: dict) -> None:
+        edit(frames[table])
+        frames[table].to_csv(folder / f"{table}.csv", index=False)
+
+    return apply
+
+
+def _text(table: str, column: str, row: int, value: str):
+    def edit(frame) -> None:
+        frame[column] = frame[column].astype("object")
+        frame.loc[row, column] = value
+
+    return _frame_edit(table, edit)
+
+
+def _source(table: str, **changes):
+    return lambda folder, frames, raw: raw["sources"][table]["source"].update(changes)
+
+
+def _file_bytes(table: str, change):
+    def apply(folder: Path, frames: dict, raw: dict) -> None:
+        path = folder / f"{table}.csv"
+        path.write_bytes(change(path.read_bytes()))
+
+    return apply
+
+
+def _both(*edits):
+    def apply(folder: Path, frames: dict, raw: dict) -> None:
+        for edit in edits:
+            edit(folder, frames, raw)
+
+    return apply
+
+
+def _utf16(data: bytes) -> bytes:
+    return data.decode("utf-8").encode("utf-16")
+
+
+def _trailing_empty_columns(data: bytes) -> bytes:
+    return b"\n".join(line + b",," for line in data.rstrip(b"\n").split(b"\n")) + b"\n"
+
+
+def _config_text(change):
+    def apply(folder: Path, frames: dict, raw: dict) -> None:
+        (folder / "churnml.yaml").write_text(change(yaml.safe_dump(raw)))
+        raw.clear()  # written as is
+
+    return apply
+
+
+CORPUS = {
+    "YAML indented with a tab": (
+        "check-data",
+        _config_text(lambda text: text.replace("  accounts:", "\taccounts:")),
+        2,
+        ["not valid YAML at line 2, column 1", "'\\t'"],
+    ),
+    "key typo one level down": (
+        "train",
+        lambda folder, frames, raw: raw["sources"]["accounts"].update(colums={"name": "name"}),
+        2,
+        ["sources.accounts.colums: Extra inputs are not permitted (did you mean 'columns'?)"],
+    ),
+    "a list written as text": (
+        "score",
+        lambda folder, frames, raw: raw.update(features={"windows_days": "7,30"}),
+        2,
+        ["features.windows_days: Input should be a valid list"],
+    ),
+    "a data file given as the config": (
+        "train",
+        lambda folder, frames, raw: ["train", "-c", str(folder / "accounts.csv")],
+        2,
+        ["accounts.csv must hold a mapping at the top level"],
+    ),
+    "duplicate account ids": (
+        "train",
+        _text("accounts", "account_id", 2, "acc_a"),
+        1,
+        ["DataValidationError: 3 data problem(s)"],  # and acc_c's rows, now unknown
+    ),
+    "subscription ending before it starts": (
+        "train",
+        _text("subscriptions", "end_at", 0, "2023-06-01"),
+        1,
+        ["subscriptions.end_at: subscription ends before it starts (1 rows)", "'s1'"],
+    ),
+    "MRR with a decimal comma": (
+        "score",
+        _text("subscriptions", "mrr", 1, "1.000,50"),
+        1,
+        ["subscriptions.mrr: not a valid float64 (a thousands separator or a decimal comma"],
+    ),
+    "an event dated years ahead": (
+        "train",
+        _text("usage_events", "occurred_at", 0, "2031-05-01"),
+        1,
+        ["usage_events.occurred_at: timestamp in the future (1 rows)", "2031-05-01"],
+    ),
+    "events of an account not in accounts": (
+        "score",
+        _text("usage_events", "account_id", 0, "acc_zz"),
+        1,
+        ["usage_events.account_id: rows for unknown accounts (not in sources.accounts: export"],
+    ),
+    "semicolons and decimal commas": (
+        "check-data",
+        lambda folder, frames, raw: frames["subscriptions"].to_csv(
+            folder / "subscriptions.csv", index=False, sep=";", decimal=","
+        ),
+        1,
+        ["1 data problem: subscriptions.mrr: not a valid float64 (a thousands separator or a"],
+    ),
+    "a UTF-16 export": (
+        "train",
+        _file_bytes("accounts", _utf16),
+        2,
+        ["accounts.csv is UTF-16 text", "set sources.accounts.source.encoding: utf-16"],
+    ),
+    "UTF-16 declared as Latin-1": (
+        "check-data",
+        _both(
+            _file_bytes("support_tickets", _utf16), _source("support_tickets", encoding="latin-1")
+        ),
+        2,
+        ["table support_tickets: ", "is UTF-16 text", "not UTF-8; export it as CSV UTF-8"],
+    ),
+    "empty columns a spreadsheet exported": (
+        "score",
+        _file_bytes("accounts", _trailing_empty_columns),
+        2,
+        ["has 2 column(s) without a name in its header (column 10, 11 of 11;", "delete those"],
+    ),
+    "a key column empty on every row": (
+        "train",
+        _text("usage_events", "account_id", slice(None), None),
+        1,
+        ["usage_events.account_id: account_id is empty on every row: map account_id to the"],
+    ),
+    "an accounts key empty on every row": (
+        "check-data",
+        _text("accounts", "account_id", slice(None), None),
+        1,
+        ["1 data problem: accounts.account_id: account_id is empty on every row"],
+    ),
+    "time zones mixed in one column": (
+        "train",
+        _text("usage_events", "occurred_at", 0, "2024-12-20T09:00:00+09:00"),
+        1,
+        ["usage_events.occurred_at: mixed time zones", "validation.mixed_timezones: utc"],
+    ),
+    "a ticket id used twice": (
+        "score",
+        _text("support_tickets", "ticket_id", 1, "t1"),
+        1,
+        ["support_tickets.ticket_id: duplicate key (1 rows)", "'copies': 2"],
+    ),
+    "two dates mapped to one column": (
+        "check-data",
+        lambda folder, frames, raw: raw["sources"]["subscriptions"].update(
+            columns={"start_at": "start_at", "end_at": "start_at"}
+        ),
+        2,
+        ["start_at and end_at are both read from source column 'start_at'", "fix sources."],
+    ),
+    "a spreadsheet day number as a date": (
+        "train",
+        _text("subscriptions", "start_at", 0, "45292"),
+        1,
+        ["subscriptions.start_at: unparseable date (a spreadsheet's day number"],
+    ),
+    "a header name with a space": (
+        "train",
+        _file_bytes("accounts", lambda data: data.replace(b"account_id,", b" account_id,", 1)),
+        2,
+        ["table accounts, column account_id: required column not found", ": ' account_id')"],
+    ),
+    "a database sink without its URL": (
+        "score",
+        lambda folder, frames, raw: raw.update(output={"sinks": [{"kind": "postgres"}]}),
+        2,
+        ["output.sinks[0]: environment variable CHURNML_POSTGRES_URL holding the database URL"],
+    ),
+    "a SQL source without its URL": (
+        "serve",
+        lambda folder, frames, raw: raw["sources"].update(
+            nps_responses={"source": {"kind": "sql", "query": "SELECT 1", "url_env": "NO_URL"}}
+        ),
+        2,
+        ["table nps_responses: sources.nps_responses.source: environment variable NO_URL"],
+    ),
+    "explain with a date written another way": (
+        "explain",
+        lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],
+        2,
+        ["--as-of must be YYYY-MM-DD, got '03/01/2025'"],
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("case", list(CORPUS))
+def test_each_mistake_of_the_corpus_is_one_line_and_writes_nothing(
+    tmp_path, tiny_frames, monkeypatch, case
+):
+    command, edit, code, words = CORPUS[case]
+    monkeypatch.delenv("CHURNML_POSTGRES_URL", raising=False)
+    monkeypatch.delenv("NO_URL", raising=False)
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    args = edit(tmp_path, tiny_frames, raw)
+    if raw:
+        config.write_text(yaml.safe_dump(raw))
+    args = [*(args or [command, "-c", str(config)])]
+    if args[0] == "explain":
+        args += ["-c", str(config)]
+    before = {p.name for p in tmp_path.rglob("*")}
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert {p.name for p in tmp_path.rglob("*")} == before, "something was written"
+    if command == "check-data" and code == 1:  # the profile, then the report on stdout
+        line = result.stdout.strip().splitlines()[-1]
+    else:
+        lines = result.stderr.strip().splitlines()
+        multi = words[0].startswith("DataValidationError: 3 data problem(s)")
+        assert len(lines) == (4 if multi else 1), result.stderr
+        line = lines[0]
+    for word in words:
+        assert word in line, line
+
+
+FOREIGN = {
+    "the period end mapped to the start column": (
+        lambda folder, raw: raw["sources"]["subscriptions"]["columns"].update(end_at="from_date"),
+        2,
+        "source error: table subscriptions: start_at and end_at are both read from source "
+        "column 'from_date'; each needs its own column: fix sources.subscriptions.columns",
+    ),
+    "a negative licence amount": (
+        lambda folder, raw: _edit_csv(folder / "licences.csv", "amount", 3, -50),
+        1,
+        "DataValidationError: subscriptions.mrr: negative MRR (1 rows) e.g. {'subscription_id': ",
+    ),
+    "a closing date years ahead": (
+        lambda folder, raw: _edit_csv(folder / "companies.csv", "closed_on", 0, "2031-01-01"),
+        1,
+        "DataValidationError: accounts.churned_at: timestamp in the future (1 rows)",
+    ),
+}
+
+
+def _edit_csv(path: Path, column: str, row: int, value) -> None:
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[row, column] = str(value)
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("case", list(FOREIGN))
+def test_a_mistake_in_a_foreign_export_is_one_line_before_training(tmp_path, case):
+    """The same answers on an export with its own names (tests/foreign_layouts.py)."""
+    from foreign_layouts import write_layout
+
+    edit, code, expected = FOREIGN[case]
+    config = write_layout("churn_only", tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    edit(tmp_path, raw)
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.name for p in tmp_path.rglob("*")}
+    result = CliRunner().invoke(app, ["train", "-c", str(config)])
+    assert result.exit_code == code, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(expected), line
+    assert {p.name for p in tmp_path.rglob("*")} == before, "something was written"
