@@ -584,7 +584,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.usefixtures("no_flows")
-@pytest.mark.parametrize("command", ["models", "train", "score", "evaluate"])
+@pytest.mark.parametrize("command", ["models", "train", "score", "evaluate", "serve"])
 def test_an_unreachable_tracking_server_is_said_in_seconds(
     tmp_path, tiny_frames, command, monkeypatch
 ):

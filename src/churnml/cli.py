@@ -450,6 +450,7 @@ def evaluate(
 def serve_command(config: ConfigOption = None) -> None:
     """Register the scoring and retraining schedules with a Prefect server and run them."""
     cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
+    _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.deployments import ScheduleError, serve_schedules
 
