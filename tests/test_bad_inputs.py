@@ -426,7 +426,12 @@ def test_a_champion_needing_a_table_no_longer_mapped_names_it():
 def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
     from churnml.io.preflight import check_csv_file
 
-    for text in ("PAR1_code,name\n1,a\n", "id,name,DUCKS\n1,a,2\n", "PK\tname\n1\ta\n"):
+    for text in (
+        "PAR1_code,name\n1,a\n",
+        "id,name,DUCKS\n1,a,2\n",
+        "PK\tname\n1\ta\n",
+        "[id],[name]\n1,a\n",  # bracketed names, as some database exports write them: not JSON
+    ):
         path = tmp_path / "t.csv"
         path.write_text(text)
         assert check_csv_file(path, "accounts") == text.split("\n")[0].replace("\t", ",").split(",")
@@ -900,6 +905,23 @@ CORPUS = {
         ),
         2,
         ["table nps_responses: sources.nps_responses.source: environment variable NO_URL"],
+    ),
+    "a section written twice": (
+        "train",
+        _config_text(lambda text: text + "labels: {churn_horizon_days: 60}\nlabels: {}\n"),
+        2,
+        ["key 'labels' is written twice in one section (lines ", "merge them into one"],
+    ),
+    "a JSON export": (
+        "check-data",
+        _both(
+            lambda folder, frames, raw: (folder / "accounts.json").write_text(
+                frames["accounts"].to_json(orient="records", date_format="iso")
+            ),
+            _source("accounts", path="accounts.json"),
+        ),
+        2,
+        ["accounts.json is JSON, not a CSV file; export the table as CSV or Parquet"],
     ),
     "explain with a date written another way": (
         "explain",

@@ -975,6 +975,28 @@ class ConfigError(ValueError):
     """The config file is missing, unreadable, or does not match the model."""
 
 
+class _RepeatedKey(ValueError):
+    """A key written twice in one mapping of the config file."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word: a second `labels:` section would
+    silently drop the first one's settings. Refuse it, naming both lines."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise _RepeatedKey(
+                    f"key {key!r} is written twice in one section (lines {seen[key]} and {line}); "
+                    "the second would replace the first: merge them into one"
+                )
+            seen.setdefault(key, line)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> ChurnmlConfig:
     """Read and validate a churnml YAML file; relative paths resolve against its folder.
 
@@ -987,9 +1009,11 @@ def load_config(path: str | Path) -> ChurnmlConfig:
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; give the path of churnml.yaml")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except _RepeatedKey as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

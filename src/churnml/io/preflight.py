@@ -260,9 +260,25 @@ def file_kind(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _looks_like_json(path: Path) -> bool:
+    """Text that opens like JSON (`[{"id": ...` or `{"id": ...`), not like a CSV header (which
+    may start with a bracketed name, `[id],name`)."""
+    import re
+
+    with _open_bytes(path) as fh:
+        head = fh.read(64).removeprefix(b"\xef\xbb\xbf")
+    return re.match(rb'\s*(\{\s*"|\[\s*[\[{"\]])', head) is not None
+
+
 def refuse_other_kinds_of_file(path: Path, table: str, encoding: str = "utf-8") -> None:
     """A workbook, Parquet or database file read as CSV would be 'not UTF-8' with a row of binary
     noise; say what the file is instead."""
+    if encoding == "utf-8" and _looks_like_json(path):
+        raise SourceError(
+            f"table {table}: {path} is JSON, not a CSV file; export the table as CSV or Parquet "
+            f"and point sources.{table}.source.path at it, or read it with a view source "
+            "(source: {kind: view, query: \"SELECT * FROM read_json_auto('<file>')\"})"
+        )
     kind = file_kind(path)
     if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
         return
