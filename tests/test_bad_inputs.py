@@ -1007,3 +1007,14 @@ def test_a_mistake_in_a_foreign_export_is_one_line_before_training(tmp_path, cas
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(expected), line
     assert {p.name for p in tmp_path.rglob("*")} == before, "something was written"
+
+
+def test_text_fields_may_share_a_source_column(tmp_path, tiny_frames):
+    """Plan and segment from one tier column is a choice, not a slip: only dates and numbers
+    read twice are refused."""
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"]["accounts"]["columns"] = {"plan": "segment", "segment": "segment"}
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
+    assert result.exit_code == 0, result.output
