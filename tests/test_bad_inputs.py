@@ -927,7 +927,7 @@ CORPUS = {
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],
         2,
-        ["--as-of must be YYYY-MM-DD, got '03/01/2025'"],
+        ["--as-of must be a date YYYY-MM-DD, got '03/01/2025'"],
     ),
 }
 

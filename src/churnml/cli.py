@@ -501,12 +501,8 @@ def explain(
     from churnml.api import AccountNotFound, find_account, stored_scores
     from churnml.io.sinks import SinkError
 
+    wanted = _as_of(as_of)
     cfg = _config(config)
-    try:
-        wanted = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        typer.secho(f"--as-of must be YYYY-MM-DD, got {as_of!r}", fg="red", err=True)
-        raise typer.Exit(2) from None
     try:
         row = find_account(stored_scores(cfg, wanted), account)
     except (SinkError, AccountNotFound) as exc:
