@@ -1005,13 +1005,16 @@ def load_config(path: str | Path) -> ChurnmlConfig:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(
+            f"config file {path} does not exist; check the path (to start a config, "
+            "copy src/churnml/defaults/churnml.yaml)"
+        )
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; give the path of churnml.yaml")
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
     except _RepeatedKey as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -1020,7 +1023,10 @@ def load_config(path: str | Path) -> ChurnmlConfig:
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigError(
+            f"config file {path} must hold a mapping at the top level (sources:, warehouse:, "
+            "...); is it the config? see src/churnml/defaults/churnml.yaml"
+        )
     refuse_secrets(raw, path)
     raw.setdefault("base_dir", str(path.resolve().parent))
     from pydantic import ValidationError
