@@ -289,9 +289,12 @@ def test_many_noise_features_do_not_sink_a_small_dataset():
     noisy = frame.assign(**{f"usage_noise_{i}": rng.normal(size=len(frame)) for i in range(30)})
     rich = train_target(noisy, "churn", {}, trees_only).metrics["roc_auc"]
     assert rich > lean - 0.03
-    # a linear part drowned by the noise (27 positives in its one fold) is not blended in:
-    # the folds keep the trees alone
-    blended = train_target(noisy, "churn", {}, _fast())
+    # a linear part drowned by the noise (27 positives in its one fold) is barely blended in:
+    # the stacked weight stays near 0, the highest fold AUC keeps the trees alone
+    stacked = train_target(noisy, "churn", {}, _fast())
+    assert stacked.metrics["judged_blend_weight"] < 0.1
+    assert abs(stacked.metrics["roc_auc"] - rich) < 0.01
+    blended = train_target(noisy, "churn", {}, _fast(linear_blend_rule="best_fold_auc"))
     assert blended.metrics["judged_blend_weight"] == 0.0
     assert blended.metrics["roc_auc"] == rich
     # a weight of 0 chosen by the folds is the trees alone, to the last digit
@@ -544,11 +547,11 @@ def test_the_blend_weight_is_chosen_on_the_folds_never_on_the_test(churn_result)
     """labelled_frame's outcome is linear in its features: the folds blend in the linear part;
     flipping every test label changes neither the weights' fold AUCs nor the choice."""
     table = churn_result.blend
-    assert set(table.weight) == {0.0, 0.25, 0.5, 0.75}
+    assert {0.0, 0.25, 0.5, 0.75} <= set(table.weight)  # the grid, and the stacked weight
     for model, part in table.groupby("model"):
         chosen = part[part.chosen]
         assert len(chosen) == 1, model
-        assert chosen.fold_auc.item() == part.fold_auc.max()
+        assert 0 < chosen.weight.item() <= 0.75
     assert churn_result.metrics["judged_blend_weight"] > 0
     assert churn_result.judged.blended and churn_result.judged.linear is not None
     assert churn_result.bundle.blend_weight == churn_result.metrics["blend_weight"]
@@ -646,6 +649,7 @@ def test_one_se_blends_evenly_unless_the_folds_clearly_favour_another_weight():
     mixed.append(_blend_fold(rng, 300, 0.3, 1.5))
     best, aucs = blend_weight(mixed, grid, "best_fold_auc")
     assert best == 0.25 and set(aucs) == set(grid)
+    assert aucs[best].mean() == max(a.mean() for a in aucs.values())
     assert blend_weight(mixed, grid, "one_se")[0] == 0.5
     # one fold gives no standard error: the best weight stands
     assert (

@@ -552,14 +552,14 @@ class TrainingConfig(StrictModel):
         "folds (0, trees alone, is always a choice); [0] switches the blend off",
     )
     linear_blend_rule: Literal["best_fold_auc", "one_se", "stacked"] = Field(
-        "best_fold_auc",
+        "stacked",
         description="how the folds choose the blend weight: the highest mean fold AUC; the "
         "weight nearest an even blend (0.5) unless the best is ahead by more than one standard "
         "error over the folds; or a logistic regression of the out-of-fold outcomes on both "
         "parts' log-odds (w = b / (a + b), within the weights' range)",
     )
     choice_folds: int = Field(
-        3,
+        6,
         ge=1,
         description="up to candidate_max_rows labelled rows, the trees, parameter set and blend "
         "weight are chosen over up to this many time-ordered folds (never fewer than "
