@@ -181,3 +181,15 @@ def test_linear_blend_weights_are_sorted_and_zero_switches_the_blend_off(tmp_pat
     raw["training"] = {"linear_blend_weights": [0.5, 0, 0.5]}
     assert load_config(write(tmp_path, raw)).training.linear_blend_weights == [0.0, 0.5]
     assert default_config().training.linear_blend_weights == [0.0, 0.25, 0.5, 0.75]
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [({"linear_blend_rule": "median"}, "linear_blend_rule"), ({"choice_folds": 0}, "choice_folds")],
+)
+def test_a_bad_blend_rule_or_fold_count_is_one_line(tmp_path, setting, key):
+    raw = minimal()
+    raw["training"] = setting
+    with pytest.raises(ConfigError, match=key) as caught:
+        load_config(write(tmp_path, raw))
+    assert len(str(caught.value).splitlines()) == 1

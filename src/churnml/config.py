@@ -551,6 +551,21 @@ class TrainingConfig(StrictModel):
         description="weights of a linear part blended with the trees in log-odds, chosen by the "
         "folds (0, trees alone, is always a choice); [0] switches the blend off",
     )
+    linear_blend_rule: Literal["best_fold_auc", "one_se", "stacked"] = Field(
+        "stacked",
+        description="how the folds choose the blend weight: the highest mean fold AUC; the "
+        "weight nearest an even blend (0.5) unless the best is ahead by more than one standard "
+        "error over the folds; or a logistic regression of the out-of-fold outcomes on both "
+        "parts' log-odds (w = b / (a + b), within the weights' range)",
+    )
+    choice_folds: int = Field(
+        6,
+        ge=1,
+        description="up to candidate_max_rows labelled rows, the trees, parameter set and blend "
+        "weight are chosen over up to this many time-ordered folds (never fewer than "
+        "backtest_folds); the reported backtest and the calibration stay on the last "
+        "backtest_folds",
+    )
     early_stopping_rounds: int = Field(40, ge=1)
     num_threads: int = Field(2, ge=1, description="LightGBM threads for binning, boosting, scoring")
     max_bin: int = Field(
