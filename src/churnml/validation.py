@@ -98,8 +98,9 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
 
 
 _NUMBER_HINT = (
-    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or read "
-    "the source through a view that converts them)"
+    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or, for a "
+    "file written with a decimal comma (1.234,50), declare it: source: {kind: file, ..., "
+    "decimal: ','})"
 )
 
 
@@ -144,7 +145,8 @@ _MISSING_PLACEHOLDERS = ("n/a", "na", "#n/a", "null", "none", "nan", "nil", "-",
 _PLACEHOLDER_HINT = " (a placeholder for a missing value? leave the cell empty in the export)"
 _DATE_ORDER_HINT = (
     " (day-first or month-first, e.g. 31/01/2025 or 01/31/2025, is ambiguous: export dates as "
-    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
+    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, or declare the file's format: source: {kind: file, ..., "
+    "date_format: '%d/%m/%Y'})"
 )
 
 
