@@ -74,7 +74,9 @@ def test_a_value_not_in_the_declared_format_is_reported_with_its_own_text(tmp_pa
 
 def test_json_lines_are_read_as_text_so_offsets_are_honoured(tmp_path, tiny_frames):
     usage = tiny_frames["usage_events"]
-    stamps = [t.tz_localize("UTC").tz_convert("Europe/Paris").isoformat() for t in usage.occurred_at]
+    stamps = [
+        t.tz_localize("UTC").tz_convert("Europe/Paris").isoformat() for t in usage.occurred_at
+    ]
     stamps[0] = usage.occurred_at[0].strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
         json.dumps(
@@ -185,3 +187,17 @@ def test_declarations_that_cannot_work_are_refused_at_load(
     (tmp_path / "churnml.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path / "churnml.yaml")
+
+
+def test_the_profile_says_when_no_date_was_read(tmp_path, tiny_frames):
+    from churnml.io.profile import profile_sources
+
+    subs = tiny_frames["subscriptions"].copy()
+    subs["start_at"] = subs.start_at.dt.strftime("%d/%m/%Y")
+    subs.to_csv(tmp_path / "contracts.csv", index=False)
+    mapping = {"source": {"kind": "file", "path": "contracts.csv"}}
+    mapped, problems = load(tmp_path, tiny_frames, {"subscriptions": mapping})
+    profile = profile_sources(mapped)
+    assert "subscriptions: 5 rows, no start_at read as a date" in profile
+    assert "NaT" not in profile
+    assert "date_format: '%d/%m/%Y'" in problems[0].check
