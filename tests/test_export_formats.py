@@ -201,3 +201,21 @@ def test_the_profile_says_when_no_date_was_read(tmp_path, tiny_frames):
     assert "subscriptions: 5 rows, no start_at read as a date" in profile
     assert "NaT" not in profile
     assert "date_format: '%d/%m/%Y'" in problems[0].check
+
+
+def test_onboarding_milestones_no_event_is_written_as_are_a_warning(tiny_frames):
+    import ibis
+
+    from churnml.validation import check_onboarding_events
+
+    usage = ibis.memtable(tiny_frames["usage_events"])  # login, report_created, export
+    assert check_onboarding_events(usage, ["Report Created", "login"]) == []
+    assert check_onboarding_events(usage, []) == []
+    (problem,) = check_onboarding_events(usage, ["report_created", "user_invited"])
+    assert problem.severity == "warning"
+    assert str(problem) == (
+        "usage_events.event_type: features.onboarding_events ['user_invited'] never occur as an "
+        "event type (types seen: 'export', 'login', 'report_created'); no account can reach "
+        "them, so onboarding completion reads 0%: list your own onboarding milestones, or set "
+        "features.onboarding_events: []"
+    )

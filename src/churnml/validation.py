@@ -44,7 +44,8 @@ class DataProblem:
 
     def __str__(self) -> str:
         ex = "; ".join(str(e) for e in self.examples)
-        head = f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows)"
+        rows = f" ({self.failing_rows} rows)" if self.failing_rows else ""  # 0: about the config
+        head = f"{self.table}.{self.column}: {self.check}{rows}"
         return f"{head} e.g. {ex}" if ex else head
 
 
@@ -532,6 +533,33 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
     return [DataProblem("subscriptions", "plan", message, n, examples, "warning")]
 
 
+def _spelt_alike(value: str) -> str:
+    """An event type as features.onboarding_events matches it: case, spaces and punctuation
+    aside (`Integration Connected` is `integration_connected`)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in value.lower()).strip("_")
+
+
+def check_onboarding_events(usage: ir.Table, onboarding_events: Sequence[str]) -> list[DataProblem]:
+    """Warning: a configured onboarding milestone no usage event is written as. Its feature and
+    the KPI board's onboarding completion would then say that no account ever reached it (the
+    default milestones are the demo's, which a copied config keeps)."""
+    if not onboarding_events:
+        return []
+    types = usage.select(event_type=usage.event_type.cast("string")).distinct().limit(10_001)
+    seen = [v for v in types.to_pyarrow().column("event_type").to_pylist() if v is not None]
+    spelt = {_spelt_alike(v) for v in seen}
+    missing = [e for e in onboarding_events if _spelt_alike(e) not in spelt]
+    if not missing:
+        return []
+    shown = ", ".join(repr(v) for v in sorted(seen)[:10]) + (", ..." if len(seen) > 10 else "")
+    message = (
+        f"features.onboarding_events {missing} never occur as an event type (types seen: "
+        f"{shown}); no account can reach them, so onboarding completion reads 0%: list your own "
+        "onboarding milestones, or set features.onboarding_events: []"
+    )
+    return [DataProblem("usage_events", "event_type", message, 0, [], "warning")]
+
+
 # Ticket priorities the features know: high and urgent count as high priority, the rest do not.
 KNOWN_PRIORITIES = ("low", "medium", "normal", *HIGH_PRIORITIES)
 
@@ -559,6 +587,7 @@ def validate_sources(
     now: datetime | None = None,
     settings: ValidationConfig | None = None,
     plan_order: Sequence[str] = (),
+    onboarding_events: Sequence[str] = (),
 ) -> list[DataProblem]:
     """Every check on every mapped table: errors first, then warnings. No error means the data
     may be used."""
@@ -572,9 +601,7 @@ def validate_sources(
     subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
     if subscriptions is not None:
         problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
-        problems += check_plan_names(subscriptions, plan_order)
-    if "support_tickets" in mapped:
-        problems += check_ticket_priorities(mapped["support_tickets"].table)
+    problems += _vocabulary_checks(mapped, plan_order, onboarding_events)
     if "accounts" in mapped and not _explain_empty_accounts(problems):
         accounts = mapped["accounts"].table
         if subscriptions is None:
@@ -586,6 +613,20 @@ def validate_sources(
             if name in ACTIVITY_TIMES:
                 problems += check_activity_history(name, m.table, accounts, subscriptions)
     return only_errors(problems) + only_warnings(problems)
+
+
+def _vocabulary_checks(
+    mapped: dict, plan_order: Sequence[str], onboarding_events: Sequence[str]
+) -> list[DataProblem]:
+    """Warnings on values the config names: plans, ticket priorities, onboarding milestones."""
+    problems = []
+    if "subscriptions" in mapped:
+        problems += check_plan_names(mapped["subscriptions"].table, plan_order)
+    if "support_tickets" in mapped:
+        problems += check_ticket_priorities(mapped["support_tickets"].table)
+    if "usage_events" in mapped:
+        problems += check_onboarding_events(mapped["usage_events"].table, onboarding_events)
+    return problems
 
 
 def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
