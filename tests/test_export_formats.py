@@ -219,3 +219,22 @@ def test_onboarding_milestones_no_event_is_written_as_are_a_warning(tiny_frames)
         "them, so onboarding completion reads 0%: list your own onboarding milestones, or set "
         "features.onboarding_events: []"
     )
+
+
+def test_keys_cut_short_are_named_as_such():
+    import ibis
+
+    from churnml.validation import check_orphans
+
+    accounts = ibis.memtable({"account_id": ["0015g00000almHNl3U", "0015g00000tDekM4LZ"]})
+    usage = ibis.memtable({"account_id": ["0015g00000almHN", "0015g00000tDekM4LZ", "0015"]})
+    (problem,) = check_orphans("usage_events", usage, accounts)
+    assert problem.failing_rows == 2
+    assert problem.check == (
+        "rows for unknown accounts (keys cut short: '0015g00000almHN' here is the beginning of "
+        "'0015g00000almHNl3U' in accounts (15 of 18 characters); export the whole key in every "
+        "table)"
+    )
+    usage = ibis.memtable({"account_id": ["0015"]})  # too short to say
+    (problem,) = check_orphans("usage_events", usage, accounts)
+    assert problem.check == "rows for unknown accounts"

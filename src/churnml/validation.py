@@ -345,11 +345,28 @@ def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
     pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
     pair = pairs.limit(1).to_pandas()
     if pair.empty:
-        return ""
+        return _cut_key_hint(keys, ids)
     mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
     return (
         f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
         "the key alike in every table, as text or whole numbers)"
+    )
+
+
+def _cut_key_hint(keys: ir.Table, ids: ir.Table) -> str:
+    """' (...)' when unknown keys are the beginning of known ones: one export cut them short
+    (a CRM's 15-character ids beside its 18-character ones)."""
+    sample = keys.filter(keys.key.length() >= 6).limit(100)
+    pairs = sample.join(
+        ids, (ids.known_key.length() > sample.key.length()) & ids.known_key.startswith(sample.key)
+    )
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return ""
+    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    return (
+        f" (keys cut short: {mine!r} here is the beginning of {theirs!r} in accounts ("
+        f"{len(mine)} of {len(theirs)} characters); export the whole key in every table)"
     )
 
 
