@@ -238,3 +238,21 @@ def test_keys_cut_short_are_named_as_such():
     usage = ibis.memtable({"account_id": ["0015"]})  # too short to say
     (problem,) = check_orphans("usage_events", usage, accounts)
     assert problem.check == "rows for unknown accounts"
+
+
+def test_events_of_no_account_say_how_to_leave_them_out(tmp_path, tiny_frames):
+    lines = [
+        {"groupId": "acc_a", "timestamp": "2025-01-10T10:00:00Z", "event": "login"},
+        {"groupId": None, "timestamp": "2025-01-11T10:00:00+02:00", "event": "Signed Up"},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines)
+    (tmp_path / "tracks.jsonl").write_text(text, encoding="utf-8")
+    mapping = {
+        "source": {"kind": "file", "path": "tracks.jsonl"},
+        "columns": {"account_id": "groupId", "occurred_at": "timestamp", "event_type": "event"},
+    }
+    _, problems = load(tmp_path, tiny_frames, {"usage_events": mapping})
+    (problem,) = [p for p in problems if p.severity == "error"]
+    assert "anonymous events before a sign-up" in problem.check
+    assert "WHERE <account column> IS NOT NULL" in problem.check
+    assert problem.examples == [{"account_id": None, "occurred_at": "2025-01-11T10:00:00+02:00"}]

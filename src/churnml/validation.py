@@ -86,7 +86,8 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
         checks.append(
             _Check(
                 "account_id",
-                "account_id is missing (or its key was not found in the lookup)",
+                "account_id is missing (or its key was not found in the lookup)"
+                + (_NO_ACCOUNT_HINT if name in ACTIVITY_TIMES else ""),
                 t["__t_account_id"].isnull(),
             )
         )
@@ -102,6 +103,13 @@ _NUMBER_HINT = (
     " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or, for a "
     "file written with a decimal comma (1.234,50), declare it: source: {kind: file, ..., "
     "decimal: ','})"
+)
+
+
+_NO_ACCOUNT_HINT = (
+    " (activity of no account, such as anonymous events before a sign-up, cannot be used: leave "
+    "it out of the export, or read the source through a view: source: {kind: view, query: "
+    "\"SELECT * FROM read_json('<file>') WHERE <account column> IS NOT NULL\"})"
 )
 
 
@@ -292,10 +300,12 @@ def check_table(
                     _examples(both, naive, cols)[:2] + _examples(both, offset, cols)[:1],
                 )
             )
+    # rows of a table without a key are told apart by their account and time
+    shown = contract.key or ("account_id", contract.time_column or "account_id")
     for i, ck in enumerate(checks):
         n = int(result[f"c{i}"] or 0)
         if n:
-            cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
+            cols = [c for c in shown if c in raw.columns]
             cols = list(dict.fromkeys([*cols, ck.column]))
             problems.append(
                 DataProblem(name, ck.column, ck.name, n, _examples(both, ck.failing, cols))
