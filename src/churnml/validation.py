@@ -25,7 +25,7 @@ from churnml.contract import (
     billing_period_days,
     cast_to_contract,
 )
-from churnml.features import HIGH_PRIORITIES
+from churnml.features import HIGH_PRIORITIES, spelling_key
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
@@ -560,12 +560,6 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
     return [DataProblem("subscriptions", "plan", message, n, examples, "warning")]
 
 
-def _spelt_alike(value: str) -> str:
-    """An event type as features.onboarding_events matches it: case, spaces and punctuation
-    aside (`Integration Connected` is `integration_connected`)."""
-    return "".join(ch if ch.isalnum() else "_" for ch in value.lower()).strip("_")
-
-
 def check_onboarding_events(usage: ir.Table, onboarding_events: Sequence[str]) -> list[DataProblem]:
     """Warning: a configured onboarding milestone no usage event is written as. Its feature and
     the KPI board's onboarding completion would then say that no account ever reached it (the
@@ -574,8 +568,8 @@ def check_onboarding_events(usage: ir.Table, onboarding_events: Sequence[str]) -
         return []
     types = usage.select(event_type=usage.event_type.cast("string")).distinct().limit(10_001)
     seen = [v for v in types.to_pyarrow().column("event_type").to_pylist() if v is not None]
-    spelt = {_spelt_alike(v) for v in seen}
-    missing = [e for e in onboarding_events if _spelt_alike(e) not in spelt]
+    spelt = {spelling_key(v) for v in seen}
+    missing = [e for e in onboarding_events if spelling_key(e) not in spelt]
     if not missing:
         return []
     shown = ", ".join(repr(v) for v in sorted(seen)[:10]) + (", ..." if len(seen) > 10 else "")
