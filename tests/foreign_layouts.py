@@ -1119,7 +1119,9 @@ def _stripe_subscriptions(
             if pd.isna(stop):
                 trouble = life.trouble[i, MONTHS - 1]
                 status = "past_due" if trouble and rng.random() < 0.5 else "active"
-                status = "trialing" if first == MONTHS - 1 else status
+                # the status as of today, whatever it says (a late signup still on its trial)
+                late = first >= MONTHS - 8 and k == 0 and rng.random() < 0.3
+                status = "trialing" if late else status
             else:
                 status = "canceled"
             rows.append(

@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -49,13 +48,12 @@ class ExportRun:
 
 
 def run_export(name: str, folder: Path) -> ExportRun:
-    """Generate the layout, then check-data, train, score and explain through the CLI."""
+    """check-data, train, score and explain the generated layout through the CLI."""
     from typer.testing import CliRunner
 
     from churnml.cli import app
 
-    config = fl.EXPORT_LAYOUTS[name](folder)
-    fl.write_config(folder, config)
+    config = yaml.safe_load((folder / "churnml.yaml").read_text(encoding="utf-8"))
     config = {**config, "training": {"num_threads": 1, "candidate_max_rows": 0}}
     path = folder / "run.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -83,11 +81,58 @@ def run_export(name: str, folder: Path) -> ExportRun:
 
 
 @pytest.fixture(scope="module")
-def runs(prefect_backend, tmp_path_factory) -> dict[str, ExportRun]:
-    return {
-        name: run_export(name, tmp_path_factory.mktemp(f"export-{name}"))
-        for name in fl.EXPORT_LAYOUTS
-    }
+def generated(tmp_path_factory) -> dict[str, Path]:
+    """Every layout written once, with its churnml.yaml."""
+    folders = {}
+    for name, write in fl.EXPORT_LAYOUTS.items():
+        folder = tmp_path_factory.mktemp(f"export-{name}")
+        fl.write_config(folder, write(folder))
+        folders[name] = folder
+    return folders
+
+
+@pytest.fixture(scope="module")
+def runs(prefect_backend, generated) -> dict[str, ExportRun]:
+    return {name: run_export(name, folder) for name, folder in generated.items()}
+
+
+def test_billing_platform_writes_cents_unix_time_json_lines_and_helpdesk_numbers(generated):
+    folder = generated["billing_platform"]
+    subs = pd.read_csv(folder / "subscriptions.csv")
+    assert set(subs.status) == {"active", "canceled", "past_due", "trialing"}
+    assert set(subs["plan.interval"]) == {"month", "year"}
+    assert pd.api.types.is_integer_dtype(subs["plan.amount"]) and subs["plan.amount"].min() >= 1800
+    assert subs.start_date.between(1.6e9, 1.8e9).all()
+    customers = pd.read_csv(folder / "customers.csv")
+    assert customers.id.str.match(r"^cus_[A-Za-z0-9]{14}$").all()
+    first = json.loads((folder / "tracks.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["timestamp"].endswith("+02:00") and first["groupId"].startswith("cus_")
+    tickets = pd.read_csv(folder / "tickets.csv", keep_default_na=False)
+    orgs = pd.read_csv(folder / "organizations.csv")
+    assert set(tickets.organization_id) <= set(orgs.id)
+    assert not set(tickets.organization_id) & set(customers.id)
+    assert set(tickets.satisfaction_rating) == {"good", "bad", "offered", "unoffered"}
+
+
+def test_crm_weekly_writes_european_formats_and_an_mrr_history(generated):
+    folder = generated["crm_weekly"]
+    accounts = pd.read_csv(folder / "Account.csv")
+    assert len(accounts) == 60 and (accounts.Id.str.len() == 18).all()
+    history = pd.read_csv(folder / "mrr_history.csv", sep=";", dtype=str)
+    assert list(history.columns) == ["Account ID", "Month", "MRR (EUR)"]
+    assert history.Month.str.match(r"^01/\d\d/20\d\d$").all()
+    assert history["MRR (EUR)"].str.contains(",").all()
+    assert history["MRR (EUR)"].str.contains(r"\.").any()  # thousands
+    opportunities = pd.read_csv(folder / "opportunities.csv")
+    assert {"New Business", "Existing Business", "Renewal"} == set(opportunities.Type)
+    assert {"Closed Won", "Closed Lost"} == set(opportunities.StageName)
+
+
+def test_degenerate_is_tiny_and_flat(generated):
+    folder = generated["degenerate"]
+    subs = pd.read_csv(folder / "subscriptions.csv")
+    assert len(subs) == 25 and set(subs.plan) == {"standard"} and subs.account_id.is_unique
+    assert set(pd.read_csv(folder / "events.csv").event_type) == {"login"}
 
 
 @pytest.mark.parametrize("name", list(fl.EXPORT_LAYOUTS))
