@@ -311,7 +311,7 @@ def _derivation_kind(value: object) -> str | None:
         }.get(type(value))
     if not isinstance(value, dict):
         return None
-    kinds = [k for k in DERIVATION_KINDS[:6] if k in value]
+    kinds = [k for k in DERIVATION_KINDS if k in value]
     if "add_days" in value or "add_months" in value:
         kinds.append("shift")  # both steps at once: the shift itself says so
     return kinds[0] if len(kinds) == 1 else None
