@@ -12,11 +12,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 import foreign_layouts as fl
+from flow_training import flow_training
 from test_foreign_layouts import evaluation_as_of, rebind_prefect_console
 
 pytestmark = pytest.mark.slow
@@ -54,7 +56,8 @@ def run_export(name: str, folder: Path) -> ExportRun:
     from churnml.cli import app
 
     config = yaml.safe_load((folder / "churnml.yaml").read_text(encoding="utf-8"))
-    config = {**config, "training": {"num_threads": 1, "candidate_max_rows": 0}}
+    # as the flow tests train (tests/flow_training.py), with two folds to tell weeks apart
+    config = {**config, "training": flow_training(200, 0.6, backtest_folds=2)}
     path = folder / "run.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     run = ExportRun(name, folder, evaluation_as_of(config))
@@ -80,13 +83,17 @@ def run_export(name: str, folder: Path) -> ExportRun:
     return run
 
 
+# the billing platform smaller than its own size, so the module stays within a minute
+TEST_ACCOUNTS = {"billing_platform": 90, "crm_weekly": 60, "degenerate": 25}
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, Path]:
     """Every layout written once, with its churnml.yaml."""
     folders = {}
     for name, write in fl.EXPORT_LAYOUTS.items():
         folder = tmp_path_factory.mktemp(f"export-{name}")
-        fl.write_config(folder, write(folder))
+        fl.write_config(folder, write(folder, accounts=TEST_ACCOUNTS.get(name, 60)))
         folders[name] = folder
     return folders
 
@@ -135,12 +142,53 @@ def test_degenerate_is_tiny_and_flat(generated):
     assert set(pd.read_csv(folder / "events.csv").event_type) == {"login"}
 
 
-@pytest.mark.parametrize("name", list(fl.EXPORT_LAYOUTS))
+@pytest.mark.parametrize("name", ["billing_platform", "crm_weekly"])
 def test_export_runs_by_config_alone(runs, name):
     run = runs[name]
     for step in ("check-data", "train", "score", "explain"):
         run.ok(step)
     assert "all checks passed" in run.results["check-data"].output
     assert re.search(r"scored \d+ active accounts", run.results["score"].output)
-    for text in (run.results["score"].output, run.results["explain"].output):
-        assert "nan" not in text.lower().replace("financ", "")
+    assert "skip" not in run.results["train"].output.lower()  # both targets train
+    explained = run.results["explain"].output
+    assert "churn risk" in explained and not re.search(r"\bnan\b", explained, re.I)
+
+
+def test_billing_platform_money_is_in_units_per_month_not_cents(runs):
+    """ARR is 12 x (cents / 100 x seats / months of the interval) of the live subscriptions."""
+    run = runs["billing_platform"]
+    run.ok("score")
+    subs = pd.read_csv(run.folder / "subscriptions.csv")
+    as_of = pd.Timestamp(run.scored_as_of).timestamp()
+    # the contract just before the as-of (a change at the as-of shows from the next one)
+    live = subs[(subs.start_date < as_of) & ~(subs.ended_at < as_of)]
+    months = live["plan.interval"].map({"month": 1, "year": 12})
+    mrr = (live["plan.amount"] / 100 * live.quantity / months).groupby(live.customer).sum()
+    arr = run.scored().set_index("account_id").arr
+    both = arr.index.intersection(mrr.index)  # not those leaving at the as-of, nor new ones
+    assert len(both) > 0.9 * len(arr) > 40
+    assert np.allclose(arr[both], 12 * mrr[both])
+
+
+def test_crm_weekly_trains_on_weekly_snapshots(runs):
+    run = runs["crm_weekly"]
+    train = run.ok("train")
+    folds = re.search(r"rolling backtest ROC AUC: (.*)", train).group(1)
+    days = re.findall(r"\d{4}-\d{2}-\d{2}", folds)
+    assert len(days) >= 2 and len(set(days)) == len(days)  # told apart by day
+
+
+def test_degenerate_skips_upsell_in_one_line_and_trains_or_refuses_churn(runs):
+    run = runs["degenerate"]
+    train = run.ok("train")
+    lines = train.splitlines()
+    at = lines.index("## upsell: skipped")
+    assert "same outcome (0); cannot train" in lines[at + 1]
+    assert "## churn: skipped" not in lines
+    score = run.results["score"]
+    assert "Traceback" not in score.output
+    if score.exit_code == 0:
+        assert re.search(r"scored \d+ active accounts", score.output)
+        return
+    (line,) = [line for line in score.output.splitlines() if line.strip()]
+    assert "no churn champion" in line and "nothing was scored or written" in line
