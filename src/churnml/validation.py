@@ -44,8 +44,7 @@ class DataProblem:
 
     def __str__(self) -> str:
         ex = "; ".join(str(e) for e in self.examples)
-        rows = f" ({self.failing_rows} rows)" if self.failing_rows else ""  # 0: about the config
-        head = f"{self.table}.{self.column}: {self.check}{rows}"
+        head = f"{self.table}.{self.column}: {self.check} ({self.failing_rows} rows)"
         return f"{head} e.g. {ex}" if ex else head
 
 
@@ -578,7 +577,8 @@ def check_onboarding_events(usage: ir.Table, onboarding_events: Sequence[str]) -
         f"{shown}); no account can reach them, so onboarding completion reads 0%: list your own "
         "onboarding milestones, or set features.onboarding_events: []"
     )
-    return [DataProblem("usage_events", "event_type", message, 0, [], "warning")]
+    rows = int(usage.count().to_pyarrow().as_py())  # none of them reaches those milestones
+    return [DataProblem("usage_events", "event_type", message, rows, [], "warning")]
 
 
 # Ticket priorities the features know: high and urgent count as high priority, the rest do not.
