@@ -84,7 +84,7 @@ def run_export(name: str, folder: Path) -> ExportRun:
 
 
 # the billing platform smaller than its own size, so the module stays within a minute
-TEST_ACCOUNTS = {"billing_platform": 90, "crm_weekly": 60, "degenerate": 25}
+TEST_ACCOUNTS = {"billing_platform": 70, "crm_weekly": 60, "degenerate": 25}
 
 
 @pytest.fixture(scope="module")
