@@ -167,10 +167,19 @@ def prefect_server(env: dict, log: Path, timeout: float = 300.0):
             server.kill()
 
 
+WRITERS = {**fl.LAYOUTS, **fl.EXPORT_LAYOUTS}
+
+
 def run_layout(name: str, root: Path, accounts: int, threads: int, env: dict) -> dict:
+    """One layout through the CLI; an export layout (fl.EXPORT_LAYOUTS) keeps its own size,
+    which is part of its shape (sixty accounts, twenty-five)."""
     folder = root / name
     started = time.perf_counter()
-    config = fl.LAYOUTS[name](folder, accounts=accounts)
+    if name in fl.EXPORT_LAYOUTS:
+        import inspect
+
+        accounts = inspect.signature(WRITERS[name]).parameters["accounts"].default
+    config = WRITERS[name](folder, accounts=accounts)
     generated = time.perf_counter() - started
     config.setdefault("training", {})["num_threads"] = threads
     path = fl.write_config(folder, config)
@@ -306,7 +315,13 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=int, default=2000)
-    parser.add_argument("--layouts", nargs="+", choices=list(fl.LAYOUTS), default=list(fl.LAYOUTS))
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=list(WRITERS),
+        default=list(fl.LAYOUTS),
+        help=f"default: {' '.join(fl.LAYOUTS)}; also {' '.join(fl.EXPORT_LAYOUTS)} (own sizes)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="training.num_threads")
     parser.add_argument("--workdir", type=Path, help="keep the layouts here (default: temporary)")
     parser.add_argument(
@@ -339,7 +354,7 @@ def main() -> None:
             if api_url:
                 env["PREFECT_API_URL"] = api_url
             for name in args.layouts:
-                print(f"{name} ({args.accounts} accounts) ...", flush=True)
+                print(f"{name} ...", flush=True)
                 results.append(run_layout(name, root, args.accounts, args.threads, env))
                 if args.json:
                     args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")

@@ -81,6 +81,7 @@ def validate(mapped: dict, cfg: ChurnmlConfig | None = None) -> None:
         None,
         cfg.validation if cfg else None,
         cfg.labels.plan_order if cfg else (),
+        cfg.features.onboarding_events if cfg else (),
     )
     logger = get_run_logger()
     errors, warnings = only_errors(problems), only_warnings(problems)

@@ -1067,3 +1067,499 @@ def default_seed(name: str) -> int:
     import inspect
 
     return int(inspect.signature(LAYOUTS[name]).parameters["seed"].default)
+
+
+# --- exports shaped like real systems' (billing platform, CRM, a degenerate one) ---------------
+def _epoch(stamps) -> pd.Series:
+    """Unix seconds as integers (empty where the stamp is missing), as billing APIs export."""
+    s = pd.Series(pd.to_datetime(stamps))
+    seconds = (s - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    return seconds.astype("Int64")
+
+
+def _token(rng: np.random.Generator, prefix: str, n: int, length: int = 14) -> np.ndarray:
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    draws = rng.integers(0, len(alphabet), (n, length))
+    return np.array([prefix + "".join(alphabet[row]) for row in draws])
+
+
+STRIPE_PLANS = ("Starter", "Growth", "Scale")
+SEGMENT_EVENTS = (
+    "Logged In",
+    "Dashboard Viewed",
+    "Report Created",
+    "Data Exported",
+    "Automation Run",
+)
+
+
+def _stripe_subscriptions(
+    rng: np.random.Generator, life: Lifecycles, ids: np.ndarray
+) -> pd.DataFrame:
+    """One row per subscription as a billing platform keeps them: a plan or seat change cancels
+    the subscription and starts a new one. Prices in cents per seat and billing interval."""
+    starts = month_starts()
+    data_end = starts[-1]
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        end = starts[last + 1] if life.churned[i] else pd.NaT
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        yearly = life.term[i] == 12
+        for k, m in enumerate(cuts):
+            begin = life.term_start(i) if k == 0 else starts[m]
+            stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
+            tier = life.tier[i, m]
+            cents = int(PRICE[tier] * 100) * (12 if yearly else 1)
+            step = pd.DateOffset(months=12 if yearly else 1)
+            period_start = begin
+            until = stop if pd.notna(stop) else data_end
+            while period_start + step <= until and (pd.isna(stop) or period_start + step < stop):
+                period_start = period_start + step
+            if pd.isna(stop):
+                trouble = life.trouble[i, MONTHS - 1]
+                status = "past_due" if trouble and rng.random() < 0.5 else "active"
+                # the status as of today, whatever it says (a late signup still on its trial)
+                late = first >= MONTHS - 8 and k == 0 and rng.random() < 0.3
+                status = "trialing" if late else status
+            else:
+                status = "canceled"
+            rows.append(
+                {
+                    "customer": ids[i],
+                    "status": status,
+                    "start_date": begin,
+                    "canceled_at": stop - pd.Timedelta(days=int(rng.integers(0, 20)))
+                    if pd.notna(stop)
+                    else pd.NaT,
+                    "ended_at": stop,
+                    "current_period_start": period_start,
+                    "current_period_end": period_start + step,
+                    "plan.id": f"price_{STRIPE_PLANS[tier].lower()}_{'year' if yearly else 'month'}",
+                    "plan.nickname": STRIPE_PLANS[tier],
+                    "plan.interval": "year" if yearly else "month",
+                    "plan.amount": cents,
+                    "plan.currency": "usd",
+                    "quantity": int(life.seats[i, m]),
+                }
+            )
+    subs = pd.DataFrame(rows)
+    subs.insert(0, "id", _token(rng, "sub_", len(subs)))
+    subs.insert(3, "created", _epoch(subs.start_date - pd.Timedelta(hours=2)))
+    for col in (
+        "start_date",
+        "canceled_at",
+        "ended_at",
+        "current_period_start",
+        "current_period_end",
+    ):
+        subs[col] = _epoch(subs[col])
+    return subs
+
+
+def _segment_tracks(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> list[str]:
+    """Segment-style track calls, one JSON object a line, stamped in the sender's local time."""
+    ev = usage_rows(rng, life, per_user=1.0)
+    local = pd.to_datetime(ev["at"]) + pd.Timedelta(hours=2)
+    stamps = local.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "+02:00"
+    lines = []
+    for k, (acc, user, kind, stamp) in enumerate(
+        zip(ev.acc, ev.user, ev.kind, stamps, strict=True)
+    ):
+        call = {
+            "type": "track",
+            "messageId": f"ajs-{k:08x}",
+            "event": SEGMENT_EVENTS[kind],
+            "userId": f"usr_{acc:04d}_{user:02d}",
+            "groupId": ids[acc],
+            "timestamp": stamp,
+            "properties": {"plan": "n/a"} if kind == 0 else {},
+        }
+        lines.append(json.dumps(call))
+    return lines
+
+
+def _zendesk_tickets(
+    rng: np.random.Generator, life: Lifecycles, org_ids: np.ndarray
+) -> pd.DataFrame:
+    """A helpdesk export keyed by the helpdesk's own organisation number."""
+    tk = ticket_rows(rng, life)
+    solved = pd.Series(tk.closed)
+    status = np.where(solved.notna(), rng.choice(["solved", "closed"], len(tk)), "open")
+    status = np.where((status == "open") & (rng.random(len(tk)) < 0.3), "pending", status)
+    rating = rng.choice(["offered", "unoffered", "good", "bad"], len(tk), p=[0.3, 0.3, 0.3, 0.1])
+    hot = life.trouble[tk.acc, tk.month]
+    rating = np.where(hot & (rating == "good") & (rng.random(len(tk)) < 0.6), "bad", rating)
+    priority = np.where(rng.random(len(tk)) < 0.1, "", tk.priority)  # priority is optional
+    kind = rng.choice(["question", "incident", "problem", "task", ""], len(tk))
+    return pd.DataFrame(
+        {
+            "id": np.arange(len(tk)) + 1001,
+            "organization_id": org_ids[tk.acc],
+            "requester_id": 40_000_000 + tk.acc.to_numpy() * 7,
+            "type": kind,
+            "priority": priority,
+            "status": status,
+            "created_at": _iso(tk.opened),
+            "solved_at": _iso(tk.closed),
+            "satisfaction_rating": rating,
+        }
+    )
+
+
+def write_billing_platform(folder: Path, seed: int = 97, accounts: int = 160) -> dict:
+    """(g) A billing platform's export plus an analytics stream and a helpdesk.
+
+    ``customers.csv`` (``cus_...`` ids, ``created`` in Unix seconds, the segment as a metadata
+    column named ``segment (metadata)``), ``subscriptions.csv`` (Unix seconds, prices in cents per
+    seat and interval, monthly or yearly, ``quantity`` = seats, statuses active / canceled /
+    past_due / trialing), ``tracks.jsonl`` (track calls: ``userId``, ``groupId`` = the customer,
+    Title Case event names, timestamps with a +02:00 offset) and the helpdesk's ``tickets.csv``
+    keyed by its own ``organization_id``, named in ``organizations.csv`` (``external_id`` = the
+    customer), with satisfaction as good / bad / offered / unoffered. No NPS.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, terms=(1, 1, 12))
+    ids = _token(rng, "cus_", accounts)
+    signed = life.seats[np.arange(accounts), life.start]
+    created = life.term_starts() - pd.to_timedelta(rng.integers(0, 20, accounts), unit="D")
+    pd.DataFrame(
+        {
+            "id": ids,
+            "name": [f"Customer {i} Ltd" for i in range(accounts)],
+            "email": [f"billing@customer{i}.example" for i in range(accounts)],
+            "created": _epoch(created),
+            "currency": "usd",
+            "delinquent": life.trouble[:, -1],
+            "segment (metadata)": np.select(
+                [signed >= 15, signed >= 6], ["enterprise", "mid_market"], "smb"
+            ),
+        }
+    ).to_csv(folder / "customers.csv", index=False)
+    _stripe_subscriptions(rng, life, ids).to_csv(folder / "subscriptions.csv", index=False)
+    lines = _segment_tracks(rng, life, ids)
+    (folder / "tracks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    org_ids = np.arange(accounts) * 13 + 360_000_000
+    pd.DataFrame(
+        {"id": org_ids, "name": [f"Customer {i}" for i in range(accounts)], "external_id": ids}
+    ).to_csv(folder / "organizations.csv", index=False)
+    _zendesk_tickets(rng, life, org_ids).to_csv(folder / "tickets.csv", index=False)
+    _write_truth(folder, life, "billing_platform", True)
+    return billing_platform_config()
+
+
+def _dmy(stamps) -> pd.Series:
+    """Day-first dates (31/01/2025), as European CRM reports write them; empty when missing."""
+    s = pd.Series(pd.to_datetime(stamps))
+    return s.dt.strftime("%d/%m/%Y").where(s.notna(), "")
+
+
+def _decimal_comma(values) -> list[str]:
+    """Amounts with a decimal comma and a dot every thousand (1.234,50)."""
+    return [f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".") for v in values]
+
+
+def _salesforce_ids(rng: np.random.Generator, prefix: str, n: int) -> np.ndarray:
+    """18-character record ids: a 3-character object prefix, the org part, then the record."""
+    return _token(rng, f"{prefix}5g00000", n, length=18 - len(prefix) - 7)
+
+
+def _opportunities(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """Won and lost deals: new business at signup, won expansions, lost ones, renewals."""
+    starts = month_starts()
+    rows = []
+    for i in range(len(ids)):
+        rows.append(
+            (ids[i], "New Business", "Closed Won", starts[life.start[i]] - pd.Timedelta(days=3))
+        )
+        for m in np.nonzero(life.expanded[i])[0]:
+            rows.append(
+                (ids[i], "Existing Business", "Closed Won", starts[m] - pd.Timedelta(days=2))
+            )
+        for m in range(life.start[i] + 1, life.last[i] + 1):
+            draw = rng.random()
+            if draw < 0.02:
+                rows.append(
+                    (ids[i], "Existing Business", "Closed Lost", starts[m] + pd.Timedelta(days=9))
+                )
+            elif draw < 0.05:
+                rows.append((ids[i], "Renewal", "Closed Won", starts[m] + pd.Timedelta(days=1)))
+    opps = pd.DataFrame(rows, columns=["AccountId", "Type", "StageName", "CloseDate"])
+    opps = opps[opps.CloseDate < starts[-1]].reset_index(drop=True)
+    opps.insert(0, "Id", _salesforce_ids(rng, "006", len(opps)))
+    opps["CloseDate"] = _day(opps.CloseDate)
+    opps["Amount"] = (rng.integers(20, 400, len(opps)) * 100).astype(float)
+    opps["Name"] = [f"{t} {k}" for k, t in enumerate(opps.Type)]
+    return opps
+
+
+def write_crm_weekly(folder: Path, seed: int = 101, accounts: int = 60) -> dict:
+    """(h) A small CRM's exports, weekly: sixty accounts.
+
+    ``Account.csv`` as the CRM writes it (18-character ids, ``CreatedDate`` like
+    ``2024-11-03T10:00:00.000+0000``, owner ids named in ``User.csv``); a finance tool's
+    ``mrr_history.csv`` (semicolons, one row per account and month, day-first dates, amounts
+    with a decimal comma; no plan, no subscription intervals); the status report
+    ``account_status.csv`` (Active / Churned with a day-first date); ``opportunities.csv`` with
+    won expansions among new business, renewals and lost deals; weekly usage per feature
+    (``usage_weekly.csv``: active users and sessions). No tickets, no NPS.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts)
+    ids = _salesforce_ids(rng, "001", accounts)
+    owners = _salesforce_ids(rng, "005", 4)
+    starts = month_starts()
+    created = life.term_starts() - pd.to_timedelta(rng.integers(5, 60, accounts), unit="D")
+    pd.DataFrame(
+        {
+            "Id": ids,
+            "Name": [f"Account {i}" for i in range(accounts)],
+            "Type": np.where(life.churned, "Former Customer", "Customer"),
+            "Industry": rng.choice(["Manufacturing", "Retail", "Software"], accounts),
+            "BillingCountry": rng.choice(["France", "Germany", "Spain"], accounts),
+            "OwnerId": rng.choice(owners, accounts),
+            "CreatedDate": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        }
+    ).to_csv(folder / "Account.csv", index=False)
+    pd.DataFrame(
+        {"Id": owners, "Name": ["Ana Ruiz", "Ben Okafor", "Chloe Martin", "Dieter Vogel"]}
+    ).to_csv(folder / "User.csv", index=False)
+    acc, mon = np.nonzero(life.active)
+    mrr = life.seats[acc, mon] * PRICE[life.tier[acc, mon]]
+    pd.DataFrame(
+        {"Account ID": ids[acc], "Month": _dmy(starts[mon]), "MRR (EUR)": _decimal_comma(mrr)}
+    ).to_csv(folder / "mrr_history.csv", index=False, sep=";")
+    churned_on = pd.Series(starts[life.last + 1]).where(life.churned)
+    pd.DataFrame(
+        {
+            "Account ID": ids,
+            "Status": np.where(life.churned, "Churned", "Active"),
+            "Status Date": _dmy(churned_on.fillna(pd.Series(starts[life.start]))),
+        }
+    ).to_csv(folder / "account_status.csv", index=False, sep=";")
+    _opportunities(rng, life, ids).to_csv(folder / "opportunities.csv", index=False)
+    ev = usage_rows(rng, life, per_user=3.0)
+    week = pd.to_datetime(ev["at"]).dt.to_period("W-SUN").dt.start_time
+    weekly = (
+        pd.DataFrame({"acc": ev.acc, "week": week, "kind": ev.kind, "user": ev.user})
+        .groupby(["acc", "week", "kind"])
+        .agg(users=("user", "nunique"), sessions=("user", "size"))
+        .reset_index()
+    )
+    pd.DataFrame(
+        {
+            "Account ID": ids[weekly.acc],
+            "Week": _dmy(weekly.week),
+            "Feature": np.array(EVENT_KINDS)[weekly.kind],
+            "Active Users": weekly.users,
+            "Sessions": weekly.sessions,
+        }
+    ).to_csv(folder / "usage_weekly.csv", index=False, sep=";")
+    _write_truth(folder, life, "crm_weekly", True)
+    return crm_weekly_config()
+
+
+def write_degenerate(folder: Path, seed: int = 103, accounts: int = 25) -> dict:
+    """(i) Tiny and flat: 25 accounts on one plan, one event type, no tickets, no expansion.
+
+    ``accounts.csv``, ``subscriptions.csv`` (one row per account, plan ``standard``, seats that
+    never change) and ``events.csv`` (only ``login``). Upsell has no positive and must be
+    skipped in one line; churn trains or is refused in one line.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, expansion=False)
+    ids = np.array([f"A{i:03d}" for i in range(accounts)])
+    starts = month_starts()
+    ended = pd.Series(starts[life.last + 1]).where(life.churned)
+    pd.DataFrame(
+        {
+            "account_id": ids,
+            "name": [f"Shop {i}" for i in range(accounts)],
+            "created_at": _day(starts[life.start]),
+        }
+    ).to_csv(folder / "accounts.csv", index=False)
+    first = np.arange(accounts), life.start
+    pd.DataFrame(
+        {
+            "subscription_id": [f"S{i:03d}" for i in range(accounts)],
+            "account_id": ids,
+            "start_at": _day(starts[life.start]),
+            "end_at": _day(ended).where(ended.notna(), ""),
+            "mrr": life.seats[first] * PRICE[0],
+            "plan": "standard",
+            "seats": life.seats[first],
+        }
+    ).to_csv(folder / "subscriptions.csv", index=False)
+    ev = usage_rows(rng, life, per_user=2.0)
+    pd.DataFrame(
+        {
+            "account_id": ids[ev.acc],
+            "occurred_at": _iso(ev["at"]),
+            "event_type": "login",
+            "user_id": [f"{ids[a]}-{u}" for a, u in zip(ev.acc, ev.user, strict=True)],
+        }
+    ).to_csv(folder / "events.csv", index=False)
+    _write_truth(folder, life, "degenerate", True)
+    return degenerate_config()
+
+
+def billing_platform_config() -> dict:
+    """The churnml config of the layout written by write_billing_platform."""
+    config = _common("layout-billing-platform")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "customers.csv"},
+            "columns": {"account_id": "id", "name": "name", "segment": "segment (metadata)"},
+            "derive": {"created_at": {"from": "created", "unit": "epoch_seconds"}},
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "subscriptions.csv"},
+            "columns": {
+                "subscription_id": "id",
+                "account_id": "customer",
+                "plan": "plan.nickname",
+                "seats": "quantity",
+                "billing_period": "plan.interval",
+            },
+            "derive": {
+                "start_at": {"from": "start_date", "unit": "epoch_seconds"},
+                "end_at": {"from": "ended_at", "unit": "epoch_seconds"},
+                # cents per seat and interval -> monthly amount in the currency
+                "mrr": {
+                    "from": "plan.amount",
+                    "scale": 0.01,
+                    "times": "quantity",
+                    "per": "plan.interval",
+                },
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "tracks.jsonl"},
+            "columns": {
+                "account_id": "groupId",
+                "occurred_at": "timestamp",
+                "event_type": "event",
+                "user_id": "userId",
+            },
+        },
+        "support_tickets": {
+            "source": {"kind": "file", "path": "tickets.csv"},
+            "columns": {
+                "ticket_id": "id",
+                "opened_at": "created_at",
+                "closed_at": "solved_at",
+                "priority": "priority",
+                "category": "type",
+                "status": "status",
+            },
+            "account_key": {
+                "column": "organization_id",
+                "lookup": {"kind": "file", "path": "organizations.csv"},
+                "lookup_key": "id",
+                "lookup_account_id": "external_id",
+            },
+            "derive": {
+                "satisfaction": {
+                    "from": "satisfaction_rating",
+                    "map": {"good": 5, "bad": 1, "offered": "", "unoffered": ""},
+                }
+            },
+        },
+    }
+    config["features"] = {"account_attributes_categorical": ["segment"]}
+    config["labels"]["plan_order"] = list(STRIPE_PLANS)
+    return config
+
+
+def crm_weekly_config() -> dict:
+    """The churnml config of the layout written by write_crm_weekly."""
+    config = _common("layout-crm-weekly")
+    day_first = {"date_format": "%d/%m/%Y"}
+    status = {"kind": "file", "path": "account_status.csv", **day_first}
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "Account.csv"},
+            "columns": {
+                "account_id": "Id",
+                "name": "Name",
+                "created_at": "CreatedDate",
+                "industry": "Industry",
+                "region": "BillingCountry",
+            },
+            "derive": {
+                "csm_owner": {
+                    "from": "OwnerId",
+                    "lookup": {
+                        "source": {"kind": "file", "path": "User.csv"},
+                        "key": "Id",
+                        "value": "Name",
+                    },
+                },
+                "status": {
+                    "from": "Id",
+                    "lookup": {"source": status, "key": "Account ID", "value": "Status"},
+                },
+                "churned_at": {
+                    "from": "Id",
+                    "lookup": {"source": status, "key": "Account ID", "value": "Status Date"},
+                },
+            },
+        },
+        "subscriptions": {  # one row per account and month: the row ends when the month does
+            "source": {"kind": "file", "path": "mrr_history.csv", "decimal": ",", **day_first},
+            "columns": {"account_id": "Account ID", "start_at": "Month", "mrr": "MRR (EUR)"},
+            "derive": {
+                "subscription_id": {"concat": ["Account ID", "Month"]},
+                "end_at": {"from": "Month", "add_months": 1},
+                "plan": {"constant": "standard"},
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "usage_weekly.csv", **day_first},
+            "columns": {
+                "account_id": "Account ID",
+                "occurred_at": "Week",
+                "event_type": "Feature",
+                "quantity": "Sessions",
+            },
+        },
+        "expansion_events": {  # won expansion deals only
+            "source": {
+                "kind": "view",
+                "query": "SELECT * FROM read_csv('opportunities.csv', all_varchar = true)\n"
+                "WHERE Type = 'Existing Business' AND StageName = 'Closed Won'\n",
+            },
+            "columns": {"account_id": "AccountId", "occurred_at": "CloseDate"},
+        },
+    }
+    config["snapshots"] = {"frequency": "weekly", "count": 52}
+    config["features"] = {"account_attributes_categorical": ["industry", "region"]}
+    config["labels"]["churn_source"] = "account_status"
+    config["labels"]["churned_statuses"] = ["churned"]
+    config["labels"]["upsell_source"] = "expansion_events"
+    return config
+
+
+def degenerate_config() -> dict:
+    """The churnml config of the layout written by write_degenerate."""
+    config = _common("layout-degenerate")
+    config["sources"] = {
+        "accounts": {"source": {"kind": "file", "path": "accounts.csv"}},
+        "subscriptions": {"source": {"kind": "file", "path": "subscriptions.csv"}},
+        "usage_events": {"source": {"kind": "file", "path": "events.csv"}},
+    }
+    config["labels"]["plan_order"] = ["standard"]
+    return config
+
+
+EXPORT_LAYOUTS = {
+    "billing_platform": write_billing_platform,
+    "crm_weekly": write_crm_weekly,
+    "degenerate": write_degenerate,
+}

@@ -305,7 +305,7 @@ def test_gate_refuses_a_leaky_model_and_scoring_leaves_churn_empty_saying_why(
     churn = summary["targets"]["churn"]
     assert not churn["promoted"]
     assert churn["top_feature"] == "attr_status"
-    assert churn["decision"].startswith("KEEP CHAMPION") and "leakage alarm" in churn["decision"]
+    assert churn["decision"].startswith("NOT PROMOTED") and "leakage alarm" in churn["decision"]
     assert summary["targets"]["upsell"]["promoted"], summary["targets"]["upsell"]["decision"]
 
     result = scoring_flow(config_path=str(config), as_of=pd.Timestamp("2026-10-01").date())

@@ -129,3 +129,12 @@ def test_single_feature_auc_ranks_numbers_and_categories_without_the_test():
     assert single_feature_auc(split, "plan", "churn_label") == 1.0  # ordered by fit rates
     assert 0.5 <= single_feature_auc(split, "noise", "churn_label") < 0.6
     assert np.isnan(single_feature_auc(split, "absent", "churn_label"))
+
+
+def test_a_refused_first_model_does_not_say_it_keeps_a_champion():
+    """With none registered, a refused challenger is NOT PROMOTED; KEEP CHAMPION is for a
+    champion that stays."""
+    text = decide(0.5, None, 0.6, 0.0, 0.5).as_text()
+    assert text == "NOT PROMOTED: AUC 0.500 is below the floor 0.600; no current champion"
+    assert decide(math.nan, None, 0.6, 0.1, 0.5).as_text().startswith("NOT PROMOTED: ")
+    assert decide(0.58, 0.77, 0.6, 0.1, 0.5).as_text().startswith("KEEP CHAMPION: ")

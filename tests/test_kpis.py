@@ -241,3 +241,17 @@ def test_no_complete_month_is_an_empty_board_with_its_types():
     board = kpi_board(book(), config(), as_of=date(2024, 5, 10))
     assert board.empty and list(board.columns) == BOARD_COLUMNS
     assert str(board["month"].dtype) == "datetime64[us]" and board["settled"].dtype == bool
+
+
+def test_onboarding_milestones_count_whatever_their_spelling():
+    """`Setup Done` and `SETUP-DONE` are the milestone `setup_done`, as for the features; two
+    spellings of one milestone do not make two milestones."""
+    tables = book()
+    usage = tables["usage_events"]
+    spelt = {"setup_done": "Setup Done", "invite": "INVITE"}
+    usage["event_type"] = usage["event_type"].map(lambda v: spelt.get(v, v))
+    extra = usage[usage["event_type"] == "Setup Done"].assign(event_type="setup-done")
+    tables["usage_events"] = pd.concat([usage, extra], ignore_index=True)
+    board = kpi_board(tables, config())
+    mar = row(board, "2025-03-01")
+    assert mar["onboarding_accounts"] == 2 and mar["onboarding_completed"] == 1

@@ -51,6 +51,19 @@ def test_drivers_group_by_family_and_read_as_sentences():
     assert sentence("support_open_tickets", 3) == "3 tickets still open"
 
 
+def test_a_count_of_one_reads_in_the_singular():
+    assert sentence("contract_days_to_renewal", 1) == "Renewal in 1 day"
+    assert sentence("contract_days_to_renewal", 2) == "Renewal in 2 days"
+    assert sentence("support_open_tickets", 1) == "1 ticket still open"
+    assert sentence("support_high_priority_tickets_30d", 1) == (
+        "1 high-priority ticket in the last 30 days"
+    )
+    assert sentence("usage_report_created_7d", 1) == "1 'report created' event in the last 7 days"
+    assert sentence("activity_human_touches_30d", 1) == "1 personal CS touch in the last 30 days"
+    assert sentence("usage_active_days_30d", 1) == "Active on 1 of the last 30 days"  # the window
+    assert sentence("contract_days_to_renewal", 1, lang="ja") == "更新まで1日"
+
+
 def _fields(p_churn, p_upsell, arr, family, cfg=None):
     cfg = cfg or OutreachConfig()
     scores = pd.DataFrame({"p_churn": p_churn, "p_upsell": p_upsell})

@@ -90,3 +90,15 @@ def test_extra_sections_are_rendered_escaped():
 def test_empty_run_still_renders():
     html = render_report(scored_frame(0))
     assert embedded_data(html)["accounts"] == []
+
+
+def test_portfolio_amounts_below_a_hundred_are_whole_units():
+    """26.04 expected expansion ARR shows as 26, never 26.040 (read as 26 thousand beside
+    29,335)."""
+    scored = scored_frame()
+    scored["expected_expansion_arr"] = 26.04 / len(scored)
+    scored["arr_at_risk"] = 7.5 / len(scored)
+    html = render_report(scored)
+    tier = re.search(r'<table id="portfolio-tier">(.*?)</table>', html, re.S).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", tier)
+    assert cells and not [c for c in cells if re.search(r"\d\.\d", c)], cells

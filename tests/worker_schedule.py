@@ -26,6 +26,7 @@ SLOWEST_FIRST = (
     "spark",
     "tests/test_foreign_layouts.py",
     "trained-demo",
+    "tests/test_export_layouts.py",
     "tests/test_flows.py",
     "tests/test_flows_trust.py",
     "tests/test_secrets.py",

@@ -278,7 +278,10 @@ def _tables(cfg: ChurnmlConfig) -> Iterator[dict]:
     con = sources.connect_warehouse(cfg, read_only=True)
     try:
         mapped = sources.load_sources(con, cfg)
-        raise_for_problems(validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order))
+        problems = validate_sources(
+            mapped, None, cfg.validation, cfg.labels.plan_order, cfg.features.onboarding_events
+        )
+        raise_for_problems(problems)
         yield canonical_tables.fn(con, mapped)
     finally:
         con.disconnect()

@@ -557,7 +557,30 @@ def _format(template: str, value: object, lang: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         missing = "不明" if lang == "ja" else "unknown"
         return re.sub(r"\{value[^}]*\}", missing, template)
+    if lang != "ja" and _is_one(value):
+        template = _ONE_THING.sub(_singular, template, count=1)
     try:
         return template.format(value=value)
     except (ValueError, TypeError):
         return re.sub(r"\{value[^}]*\}", str(value), template)
+
+
+# "{value:.0f} high-priority tickets", "Renewal in {value:.0f} days": the counted noun after the
+# number, past the words that qualify it, so that 1 reads "1 day", "1 ticket".
+_ONE_THING = re.compile(
+    r"(\{value:\.0f\} (?:(?:'[^']*'|high-priority|support|product|active|paid|open|escalated|"
+    r"onboarding|NPS|CS|personal|different) )*)(day|hour|event|ticket|user|feature|seat|"
+    r"milestone|downgrade|upgrade|answer|touche)s\b"
+)
+
+
+def _singular(match: re.Match) -> str:
+    noun = match.group(2)
+    return match.group(1) + ("touch" if noun == "touche" else noun)
+
+
+def _is_one(value: object) -> bool:
+    try:
+        return f"{float(value):.0f}" == "1"
+    except (TypeError, ValueError):
+        return False

@@ -162,7 +162,9 @@ def check_data(config: ConfigOption = None) -> None:
     except SourceError as exc:
         raise _fail(f"mapping error: {exc}") from None
     typer.echo(profile_sources(mapped))
-    problems = validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order)
+    problems = validate_sources(
+        mapped, None, cfg.validation, cfg.labels.plan_order, cfg.features.onboarding_events
+    )
     warnings = [p for p in problems if p.severity == "warning"]
     errors = [p for p in problems if p.severity == "error"]
     if warnings:

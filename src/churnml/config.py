@@ -76,10 +76,41 @@ class FileSource(StrictModel):
 
     kind: Literal["file"] = "file"
     path: str
-    format: Literal["csv", "parquet", "auto"] = "auto"
+    format: Literal["csv", "parquet", "json", "auto"] = "auto"
     encoding: Literal["utf-8", "latin-1", "utf-16"] = Field(
         "utf-8", description="text encoding of CSV files; other encodings are refused, not guessed"
     )
+    date_format: str | None = Field(
+        None,
+        description="how the file writes dates, as strptime codes (%d/%m/%Y for 31/01/2025): "
+        "text values in this format are read as those dates; other values stay as they are",
+    )
+    decimal: Literal[".", ","] = Field(
+        ".",
+        description="the decimal separator of numbers written as text; with ',' (1.234,50) dots "
+        "and spaces between digit groups are thousands separators",
+    )
+
+    @field_validator("date_format")
+    @classmethod
+    def _strptime_codes(cls, v: str | None) -> str | None:
+        if v is not None and not re.search(r"%[dmyYbBjU]", v):
+            raise ValueError(
+                f"date_format {v!r} has no day, month or year code: write it with strptime codes, "
+                "e.g. %d/%m/%Y for 31/01/2025 or %d.%m.%Y %H:%M for 31.01.2025 14:05"
+            )
+        return v
+
+    def file_format(self) -> Literal["csv", "parquet", "json"]:
+        """The format given, or the one the file name says (CSV unless it says otherwise)."""
+        if self.format != "auto":
+            return self.format
+        name = self.path.lower()
+        if name.endswith((".parquet", ".pq")):
+            return "parquet"
+        if name.removesuffix(".gz").endswith((".jsonl", ".ndjson", ".json")):
+            return "json"
+        return "csv"
 
 
 class DuckDBTableSource(StrictModel):
@@ -211,7 +242,52 @@ class PeriodDerivation(StrictModel):
         return f"{self.from_} in {self.unit}"
 
 
-DERIVATION_KINDS = ("concat", "map", "lookup", "constant", "unit")
+class ScaleDerivation(StrictModel):
+    """A number times a factor (cents to units), optionally times another column (a price per
+    seat times the seats) and divided by a billing period's months (a yearly price as MRR)."""
+
+    from_: str = Field(alias="from")
+    scale: float = Field(gt=0, description="factor: 0.01 for cents")
+    times: str | None = Field(None, description="a column to multiply by (seats, quantity)")
+    per: str | None = Field(
+        None,
+        description="a column holding the billing period the amount covers (month, year, 12...):"
+        " the amount is divided by the period's months",
+    )
+
+    def source_columns(self) -> list[str]:
+        return [self.from_, *[c for c in (self.times, self.per) if c is not None]]
+
+    def describe(self) -> str:
+        times = f" x {self.times}" if self.times else ""
+        per = f" per {self.per}" if self.per else ""
+        return f"{self.from_} x {self.scale:g}{times}{per}"
+
+
+class ShiftDerivation(StrictModel):
+    """A timestamp some days or months after another column's (a monthly row ends a month after
+    its month begins)."""
+
+    from_: str = Field(alias="from")
+    add_days: int | None = None
+    add_months: int | None = None
+
+    @model_validator(mode="after")
+    def _one_step(self) -> ShiftDerivation:
+        if (self.add_days is None) == (self.add_months is None):
+            raise ValueError("a shift needs exactly one of add_days or add_months")
+        return self
+
+    def source_columns(self) -> list[str]:
+        return [self.from_]
+
+    def describe(self) -> str:
+        step = f"{self.add_days} days" if self.add_days is not None else f"{self.add_months} months"
+        return f"{self.from_} + {step}"
+
+
+# the key that names each kind; a shift is named by add_days or add_months
+DERIVATION_KINDS = ("concat", "map", "lookup", "constant", "unit", "scale")
 
 
 def _derivation_kind(value: object) -> str | None:
@@ -222,10 +298,14 @@ def _derivation_kind(value: object) -> str | None:
             LookupDerivation: "lookup",
             ConstantDerivation: "constant",
             PeriodDerivation: "unit",
+            ScaleDerivation: "scale",
+            ShiftDerivation: "shift",
         }.get(type(value))
     if not isinstance(value, dict):
         return None
     kinds = [k for k in DERIVATION_KINDS if k in value]
+    if "add_days" in value or "add_months" in value:
+        kinds.append("shift")  # both steps at once: the shift itself says so
     return kinds[0] if len(kinds) == 1 else None
 
 
@@ -234,12 +314,15 @@ Derivation = Annotated[
     | Annotated[MapDerivation, Tag("map")]
     | Annotated[LookupDerivation, Tag("lookup")]
     | Annotated[ConstantDerivation, Tag("constant")]
-    | Annotated[PeriodDerivation, Tag("unit")],
+    | Annotated[PeriodDerivation, Tag("unit")]
+    | Annotated[ScaleDerivation, Tag("scale")]
+    | Annotated[ShiftDerivation, Tag("shift")],
     Discriminator(
         _derivation_kind,
         custom_error_type="derivation_kind",
         custom_error_message="a derivation needs exactly one of concat, map (with from), lookup "
-        "(with from), constant, or unit (with from)",
+        "(with from), constant, unit (with from), scale (with from), or add_days / add_months "
+        "(with from)",
     ),
 ]
 
@@ -313,6 +396,17 @@ def _epoch_only_on_timestamps(name: str, mapping: TableMapping) -> None:
             raise ValueError(
                 f"sources.{name}.derive.{col}: unit {d.unit} gives a timestamp, and {col} is "
                 "not a timestamp column"
+            )
+        if isinstance(d, ShiftDerivation) and types.get(col) != "timestamp":
+            raise ValueError(
+                f"sources.{name}.derive.{col}: add_days / add_months give a timestamp, and {col} "
+                "is not a timestamp column"
+            )
+        numeric = types.get(col) in ("float64", "int64") or name == "accounts" and col not in types
+        if isinstance(d, ScaleDerivation) and not numeric:
+            raise ValueError(
+                f"sources.{name}.derive.{col}: scale gives a number, and {col} is not a number "
+                "column"
             )
 
 

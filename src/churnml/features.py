@@ -146,6 +146,12 @@ def _slug(value: str) -> str:
     return out or "other"
 
 
+def spelling_key(value: str) -> str:
+    """What the spellings of one event type or ticket category share: case, spaces and
+    punctuation aside (`Report Created` and `report_created`)."""
+    return _slug(value)
+
+
 def feature_slug(value: str, kind: str) -> str:
     """The name part of a tracked event type (`event_type`) or ticket category (`category`)."""
     slug = _slug(value)

@@ -29,9 +29,11 @@ SHUFFLED_AUC_CEILING = 0.6
 class GateDecision:
     promote: bool
     reasons: list[str] = field(default_factory=list)
+    champion: bool = True  # False: there is none to keep
 
     def as_text(self) -> str:
-        verdict = "PROMOTE" if self.promote else "KEEP CHAMPION"
+        kept = "KEEP CHAMPION" if self.champion else "NOT PROMOTED"
+        verdict = "PROMOTE" if self.promote else kept
         return f"{verdict}: " + "; ".join(self.reasons)
 
 
@@ -127,8 +129,12 @@ def decide(
     ``top_feature_auc``: the dominant feature alone on the test; when measured, a dominant
     feature counts as a leak only at or above DOMINANT_FEATURE_ALONE_AUC (else it is stated).
     """
+    has_champion = champion_auc is not None or (
+        champion is not None and bool(champion.missing_features)
+    )
     if math.isnan(challenger_auc):
-        return GateDecision(False, ["challenger AUC is undefined (test period has one outcome)"])
+        undefined = ["challenger AUC is undefined (test period has one outcome)"]
+        return GateDecision(False, undefined, has_champion)
     reasons: list[str] = []
     ok = _challenger_checks(
         reasons,
@@ -147,7 +153,7 @@ def decide(
         reasons.insert(
             0, f"AUC {challenger_auc:.3f} clears the floor {min_auc:.3f} and the leakage alarms"
         )
-    return GateDecision(ok, reasons)
+    return GateDecision(ok, reasons, has_champion)
 
 
 def _challenger_checks(

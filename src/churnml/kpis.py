@@ -23,7 +23,7 @@ import pandas as pd
 
 from churnml.config import ChurnmlConfig
 from churnml.contract import TABLES, account_created_at
-from churnml.features import live_rows_before
+from churnml.features import live_rows_before, spelling_key
 from churnml.io.frames import to_pandas
 from churnml.labels import active_periods, lasting_churns, outcome_churns
 from churnml.matrix import observed_until
@@ -456,12 +456,11 @@ def onboarding_completion(
         started = accounts.select(
             "account_id", created_at=_column(accounts, "created_at", "timestamp")
         )
-    usage = t["usage_events"]
-    hits = usage.filter(usage.event_type.isin(milestones))
+    hits = _milestone_events(t["usage_events"], milestones)
     j = started.inner_join(hits, "account_id")
     window = ibis.interval(days=cfg.kpis.onboarding_days)
     j = j.filter(j.occurred_at < j.created_at + window)
-    reached = j.group_by("account_id").aggregate(milestones=j.event_type.nunique())
+    reached = j.group_by("account_id").aggregate(milestones=j.milestone.nunique())
     out = started.left_join(reached, "account_id").select(started, reached.milestones)
     segment = _column(accounts, "segment", "string").cast("string")
     seg = accounts.select(seg_account="account_id", segment=segment)
@@ -473,7 +472,7 @@ def onboarding_completion(
     frame = frame[(frame["k"] >= 0)].copy()
     frame = frame[over[frame["k"].to_numpy()]].copy()
     frame["month"] = grid[frame["k"].to_numpy()]
-    frame["completed"] = frame["milestones"].fillna(0) >= len(set(milestones))
+    frame["completed"] = frame["milestones"].fillna(0) >= len({spelling_key(m) for m in milestones})
     frame["segment"] = segment_names(frame["segment"])
     board = (
         _with_all(frame)
@@ -485,6 +484,25 @@ def onboarding_completion(
         board["onboarding_completed"], board["onboarding_accounts"]
     )
     return board
+
+
+def _milestone_events(usage: ir.Table, milestones: list[str]) -> ir.Table:
+    """The usage events that reach an onboarding milestone, with the milestone's number; an
+    event type counts for a milestone written alike (`Report Shared` for `report_shared`), as
+    the onboarding features count it."""
+    kinds = usage.select(event_type=usage.event_type.cast("string")).distinct()
+    seen = [v for v in kinds.to_pyarrow().column("event_type").to_pylist() if v is not None]
+    number = {
+        spelling_key(m): k for k, m in enumerate(dict.fromkeys(spelling_key(m) for m in milestones))
+    }
+    spellings = {v: number[spelling_key(v)] for v in seen if spelling_key(v) in number}
+    hits = usage.filter(usage.event_type.isin(list(spellings) or [""]))
+    milestone = (
+        ibis.cases(*[(hits.event_type == v, k) for v, k in spellings.items()], else_=-1)
+        if spellings
+        else ibis.literal(-1)
+    )
+    return hits.mutate(milestone=milestone)
 
 
 def net_promoter(tables: dict, grid_dates: list[date]) -> pd.DataFrame:

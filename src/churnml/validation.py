@@ -25,7 +25,7 @@ from churnml.contract import (
     billing_period_days,
     cast_to_contract,
 )
-from churnml.features import HIGH_PRIORITIES
+from churnml.features import HIGH_PRIORITIES, spelling_key
 from churnml.vocabulary import money
 
 ABSURD_MRR = 10_000_000.0
@@ -85,7 +85,8 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
         checks.append(
             _Check(
                 "account_id",
-                "account_id is missing (or its key was not found in the lookup)",
+                "account_id is missing (or its key was not found in the lookup)"
+                + (_NO_ACCOUNT_HINT if name in ACTIVITY_TIMES else ""),
                 t["__t_account_id"].isnull(),
             )
         )
@@ -98,8 +99,16 @@ def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfi
 
 
 _NUMBER_HINT = (
-    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or read "
-    "the source through a view that converts them)"
+    " (a thousands separator or a decimal comma: export plain numbers such as 1234.5, or, for a "
+    "file written with a decimal comma (1.234,50), declare it: source: {kind: file, ..., "
+    "decimal: ','})"
+)
+
+
+_NO_ACCOUNT_HINT = (
+    " (activity of no account, such as anonymous events before a sign-up, cannot be used: leave "
+    "it out of the export, or read the source through a view: source: {kind: view, query: "
+    "\"SELECT * FROM read_json('<file>') WHERE <account column> IS NOT NULL\"})"
 )
 
 
@@ -144,7 +153,8 @@ _MISSING_PLACEHOLDERS = ("n/a", "na", "#n/a", "null", "none", "nan", "nil", "-",
 _PLACEHOLDER_HINT = " (a placeholder for a missing value? leave the cell empty in the export)"
 _DATE_ORDER_HINT = (
     " (day-first or month-first, e.g. 31/01/2025 or 01/31/2025, is ambiguous: export dates as "
-    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
+    "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS, or declare the file's format: source: {kind: file, ..., "
+    "date_format: '%d/%m/%Y'})"
 )
 
 
@@ -304,10 +314,12 @@ def check_table(
                     _examples(both, naive, cols)[:2] + _examples(both, offset, cols)[:1],
                 )
             )
+    # rows of a table without a key are told apart by their account and time
+    shown = contract.key or ("account_id", contract.time_column or "account_id")
     for i, ck in enumerate(checks):
         n = int(result[f"c{i}"] or 0)
         if n:
-            cols = [c for c in (contract.key or ("account_id",)) if c in raw.columns]
+            cols = [c for c in shown if c in raw.columns]
             cols = list(dict.fromkeys([*cols, ck.column]))
             check = ck.name
             if ck.column == "account_id" and check.startswith("account_id is missing"):
@@ -365,11 +377,28 @@ def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
     pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
     pair = pairs.limit(1).to_pandas()
     if pair.empty:
-        return ""
+        return _cut_key_hint(keys, ids)
     mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
     return (
         f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
         "the key alike in every table, as text or whole numbers)"
+    )
+
+
+def _cut_key_hint(keys: ir.Table, ids: ir.Table) -> str:
+    """' (...)' when unknown keys are the beginning of known ones: one export cut them short
+    (a CRM's 15-character ids beside its 18-character ones)."""
+    sample = keys.filter(keys.key.length() >= 6).limit(100)
+    pairs = sample.join(
+        ids, (ids.known_key.length() > sample.key.length()) & ids.known_key.startswith(sample.key)
+    )
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return ""
+    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    return (
+        f" (keys cut short: {mine!r} here is the beginning of {theirs!r} in accounts ("
+        f"{len(mine)} of {len(theirs)} characters); export the whole key in every table)"
     )
 
 
@@ -553,6 +582,28 @@ def check_plan_names(subscriptions: ir.Table, plan_order: Sequence[str]) -> list
     return [DataProblem("subscriptions", "plan", message, n, examples, "warning")]
 
 
+def check_onboarding_events(usage: ir.Table, onboarding_events: Sequence[str]) -> list[DataProblem]:
+    """Warning: a configured onboarding milestone no usage event is written as. Its feature and
+    the KPI board's onboarding completion would then say that no account ever reached it (the
+    default milestones are the demo's, which a copied config keeps)."""
+    if not onboarding_events:
+        return []
+    types = usage.select(event_type=usage.event_type.cast("string")).distinct().limit(10_001)
+    seen = [v for v in types.to_pyarrow().column("event_type").to_pylist() if v is not None]
+    spelt = {spelling_key(v) for v in seen}
+    missing = [e for e in onboarding_events if spelling_key(e) not in spelt]
+    if not missing:
+        return []
+    shown = ", ".join(repr(v) for v in sorted(seen)[:10]) + (", ..." if len(seen) > 10 else "")
+    message = (
+        f"features.onboarding_events {missing} never occur as an event type (types seen: "
+        f"{shown}); no account can reach them, so onboarding completion reads 0%: list your own "
+        "onboarding milestones, or set features.onboarding_events: []"
+    )
+    rows = int(usage.count().to_pyarrow().as_py())  # none of them reaches those milestones
+    return [DataProblem("usage_events", "event_type", message, rows, [], "warning")]
+
+
 # Ticket priorities the features know: high and urgent count as high priority, the rest do not.
 KNOWN_PRIORITIES = ("low", "medium", "normal", *HIGH_PRIORITIES)
 
@@ -580,6 +631,7 @@ def validate_sources(
     now: datetime | None = None,
     settings: ValidationConfig | None = None,
     plan_order: Sequence[str] = (),
+    onboarding_events: Sequence[str] = (),
 ) -> list[DataProblem]:
     """Every check on every mapped table: errors first, then warnings. No error means the data
     may be used."""
@@ -593,9 +645,7 @@ def validate_sources(
     subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
     if subscriptions is not None:
         problems += check_same_plan_overlaps(subscriptions, settings.same_plan_overlap)
-        problems += check_plan_names(subscriptions, plan_order)
-    if "support_tickets" in mapped:
-        problems += check_ticket_priorities(mapped["support_tickets"].table)
+    problems += _vocabulary_checks(mapped, plan_order, onboarding_events)
     if "accounts" in mapped and not _explain_empty_accounts(problems):
         accounts = mapped["accounts"].table
         if subscriptions is None:
@@ -621,6 +671,20 @@ def _key_missing(table: str, check: str, missing: int, rows: int) -> str:
         f"{KEY_NEVER_SET}: map account_id to the column that holds the account id under "
         f"sources.{table}.columns (or fix sources.{table}.account_key)"
     )
+
+
+def _vocabulary_checks(
+    mapped: dict, plan_order: Sequence[str], onboarding_events: Sequence[str]
+) -> list[DataProblem]:
+    """Warnings on values the config names: plans, ticket priorities, onboarding milestones."""
+    problems = []
+    if "subscriptions" in mapped:
+        problems += check_plan_names(mapped["subscriptions"].table, plan_order)
+    if "support_tickets" in mapped:
+        problems += check_ticket_priorities(mapped["support_tickets"].table)
+    if "usage_events" in mapped:
+        problems += check_onboarding_events(mapped["usage_events"].table, onboarding_events)
+    return problems
 
 
 def _explain_empty_accounts(problems: list[DataProblem]) -> bool:

@@ -117,6 +117,13 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
         check_utf8(path, table)
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
     with _open_text(path, encoding) as fh:
+        start = fh.read(_TAIL_BYTES).lstrip()
+    if start.startswith(("{", "[{", "[\n", "[ ")):
+        raise SourceError(
+            f"table {table}: {path} is JSON, not a CSV file; name it .jsonl (one object a line) "
+            f"or set sources.{table}.source.format: json"
+        )
+    with _open_text(path, encoding) as fh:
         delimiter = _delimiter(fh.read(_TAIL_BYTES))
     with _open_text(path, encoding) as fh:
         header = next(csv.reader(fh, delimiter=delimiter), None)
@@ -465,12 +472,6 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     )
 
 
-def _is_parquet(source: FileSource, pattern: str) -> bool:
-    if source.format == "auto":
-        return pattern.endswith((".parquet", ".pq"))
-    return source.format == "parquet"
-
-
 def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
     """Say what a file read as Parquet is instead: a CSV export, a workbook..."""
     kind = file_kind(path)
@@ -504,18 +505,20 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
         )
     folders = [f for f in files if Path(f).is_dir()]
     if folders:
-        suffix = "parquet" if _is_parquet(source, pattern) else "csv"
+        suffix = {"json": "jsonl"}.get(source.file_format(), source.file_format())
         raise SourceError(
             f"table {table}: {folders[0]} is a folder; point sources.{table}.source.path at a "
             f"file, or at the files in it with a glob such as {Path(folders[0]) / ('*.' + suffix)}"
         )
-    if _is_parquet(source, pattern):
+    if source.file_format() == "parquet":
         import pyarrow.parquet as pq
 
         try:
             return list(pq.read_schema(files[0]).names)
         except Exception as exc:
             raise _not_parquet(Path(files[0]), table, exc) from None
+    if source.file_format() == "json":
+        return json_fields(Path(files[0]), table)
     headers = [check_csv_file(Path(f), table, source.encoding) for f in files]
     for file, header in zip(files[1:], headers[1:], strict=True):
         if header != headers[0]:
@@ -614,10 +617,35 @@ def _file_has_rows(path: Path, fmt: str, encoding: str) -> bool:
         import pyarrow.parquet as pq
 
         return pq.read_metadata(path).num_rows > 0
+    if fmt == "json":
+        import duckdb
+
+        with duckdb.connect() as con:
+            return bool(con.read_json(str(path)).limit(1).fetchall())
     with _open_text(path, encoding) as fh:
         lines = (line for line in fh if line.strip())
         next(lines, None)  # the header
         return next(lines, None) is not None
+
+
+def json_fields(path: Path, table: str) -> list[str]:
+    """The top-level field names of a JSON lines file (or a JSON array), as DuckDB reads them."""
+    import duckdb
+
+    kind = file_kind(path)
+    if kind is not None and not (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
+        raise SourceError(
+            f"table {table}: {path} is {kind[0]}, not JSON; {kind[1].format(table=table)}"
+        )
+    try:
+        with duckdb.connect() as con:
+            return list(con.read_json(str(path)).columns)
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise SourceError(
+            f"table {table}: {path} is not JSON lines (one object a line) or a JSON array of "
+            f"objects: {first_line}"
+        ) from None
 
 
 def _check_has_rows(name: str, source: FileSource, cfg: ChurnmlConfig) -> None:
@@ -628,7 +656,7 @@ def _check_has_rows(name: str, source: FileSource, cfg: ChurnmlConfig) -> None:
         return
     pattern = str(cfg.resolve(source.path))
     files = sorted(glob.glob(pattern))
-    fmt = "parquet" if _is_parquet(source, pattern) else "csv"
+    fmt = source.file_format()
     if any(_file_has_rows(Path(f), fmt, source.encoding) for f in files):
         return
     what = files[0] if len(files) == 1 else f"each of the {len(files)} files matching {pattern}"

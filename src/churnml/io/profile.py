@@ -18,14 +18,10 @@ def profile_sources(mapped: dict) -> str:
             aggs["last"] = t[contract.time_column].max()
         r = t.aggregate(**aggs).to_pandas().iloc[0]
         rows = int(r["rows"])
-        lines.append(
-            f"{name}: {rows:,} rows"
-            + (
-                f", {contract.time_column} {r['first']} .. {r['last']}"
-                if contract.time_column
-                else ""
-            )
-        )
+        time_column = contract.time_column
+        if time_column in getattr(m, "fallbacks", []):
+            time_column = None  # not in the source: its own line says what stands in
+        lines.append(f"{name}: {rows:,} rows" + _time_range(time_column, r, rows))
         nulls = [
             f"{c} {int(r['null__' + c]) / rows:.0%}"
             for c in t.columns
@@ -42,3 +38,14 @@ def profile_sources(mapped: dict) -> str:
         if m.unmapped_columns:
             lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))
     return "\n".join(lines)
+
+
+def _time_range(column: str | None, r, rows: int) -> str:
+    """`, start_at first .. last`, or says that no value is a date (the errors say why)."""
+    import pandas as pd
+
+    if not column or not rows:
+        return ""
+    if pd.isna(r["first"]):
+        return f", no {column} read as a date"
+    return f", {column} {r['first']} .. {r['last']}"

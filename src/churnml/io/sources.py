@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 import pandas as pd
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
@@ -30,15 +32,19 @@ from churnml.config import (
     LookupDerivation,
     MapDerivation,
     PeriodDerivation,
+    ScaleDerivation,
+    ShiftDerivation,
     SqlSource,
     TableMapping,
     ViewSource,
 )
 from churnml.contract import (
+    DAYS_PER_MONTH,
     FALLBACKS,
     LOAD_ORDER,
     PERIOD_NUMBER,
     TABLES,
+    billing_period_days,
     cast_to_contract,
     days_as_period,
 )
@@ -157,11 +163,19 @@ def _read_file(
     files = sorted(glob.glob(pattern))
     if not files:
         raise SourceError(f"table {table}: no file matches {pattern}")
-    fmt = source.format
-    if fmt == "auto":
-        fmt = "parquet" if pattern.endswith((".parquet", ".pq")) else "csv"
+    fmt = source.file_format()
     if fmt == "parquet":
-        return con.read_parquet(pattern, table_name=f"src_{table}")
+        read = con.read_parquet(pattern, table_name=f"src_{table}")
+    elif fmt == "json":
+        read = _read_json(con, pattern, table)
+    else:
+        read = _read_csv(con, pattern, files, source, table)
+    return read_as_declared(read, source)
+
+
+def _read_csv(
+    con: DuckDBBackend, pattern: str, files: list[str], source: FileSource, table: str
+) -> ibis.Table:
     headers = [check_csv_file(Path(file), table, source.encoding) for file in files]
     # Read every CSV column as text: the contract casts and reports values that do not parse.
     try:
@@ -178,6 +192,49 @@ def _read_file(
             "unquoted delimiter or quote inside a value?); fix the export"
         )
     return read
+
+
+def _read_json(con: DuckDBBackend, pattern: str, table: str) -> ibis.Table:
+    """JSON lines (or one JSON array), every top-level field read as text like a CSV column:
+    the contract casts it, so time zones, Unix time and placeholders are judged alike. A nested
+    object stays its JSON text."""
+    try:
+        probe = con.read_json(pattern, table_name=f"src_{table}_fields")
+        fields = {name: "VARCHAR" for name in probe.columns}
+        return con.read_json(pattern, table_name=f"src_{table}", columns=fields)
+    except Exception as exc:  # DuckDB's JSON reader: name the table and the file
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"table {table}: cannot read JSON {pattern}: {first_line}") from None
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _try_strptime(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
+    """DuckDB's strptime that gives NULL for text not in the format."""
+
+
+# A number written with a decimal comma: 1234,5 / 1.234,50 / 1 234,50 / -3,25 / 1.234
+_COMMA_NUMBER = r"^\s*[+-]?(\d{1,3}([. ]\d{3})+|\d+)(,\d+)?\s*$"
+
+
+def read_as_declared(read: ibis.Table, source: FileSource) -> ibis.Table:
+    """Text in the file's declared date format or with a decimal comma, rewritten as the
+    contract reads it (2025-01-31 00:00:00, 1234.5). Other values stay as they are, so the data
+    checks still report them with their own text."""
+    if source.date_format is None and source.decimal == ".":
+        return read
+    rewritten = {}
+    for name, dtype in read.schema().items():
+        if not dtype.is_string():
+            continue
+        text = read[name]
+        if source.date_format is not None:
+            stamp = _try_strptime(text, ibis.literal(source.date_format))
+            text = ibis.coalesce(stamp.strftime("%Y-%m-%d %H:%M:%S"), text)
+        if source.decimal == ",":
+            plain = text.replace(".", "").replace(" ", "").replace(",", ".").strip()
+            text = ibis.ifelse(text.re_search(_COMMA_NUMBER), plain, text)
+        rewritten[name] = text
+    return read.mutate(**rewritten)
 
 
 def _read_duckdb(
@@ -389,6 +446,8 @@ def _derive_column(
             )
     elif isinstance(derivation, LookupDerivation):
         work, checks = _derive_lookup(name, col, derivation, work, con, cfg, shown)
+    elif isinstance(derivation, ScaleDerivation | ShiftDerivation):
+        work, checks = _derive_arithmetic(col, derivation, work, shown)
     elif isinstance(derivation, PeriodDerivation) and derivation.unit.startswith("epoch"):
         text = work[derivation.from_].cast("string").strip()
         number = text.try_cast("float64")
@@ -409,6 +468,46 @@ def _derive_column(
         bad = text.notnull() & (text != "") & work[target].isnull()
         what = f"not a number of {derivation.unit}: {derivation.describe()}"
         checks.append(DerivedCheck(col, what, bad, shown, work))
+    return work, checks
+
+
+def _number(column: ir.Value) -> ir.FloatingValue:
+    return column.cast("string").strip().try_cast("float64")
+
+
+def _derive_arithmetic(
+    col: str, derivation: ScaleDerivation | ShiftDerivation, work: ibis.Table, shown: list[str]
+) -> tuple[ibis.Table, list[DerivedCheck]]:
+    """``work`` plus ``__derived_<col>`` for a scaled number or a shifted timestamp, and a check
+    per source column whose value cannot take part (a row with an empty part stays empty)."""
+    target, described = f"__derived_{col}", derivation.describe()
+    parts: list[tuple[str, ir.Value, str]] = []  # (source column, its value, what it must be)
+    if isinstance(derivation, ShiftDerivation):
+        start = cast_to_contract(work[derivation.from_], "timestamp")
+        parts.append((derivation.from_, start, "a date"))
+        step = (
+            ibis.interval(days=derivation.add_days)
+            if derivation.add_days is not None
+            else ibis.interval(months=derivation.add_months)
+        )
+        value = start + step
+    else:
+        value = _number(work[derivation.from_]) * derivation.scale
+        parts.append((derivation.from_, _number(work[derivation.from_]), "a number"))
+        if derivation.times is not None:
+            value = value * _number(work[derivation.times])
+            parts.append((derivation.times, _number(work[derivation.times]), "a number"))
+        if derivation.per is not None:
+            months = billing_period_days(work[derivation.per]) / DAYS_PER_MONTH
+            value = value / months
+            parts.append((derivation.per, months, "a billing period (month, year, 12...)"))
+    work = work.mutate(**{target: value})
+    checks = []
+    for source_column, parsed, what in parts:
+        text = work[source_column].cast("string").strip()
+        bad = text.notnull() & (text != "") & parsed.isnull()
+        name = f"{source_column} is not {what}: {described}"
+        checks.append(DerivedCheck(col, name, bad, shown, work))
     return work, checks
 
 

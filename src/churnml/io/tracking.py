@@ -206,6 +206,8 @@ def log_gate(target: str, decision_text: str) -> None:
 def training_markdown(summary: dict, results: dict, cfg: ChurnmlConfig) -> str:
     """The run summary a user reads after `churnml train` (also the Prefect artifact)."""
     lines = ["# churnml training run", ""]
+    # weekly folds share their month: name them by day
+    fold_date = "%Y-%m" if cfg.snapshots.frequency == "monthly" else "%Y-%m-%d"
     for target, t in summary["targets"].items():
         result = results[target]
         m, b, folds = result.metrics, result.baseline_metrics, t["rolling_backtest"]
@@ -223,7 +225,7 @@ def training_markdown(summary: dict, results: dict, cfg: ChurnmlConfig) -> str:
             ),
             "- rolling backtest ROC AUC: "
             + (
-                ", ".join(f"{r['test_as_of']:%Y-%m} {r['roc_auc']:.3f}" for r in folds)
+                ", ".join(f"{r['test_as_of']:{fold_date}} {r['roc_auc']:.3f}" for r in folds)
                 if folds
                 else "not enough history"
             ),

@@ -39,9 +39,16 @@ def _portfolios(scored: pd.DataFrame, words: dict) -> list[tuple[str, dict]]:
         (t["by_touch"], "touch_model", "portfolio-touch"),
     )
     return [
-        (title, table(portfolio(scored, column).rename(columns=names), ident))
+        (title, table(_money_columns(portfolio(scored, column)).rename(columns=names), ident))
         for title, column, ident in by
     ]
+
+
+def _money_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Amounts as whole units (26, not 26.040, which reads as twenty-six thousand beside
+    29,335)."""
+    money_columns = ("arr", "arr_at_risk", "expected_expansion_arr")
+    return frame.assign(**{c: frame[c].map(money) for c in money_columns if c in frame.columns})
 
 
 def _digest(scored, previous, drivers, previous_drivers, lang: str, t: dict) -> dict:

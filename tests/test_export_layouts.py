@@ -1,0 +1,194 @@
+"""Exports shaped like real systems' (tests/foreign_layouts.py, EXPORT_LAYOUTS) through the CLI
+as the README describes: check-data, train, score one horizon before the data end, explain an
+account. Each layout is generated and run once per module; the tests read the results."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import foreign_layouts as fl
+from flow_training import flow_training
+from test_foreign_layouts import evaluation_as_of, rebind_prefect_console
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class ExportRun:
+    name: str
+    folder: Path
+    scored_as_of: date
+    results: dict = field(default_factory=dict)  # step -> click Result
+    seconds: dict = field(default_factory=dict)
+
+    def ok(self, step: str) -> str:
+        result = self.results.get(step)
+        if result is None:
+            failed, last = list(self.results.items())[-1]
+            pytest.fail(f"{self.name}: {step} did not run; {failed} failed:\n{last.output[-3000:]}")
+        assert result.exit_code == 0, f"{self.name} {step}:\n{result.output}\n{result.exception!r}"
+        assert "Traceback" not in result.output
+        return result.output
+
+    def scored(self) -> pd.DataFrame:
+        con = duckdb.connect(str(self.folder / "churnml.duckdb"), read_only=True)
+        try:
+            return con.execute("SELECT * FROM scored_accounts").df()
+        finally:
+            con.close()
+
+
+def run_export(name: str, folder: Path) -> ExportRun:
+    """check-data, train, score and explain the generated layout through the CLI."""
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+
+    config = yaml.safe_load((folder / "churnml.yaml").read_text(encoding="utf-8"))
+    # as the flow tests train (tests/flow_training.py), with two folds to tell weeks apart
+    config = {**config, "training": flow_training(200, 0.6, backtest_folds=2)}
+    path = folder / "run.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    run = ExportRun(name, folder, evaluation_as_of(config))
+    as_of = str(run.scored_as_of)
+    steps = [
+        ("check-data", ["check-data", "-c", str(path)]),
+        ("train", ["train", "-c", str(path)]),
+        ("score", ["score", "-c", str(path), "--as-of", as_of]),
+        ("explain", None),
+    ]
+    for step, args in steps:
+        if args is None:  # the riskiest account of the scores just written
+            account = run.scored().sort_values("p_churn", ascending=False).account_id.iloc[0]
+            args = ["explain", account, "-c", str(path), "--as-of", as_of]
+        started = time.perf_counter()
+        result = CliRunner().invoke(app, args)
+        rebind_prefect_console()
+        run.seconds[step] = round(time.perf_counter() - started, 1)
+        run.results[step] = result
+        if result.exit_code != 0:
+            break
+    print(name, run.seconds)
+    return run
+
+
+# the billing platform smaller than its own size, so the module stays within a minute
+TEST_ACCOUNTS = {"billing_platform": 70, "crm_weekly": 60, "degenerate": 25}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[str, Path]:
+    """Every layout written once, with its churnml.yaml."""
+    folders = {}
+    for name, write in fl.EXPORT_LAYOUTS.items():
+        folder = tmp_path_factory.mktemp(f"export-{name}")
+        fl.write_config(folder, write(folder, accounts=TEST_ACCOUNTS.get(name, 60)))
+        folders[name] = folder
+    return folders
+
+
+@pytest.fixture(scope="module")
+def runs(prefect_backend, generated) -> dict[str, ExportRun]:
+    return {name: run_export(name, folder) for name, folder in generated.items()}
+
+
+def test_billing_platform_writes_cents_unix_time_json_lines_and_helpdesk_numbers(generated):
+    folder = generated["billing_platform"]
+    subs = pd.read_csv(folder / "subscriptions.csv")
+    assert set(subs.status) == {"active", "canceled", "past_due", "trialing"}
+    assert set(subs["plan.interval"]) == {"month", "year"}
+    assert pd.api.types.is_integer_dtype(subs["plan.amount"]) and subs["plan.amount"].min() >= 1800
+    assert subs.start_date.between(1.6e9, 1.8e9).all()
+    customers = pd.read_csv(folder / "customers.csv")
+    assert customers.id.str.match(r"^cus_[A-Za-z0-9]{14}$").all()
+    first = json.loads((folder / "tracks.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["timestamp"].endswith("+02:00") and first["groupId"].startswith("cus_")
+    tickets = pd.read_csv(folder / "tickets.csv", keep_default_na=False)
+    orgs = pd.read_csv(folder / "organizations.csv")
+    assert set(tickets.organization_id) <= set(orgs.id)
+    assert not set(tickets.organization_id) & set(customers.id)
+    assert set(tickets.satisfaction_rating) == {"good", "bad", "offered", "unoffered"}
+
+
+def test_crm_weekly_writes_european_formats_and_an_mrr_history(generated):
+    folder = generated["crm_weekly"]
+    accounts = pd.read_csv(folder / "Account.csv")
+    assert len(accounts) == 60 and (accounts.Id.str.len() == 18).all()
+    history = pd.read_csv(folder / "mrr_history.csv", sep=";", dtype=str)
+    assert list(history.columns) == ["Account ID", "Month", "MRR (EUR)"]
+    assert history.Month.str.match(r"^01/\d\d/20\d\d$").all()
+    assert history["MRR (EUR)"].str.contains(",").all()
+    assert history["MRR (EUR)"].str.contains(r"\.").any()  # thousands
+    opportunities = pd.read_csv(folder / "opportunities.csv")
+    assert {"New Business", "Existing Business", "Renewal"} == set(opportunities.Type)
+    assert {"Closed Won", "Closed Lost"} == set(opportunities.StageName)
+
+
+def test_degenerate_is_tiny_and_flat(generated):
+    folder = generated["degenerate"]
+    subs = pd.read_csv(folder / "subscriptions.csv")
+    assert len(subs) == 25 and set(subs.plan) == {"standard"} and subs.account_id.is_unique
+    assert set(pd.read_csv(folder / "events.csv").event_type) == {"login"}
+
+
+@pytest.mark.parametrize("name", ["billing_platform", "crm_weekly"])
+def test_export_runs_by_config_alone(runs, name):
+    run = runs[name]
+    for step in ("check-data", "train", "score", "explain"):
+        run.ok(step)
+    assert "all checks passed" in run.results["check-data"].output
+    assert re.search(r"scored \d+ active accounts", run.results["score"].output)
+    assert "skip" not in run.results["train"].output.lower()  # both targets train
+    explained = run.results["explain"].output
+    assert "churn risk" in explained and not re.search(r"\bnan\b", explained, re.I)
+
+
+def test_billing_platform_money_is_in_units_per_month_not_cents(runs):
+    """ARR is 12 x (cents / 100 x seats / months of the interval) of the live subscriptions."""
+    run = runs["billing_platform"]
+    run.ok("score")
+    subs = pd.read_csv(run.folder / "subscriptions.csv")
+    as_of = pd.Timestamp(run.scored_as_of).timestamp()
+    # the contract just before the as-of (a change at the as-of shows from the next one)
+    live = subs[(subs.start_date < as_of) & ~(subs.ended_at < as_of)]
+    months = live["plan.interval"].map({"month": 1, "year": 12})
+    mrr = (live["plan.amount"] / 100 * live.quantity / months).groupby(live.customer).sum()
+    arr = run.scored().set_index("account_id").arr
+    both = arr.index.intersection(mrr.index)  # not those leaving at the as-of, nor new ones
+    assert len(both) > 0.9 * len(arr) > 40
+    assert np.allclose(arr[both], 12 * mrr[both])
+
+
+def test_crm_weekly_trains_on_weekly_snapshots(runs):
+    run = runs["crm_weekly"]
+    train = run.ok("train")
+    folds = re.search(r"rolling backtest ROC AUC: (.*)", train).group(1)
+    days = re.findall(r"\d{4}-\d{2}-\d{2}", folds)
+    assert len(days) >= 2 and len(set(days)) == len(days)  # told apart by day
+
+
+def test_degenerate_skips_upsell_in_one_line_and_trains_or_refuses_churn(runs):
+    run = runs["degenerate"]
+    train = run.ok("train")
+    lines = train.splitlines()
+    at = lines.index("## upsell: skipped")
+    assert "same outcome (0); cannot train" in lines[at + 1]
+    assert "## churn: skipped" not in lines
+    score = run.results["score"]
+    assert "Traceback" not in score.output
+    if score.exit_code == 0:
+        assert re.search(r"scored \d+ active accounts", score.output)
+        return
+    (line,) = [line for line in score.output.splitlines() if line.strip()]
+    assert "no churn champion" in line and "nothing was scored or written" in line
