@@ -912,16 +912,16 @@ CORPUS = {
         2,
         ["key 'labels' is written twice in one section (lines ", "merge them into one"],
     ),
-    "a JSON export": (
+    "a JSON export named .csv": (
         "check-data",
         _both(
-            lambda folder, frames, raw: (folder / "accounts.json").write_text(
+            lambda folder, frames, raw: (folder / "accounts-export.csv").write_text(
                 frames["accounts"].to_json(orient="records", date_format="iso")
             ),
-            _source("accounts", path="accounts.json"),
+            _source("accounts", path="accounts-export.csv"),
         ),
         2,
-        ["accounts.json is JSON, not a CSV file; export the table as CSV or Parquet"],
+        ["accounts-export.csv is JSON, not a CSV file; name it .jsonl"],
     ),
     "explain with a date written another way": (
         "explain",

@@ -282,9 +282,8 @@ def refuse_other_kinds_of_file(path: Path, table: str, encoding: str = "utf-8") 
     noise; say what the file is instead."""
     if encoding == "utf-8" and _looks_like_json(path):
         raise SourceError(
-            f"table {table}: {path} is JSON, not a CSV file; export the table as CSV or Parquet "
-            f"and point sources.{table}.source.path at it, or read it with a view source "
-            "(source: {kind: view, query: \"SELECT * FROM read_json_auto('<file>')\"})"
+            f"table {table}: {path} is JSON, not a CSV file; name it .jsonl (one object a line) "
+            f"or set sources.{table}.source.format: json"
         )
     kind = file_kind(path)
     if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
