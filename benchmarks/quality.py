@@ -161,15 +161,17 @@ def variant_metrics(frame, target: str, spec: dict, cfg, variants: dict[str, dic
 
 
 def parse_variants(entries: list[str]) -> dict[str, dict]:
-    """NAME:KEY=VALUE[,KEY=VALUE] -> {NAME: {KEY: VALUE}} (values read as YAML scalars)."""
+    """NAME:KEY=VALUE[,KEY=VALUE] -> {NAME: {KEY: VALUE}} (values read as YAML, so a list
+    value keeps its commas: `w:linear_blend_weights=[0,0.5],choice_folds=3`)."""
+    import re
+
     import yaml
 
     out = {}
     for entry in entries:
         name, settings = entry.split(":", 1)
-        out[name] = {
-            k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in settings.split(","))
-        }
+        pairs = re.split(r",(?![^\[]*\])", settings)  # commas outside [...]
+        out[name] = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in pairs)}
     return out
 
 
