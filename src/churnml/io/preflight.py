@@ -119,10 +119,7 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
     with _open_text(path, encoding) as fh:
         start = fh.read(_TAIL_BYTES).lstrip()
     if start.startswith(("{", "[{", "[\n", "[ ")):
-        raise SourceError(
-            f"table {table}: {path} is JSON, not a CSV file; name it .jsonl (one object a line) "
-            f"or set sources.{table}.source.format: json"
-        )
+        raise _json_read_as_csv(path, table)
     with _open_text(path, encoding) as fh:
         delimiter = _delimiter(fh.read(_TAIL_BYTES))
     with _open_text(path, encoding) as fh:
@@ -267,6 +264,14 @@ def file_kind(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _json_read_as_csv(path: Path, table: str) -> SourceError:
+    """JSON read as CSV: one answer whether the bytes or the decoded text gave it away."""
+    return SourceError(
+        f"table {table}: {path} is JSON, not a CSV file; name it .jsonl (one object a line) "
+        f"or set sources.{table}.source.format: json"
+    )
+
+
 def _looks_like_json(path: Path) -> bool:
     """Text that opens like JSON (`[{"id": ...` or `{"id": ...`), not like a CSV header (which
     may start with a bracketed name, `[id],name`)."""
@@ -281,10 +286,7 @@ def refuse_other_kinds_of_file(path: Path, table: str, encoding: str = "utf-8") 
     """A workbook, Parquet or database file read as CSV would be 'not UTF-8' with a row of binary
     noise; say what the file is instead."""
     if encoding == "utf-8" and _looks_like_json(path):
-        raise SourceError(
-            f"table {table}: {path} is JSON, not a CSV file; name it .jsonl (one object a line) "
-            f"or set sources.{table}.source.format: json"
-        )
+        raise _json_read_as_csv(path, table)
     kind = file_kind(path)
     if kind is None or (kind[0] == "gzip-compressed" and path.name.endswith(".gz")):
         return
