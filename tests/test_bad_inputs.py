@@ -94,13 +94,13 @@ def test_score_refuses_an_as_of_outside_the_data_before_anything_starts(
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
     if not refused:
-        assert line.startswith("NoChampion: no model is registered yet")
+        assert line.startswith("no champion: no model is registered yet")
         return
     expected = {
-        "2025-03-18": "AsOfAfterDataError: the scoring as-of 2025-03-18 is 8 days after the data "
+        "2025-03-18": "as-of error: the scoring as-of 2025-03-18 is 8 days after the data "
         "ends (2025-03-10): every account would look inactive over the last 7 days. Score an "
         "as-of up to 2025-03-17",
-        "2024-01-01": "NoActiveAccountsError: no active account at the scoring as-of 2024-01-01: "
+        "2024-01-01": "as-of error: no active account at the scoring as-of 2024-01-01: "
         "the first subscription starts 2024-01-01; score an as-of after it. Nothing was scored "
         "or written.",
     }
@@ -253,7 +253,7 @@ def test_one_data_problem_in_a_flow_is_one_line(monkeypatch):
     result = CliRunner().invoke(app, ["score"])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "UnknownCategoriesError: features.contract_plan: category values the model never saw "
+        "data problem: features.contract_plan: category values the model never saw "
         "(1 rows); nothing was computed or written"
     )
 
@@ -306,16 +306,16 @@ def test_evaluate_before_any_scoring_run_stops_before_the_flow(tmp_path, tiny_fr
         return line
 
     assert refusal() == (
-        f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): run "
+        f"evaluation error: no scored as-of yet (warehouse {warehouse} does not exist): run "
         "`churnml score` first"
     )
     where = f"duckdb:{warehouse}#scored_accounts_history"
     duckdb.connect(str(warehouse)).close()
-    assert refusal() == f"TrackRecordError: no scored as-of in {where}: run `churnml score` first"
+    assert refusal() == f"evaluation error: no scored as-of in {where}: run `churnml score` first"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("CREATE TABLE scored_accounts_history AS SELECT DATE '2025-01-01' AS as_of")
     assert refusal("--as-of", "2025-02-01") == (
-        f"TrackRecordError: as-of 2025-02-01 was never scored in {where} (latest scored: "
+        f"evaluation error: as-of 2025-02-01 was never scored in {where} (latest scored: "
         "2025-01-01)"
     )
 
@@ -526,7 +526,7 @@ def test_data_no_target_can_learn_from_is_refused_before_the_flow(tmp_path, tiny
     result = CliRunner().invoke(app, ["train", "-c", str(config)])
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("TrainingError: no target could be trained; nothing was registered: ")
+    assert line.startswith("training error: no target could be trained; nothing was registered: ")
     assert expected in line, line
     assert {p.name for p in tmp_path.rglob("*")} == before, "something was written"
     assert time.process_time() - started < 5
@@ -547,7 +547,7 @@ def test_one_target_that_cannot_train_is_left_to_the_flow_to_skip(tmp_path):
     result = CliRunner().invoke(app, ["train", "-c", str(config)])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == (
-        "TrainingError: no target could be trained; nothing was registered: churn: churn_label: "
+        "training error: no target could be trained; nothing was registered: churn: churn_label: "
         "2 labelled snapshots; need at least 4 (two to learn from, then the test). Use more "
         "history or more frequent snapshots.; upsell: upsell_label: all 622 labelled "
         "account-snapshots have the same outcome (0); cannot train"
@@ -611,7 +611,7 @@ def test_an_unreachable_tracking_server_is_said_in_seconds(
     assert time.monotonic() - started < 10
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"TrackingError: MLflow store {uri} is unreachable (127.0.0.1:"), line
+    assert line.startswith(f"tracking error: MLflow store {uri} is unreachable (127.0.0.1:"), line
     assert line.endswith(
         "connection refused); start the tracking server, or fix mlflow.tracking_uri. Nothing "
         "was run or written."
@@ -794,7 +794,7 @@ CORPUS = {
         "train",
         _text("accounts", "account_id", 2, "acc_a"),
         1,
-        ["DataValidationError: 3 data problem(s)"],  # and acc_c's rows, now unknown
+        ["3 data problem(s) found"],  # and acc_c's rows, now unknown
     ),
     "subscription ending before it starts": (
         "train",
@@ -957,7 +957,7 @@ def test_each_mistake_of_the_corpus_is_one_line_and_writes_nothing(
         line = result.stdout.strip().splitlines()[-1]
     else:
         lines = result.stderr.strip().splitlines()
-        multi = words[0].startswith("DataValidationError: 3 data problem(s)")
+        multi = words[0].startswith("3 data problem(s)")
         assert len(lines) == (4 if multi else 1), result.stderr
         line = lines[0]
     for word in words:
@@ -974,12 +974,12 @@ FOREIGN = {
     "a negative licence amount": (
         lambda folder, raw: _edit_csv(folder / "licences.csv", "amount", 3, -50),
         1,
-        "DataValidationError: subscriptions.mrr: negative MRR (1 rows) e.g. {'subscription_id': ",
+        "data problem: subscriptions.mrr: negative MRR (1 rows) e.g. {'subscription_id': ",
     ),
     "a closing date years ahead": (
         lambda folder, raw: _edit_csv(folder / "companies.csv", "closed_on", 0, "2031-01-01"),
         1,
-        "DataValidationError: accounts.churned_at: timestamp in the future (1 rows)",
+        "data problem: accounts.churned_at: timestamp in the future (1 rows)",
     ),
 }
 
@@ -1018,3 +1018,29 @@ def test_text_fields_may_share_a_source_column(tmp_path, tiny_frames):
     config.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(app, ["check-data", "-c", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_no_failure_line_starts_with_a_class_name():
+    """Every failure the CLI shows in one line opens with words, never a Python class name."""
+    import re
+
+    from flows.deployments import ScheduleError
+
+    from churnml.flow_logs import failure_line, known_failures
+    from churnml.io.registry import NoChampion
+    from churnml.validation import AsOfAfterDataError, DataProblem, DataValidationError
+
+    problem = DataProblem("subscriptions", "mrr", "negative MRR", 1)
+    failures = [
+        cls("what went wrong") for cls in known_failures() if cls is not DataValidationError
+    ]
+    failures += [NoChampion("none"), AsOfAfterDataError("late"), ScheduleError("no server")]
+    failures += [DataValidationError([problem]), DataValidationError([problem, problem])]
+    for exc in failures:
+        line = failure_line(exc)
+        assert not re.match(r"[A-Z][a-z]+[A-Z]\w*:", line), line
+        assert type(exc).__name__ not in line.split("\n")[0], line
+    assert failure_line(NoChampion("none")) == "no champion: none"
+    assert failure_line(DataValidationError([problem, problem])).startswith("2 data problem(s)")
+    source = (Path(__file__).parents[1] / "src" / "churnml" / "cli.py").read_text()
+    assert "__name__}:" not in source

@@ -280,7 +280,7 @@ def test_a_training_error_ends_in_one_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["train", "-c", write_csv_config(tmp_path, _frames())])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
-        "TrainingError: churn_label: the fit period has only one outcome; cannot train"
+        "training error: churn_label: the fit period has only one outcome; cannot train"
     ]
 
 

@@ -120,7 +120,7 @@ def test_score_before_any_training_stops_before_the_flow(tmp_path, tiny_frames):
     result = CliRunner().invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == (
-        f"NoChampion: no model is registered yet (MLflow store {store} does not exist): run "
+        f"no champion: no model is registered yet (MLflow store {store} does not exist): run "
         "`churnml train` first; nothing was scored or written"
     )
     assert not store.exists()
@@ -132,7 +132,7 @@ def test_score_before_any_training_stops_before_the_flow(tmp_path, tiny_frames):
     result = CliRunner().invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("NoChampion: no champion model registered")
+    assert len(lines) == 1 and lines[0].startswith("no champion: no champion model registered")
     assert "run `churnml train` first" in lines[0]
     assert lines[0].endswith("nothing was scored or written")
     assert not (tmp_path / "wh.duckdb").exists() and not (tmp_path / "reports").exists()
@@ -157,7 +157,7 @@ def test_models_and_score_before_any_training_create_no_store(tmp_path, tiny_fra
     assert len(lines) == 1 and "Traceback" not in result.output
     store = tmp_path / "mlruns" / "mlflow.db"
     assert lines[0].startswith(
-        f"NoChampion: no model is registered yet (MLflow store {store} does not exist): run "
+        f"no champion: no model is registered yet (MLflow store {store} does not exist): run "
         "`churnml train` first"
     )
     assert {p.name for p in tmp_path.rglob("*")} == before, "a store was created"

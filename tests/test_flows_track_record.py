@@ -72,7 +72,7 @@ def test_nothing_mature_exits_non_zero_and_writes_nothing(trained):
     scoring_flow(config_path=str(config), as_of=LATEST)
     result = CliRunner().invoke(app, ["evaluate", "-c", str(config)])
     assert result.exit_code == 1, result.output
-    assert "TrackRecordError: no scored as-of is mature yet" in result.output
+    assert "evaluation error: no scored as-of is mature yet" in result.output
     assert "churnml score --as-of 2026-07-03" in result.output  # 2026-10-31 - 120 days
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["evaluate", "-c", str(config), "--as-of", str(LATEST)])

@@ -170,7 +170,7 @@ def test_a_scoring_run_against_an_unreachable_store_leaks_nowhere(tmp_path):
         timeout=300,
     )
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "TrackingError: MLflow store http://:***@127.0.0.1:1/ is unreachable" in result.stderr
+    assert "tracking error: MLflow store http://:***@127.0.0.1:1/ is unreachable" in result.stderr
     assert not leaked(result.stdout + result.stderr)
     files = [p for p in Path(tmp_path).rglob("*") if p.is_file()]
     assert "accounts.csv" in {p.name for p in files}

@@ -679,5 +679,5 @@ def test_score_answers_no_active_account_in_one_line(monkeypatch):
     result = CliRunner().invoke(app, ["score", "--as-of", "2030-01-01"])
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "NoActiveAccountsError: no active account at the scoring as-of 2030-01-01: ..."
+        "as-of error: no active account at the scoring as-of 2030-01-01: ..."
     )

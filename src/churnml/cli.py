@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from churnml.cli_usage import OneLineUsageErrors
+from churnml.flow_logs import failure_line
 from churnml.vocabulary import money
 
 app = typer.Typer(
@@ -92,7 +93,7 @@ def _run_flow(run, what: str = "churnml"):
             typer.echo(times.summary(), err=True)
         return result
     except known_failures() as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise _fail(failure_line(exc), 1) from None
 
 
 def _quiet_prefect() -> None:
@@ -212,7 +213,7 @@ def _refuse_bad_data(cfg, labels: bool = False) -> None:
     except SourceError as exc:
         raise _fail(f"mapping error: {exc}") from None
     except (DataValidationError, TrainingError) as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise _fail(failure_line(exc), 1) from None
 
 
 def _refuse_an_unreachable_store(cfg) -> None:
@@ -221,7 +222,7 @@ def _refuse_an_unreachable_store(cfg) -> None:
 
     why = unreachable_store(cfg)
     if why is not None:
-        raise _fail(f"TrackingError: {why}", 1)
+        raise _fail(f"tracking error: {why}", 1)
 
 
 def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
@@ -232,7 +233,7 @@ def _refuse_a_missing_store(cfg, consequence: str = "") -> None:
     store = local_store(cfg)
     if store is not None and not store.exists():
         raise _fail(
-            f"NoChampion: no model is registered yet (MLflow store {store} does not exist): "
+            f"no champion: no model is registered yet (MLflow store {store} does not exist): "
             f"run `churnml train` first{consequence}",
             1,
         )
@@ -249,7 +250,7 @@ def _refuse_an_as_of_outside_the_data(cfg, as_of: date) -> None:
     except SourceError as exc:
         raise _fail(f"mapping error: {exc}") from None
     except NoActiveAccountsError as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise _fail(failure_line(exc), 1) from None
 
 
 def _require_a_champion(cfg) -> None:
@@ -270,7 +271,7 @@ def _require_a_champion(cfg) -> None:
         reasons = [registry.why_no_champion(cfg, t) for t in wanted]
     except TrackingError:
         return  # an unreachable store is the flow's to report, after its retries
-    raise _fail("NoChampion: " + "; ".join(reasons) + "; nothing was scored or written", 1)
+    raise _fail("no champion: " + "; ".join(reasons) + "; nothing was scored or written", 1)
 
 
 @app.command()
@@ -335,7 +336,7 @@ def _require_a_scoring_run(cfg, requested: date | None) -> None:
         warehouse = cfg.resolve(cfg.warehouse.path)
         if sink.kind == "duckdb" and not warehouse.exists():
             raise _fail(
-                f"TrackRecordError: no scored as-of yet (warehouse {warehouse} does not exist): "
+                f"evaluation error: no scored as-of yet (warehouse {warehouse} does not exist): "
                 "run `churnml score` first",
                 1,
             )
@@ -353,13 +354,13 @@ def _require_a_scoring_run(cfg, requested: date | None) -> None:
         finally:
             con.disconnect()
     except SinkError as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise _fail(failure_line(exc), 1) from None
     if not scored:
-        raise _fail(f"TrackRecordError: no scored as-of in {where}: run `churnml score` first", 1)
+        raise _fail(f"evaluation error: no scored as-of in {where}: run `churnml score` first", 1)
     if requested is not None and requested not in scored:
         shown = ", ".join(str(a) for a in scored[-6:])
         raise _fail(
-            f"TrackRecordError: as-of {requested} was never scored in {where} (latest scored: "
+            f"evaluation error: as-of {requested} was never scored in {where} (latest scored: "
             f"{shown})",
             1,
         )
@@ -487,7 +488,7 @@ def models(config: ConfigOption = None) -> None:
                 mark = "*" if v.champion else " "
                 typer.echo(f" {mark} version {v.version}  {v.created:%Y-%m-%d %H:%M}  {v.gate}")
     except TrackingError as exc:
-        typer.secho(f"{type(exc).__name__}: {exc}", fg="red", err=True)
+        typer.secho(failure_line(exc), fg="red", err=True)
         raise typer.Exit(1) from exc
 
 

@@ -38,6 +38,38 @@ def known_failures() -> tuple[type[Exception], ...]:
     )
 
 
+# What each failure is called on its one line, by class name (the nearest in the class's
+# ancestry wins): the reader sees words, not a Python class name.
+_FAILURE_WORDS = {
+    "NoChampion": "no champion",
+    "TrackingError": "tracking error",
+    "AsOfAfterDataError": "as-of error",
+    "NoActiveAccountsError": "as-of error",
+    "DataValidationError": "data problem",
+    "TrainingError": "training error",
+    "TrackRecordError": "evaluation error",
+    "DriftError": "drift error",
+    "OutputError": "output error",
+    "SourceError": "source error",
+    "SinkError": "output error",
+    "SparkEngineError": "Spark error",
+    "ScheduleError": "schedule error",
+}
+
+
+def failure_line(exc: BaseException) -> str:
+    """A known failure as the CLI says it: what kind of failure in words, then its message. A
+    message that already opens with a count of data problems needs no prefix."""
+    message = str(exc)
+    if message[:1].isdigit() and " data problem" in message.split("\n", 1)[0]:
+        return message
+    words = next(
+        (_FAILURE_WORDS[c.__name__] for c in type(exc).__mro__ if c.__name__ in _FAILURE_WORDS),
+        "error",
+    )
+    return f"{words}: {message}"
+
+
 class KnownFailureFilter(logging.Filter):
     """Prefect logs a failed task or flow with its traceback; for a failure whose message
     already says what to fix, keep the log line and drop the traceback."""
