@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
 from churnml.features import derive_spec
+from churnml.flow_logs import PRINTED_BY_THE_CLI
 from churnml.gate import (
     GateDecision,
     LeakageChecks,
@@ -187,5 +188,5 @@ def training_flow(config_path: str | None = None) -> dict:
     summary = register_and_log(results, checks, decisions, skipped, frame, spec.to_dict(), cfg)
 
     create_markdown_artifact(key="churnml-training", markdown=summary["markdown"])
-    get_run_logger().info(summary["markdown"])
+    get_run_logger().info(summary["markdown"], extra=PRINTED_BY_THE_CLI)
     return summary

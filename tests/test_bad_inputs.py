@@ -1044,3 +1044,38 @@ def test_no_failure_line_starts_with_a_class_name():
     assert failure_line(DataValidationError([problem, problem])).startswith("2 data problem(s)")
     source = (Path(__file__).parents[1] / "src" / "churnml" / "cli.py").read_text()
     assert "__name__}:" not in source
+
+
+def test_the_training_summary_is_printed_once(tmp_path, tiny_frames, monkeypatch):
+    """The flow logs its summary (Prefect's UI, a served run) and `churnml train` prints it on
+    stdout: the terminal shows it once."""
+    import io
+    import logging
+
+    import flows.training
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from churnml.flow_logs import PRINTED_BY_THE_CLI
+
+    summary = "# churnml training run\n\n## churn (model version 1)"
+
+    def training_flow(**kwargs):
+        logging.getLogger("prefect.flow_runs").info(summary, extra=PRINTED_BY_THE_CLI)
+        logging.getLogger("prefect.flow_runs").info("Finished in state Completed()")
+        return {"markdown": summary}
+
+    console = PrefectConsoleHandler(stream=io.StringIO())
+    logging.getLogger().addHandler(console)
+    monkeypatch.setattr(flows.training, "training_flow", training_flow)
+    monkeypatch.setattr("churnml.io.preflight.refuse_bad_data", lambda cfg, labels=False: None)
+    try:
+        result = CliRunner().invoke(app, ["train", "-c", write_csv_config(tmp_path, tiny_frames)])
+    finally:
+        logging.getLogger().removeHandler(console)
+    assert result.exit_code == 0, result.output
+    shown = console.stream.getvalue() + result.output
+    assert shown.count("# churnml training run") == 1, shown
+    assert "Finished in state Completed()" in console.stream.getvalue()  # other logs stay
+    assert result.stdout.strip() == summary
+    source = (Path(__file__).parents[1] / "flows" / "training.py").read_text()
+    assert 'info(summary["markdown"], extra=PRINTED_BY_THE_CLI)' in source

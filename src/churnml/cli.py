@@ -84,10 +84,18 @@ def _as_of(value: str | None) -> date | None:
 def _run_flow(run, what: str = "churnml"):
     """Run a flow with one-line errors for our own failures and the progress of its steps."""
     from churnml.cli_progress import step_progress
-    from churnml.flow_logs import known_failures, prefect_logs_without_known_tracebacks
+    from churnml.flow_logs import (
+        console_without_what_the_cli_prints,
+        known_failures,
+        prefect_logs_without_known_tracebacks,
+    )
 
     try:
-        with prefect_logs_without_known_tracebacks(), step_progress(what) as times:
+        with (
+            prefect_logs_without_known_tracebacks(),
+            console_without_what_the_cli_prints(),
+            step_progress(what) as times,
+        ):
             result = run()
         if times.steps:
             typer.echo(times.summary(), err=True)

@@ -104,3 +104,38 @@ def prefect_logs_without_known_tracebacks() -> Iterator[None]:
     finally:
         for handler in handlers:
             handler.removeFilter(quiet)
+
+
+# `extra` of a flow log record whose text the CLI prints itself (the training summary): the
+# flow's log keeps it (Prefect's UI, a served run), the terminal shows it once, on stdout.
+PRINTED_BY_THE_CLI = {"churnml_printed_by_the_cli": True}
+
+
+class _PrintedByTheCli(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "churnml_printed_by_the_cli", False)
+
+
+@contextlib.contextmanager
+def console_without_what_the_cli_prints() -> Iterator[None]:
+    """Prefect's console handlers skip the records the CLI prints itself (PRINTED_BY_THE_CLI);
+    its other handlers (the run's log in Prefect's store) keep them."""
+    skip = _PrintedByTheCli()
+    loggers = [logging.getLogger()] + [
+        logger
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if name.startswith("prefect") and isinstance(logger, logging.Logger)
+    ]
+    handlers = {
+        handler
+        for logger in loggers
+        for handler in logger.handlers
+        if type(handler).__name__ == "PrefectConsoleHandler"
+    }
+    for handler in handlers:
+        handler.addFilter(skip)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(skip)
