@@ -1079,3 +1079,42 @@ def test_the_training_summary_is_printed_once(tmp_path, tiny_frames, monkeypatch
     assert result.stdout.strip() == summary
     source = (Path(__file__).parents[1] / "flows" / "training.py").read_text()
     assert 'info(summary["markdown"], extra=PRINTED_BY_THE_CLI)' in source
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("command", "home"),
+    [("train", "file/prefect"), ("score", "file"), ("evaluate", "locked"), ("serve", "unset")],
+)
+def test_a_prefect_home_that_cannot_be_written_is_said_first(
+    tmp_path, tiny_frames, monkeypatch, command, home
+):
+    """Prefect only warns about a home folder it cannot create, then its temporary server fails
+    a minute later with a traceback."""
+    config = write_csv_config(tmp_path, tiny_frames)
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(
+        "churnml.io.preflight._read_only_mount", lambda p: Path(p) == tmp_path / "locked"
+    )
+    if home == "unset":
+        monkeypatch.delenv("PREFECT_HOME", raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path / "file"))
+    else:
+        monkeypatch.setenv("PREFECT_HOME", str(tmp_path / home))
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", config]), tmp_path, before
+    )
+    fix = "; set PREFECT_HOME to a folder you can write to (e.g. export PREFECT_HOME=/tmp/prefect)"
+    expected = {
+        "file/prefect": f"PREFECT_HOME: {tmp_path}/file/prefect cannot be created, {tmp_path}/file "
+        "is a file",
+        "file": f"PREFECT_HOME: {tmp_path}/file is a file, not a folder",
+        "locked": f"PREFECT_HOME: {tmp_path}/locked cannot be written, folder {tmp_path}/locked "
+        "is read-only; make it writable, or set PREFECT_HOME",
+        "unset": f"Prefect's home folder (PREFECT_HOME unset): {tmp_path}/file/.prefect cannot "
+        f"be created, {tmp_path}/file is a file",
+    }[home]
+    assert line.startswith("output error: " + expected), line
+    assert line.endswith(fix.split("; ")[-1]), line

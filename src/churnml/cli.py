@@ -35,7 +35,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-ALL_OUTPUTS = ("warehouse", "mlflow", "reports", "sinks")
+ALL_OUTPUTS = ("warehouse", "mlflow", "reports", "sinks", "prefect")
 
 
 def _config(
@@ -43,7 +43,7 @@ def _config(
 ):
     """The checked config (and, with sources, a cheap look at the source files; with
     warehouse, at the warehouse file; with writes, at the places the command writes: warehouse,
-    mlflow, reports, sinks), before anything slow is imported: every mistake is one line and
+    mlflow, reports, sinks, prefect (its home folder)), before anything slow is imported: every mistake is one line and
     exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
@@ -197,7 +197,7 @@ def _report(problems: list, what: str, note: str, colour: str) -> None:
 @app.command()
 def train(config: ConfigOption = None) -> None:
     """Retrain the churn and upsell models; promote a model only when it beats the champion."""
-    cfg = _config(config, sources=True, writes=("warehouse", "mlflow"))
+    cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "prefect"))
     _refuse_bad_data(cfg, labels=True)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
@@ -386,7 +386,7 @@ def evaluate(
 ) -> None:
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
-    cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports"))
+    cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports", "prefect"))
     _require_a_scoring_run(cfg, chosen)
     _refuse_bad_data(cfg)
     _refuse_an_unreachable_store(cfg)

@@ -383,7 +383,8 @@ def _local_folder(value: str) -> bool:
 
 def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
     """Raise OutputError (one line: key, path, how to fix) when a place the command writes to
-    cannot be written: `writes` names them (warehouse, mlflow, reports, sinks)."""
+    cannot be written: `writes` names them (warehouse, mlflow, reports, sinks, prefect: the
+    home folder of the flows' orchestrator)."""
     fix = (
         "point it into a folder you can write to (relative paths start at the config file's folder)"
     )
@@ -392,6 +393,8 @@ def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
             check_writable(path, where, fix)
         except SourceError as exc:
             raise OutputError(str(exc)) from None
+    if "prefect" in writes:
+        check_prefect_home()
     for i, sink in enumerate(cfg.output.sinks if "sinks" in writes else []):
         if sink.kind == "postgres" and not sink.url_secret:
             why = _unset_url_env(sink.url_env or "CHURNML_POSTGRES_URL", f"output.sinks[{i}]")
@@ -433,6 +436,30 @@ def _unset_url_env(variable: str, where: str) -> str | None:
         f"(e.g. export {variable}=postgresql://user:password@host/db), or name another one in "
         f"{where}.url_env (or a Prefect Secret block in {where}.url_secret)"
     )
+
+
+def prefect_home() -> tuple[Path, str]:
+    """Prefect's home folder (its temporary server's database, its settings) and where it
+    comes from: PREFECT_HOME, else ~/.prefect."""
+    import os
+
+    value = os.environ.get("PREFECT_HOME")
+    if value:
+        return Path(value).expanduser(), "PREFECT_HOME"
+    return Path("~/.prefect").expanduser(), "Prefect's home folder (PREFECT_HOME unset)"
+
+
+def check_prefect_home() -> None:
+    """Raise OutputError when Prefect's home folder cannot be created or written: Prefect would
+    only warn, then fail a minute later, starting its temporary server, with a traceback."""
+    home, where = prefect_home()
+    fix = "set PREFECT_HOME to a folder you can write to (e.g. export PREFECT_HOME=/tmp/prefect)"
+    if home.exists() and not home.is_dir():
+        raise OutputError(f"{where}: {home} is a file, not a folder; {fix}")
+    try:
+        check_writable(home, where, fix)
+    except SourceError as exc:
+        raise OutputError(str(exc)) from None
 
 
 def _read_only_mount(folder: Path) -> bool:
