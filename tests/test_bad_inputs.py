@@ -1118,3 +1118,83 @@ def test_a_prefect_home_that_cannot_be_written_is_said_first(
     }[home]
     assert line.startswith("output error: " + expected), line
     assert line.endswith(fix.split("; ")[-1]), line
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections and never answers a byte."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_a_tracking_server_that_accepts_but_never_answers_is_said_in_seconds(
+    tmp_path, tiny_frames, monkeypatch, silent_server
+):
+    import time
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"http://127.0.0.1:{silent_server}"
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "mlflow": {"tracking_uri": uri}}))
+    before = {p.name for p in tmp_path.rglob("*")}
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["models", "-c", str(config)])
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"tracking error: MLflow store {uri} is unreachable (127.0.0.1:{silent_server}: accepts "
+        "connections but sends no HTTP answer within 5 s); start the tracking server, or fix "
+        "mlflow.tracking_uri. Nothing was run or written."
+    )
+    assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+def test_any_http_answer_counts_as_a_reachable_store(tmp_path, monkeypatch):
+    """An error status (no /health here, a login wall) is an answer: MLflow says the rest."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from churnml.config import default_config
+    from churnml.io.mlflow_store import unreachable_store
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{server.server_port}/mlflow")
+        assert unreachable_store(default_config(tmp_path)) is None
+    finally:
+        server.shutdown()
+        server.server_close()

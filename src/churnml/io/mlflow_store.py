@@ -48,10 +48,13 @@ def local_store(cfg: ChurnmlConfig) -> Path | None:
 _DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
-def unreachable_store(cfg: ChurnmlConfig, timeout: float = 3.0) -> str | None:
+def unreachable_store(
+    cfg: ChurnmlConfig, timeout: float = 3.0, http_timeout: float = 5.0
+) -> str | None:
     """One line when the store is a server that does not answer a single connection within
-    `timeout` seconds, else None. MLflow itself waits through its HTTP retries (minutes) before
-    it gives up; a command checks this first, before anything slow starts."""
+    `timeout` seconds (or, for an HTTP server, one request within `http_timeout` seconds), else
+    None. MLflow itself waits through its HTTP retries (minutes) before it gives up; a command
+    checks this first, before anything slow starts."""
     import socket
     from urllib.parse import urlsplit
 
@@ -67,15 +70,43 @@ def unreachable_store(cfg: ChurnmlConfig, timeout: float = 3.0) -> str | None:
         return None  # a local store, or a scheme only MLflow knows how to reach
     try:
         socket.create_connection((host, port), timeout=timeout).close()
-        return None
+        why = None
     except OSError as exc:
         why = (
             f"no answer within {timeout:g} s"
             if isinstance(exc, TimeoutError)
             else (exc.strerror or str(exc)).lower()
         )
+    if why is None and parts.scheme in ("http", "https"):
+        why = _no_http_answer(parts.scheme, host, port, parts.path, http_timeout)
+    if why is None:
+        return None
     key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
     return (
         f"MLflow store {mask_url(uri)} is unreachable ({host}:{port}: {why}); start the "
         f"tracking server, or fix {key}. Nothing was run or written."
     )
+
+
+def _no_http_answer(scheme: str, host: str, port: int, path: str, timeout: float) -> str | None:
+    """Why a server that accepts connections is no tracking server to talk to (it sends no
+    HTTP answer within `timeout` seconds), else None. Any answer counts, even an error status:
+    the server is there, and MLflow says what is wrong with the request."""
+    import http.client
+    import ssl
+
+    if scheme == "https":  # only whether it answers: a certificate is MLflow's to judge
+        context = ssl._create_unverified_context()  # noqa: S323
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", path.rstrip("/") + "/health")
+        connection.getresponse().close()
+        return None
+    except TimeoutError:
+        return f"accepts connections but sends no HTTP answer within {timeout:g} s"
+    except (OSError, http.client.HTTPException) as exc:
+        return f"accepts connections but does not answer HTTP ({(str(exc) or type(exc).__name__).lower()})"
+    finally:
+        connection.close()
