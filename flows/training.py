@@ -139,13 +139,18 @@ def register_and_log(
 ) -> dict:
     """One MLflow run: register each model, move the champion alias where earned, log it all."""
     summary: dict = {"targets": {}, "skipped": skipped}
-    with tracking.training_run(cfg, frame, spec) as run_id:
+    with (
+        tracking.training_run(cfg, frame, spec) as run_id,
+        registry.undone_on_failure(cfg) as changes,
+    ):
         tracking.log_skipped_targets(skipped)
         for target, result in results.items():
             (decision, champion_before), text = decisions[target], decisions[target][0].as_text()
             tracking.log_evaluation(result, cfg)
             tracking.log_leakage_checks(target, checks[target])
+            changes.before_changing(target)
             version = registry.register_bundle(result.bundle, cfg, result.split.test)
+            changes.versions.append((target, version))
             if decision.promote:
                 registry.set_champion(cfg, target, version)
             registry.tag_version(cfg, target, version, registry.GATE_TAG, text)
@@ -169,6 +174,11 @@ def register_and_log(
 def training_flow(config_path: str | None = None) -> dict:
     """Retrain the configured targets (`training.targets`) on every labelled snapshot."""
     cfg = read_config(config_path)
+    with tracking.store_removed_on_failure(cfg):
+        return _train(cfg)
+
+
+def _train(cfg: ChurnmlConfig) -> dict:
     tracking.configure(cfg)  # fail before any work if the store is unreachable
     con, mapped = extract_with_retries(cfg)
     validate(mapped, cfg)

@@ -31,6 +31,7 @@ SLOWEST_FIRST = (
     "tests/test_flows_trust.py",
     "tests/test_secrets.py",
     "tests/test_flows_targets.py",
+    "tests/test_flows_failure.py",
     "tests/test_flows_track_record.py",
     "tests/test_deployments.py",
 )

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -120,6 +120,60 @@ def set_champion(cfg: ChurnmlConfig, target: str, version: str) -> None:
 
 def tag_version(cfg: ChurnmlConfig, target: str, version: str, key: str, value: str) -> None:
     MlflowClient().set_model_version_tag(model_name(cfg, target), version, key, value)
+
+
+@dataclass
+class RegistryChanges:
+    """What a training run changed in the registry, to undo when the run fails: the versions it
+    registered, each target's champion before, the registered models it created."""
+
+    cfg: ChurnmlConfig
+    versions: list[tuple[str, str]] = field(default_factory=list)
+    champions_before: dict[str, str | None] = field(default_factory=dict)
+    new_models: set[str] = field(default_factory=set)
+
+    def before_changing(self, target: str) -> None:
+        """Remember the target's registry state before the run registers or promotes."""
+        if target in self.champions_before:
+            return
+        model = _registered_model(self.cfg, target)
+        if model is None:
+            self.new_models.add(target)
+        aliases = getattr(model, "aliases", None) or {}
+        found = aliases.get(CHAMPION)
+        self.champions_before[target] = None if found is None else str(found)
+
+    def undo(self) -> None:
+        """Delete the registered versions (their aliases go with them), put each champion alias
+        back, delete the registered models the run created."""
+        client = MlflowClient()
+        for target, version in reversed(self.versions):
+            client.delete_model_version(model_name(self.cfg, target), version)
+        for target, before in self.champions_before.items():
+            name = model_name(self.cfg, target)
+            if target in self.new_models:
+                if _registered_model(self.cfg, target) is not None:
+                    client.delete_registered_model(name)
+            elif before is not None:
+                client.set_registered_model_alias(name, CHAMPION, before)
+
+
+@contextmanager
+def undone_on_failure(cfg: ChurnmlConfig) -> Iterator[RegistryChanges]:
+    """Registry changes made inside (recorded on the yielded RegistryChanges) are undone when it
+    fails: no version of a failed run stays registered or champion. A registry that fails the
+    undo too is logged, and the first failure is the one raised."""
+    import logging
+
+    changes = RegistryChanges(cfg)
+    try:
+        yield changes
+    except BaseException:
+        try:
+            changes.undo()
+        except Exception as exc:  # noqa: BLE001
+            logging.getLogger(__name__).warning("registry changes not undone: %s", exc)
+        raise
 
 
 def _where(cfg: ChurnmlConfig) -> str:

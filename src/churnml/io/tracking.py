@@ -75,35 +75,133 @@ def log_json(payload: dict, artifact_file: str) -> None:
 
 @contextmanager
 def training_run(cfg: ChurnmlConfig, frame: pd.DataFrame, spec: dict) -> Iterator[str]:
-    """One MLflow run per training flow run, opened with its inputs logged; yields the run id."""
+    """One MLflow run per training flow run, opened with its inputs logged; yields the run id.
+    A run that fails is ended FAILED, then deleted with its artifacts: no half-written run."""
     configure(cfg)
     mlflow.set_experiment(cfg.mlflow.experiment)
-    with mlflow.start_run(run_name="train") as run:
-        mlflow.set_tags({TRAINING_RUN_TAG: "training", "code_version": code_version()})
-        mlflow.log_params(
-            {
-                **{f"labels.{k}": v for k, v in cfg.labels.model_dump().items()},
-                **{f"training.{k}": v for k, v in cfg.training.model_dump().items()},
-                "features.windows_days": cfg.features.windows_days,
-                "snapshots.count": cfg.snapshots.count,
-                "snapshots.frequency": cfg.snapshots.frequency,
-            }
-        )
-        log_json(
-            {
-                "rows": len(frame),
-                "accounts": int(frame.account_id.nunique()),
-                "as_of_min": str(frame.as_of.min()),
-                "as_of_max": str(frame.as_of.max()),
-                "content_hash": frame_fingerprint(frame),
-            },
-            "data/fingerprint.json",
-        )
-        log_json(spec, "features/spec.json")
-        from churnml.label_sanity import label_rates, rates_records
+    run_id = None
+    try:
+        with mlflow.start_run(run_name="train") as run:
+            run_id = run.info.run_id
+            _log_inputs(cfg, frame, spec)
+            yield run_id
+    except BaseException:
+        if run_id is not None:
+            _delete_run(run_id)
+        raise
 
-        log_json(rates_records(label_rates(frame)), "data/label_rates.json")
-        yield run.info.run_id
+
+def _log_inputs(cfg: ChurnmlConfig, frame: pd.DataFrame, spec: dict) -> None:
+    mlflow.set_tags({TRAINING_RUN_TAG: "training", "code_version": code_version()})
+    mlflow.log_params(
+        {
+            **{f"labels.{k}": v for k, v in cfg.labels.model_dump().items()},
+            **{f"training.{k}": v for k, v in cfg.training.model_dump().items()},
+            "features.windows_days": cfg.features.windows_days,
+            "snapshots.count": cfg.snapshots.count,
+            "snapshots.frequency": cfg.snapshots.frequency,
+        }
+    )
+    log_json(
+        {
+            "rows": len(frame),
+            "accounts": int(frame.account_id.nunique()),
+            "as_of_min": str(frame.as_of.min()),
+            "as_of_max": str(frame.as_of.max()),
+            "content_hash": frame_fingerprint(frame),
+        },
+        "data/fingerprint.json",
+    )
+    log_json(spec, "features/spec.json")
+    from churnml.label_sanity import label_rates, rates_records
+
+    log_json(rates_records(label_rates(frame)), "data/label_rates.json")
+
+
+def _delete_run(run_id: str) -> None:
+    """Delete a failed run and the models it logged and, in a local artifact store, their
+    artifacts; a store that fails here too is left as it is (the run stays FAILED), so the first failure is the one said."""
+    import logging
+    import shutil
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    def remove_local(uri: str | None, owner: str) -> None:
+        """The local folder of an artifact URI, with the folder named after its run or model."""
+        if not uri or urlsplit(uri).scheme != "file":
+            return
+        folder = Path(url2pathname(urlsplit(uri).path))
+        shutil.rmtree(folder.parent if folder.parent.name == owner else folder, ignore_errors=True)
+
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id).info
+        models = client.search_logged_models(
+            [run.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+        )
+        for model in models:  # a run's models are stored beside it, not in its artifacts
+            client.delete_logged_model(model.model_id)
+            remove_local(model.artifact_location, model.model_id)
+        client.delete_run(run_id)
+        remove_local(run.artifact_uri, run_id)
+    except Exception as exc:  # noqa: BLE001 (the failure that got here is the one to say)
+        logging.getLogger(__name__).warning("the failed run %s was not deleted: %s", run_id, exc)
+
+
+def _new_paths(cfg: ChurnmlConfig) -> list[Path]:
+    """The outermost folder or file of the local store and artifact root that does not exist
+    yet: what a run creates there, and what a failed run removes."""
+    wanted = [local_store(cfg)]
+    if "://" not in cfg.mlflow.artifact_root:
+        wanted.append(cfg.resolve(cfg.mlflow.artifact_root))
+    created: list[Path] = []
+    for path in filter(None, wanted):
+        path = path.absolute()
+        if path.exists():
+            continue
+        while not path.parent.exists():
+            path = path.parent
+        if path not in created:
+            created.append(path)
+    return created
+
+
+@contextmanager
+def store_removed_on_failure(cfg: ChurnmlConfig) -> Iterator[None]:
+    """A local MLflow store (and artifact folder) that did not exist before is gone again when
+    what runs inside fails: a failed first training leaves no half-made mlruns/ behind."""
+    created = _new_paths(cfg)
+    try:
+        yield
+    except BaseException:
+        if created:
+            _forget_store(tracking_uri(cfg))
+            for path in created:
+                if path.is_dir():
+                    import shutil
+
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.exists():
+                    path.unlink()
+        raise
+
+
+def _forget_store(uri: str) -> None:
+    """MLflow keeps each store, and its open database connections, for the process: drop them
+    before the store's file goes, so a later run in this process creates it anew."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+    from mlflow.tracking._model_registry.registry import ModelRegistryStoreRegistry
+    from mlflow.tracking._tracking_service.registry import TrackingStoreRegistry
+
+    for store in (TrackingStore, RegistryStore):
+        engine = getattr(store, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
+    for registry in (TrackingStoreRegistry, ModelRegistryStoreRegistry):
+        cached = getattr(registry, "_get_store_with_resolved_uri", None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
 
 
 def log_skipped_targets(skipped: dict[str, str]) -> None:
