@@ -765,6 +765,16 @@ def _config_text(change):
     return apply
 
 
+def _every_row(data: bytes, change) -> bytes:
+    header, *rows = data.rstrip(b"\n").split(b"\n")
+    return b"\n".join([header, *(change(row) for row in rows)]) + b"\n"
+
+
+def _link_to_itself(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.name)
+
+
 CORPUS = {
     "YAML indented with a tab": (
         "check-data",
@@ -922,6 +932,64 @@ CORPUS = {
         ),
         2,
         ["accounts-export.csv is JSON, not a CSV file; name it .jsonl"],
+    ),
+    "an empty config file": (
+        "train",
+        _config_text(lambda text: "# settings to come\n"),
+        2,
+        ["churnml.yaml is empty (no setting in it); start from a copy of src/churnml/defaults/"],
+    ),
+    "keys in another letter case": (
+        "check-data",
+        _frame_edit("usage_events", lambda f: f.update({"account_id": f.account_id.str.upper()})),
+        1,
+        ["rows for unknown accounts (the same keys in another letter case: 'ACC_", "match exactly"],
+    ),
+    "every row a field longer than the header": (
+        "train",
+        _file_bytes("subscriptions", lambda data: _every_row(data, lambda row: row + b",x")),
+        2,
+        [
+            "subscriptions.csv have 9 field(s) where the header has 8 (first row: 's1,acc_a,",
+            "a column has no name in the header, or each row ends with an extra delimiter",
+        ],
+    ),
+    "a header naming a column the rows lack": (
+        "score",
+        _file_bytes("accounts", lambda data: data.replace(b"\n", b",notes\n", 1)),
+        2,
+        ["accounts.csv have 9 field(s) where the header has 10", "the header names columns the"],
+    ),
+    "a source file that is a symbolic link to itself": (
+        "check-data",
+        lambda folder, frames, raw: _link_to_itself(folder / "usage_events.csv"),
+        2,
+        ["usage_events.csv is a symbolic link that leads to no file (a link loop, or its target"],
+    ),
+    "a Parquet file of 0 bytes": (
+        "train",
+        _both(
+            lambda folder, frames, raw: (folder / "tickets.parquet").write_bytes(b""),
+            _source("support_tickets", path="tickets.parquet"),
+        ),
+        2,
+        ["tickets.parquet is an empty file (0 bytes), not Parquet: the export or copy did not"],
+    ),
+    "a list column in Parquet": (
+        "check-data",
+        _both(
+            lambda folder, frames, raw: (
+                frames["subscriptions"]
+                .assign(plan=[["growth", "business"]] * 5)
+                .to_parquet(folder / "subscriptions.parquet", index=False)
+            ),
+            _source("subscriptions", path="subscriptions.parquet"),
+        ),
+        1,
+        [
+            "subscriptions.plan: wrong type: array<string> values (a list or a record) cannot be re",
+            "\"['growth', 'business']\"",
+        ],
     ),
     "explain with a date written another way": (
         "explain",

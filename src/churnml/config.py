@@ -1071,7 +1071,12 @@ class ChurnmlConfig(StrictModel):
     def resolve(self, path: str) -> Path:
         """A config path made absolute against the config file's folder."""
         p = Path(os.path.expandvars(path)).expanduser()
-        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+        if p.is_absolute():
+            return p
+        try:
+            return (Path(self.base_dir) / p).resolve()
+        except (RuntimeError, OSError):  # a symbolic link loop: the reader names it
+            return Path(os.path.abspath(Path(self.base_dir) / p))
 
 
 def _contract_columns(table: str) -> list[str]:
@@ -1121,7 +1126,7 @@ def load_config(path: str | Path) -> ChurnmlConfig:
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; give the path of churnml.yaml")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
     except _RepeatedKey as exc:
@@ -1131,6 +1136,11 @@ def load_config(path: str | Path) -> ChurnmlConfig:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raise ConfigError(
+            f"config file {path} is empty (no setting in it); start from a copy of "
+            "src/churnml/defaults/churnml.yaml and point its sources at your tables"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(
             f"config file {path} must hold a mapping at the top level (sources:, warehouse:, "

@@ -70,9 +70,14 @@ class _Check:
 
 def _examples(table: ir.Table, predicate: ir.BooleanValue, columns: list[str]) -> list[dict]:
     rows = table.filter(predicate).select(*columns).limit(EXAMPLES).to_pandas()
-    return [
-        {k: (None if pd.isna(v) else str(v)) for k, v in r.items()} for r in rows.to_dict("records")
-    ]
+    return [{k: _shown(v) for k, v in r.items()} for r in rows.to_dict("records")]
+
+
+def _shown(value) -> str | None:
+    """An example value as text; a list or a record (a nested column) as its items."""
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return None if pd.isna(value) else str(value)
+    return str(list(value) if not isinstance(value, dict) else value)
 
 
 def _checks_for(name: str, t: ir.Table, now: datetime, settings: ValidationConfig) -> list[_Check]:
@@ -120,6 +125,14 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
         checks += _unparsed_text_checks(r, v, col)
+    elif col.dtype == "string" and r.type().is_nested():
+        # a list or a record (Parquet, JSON) would be read as its printed form: '[a, b]'
+        what = (
+            f"wrong type: {r.type()} values (a list or a record) cannot be read as text: flatten "
+            "the column in the export, or pick one field through a view (source: {kind: view, "
+            "query: ...})"
+        )
+        checks.append(_Check(col.name, what, r.notnull()))
     elif col.dtype != "string" and not r.type().is_null():
         # a typed source (Parquet, SQL, DuckDB) whose column cannot hold the contract type
         what = f"wrong type: {r.type()} values cannot be read as {col.dtype}"
@@ -377,11 +390,25 @@ def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
     pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
     pair = pairs.limit(1).to_pandas()
     if pair.empty:
-        return _cut_key_hint(keys, ids)
+        return _letter_case_hint(keys, ids) or _cut_key_hint(keys, ids)
     mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
     return (
         f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
         "the key alike in every table, as text or whole numbers)"
+    )
+
+
+def _letter_case_hint(keys: ir.Table, ids: ir.Table) -> str:
+    """' (...)' when unknown keys match known ones but for letter case (ACC_A for acc_a): keys
+    are matched exactly, so one export's upper-case keys match nothing."""
+    pairs = keys.join(ids, _plain_key(keys.key).lower() == _plain_key(ids.known_key).lower())
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return ""
+    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    return (
+        f" (the same keys in another letter case: {mine!r} here is {theirs!r} in accounts; keys "
+        "match exactly: export the key in one letter case in every table)"
     )
 
 

@@ -141,6 +141,7 @@ def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
     last = _last_row(path, encoding, delimiter)
     if last is not None and len(last) != len(header):
         _refuse_an_unclosed_quote(path, table, last)
+        _refuse_rows_wider_than_the_header(path, table, encoding, delimiter, header, last)
         raise SourceError(
             f"table {table}: the last row of {path} has {len(last)} field(s) where the header has "
             f"{len(header)} (row: {','.join(last)[:200]!r}); the export looks cut off. Export "
@@ -173,6 +174,30 @@ def _refuse_an_unclosed_quote(path: Path, table: str, last: list[str]) -> None:
         f"table {table}: {path} has a quote that is never closed, in the row starting "
         f"{opened!r}: every row after it would be read as part of one value. Fix the quotes in "
         'the export (a quote inside a value is written twice, "").'
+    )
+
+
+def _refuse_rows_wider_than_the_header(
+    path: Path, table: str, encoding: str, delimiter: str, header: list[str], last: list[str]
+) -> None:
+    """The first row as long as the last, and both unlike the header: the header and the rows
+    disagree throughout (a column without a header name, a delimiter left at each row's end),
+    not an export cut off at its end."""
+    with _open_text(path, encoding) as fh:
+        rows = csv.reader(fh, delimiter=delimiter)
+        next(rows, None)
+        first = next((r for r in rows if r), None)
+    if first is None or len(first) != len(last):
+        return
+    why = (
+        "a column has no name in the header, or each row ends with an extra delimiter"
+        if len(first) > len(header)
+        else "the header names columns the rows do not hold"
+    )
+    raise SourceError(
+        f"table {table}: the rows of {path} have {len(first)} field(s) where the header has "
+        f"{len(header)} (first row: {delimiter.join(first)[:200]!r}); {why}. Export the file "
+        "again with one header name per column."
     )
 
 
@@ -501,7 +526,12 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
 
 
 def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
-    """Say what a file read as Parquet is instead: a CSV export, a workbook..."""
+    """Say what a file read as Parquet is instead: an empty file, a CSV export, a workbook..."""
+    if path.stat().st_size == 0:
+        return SourceError(
+            f"table {table}: {path} is an empty file (0 bytes), not Parquet: the export or copy "
+            f"did not finish. Export it again, or fix sources.{table}.source.path"
+        )
     kind = file_kind(path)
     with path.open("rb") as fh:
         text = b"\x00" not in fh.read(4096)
@@ -530,6 +560,12 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
         raise SourceError(
             f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
             "(relative paths start at the config file's folder)"
+        )
+    broken = [f for f in files if Path(f).is_symlink() and not Path(f).exists()]
+    if broken:
+        raise SourceError(
+            f"table {table}: {broken[0]} is a symbolic link that leads to no file (a link loop, "
+            f"or its target was moved); point sources.{table}.source.path at the file itself"
         )
     folders = [f for f in files if Path(f).is_dir()]
     if folders:
