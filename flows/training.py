@@ -19,6 +19,7 @@ from churnml.gate import (
     decide,
 )
 from churnml.io import registry, tracking
+from churnml.io.preflight import refuse_snapshots_after_data
 from churnml.labels import unmeasured_targets
 from churnml.snapshots import snapshot_grid
 from churnml.train import (
@@ -184,6 +185,7 @@ def _train(cfg: ChurnmlConfig) -> dict:
     validate(mapped, cfg)
     tables = canonical_tables(con, mapped)
     end = data_end(tables)
+    refuse_snapshots_after_data(cfg, end)
     last = cfg.snapshots.end or end.date()
     as_of_dates = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
     spec = derive_spec(tables, cfg)

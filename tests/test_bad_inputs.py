@@ -991,6 +991,15 @@ CORPUS = {
             "\"['growth', 'business']\"",
         ],
     ),
+    "snapshots ending years after the data": (
+        "train",
+        lambda folder, frames, raw: raw.update(snapshots={"end": "2031-01-01"}),
+        1,
+        [
+            "training error: snapshots.end 2031-01-01 is 2123 days after the data ends (2025-03-10)",
+            "set snapshots.end to 2025-03-10 or earlier, or leave it out",
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

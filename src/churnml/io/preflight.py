@@ -776,6 +776,7 @@ def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
     reads them with retries, and reading them twice costs more than its start-up. The flow
     runs every check again."""
     from churnml.io.sources import connect_for_checks, load_sources
+    from churnml.trainable import TrainingError
     from churnml.validation import DataValidationError, raise_for_problems, validate_sources
 
     if not _all_local(cfg):
@@ -787,7 +788,7 @@ def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
         frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
     except SourceReadError:
         return  # an outage: the flow retries it
-    except (SourceError, DataValidationError):
+    except (SourceError, DataValidationError, TrainingError):
         raise
     except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
         return
@@ -807,6 +808,7 @@ def _labels(cfg: ChurnmlConfig, tables: dict):
     if cfg.warehouse.engine != "duckdb":
         return None
     end = observed_until(tables)
+    refuse_snapshots_after_data(cfg, end)
     last = cfg.snapshots.end or end.date()
     grid = snapshot_grid(last, cfg.snapshots.count, cfg.snapshots.frequency)
     spine = spine_for(tables, grid, cfg.labels)
@@ -814,6 +816,24 @@ def _labels(cfg: ChurnmlConfig, tables: dict):
     subscriptions = tables.get("subscriptions")
     labels = build_labels(subscriptions, spine, cfg.labels, end, churns, expansions)
     return labels.select("as_of", "churn_label", "upsell_label").to_pandas()
+
+
+def refuse_snapshots_after_data(cfg: ChurnmlConfig, end) -> None:
+    """Raise TrainingError when snapshots.end lies past the data's end by more than the shortest
+    feature window: its snapshots would show every account inactive and none labelled."""
+    from datetime import timedelta
+
+    from churnml.trainable import TrainingError
+
+    chosen = cfg.snapshots.end
+    if chosen is None or chosen <= end.date() + timedelta(days=min(cfg.features.windows_days)):
+        return
+    raise TrainingError(
+        f"snapshots.end {chosen} is {(chosen - end.date()).days} days after the data ends "
+        f"({end.date()}): no snapshot after the data can be labelled or described; set "
+        f"snapshots.end to {end.date()} or earlier, or leave it out (the data's end). Nothing "
+        "was trained or written."
+    )
 
 
 def refuse_untrainable_data(cfg: ChurnmlConfig, labels) -> None:
