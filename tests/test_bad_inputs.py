@@ -1275,3 +1275,32 @@ def test_any_http_answer_counts_as_a_reachable_store(tmp_path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "refused"),
+    [
+        ("foo://bar", True),
+        ("mlflow://localhost:5000", True),
+        ("sqlite:///mlruns/mlflow.db", False),
+        ("file:///tmp/mlruns", False),
+        ("/tmp/mlruns", False),
+        ("C:\\mlruns", False),
+        ("postgresql+psycopg2://u@127.0.0.1:1/db", False),  # refused for the closed port only
+    ],
+)
+def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, refused):
+    from churnml.config import default_config
+    from churnml.io.mlflow_store import unreachable_store
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    why = unreachable_store(default_config(tmp_path))
+    scheme = uri.split("://")[0]
+    if refused:
+        assert why == (
+            f"MLflow store {uri} has a scheme MLflow cannot use ({scheme}://); fix "
+            "MLFLOW_TRACKING_URI: sqlite:///path/to/mlflow.db, http://host:port of a tracking "
+            "server, or a database URL (postgresql://, mysql://). Nothing was run or written."
+        )
+    else:
+        assert why is None or "is unreachable (127.0.0.1:1: connection refused)" in why

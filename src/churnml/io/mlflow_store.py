@@ -44,6 +44,27 @@ def local_store(cfg: ChurnmlConfig) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+# The schemes of the stores MLflow can track to ("" is a local folder path).
+_KNOWN_SCHEMES = (
+    "",
+    "file",
+    "sqlite",
+    "http",
+    "https",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
+
+
+def _windows_drive(scheme: str) -> bool:
+    """C:\\mlruns parses with the scheme 'c'."""
+    return len(scheme) == 1
+
+
 # The port a store URL means when it names none.
 _DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
@@ -61,11 +82,18 @@ def unreachable_store(
     from churnml.urls import mask_url
 
     uri = tracking_uri(cfg)
+    key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
     try:
         parts = urlsplit(uri)
         host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
     except ValueError:  # a port that is no number: MLflow says what is wrong with it
         return None
+    if parts.scheme.split("+")[0] not in _KNOWN_SCHEMES and not _windows_drive(parts.scheme):
+        return (
+            f"MLflow store {mask_url(uri)} has a scheme MLflow cannot use ({parts.scheme}://); "
+            f"fix {key}: sqlite:///path/to/mlflow.db, http://host:port of a tracking server, "
+            "or a database URL (postgresql://, mysql://). Nothing was run or written."
+        )
     if not host or port is None:
         return None  # a local store, or a scheme only MLflow knows how to reach
     try:
@@ -81,7 +109,6 @@ def unreachable_store(
         why = _no_http_answer(parts.scheme, host, port, parts.path, http_timeout)
     if why is None:
         return None
-    key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
     return (
         f"MLflow store {mask_url(uri)} is unreachable ({host}:{port}: {why}); start the "
         f"tracking server, or fix {key}. Nothing was run or written."
