@@ -1000,6 +1000,23 @@ CORPUS = {
             "set snapshots.end to 2025-03-10 or earlier, or leave it out",
         ],
     ),
+    "a report folder that is a file": (
+        "score",
+        lambda folder, frames, raw: raw.update(output={"report_dir": "accounts.csv"}),
+        2,
+        [
+            "output error: output.report_dir: ",
+            "accounts.csv is a file, not a folder; point output.",
+        ],
+    ),
+    "a CSV sink folder that is a file": (
+        "serve",
+        lambda folder, frames, raw: raw.update(
+            output={"sinks": [{"kind": "csv", "path": "churnml.yaml"}]}
+        ),
+        2,
+        ["output error: output.sinks[0].path: ", "churnml.yaml is a file, not a folder; point"],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -414,6 +414,12 @@ def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
         "point it into a folder you can write to (relative paths start at the config file's folder)"
     )
     for path, where in _output_paths(cfg, writes):
+        folder = where in _FOLDER_KEYS or where.startswith("output.sinks")
+        if folder and path.exists() and not path.is_dir():
+            raise OutputError(
+                f"{where}: {path} is a file, not a folder; point {where} at a folder (it is "
+                "created when missing)"
+            )
         try:
             check_writable(path, where, fix)
         except SourceError as exc:
@@ -425,6 +431,10 @@ def preflight_outputs(cfg: ChurnmlConfig, writes: set[str]) -> None:
             why = _unset_url_env(sink.url_env or "CHURNML_POSTGRES_URL", f"output.sinks[{i}]")
             if why:
                 raise OutputError(why)
+
+
+# The outputs that are folders (the others are database files).
+_FOLDER_KEYS = ("mlflow.artifact_root", "output.report_dir")
 
 
 def _output_paths(cfg: ChurnmlConfig, writes: set[str]) -> list[tuple[Path, str]]:
