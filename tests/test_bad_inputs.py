@@ -1017,6 +1017,15 @@ CORPUS = {
         2,
         ["output error: output.sinks[0].path: ", "churnml.yaml is a file, not a folder; point"],
     ),
+    "a source path naming an unset environment variable": (
+        "train",
+        _source("accounts", path="$CHURNML_NO_SUCH_FOLDER/accounts.csv"),
+        2,
+        [
+            "$CHURNML_NO_SUCH_FOLDER/accounts.csv (environment variable CHURNML_NO_SUCH_FOLDER is "
+            "not set); fix sources.accounts.source.path"
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -568,8 +568,8 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
     files = sorted(glob.glob(pattern))
     if not files:
         raise SourceError(
-            f"table {table}: no file matches {pattern}; fix sources.{table}.source.path "
-            "(relative paths start at the config file's folder)"
+            f"table {table}: no file matches {pattern}{_unset_variables(source.path)}; fix "
+            f"sources.{table}.source.path (relative paths start at the config file's folder)"
         )
     broken = [f for f in files if Path(f).is_symlink() and not Path(f).exists()]
     if broken:
@@ -601,6 +601,24 @@ def _source_columns(source, cfg: ChurnmlConfig, table: str) -> list[str] | None:
                 "every file a glob matches must have the same header"
             )
     return headers[0]
+
+
+def _unset_variables(path: str) -> str:
+    """' (environment variable X is not set)' when a path names variables the environment lacks
+    (they stay in the path as written)."""
+    import os
+    import re
+
+    unset = [
+        name
+        for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", path)
+        if name not in os.environ
+    ]
+    if not unset:
+        return ""
+    return (
+        f" (environment variable {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set)"
+    )
 
 
 def _check_columns(
