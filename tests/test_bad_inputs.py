@@ -1026,6 +1026,39 @@ CORPUS = {
             "not set); fix sources.accounts.source.path"
         ],
     ),
+    "MRR with a currency sign": (
+        "train",
+        _text("subscriptions", "mrr", 1, "$1,200.00"),
+        1,
+        [
+            "subscriptions.mrr: not a valid float64 (money written with a currency sign or code",
+            "'$1,200.00'",
+        ],
+    ),
+    "an event in the year 9999": (
+        "score",
+        _text("usage_events", "occurred_at", 0, "9999-12-31 00:00:00"),
+        1,
+        ["usage_events.occurred_at: timestamp in the future (1 rows)", "9999-12-31"],
+    ),
+    "a file holding only a byte-order mark": (
+        "check-data",
+        _file_bytes("accounts", lambda data: b"\xef\xbb\xbf"),
+        2,
+        ["table accounts: file ", "accounts.csv is empty (no header line)"],
+    ),
+    "no timestamp of a column parses": (
+        "check-data",
+        _text("usage_events", "occurred_at", slice(None), "yesterday"),
+        1,
+        ["usage_events.occurred_at: unparseable date (export dates as YYYY-MM-DD", "(8 rows)"],
+    ),
+    "a subscription id used twice": (
+        "train",
+        _text("subscriptions", "subscription_id", 2, "s1"),
+        1,
+        ["subscriptions.subscription_id: duplicate key (1 rows)", "'copies': 2"],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

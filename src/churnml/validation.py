@@ -110,6 +110,12 @@ _NUMBER_HINT = (
 )
 
 
+_CURRENCY_HINT = (
+    " (money written with a currency sign or code, e.g. $1,200.00: export plain numbers such as "
+    "1200.00, in one currency)"
+)
+
+
 _NO_ACCOUNT_HINT = (
     " (activity of no account, such as anonymous events before a sign-up, cannot be used: leave "
     "it out of the export, or read the source through a view: source: {kind: view, query: "
@@ -191,6 +197,7 @@ def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Chec
     bad = r.notnull() & (r.strip() != "") & v.isnull()
     reasons = [(r.strip().lower().isin(list(_MISSING_PLACEHOLDERS)), _PLACEHOLDER_HINT)]
     if col.dtype in ("float64", "int64"):
+        reasons.append((r.re_search(r"[$€£¥₩₹]|\b(USD|EUR|GBP|JPY)\b"), _CURRENCY_HINT))
         reasons.append((r.contains(","), _NUMBER_HINT))
     if col.dtype == "timestamp":
         reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
