@@ -1363,3 +1363,25 @@ def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, r
         )
     else:
         assert why is None or "is unreachable (127.0.0.1:1: connection refused)" in why
+
+
+@pytest.mark.parametrize(
+    ("uri", "missing"),
+    [
+        ("http://", "names no host (expected http://host:port of a tracking server)"),
+        ("https:///mlflow", "names no host (expected http://host:port of a tracking server)"),
+        ("sqlite://", "names no database file (an in-memory store forgets every model when"),
+        ("sqlite:///", "names no database file (an in-memory store forgets every model when"),
+        ("sqlite:///{folder}", "is a folder, not a database file (expected sqlite:///{folder}/"),
+    ],
+)
+def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, uri, missing):
+    """`http://` used to wait for MLflow's timeouts, a folder for its retries (minutes)."""
+    from churnml.config import default_config
+    from churnml.io.mlflow_store import unreachable_store
+
+    uri, missing = uri.format(folder=tmp_path), missing.format(folder=tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    why = unreachable_store(default_config(tmp_path))
+    assert why.startswith(f"MLflow store {uri} {missing}"), why
+    assert why.endswith("; fix MLFLOW_TRACKING_URI. Nothing was run or written.")

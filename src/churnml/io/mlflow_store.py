@@ -60,6 +60,18 @@ _KNOWN_SCHEMES = (
 )
 
 
+def _names_nothing(uri: str, scheme: str, host: str | None) -> str | None:
+    """What is missing from a store URI that names no server or no file, else None."""
+    if scheme in ("http", "https") and not host:
+        return "names no host (expected http://host:port of a tracking server)"
+    if scheme == "sqlite" and uri.removeprefix("sqlite://").strip("/") in ("", ":memory:"):
+        return (
+            "names no database file (an in-memory store forgets every model when the command "
+            "ends; expected sqlite:///path/to/mlflow.db)"
+        )
+    return None
+
+
 def _windows_drive(scheme: str) -> bool:
     """C:\\mlruns parses with the scheme 'c'."""
     return len(scheme) == 1
@@ -88,6 +100,12 @@ def unreachable_store(
         host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
     except ValueError:  # a port that is no number: MLflow says what is wrong with it
         return None
+    nameless = _names_nothing(uri, parts.scheme, host)
+    store = local_store(cfg)
+    if nameless is None and store is not None and store.is_dir():
+        nameless = f"is a folder, not a database file (expected sqlite:///{store / 'mlflow.db'})"
+    if nameless:
+        return f"MLflow store {mask_url(uri)} {nameless}; fix {key}. Nothing was run or written."
     if parts.scheme.split("+")[0] not in _KNOWN_SCHEMES and not _windows_drive(parts.scheme):
         return (
             f"MLflow store {mask_url(uri)} has a scheme MLflow cannot use ({parts.scheme}://); "
