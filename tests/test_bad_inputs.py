@@ -1373,6 +1373,7 @@ def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, r
         ("sqlite://", "names no database file (an in-memory store forgets every model when"),
         ("sqlite:///", "names no database file (an in-memory store forgets every model when"),
         ("sqlite:///{folder}", "is a folder, not a database file (expected sqlite:///{folder}/"),
+        ("sqlite:///{folder}/notes.db", "is not an SQLite database (another kind of file"),
     ],
 )
 def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, uri, missing):
@@ -1381,6 +1382,7 @@ def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, 
     from churnml.io.mlflow_store import unreachable_store
 
     uri, missing = uri.format(folder=tmp_path), missing.format(folder=tmp_path)
+    (tmp_path / "notes.db").write_text("not a database")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     why = unreachable_store(default_config(tmp_path))
     assert why.startswith(f"MLflow store {uri} {missing}"), why

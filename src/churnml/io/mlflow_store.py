@@ -72,6 +72,15 @@ def _names_nothing(uri: str, scheme: str, host: str | None) -> str | None:
     return None
 
 
+def _sqlite_or_new(path: Path) -> bool:
+    """An SQLite database, or an empty or missing file that MLflow creates one in."""
+    if not path.is_file():
+        return True
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    return not head or head == b"SQLite format 3\x00"
+
+
 def _windows_drive(scheme: str) -> bool:
     """C:\\mlruns parses with the scheme 'c'."""
     return len(scheme) == 1
@@ -104,6 +113,8 @@ def unreachable_store(
     store = local_store(cfg)
     if nameless is None and store is not None and store.is_dir():
         nameless = f"is a folder, not a database file (expected sqlite:///{store / 'mlflow.db'})"
+    elif nameless is None and store is not None and not _sqlite_or_new(store):
+        nameless = "is not an SQLite database (another kind of file: another store's file?)"
     if nameless:
         return f"MLflow store {mask_url(uri)} {nameless}; fix {key}. Nothing was run or written."
     if parts.scheme.split("+")[0] not in _KNOWN_SCHEMES and not _windows_drive(parts.scheme):
