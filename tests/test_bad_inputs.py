@@ -1387,3 +1387,42 @@ def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, 
     why = unreachable_store(default_config(tmp_path))
     assert why.startswith(f"MLflow store {uri} {missing}"), why
     assert why.endswith("; fix MLFLOW_TRACKING_URI. Nothing was run or written.")
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_evaluate_with_no_mature_scoring_run_stops_before_the_flow(tmp_path, tiny_frames):
+    """The data ends 2025-03-10; outcomes need 120 days after an as-of."""
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "CREATE TABLE scored_accounts_history AS SELECT * FROM (VALUES (DATE '2024-10-01'), "
+            "(DATE '2025-01-01')) AS t(as_of)"
+        )
+    before = {p.name for p in tmp_path.rglob("*")}
+
+    def evaluate(*args: str):
+        return CliRunner().invoke(app, ["evaluate", *args, "-c", config])
+
+    result = evaluate("--as-of", "2025-01-01")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "evaluation error: as-of 2025-01-01 is not mature: its outcomes are known once the data "
+        "reaches 2025-05-01; outcomes need 120 days of data after the as-of"
+    ), line
+    assert {p.name for p in tmp_path.rglob("*")} == before
+    # the mature as-of (and, by default, the latest mature one) goes on to the flow
+    for args in (("--as-of", "2024-10-01"), ()):
+        result = evaluate(*args)
+        assert "a flow started" in str(result.exception), result.output
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DELETE FROM scored_accounts_history WHERE as_of < DATE '2025-01-01'")
+    result = evaluate()
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "evaluation error: no scored as-of is mature yet (scored: 2025-01-01); outcomes need 120"
+    ), line
+    assert line.endswith("`churnml score --as-of 2024-11-10`, to evaluate it now")

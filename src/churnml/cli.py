@@ -334,8 +334,8 @@ def score(
 
 
 def _require_a_scoring_run(cfg, requested: date | None) -> None:
-    """Evaluating before any scoring run (or an as-of never scored) stops before the flow's
-    slow start-up, in one line; whether the as-of is mature is the flow's to say."""
+    """Evaluating before any scoring run, an as-of never scored, or none whose outcomes are in
+    the data yet, stops before the flow's slow start-up, in one line."""
     from churnml.io import score_history
     from churnml.io.sinks import SinkError
 
@@ -372,6 +372,13 @@ def _require_a_scoring_run(cfg, requested: date | None) -> None:
             f"{shown})",
             1,
         )
+    from churnml.io.preflight import refuse_an_immature_evaluation
+    from churnml.track_record import TrackRecordError
+
+    try:
+        refuse_an_immature_evaluation(cfg, scored, requested, where)
+    except TrackRecordError as exc:
+        raise _fail(failure_line(exc), 1) from None
 
 
 @app.command()

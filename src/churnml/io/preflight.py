@@ -796,6 +796,27 @@ def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
         con.disconnect()
 
 
+def refuse_an_immature_evaluation(cfg: ChurnmlConfig, scored: list, requested, where: str) -> None:
+    """Raise TrackRecordError when no scored as-of (or not the requested one) has its outcomes
+    in the data yet, from a cheap read of the latest date, as the evaluation flow would after
+    its start-up (track_record.choose_as_of). Sources on a database are left to the flow."""
+    from churnml.io.sources import connect_for_checks, load_sources
+    from churnml.matrix import observed_until
+    from churnml.track_record import choose_as_of
+
+    if not _all_local(cfg):
+        return
+    con = connect_for_checks(cfg)
+    try:
+        mapped = load_sources(con, cfg)
+        end = observed_until({name: m.table for name, m in mapped.items()})
+    except Exception:  # noqa: BLE001 (the flow reads the sources again and says what is wrong)
+        return
+    finally:
+        con.disconnect()
+    choose_as_of(scored, cfg.labels, end, requested, where=where)
+
+
 def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
     """Before a flow starts, the checks it would run first: raise SourceError for a mapping
     mistake, DataValidationError when the data checks find an error (as `check-data` does) and,
