@@ -1426,3 +1426,39 @@ def test_evaluate_with_no_mature_scoring_run_stops_before_the_flow(tmp_path, tin
         "evaluation error: no scored as-of is mature yet (scored: 2025-01-01); outcomes need 120"
     ), line
     assert line.endswith("`churnml score --as-of 2024-11-10`, to evaluate it now")
+
+
+def test_demo_data_refuses_a_warehouse_another_process_holds(tmp_path, tiny_frames):
+    """Replacing the file under a running score would lose what that run writes."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT 1 AS kept")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('holding', flush=True); time.sleep(60)",
+            str(warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        result = CliRunner().invoke(app, ["demo-data", "--accounts", "5", "-c", config])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"output error: warehouse.path: {warehouse} is in use by another "), line
+    assert f"(PID {holder.pid})); nothing was written. Wait for that run to finish" in line
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT kept FROM scored_accounts_history").fetchall() == [(1,)]

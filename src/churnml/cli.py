@@ -148,7 +148,13 @@ def demo_data(
         if value < least:
             raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
     cfg = _config(config, writes=("warehouse",))
+    from churnml.io.preflight import OutputError, refuse_a_warehouse_in_use
     from churnml.io.warehouse_writer import write_demo_warehouse
+
+    try:
+        refuse_a_warehouse_in_use(cfg)
+    except OutputError as exc:
+        raise _fail(f"output error: {exc}") from None
 
     path = cfg.resolve(cfg.warehouse.path)
     counts = write_demo_warehouse(

@@ -354,6 +354,26 @@ def preflight_warehouse(cfg: ChurnmlConfig) -> None:
     check_creatable(path, "warehouse.path", "point it into a folder you can write to")
 
 
+def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
+    """Raise OutputError when another process holds the warehouse: replacing the file under a
+    running score or training would lose what that run writes."""
+    import duckdb
+
+    path = cfg.resolve(cfg.warehouse.path)
+    if not path.is_file():
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        holder = str(exc).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0]
+        raise OutputError(
+            f"warehouse.path: {path} is in use by another process ({holder.strip()}); nothing "
+            "was written. Wait for that run to finish, or point warehouse.path at another file"
+        ) from None
+
+
 def check_creatable(path: Path, where: str, fix: str) -> None:
     """A file that does not exist yet can be created: its nearest existing folder is a folder
     and writable (else the flow would fail after its start-up, with a traceback per retry)."""
