@@ -594,6 +594,11 @@ class LabelConfig(StrictModel):
         min_length=1,
         description="accounts.status values meaning churned (churn_source: account_status)",
     )
+    trials: Literal["not_customers", "customers"] = Field(
+        "not_customers",
+        description="subscriptions.trial_end_at: a row counts from its trial's end and a trial "
+        "that never converted is not churn (not_customers), or trials count as paying (customers)",
+    )
 
 
 class TrainingConfig(StrictModel):

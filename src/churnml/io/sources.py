@@ -49,6 +49,7 @@ from churnml.contract import (
     days_as_period,
 )
 from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
+from churnml.trials import paid_periods
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
 
@@ -584,6 +585,8 @@ def map_table(
         if c not in used and c != (mapping.account_key.column if mapping.account_key else None)
     ]
     table = raw_selected.select(**typed)
+    if name == "subscriptions" and cfg.labels.trials == "not_customers":
+        table = paid_periods(table)
     return MappedTable(
         name=name,
         table=table,

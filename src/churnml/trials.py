@@ -1,0 +1,34 @@
+"""Free trials in a subscription history: the time before a row's trial ends is not paid.
+
+Billing platforms keep a trial and the paid subscription it turns into as one row, priced at
+the plan's full amount from its start, with the trial's end in another column. Counted as it
+is, every trial is a paying customer from signup and every trial that does not convert is a
+paying customer churning a few days later. With ``labels.trials: not_customers`` (the default)
+a row counts from the end of its trial; a row that ended before its trial did (a trial that
+never converted) is no customer time at all. ``labels.trials: customers`` keeps trials as paying
+customers, as the rows say.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+
+def paid_periods(subscriptions: ir.Table) -> ir.Table:
+    """The subscription rows from the end of their trial on, without the trials that ended
+    unconverted. Rows without a trial (``trial_end_at`` empty, or not after ``start_at``) stay
+    as they are."""
+    s = subscriptions
+    paid_from = ibis.greatest(s.start_at, s.trial_end_at.fill_null(s.start_at))
+    paid = s.mutate(start_at=paid_from)
+    return paid.filter(paid.end_at.isnull() | (paid.end_at > paid.start_at))
+
+
+def observed_start(subscriptions: ir.Table) -> ir.Value:
+    """Subscription starts as observations of the data's extent: a paid start read off a trial's
+    end is a scheduled date (a trial running at the export ends after it), not an observation."""
+    s = subscriptions
+    if "trial_end_at" not in s.columns:
+        return s.start_at
+    return s.start_at.nullif(s.trial_end_at)
