@@ -278,6 +278,31 @@ def test_calibration_method_follows_the_number_of_positives():
         fit_calibrator(np.linspace(0, 1, 50), np.zeros(50))
 
 
+@pytest.mark.parametrize("positives", [4, 30, 600])
+def test_calibrated_probabilities_stay_strictly_inside_0_and_1(positives):
+    """Scores that separate the outcomes (a small book: every positive above every negative)
+    once ran the curve to exactly 1.0 at the top and 0.0 at the bottom; Platt's targets keep
+    each method (platt-shrunk, platt, isotonic) inside [1/(N- + 2), (N+ + 1)/(N+ + 2)]."""
+    from churnml.calibration import calibration_targets, fit_calibrator
+
+    negatives = 4 * positives
+    raw = np.concatenate([np.linspace(0.0005, 0.6, negatives), np.linspace(0.7, 0.9995, positives)])
+    y = np.concatenate([np.zeros(negatives), np.ones(positives)])
+    curve, method = fit_calibrator(raw, y)
+    p = curve.predict(np.array([0.0, 0.0005, 0.5, 0.9995, 1.0]))
+    assert (
+        1.0 / (negatives + 2) - 1e-9 <= p.min()
+        and p.max() <= (positives + 1) / (positives + 2) + 1e-9
+    )
+    assert 0.0 < p.min() < 0.2 and 0.8 < p.max() < 1.0, (method, p)
+    assert np.all(np.diff(p) >= 0)
+    targets = calibration_targets(y)
+    assert set(np.round(targets, 6)) == {
+        round(1 / (negatives + 2), 6),
+        round((positives + 1) / (positives + 2), 6),
+    }
+
+
 def test_many_noise_features_do_not_sink_a_small_dataset():
     rng = np.random.default_rng(1)
     frame = labelled_frame(n_accounts=300)
