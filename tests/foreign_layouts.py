@@ -1558,13 +1558,6 @@ def degenerate_config() -> dict:
     return config
 
 
-EXPORT_LAYOUTS = {
-    "billing_platform": write_billing_platform,
-    "crm_weekly": write_crm_weekly,
-    "degenerate": write_degenerate,
-}
-
-
 # --- (j) product analytics: usage keyed by user, accounts through a users table -----------------
 ANALYTICS_EVENTS = (
     "[Amplitude] Start Session",
@@ -2041,4 +2034,62 @@ def trial_billing_config() -> dict:
     }
     config["features"] = {"account_attributes_categorical": ["segment"]}
     config["labels"]["plan_order"] = list(STRIPE_PLANS)
+    return config
+
+
+EXPORT_LAYOUTS = {
+    "billing_platform": write_billing_platform,
+    "crm_weekly": write_crm_weekly,
+    "degenerate": write_degenerate,
+    "product_analytics": write_product_analytics,
+    "trial_billing": write_trial_billing,
+}
+
+
+def write_tiny_same_day(folder: Path, seed: int = 113, horizon_days: int = 180) -> dict:
+    """(l) Twelve accounts all signed up on one day, 3.5 months of data, one plan, logins only,
+    and a horizon longer than the data: no outcome can be known yet."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"T{i:02d}" for i in range(12)]
+    day, left, end = (
+        pd.Timestamp("2026-01-05"),
+        pd.Timestamp("2026-03-05"),
+        pd.Timestamp("2026-04-20"),
+    )
+    pd.DataFrame({"account_id": ids, "created_at": _day([day] * 12)}).to_csv(
+        folder / "accounts.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "subscription_id": [f"S{i:02d}" for i in range(12)],
+            "account_id": ids,
+            "start_at": _day([day] * 12),
+            "end_at": [str(left.date()) if i < 3 else "" for i in range(12)],
+            "mrr": 49.0,
+            "plan": "basic",
+        }
+    ).to_csv(folder / "subscriptions.csv", index=False)
+    rows = [
+        (a, d + pd.Timedelta(hours=10), "login")
+        for i, a in enumerate(ids)
+        for d in pd.date_range(day, left if i < 3 else end, freq="D")
+        if rng.random() < 0.5
+    ]
+    frame = pd.DataFrame(rows, columns=["account_id", "occurred_at", "event_type"])
+    frame.assign(occurred_at=_iso(frame.occurred_at)).to_csv(folder / "events.csv", index=False)
+    config = _common("layout-tiny-same-day")
+    config["sources"] = {
+        name: {
+            "source": {
+                "kind": "file",
+                "path": f"{name if name != 'usage_events' else 'events'}.csv",
+            }
+        }
+        for name in ("accounts", "subscriptions", "usage_events")
+    }
+    config["snapshots"] = {"frequency": "monthly", "count": 4}
+    config["labels"]["churn_horizon_days"] = horizon_days
+    config["labels"]["upsell_horizon_days"] = horizon_days
     return config
