@@ -125,6 +125,18 @@ def test_the_mapping_counts_from_trial_ends_and_a_trial_running_today_is_no_erro
     assert observed_until({"subscriptions": table}) == datetime(2025, 1, 10)
 
 
+def test_the_profile_says_how_many_rows_trials_cut(tmp_path):
+    from churnml.io.profile import profile_sources
+
+    profile = profile_sources(write_source(tmp_path, ROWS))
+    assert "subscriptions: 4 rows" in profile
+    assert (
+        "trials (labels.trials: not_customers): 4 rows began with a trial and count from its "
+        "end; 2 ended before paying and are left out (6 rows exported)"
+    ) in profile
+    assert "trials (" not in profile_sources(write_source(tmp_path, ROWS, trials="customers"))
+
+
 def test_trials_as_customers_keeps_the_rows_as_exported(tmp_path):
     mapped = write_source(tmp_path, ROWS, trials="customers")
     frame = mapped["subscriptions"].table.to_pandas().set_index("account_id")

@@ -37,7 +37,27 @@ def profile_sources(mapped: dict) -> str:
             lines.append(f"  {col}: not in the source; {FALLBACKS[name][col]}")
         if m.unmapped_columns:
             lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))
+        if getattr(m, "exported", None) is not None:
+            lines += _trials(m.exported, rows)
     return "\n".join(lines)
+
+
+def _trials(exported, paid_rows: int) -> list[str]:
+    """What cutting trials off did (labels.trials: not_customers), when any row had a trial."""
+    s = exported
+    r = s.aggregate(
+        rows=s.count(),
+        trials=(s.trial_end_at.notnull() & (s.trial_end_at > s.start_at)).cast("int64").sum(),
+    ).to_pandas()
+    trials = int(r["trials"].iloc[0] or 0)
+    if not trials:
+        return []
+    unconverted = int(r["rows"].iloc[0]) - paid_rows
+    return [
+        f"  trials (labels.trials: not_customers): {trials:,} rows began with a trial and count "
+        f"from its end; {unconverted:,} ended before paying and are left out "
+        f"({int(r['rows'].iloc[0]):,} rows exported)"
+    ]
 
 
 def _time_range(column: str | None, r, rows: int) -> str:

@@ -68,6 +68,8 @@ class MappedTable:
     derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
     derived_checks: list[DerivedCheck] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
+    # subscriptions as exported, before trials were cut off (labels.trials: not_customers)
+    exported: ibis.Table | None = None
 
 
 def warehouse_out_of_memory(cfg: ChurnmlConfig) -> SourceError:
@@ -584,9 +586,10 @@ def map_table(
         for c in source_columns
         if c not in used and c != (mapping.account_key.column if mapping.account_key else None)
     ]
-    table = raw_selected.select(**typed)
-    if name == "subscriptions" and cfg.labels.trials == "not_customers":
-        table = paid_periods(table)
+    table = exported = raw_selected.select(**typed)
+    cut_trials = name == "subscriptions" and cfg.labels.trials == "not_customers"
+    if cut_trials:
+        table = paid_periods(exported)
     return MappedTable(
         name=name,
         table=table,
@@ -600,6 +603,7 @@ def map_table(
         derived={c: d.describe() for c, d in mapping.derive.items()},
         derived_checks=derived_checks,
         fallbacks=fallbacks,
+        exported=exported if cut_trials else None,
     )
 
 
