@@ -1845,6 +1845,7 @@ def _unconverted_trials(
 ) -> pd.DataFrame:
     """Trials that never paid: canceled when the trial ended, or still running at the export."""
     signup = START + pd.to_timedelta(rng.integers(20, (data_end - START).days - 3, len(ids)), "D")
+    signup = signup.where(np.arange(len(ids)) > 0, data_end - pd.Timedelta(days=5))  # one running
     trial_end = signup + pd.Timedelta(days=TRIAL_DAYS)
     running = trial_end > data_end
     return pd.DataFrame(
