@@ -24,6 +24,7 @@ ROWS = [  # account, start, trial end, end
     ("left_mid_trial", "2025-02-01", "2025-02-15", "2025-02-10"),
     ("paid_then_left", "2025-01-01", "2025-01-15", "2025-03-20"),
     ("trial_end_before_start", "2025-01-10", "2025-01-01", None),
+    ("zero_length_without_trial", "2025-01-05", None, "2025-01-05"),
 ]
 
 
@@ -51,12 +52,14 @@ def test_a_row_is_paid_from_its_trial_end_and_an_unconverted_trial_is_no_custome
         "no_trial",
         "paid_then_left",
         "trial_end_before_start",
+        "zero_length_without_trial",  # not a trial: left as exported
     ]
     assert paid.start_at.to_dict() == {
         "no_trial": pd.Timestamp("2025-01-01"),
         "converted": pd.Timestamp("2025-01-15"),
         "paid_then_left": pd.Timestamp("2025-01-15"),
         "trial_end_before_start": pd.Timestamp("2025-01-10"),
+        "zero_length_without_trial": pd.Timestamp("2025-01-05"),
     }
 
 
@@ -119,6 +122,7 @@ def test_the_mapping_counts_from_trial_ends_and_a_trial_running_today_is_no_erro
         "paid_then_left",
         "still_on_trial",
         "trial_end_before_start",
+        "zero_length_without_trial",
     ]
     # the data end is the latest start observed, not the running trial's scheduled end (nor
     # the ends of trials, which may lie ahead as well)
@@ -129,10 +133,10 @@ def test_the_profile_says_how_many_rows_trials_cut(tmp_path):
     from churnml.io.profile import profile_sources
 
     profile = profile_sources(write_source(tmp_path, ROWS))
-    assert "subscriptions: 4 rows" in profile
+    assert "subscriptions: 5 rows" in profile
     assert (
         "trials (labels.trials: not_customers): 4 rows began with a trial and count from its "
-        "end; 2 ended before paying and are left out (6 rows exported)"
+        "end; 2 ended before paying and are left out (7 rows exported)"
     ) in profile
     assert "trials (" not in profile_sources(write_source(tmp_path, ROWS, trials="customers"))
 

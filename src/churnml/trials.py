@@ -20,9 +20,9 @@ def paid_periods(subscriptions: ir.Table) -> ir.Table:
     unconverted. Rows without a trial (``trial_end_at`` empty, or not after ``start_at``) stay
     as they are."""
     s = subscriptions
-    paid_from = ibis.greatest(s.start_at, s.trial_end_at.fill_null(s.start_at))
-    paid = s.mutate(start_at=paid_from)
-    return paid.filter(paid.end_at.isnull() | (paid.end_at > paid.start_at))
+    trial = s.trial_end_at.notnull() & (s.trial_end_at > s.start_at)
+    unconverted = trial & s.end_at.notnull() & (s.end_at <= s.trial_end_at)
+    return s.filter(~unconverted).mutate(start_at=ibis.ifelse(trial, s.trial_end_at, s.start_at))
 
 
 def observed_start(subscriptions: ir.Table) -> ir.Value:
