@@ -80,8 +80,10 @@ def test_an_account_on_trial_is_not_active_and_an_unconverted_trial_is_not_churn
     }
 
 
-def write_source(tmp_path, rows, trials: str | None = None):
+def write_source(tmp_path, rows, trials: str | None = None, mrr=None, zero_mrr: str | None = None):
     frame = subscriptions(rows).rename(columns={"trial_end_at": "trial_end"})
+    if mrr is not None:
+        frame["mrr"] = mrr
     frame.to_csv(tmp_path / "subscriptions.csv", index=False)
     accounts = pd.DataFrame({"account_id": sorted({r[0] for r in rows})})
     accounts.to_csv(tmp_path / "accounts.csv", index=False)
@@ -95,8 +97,9 @@ def write_source(tmp_path, rows, trials: str | None = None):
         },
         "warehouse": {"path": "wh.duckdb"},
     }
-    if trials:
-        raw["labels"] = {"trials": trials}
+    raw["labels"] = {"trials": trials} if trials else {}
+    if zero_mrr:
+        raw["labels"]["zero_mrr"] = zero_mrr
     path = tmp_path / "churnml.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     cfg = load_config(path)
@@ -135,10 +138,10 @@ def test_the_profile_says_how_many_rows_trials_cut(tmp_path):
     profile = profile_sources(write_source(tmp_path, ROWS))
     assert "subscriptions: 5 rows" in profile
     assert (
-        "trials (labels.trials: not_customers): 4 rows began with a trial and count from its "
-        "end; 2 ended before paying and are left out (7 rows exported)"
+        "  not customer time (labels.trials: not_customers): 4 rows began with a trial; 2 of "
+        "the 7 rows exported are left out (the others count from the trial's end)"
     ) in profile
-    assert "trials (" not in profile_sources(write_source(tmp_path, ROWS, trials="customers"))
+    assert "not customer time" not in profile_sources(write_source(tmp_path, ROWS, "customers"))
 
 
 def test_trials_as_customers_keeps_the_rows_as_exported(tmp_path):
@@ -154,3 +157,40 @@ def test_labels_trials_takes_one_of_two_values(tmp_path, value):
 
     with pytest.raises(ConfigError, match="trials"):
         write_source(tmp_path, ROWS, trials=value or "none")
+
+
+FREE_THEN_PAID = [  # a free or trial row at MRR 0, then the paid one; a free row never paid
+    ("converted", "2025-01-01", None, "2025-01-15"),
+    ("converted", "2025-01-15", None, None),
+    ("free_only", "2025-01-01", None, "2025-02-01"),
+    ("paying", "2025-01-01", None, None),
+]
+
+
+def test_rows_at_mrr_0_are_customer_time_unless_said_otherwise(tmp_path):
+    from churnml.config import LabelConfig
+    from churnml.io.profile import profile_sources
+
+    mrr = [0.0, 100.0, 0.0, 50.0]
+    as_exported = write_source(tmp_path, FREE_THEN_PAID, mrr=mrr)["subscriptions"].table
+    assert as_exported.count().to_pyarrow().as_py() == 4
+    mapped = write_source(tmp_path, FREE_THEN_PAID, mrr=mrr, zero_mrr="not_customers")
+    paid = mapped["subscriptions"].table
+    assert sorted(paid.to_pandas().account_id) == ["converted", "paying"]
+    assert (
+        "not customer time (labels.trials: not_customers, labels.zero_mrr: not_customers): "
+        "2 rows are at MRR 0; 2 of the 4 rows exported are left out"
+    ) in profile_sources(mapped)
+    # paying is becoming a customer, not an expansion from 0; a free account never churns
+    spine = active_accounts(paid, as_of_table([date(2025, 1, 10)]))
+    assert sorted(spine.to_pandas().account_id) == ["paying"]
+    cfg = LabelConfig()
+    for table, upsell, churned in ((as_exported, 1, 1), (paid, None, None)):
+        spine = active_accounts(table, as_of_table([date(2025, 1, 10)]))
+        labels = build_labels(table, spine, cfg, datetime(2025, 12, 31)).to_pandas()
+        labels = labels.set_index("account_id")
+        if upsell is None:
+            assert "converted" not in labels.index and "free_only" not in labels.index
+        else:
+            assert labels.loc["converted", "upsell_label"] == upsell
+            assert labels.loc["free_only", "churn_label"] == churned

@@ -25,6 +25,14 @@ def paid_periods(subscriptions: ir.Table) -> ir.Table:
     return s.filter(~unconverted).mutate(start_at=ibis.ifelse(trial, s.trial_end_at, s.start_at))
 
 
+def paying_rows(subscriptions: ir.Table) -> ir.Table:
+    """The subscription rows with an MRR above 0 (``labels.zero_mrr: not_customers``): a free
+    plan or a trial kept as a row of its own at MRR 0 is then no customer time, so that the
+    first payment starts a customer (not an expansion from 0) and a free account that never
+    pays never churns."""
+    return subscriptions.filter(subscriptions.mrr > 0)
+
+
 def observed_start(subscriptions: ir.Table) -> ir.Value:
     """Subscription starts as observations of the data's extent: a paid start read off a trial's
     end is a scheduled date (a trial running at the export ends after it), not an observation."""

@@ -49,7 +49,7 @@ from churnml.contract import (
     days_as_period,
 )
 from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
-from churnml.trials import paid_periods
+from churnml.trials import paid_periods, paying_rows
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
 
@@ -68,8 +68,10 @@ class MappedTable:
     derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
     derived_checks: list[DerivedCheck] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
-    # subscriptions as exported, before trials were cut off (labels.trials: not_customers)
+    # subscriptions as exported, before rows that are no customer time were left out, and
+    # which rules left them out (labels.trials, labels.zero_mrr)
     exported: ibis.Table | None = None
+    left_out: list[str] = field(default_factory=list)
 
 
 def warehouse_out_of_memory(cfg: ChurnmlConfig) -> SourceError:
@@ -590,6 +592,9 @@ def map_table(
     cut_trials = name == "subscriptions" and cfg.labels.trials == "not_customers"
     if cut_trials:
         table = paid_periods(exported)
+    cut_free = name == "subscriptions" and cfg.labels.zero_mrr == "not_customers"
+    if cut_free:
+        table = paying_rows(table)
     return MappedTable(
         name=name,
         table=table,
@@ -603,7 +608,8 @@ def map_table(
         derived={c: d.describe() for c, d in mapping.derive.items()},
         derived_checks=derived_checks,
         fallbacks=fallbacks,
-        exported=exported if cut_trials else None,
+        exported=exported if cut_trials or cut_free else None,
+        left_out=["trials"] * cut_trials + ["zero_mrr"] * cut_free,
     )
 
 
