@@ -1629,17 +1629,24 @@ def _plan_change_log(life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
 
 
 def _analytics_events(
-    rng: np.random.Generator, life: Lifecycles, user_ids: np.ndarray, first_user: np.ndarray
+    rng: np.random.Generator,
+    life: Lifecycles,
+    user_ids: np.ndarray,
+    first_user: np.ndarray,
+    untracked: np.ndarray,
 ) -> pd.DataFrame:
-    """Events keyed by user only, ~40 names; growers use the advanced half more. Users of a
-    workspace that has left still open the product now and then in the following month."""
-    ev = usage_rows(rng, life, per_user=2.0)
+    """Events keyed by user only, ~40 names; growers use the advanced half more. A workspace
+    that never installed the tracking (``untracked``) sends none; a user of a tracked one that
+    has left still opens the product once in the month after."""
+    from dataclasses import replace
+
+    ev = usage_rows(rng, replace(life, users=np.where(untracked[:, None], 0, life.users)), 2.0)
     half = len(ANALYTICS_EVENTS) // 2
     basic = rng.integers(0, half, len(ev))
     advanced = half + rng.integers(0, len(ANALYTICS_EVENTS) - half, len(ev))
     kind = np.where(ev.kind.to_numpy() >= len(EVENT_KINDS) - len(ADVANCED), advanced, basic)
     starts = month_starts()
-    gone = np.nonzero(life.churned & (life.last + 1 < MONTHS))[0]
+    gone = np.nonzero(life.churned & (life.last + 1 < MONTHS) & ~untracked)[0]
     late = pd.DataFrame(
         {
             "acc": gone,
@@ -1672,7 +1679,7 @@ def write_product_analytics(folder: Path, seed: int = 107, accounts: int = 150) 
     a ``cancelled`` row when a workspace leaves, no end column), ``users.csv`` (email ->
     workspace), monthly Parquet files ``events/events_YYYY_MM.parquet`` keyed by user email only,
     with about 40 event names (a tenth of the workspaces never installed the tracking: no
-    events at all; users of workspaces that left still show up once after leaving) and NPS
+    events at all; a user of a workspace that left shows up once after it left) and NPS
     answers from a survey tool keyed by email with Unix-seconds dates. No tickets.
     """
     folder = Path(folder)
@@ -1698,19 +1705,8 @@ def write_product_analytics(folder: Path, seed: int = 107, accounts: int = 150) 
     pd.DataFrame({"user_id": emails, "workspace_uuid": ids[owner]}).to_csv(
         folder / "users.csv", index=False
     )
-    tracked = life
     untracked = rng.random(accounts) < 0.1
-    if untracked.any():
-        from dataclasses import replace
-
-        tracked = replace(life, users=np.where(untracked[:, None], 0, life.users))
-    events = _analytics_events(rng, tracked, emails, first_user)
-    events = events[
-        ~np.isin(
-            events.user_id.str.split("@").str[1],
-            [f"company{a}.example" for a in np.nonzero(untracked)[0]],
-        )
-    ]
+    events = _analytics_events(rng, life, emails, first_user, untracked)
     month = pd.to_datetime(events.event_time).dt.strftime("%Y_%m")
     for name, part in events.groupby(month):
         part.to_parquet(folder / "events" / f"events_{name}.parquet", index=False)
