@@ -97,10 +97,10 @@ class QuantileCalibrator:
 
     Kept instead of scikit-learn's ``CalibratedClassifierCV(FrozenEstimator(booster))``, which
     measured worse on the demo backtest (`benchmarks/calibration.py`, 1,500 accounts, seed 7,
-    test snapshots; Brier / log-loss, lower is better): churn 0.0614 / 0.223 here against
-    0.0628 / 0.238 (sigmoid on the frozen judged model's out-of-fold rows, which it trained on)
-    and 0.0629 / 0.233 (sigmoid on the last fold model's own validation rows); upsell 0.0841 /
-    0.301 against 0.0888 / 0.314 and 0.0847 / 0.304. A frozen model can only be calibrated on
+    test snapshots; Brier / log-loss, lower is better): churn 0.0629 / 0.233 here against
+    0.0665 / 0.268 (sigmoid on the frozen judged model's out-of-fold rows, which it trained on)
+    and 0.0656 / 0.245 (sigmoid on the last fold model's own validation rows); upsell 0.0841 /
+    0.301 against 0.0899 / 0.317 and 0.0845 / 0.304. A frozen model can only be calibrated on
     rows it saw or on another model's scores; ranks carry over between the fold models and the
     refitted one.
     """
