@@ -144,6 +144,11 @@ class PlattCalibrator:
         lr = LogisticRegression(C=self.c).fit(z, y)
         self.slope = float(lr.coef_[0, 0])
         self.intercept = float(lr.intercept_[0])
+        if self.slope < 0:
+            # held-out scores ranking backwards show no skill to calibrate: every account gets
+            # the base rate rather than a curve that turns the model's ranking upside down
+            self.slope = 0.0
+            self.intercept = float(_logit(np.mean(y)))
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
