@@ -267,19 +267,15 @@ def labelled_data(
     return LabelledData(label, rows, X, lightgbm_matrix(X), y, as_of, dataset, shell)
 
 
-LEAF_ROWS_FLOOR = 20  # rows per leaf on tiny data, where a tenth of the rows is fewer
-
-
 def leaf_rows(params: TrainingConfig, n_rows: int, positives: int) -> int:
     """Rows per leaf: the configured minimum, raised so a leaf expects `min_leaf_positives`
-    positives when the outcome is rare, but never above a tenth of the rows, nor below
-    LEAF_ROWS_FLOOR (or the configured minimum, if smaller). Small books get larger leaves
-    relative to their signal; a book of a few hundred rows can still split (with a leaf of
-    100 rows, 250 rows allow one split at most and every score is one of two or three)."""
+    positives when the outcome is rare, but never above a tenth of the rows (at least the
+    configured minimum). Small books get larger leaves relative to their signal."""
     rate = max(positives, 1) / max(n_rows, 1)
     wanted = int(np.ceil(params.min_leaf_positives / rate))
-    floor = min(params.min_child_samples, LEAF_ROWS_FLOOR)
-    return int(max(floor, min(max(params.min_child_samples, wanted), n_rows // 10)))
+    return int(
+        min(max(params.min_child_samples, wanted), max(params.min_child_samples, n_rows // 10))
+    )
 
 
 def lightgbm_params(params: TrainingConfig, y_fit: np.ndarray) -> dict:
