@@ -155,6 +155,11 @@ class PlattCalibrator:
         self.slope = float(lr.coef_[0, 0])
         self.intercept = float(lr.intercept_[0])
         self.low, self.high = float(t.min()), float(t.max())
+        if self.slope < 0:
+            # held-out scores ranking backwards show no skill to calibrate: every account gets
+            # the base rate rather than a curve that turns the model's ranking upside down
+            self.slope = 0.0
+            self.intercept = float(_logit(np.mean(t)))
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
