@@ -128,10 +128,8 @@ def main() -> None:
 
     cache = Path("bench-data").resolve()
     cache.mkdir(exist_ok=True)
-    cfg = Dataset("demo", accounts=args.accounts, seed=args.seed, months=args.months).config(cache)
-    cfg = cfg.model_copy(
-        update={"training": cfg.training.model_copy(update={"num_threads": args.threads})}
-    )
+    dataset = Dataset("demo", accounts=args.accounts, seed=args.seed, months=args.months)
+    cfg = dataset.config(cache, args.threads)
     frame, spec = feature_frame(cfg)
     print("| target | calibration | Brier | log-loss | mean p | observed rate |")
     print("|---|---|---|---|---|---|")

@@ -1558,8 +1558,535 @@ def degenerate_config() -> dict:
     return config
 
 
+# --- (j) product analytics: usage keyed by user, accounts through a users table -----------------
+ANALYTICS_EVENTS = (
+    "[Amplitude] Start Session",
+    "[Amplitude] End Session",
+    "Page Viewed: Home",
+    "Page Viewed: Dashboard",
+    "Page Viewed: Settings",
+    "Page Viewed: Billing",
+    "Page Viewed: Reports",
+    "Page Viewed: Integrations",
+    "Dashboard Created",
+    "Dashboard Shared",
+    "Dashboard Deleted",
+    "Widget Added",
+    "Widget Removed",
+    "Filter Applied",
+    "Search Performed",
+    "Report Created",
+    "Report Scheduled",
+    "Report Exported (CSV)",
+    "Report Exported (PDF)",
+    "Alert Created",
+    "Alert Triggered",
+    "Integration Connected",
+    "Integration Disconnected",
+    "Sync Completed",
+    "Sync Failed",
+    "Automation Created",
+    "Automation Run",
+    "Automation Paused",
+    "Comment Added",
+    "Mention Sent",
+    "Invite Sent",
+    "Invite Accepted",
+    "User Removed",
+    "Role Changed",
+    "API Key Created",
+    "API Call",
+    "Template Used",
+    "Help Article Opened",
+    "Onboarding Checklist Step",
+    "Feedback Submitted",
+)
+ANALYTICS_PLANS = ("team", "business", "enterprise")
+
+
+def _uuids(rng: np.random.Generator, n: int) -> np.ndarray:
+    hexes = rng.integers(0, 16, (n, 32))
+    text = ["".join("0123456789abcdef"[d] for d in row) for row in hexes]
+    return np.array([f"{t[:8]}-{t[8:12]}-4{t[13:16]}-a{t[17:20]}-{t[20:]}" for t in text])
+
+
+def _plan_change_log(life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """One row per plan change as a product database logs them, the cancellation included:
+    no end column, the next change of the workspace ends a row."""
+    starts = month_starts()
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        for m in [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]:
+            tier, seats = life.tier[i, m], life.seats[i, m]
+            at = starts[m] + pd.Timedelta(hours=9, minutes=int(i % 50))
+            rows.append((ids[i], at, ANALYTICS_PLANS[tier], seats, seats * PRICE[tier]))
+        if life.churned[i]:
+            rows.append((ids[i], starts[last + 1] + pd.Timedelta(hours=9), "cancelled", 0, 0.0))
+    log = pd.DataFrame(rows, columns=["workspace_uuid", "changed_at", "new_plan", "seats", "price"])
+    log["changed_at"] = _iso(log.changed_at)
+    return log
+
+
+def _analytics_events(
+    rng: np.random.Generator,
+    life: Lifecycles,
+    user_ids: np.ndarray,
+    first_user: np.ndarray,
+    untracked: np.ndarray,
+) -> pd.DataFrame:
+    """Events keyed by user only, ~40 names; growers use the advanced half more. A workspace
+    that never installed the tracking (``untracked``) sends none; a user of a tracked one that
+    has left still opens the product once in the month after."""
+    from dataclasses import replace
+
+    ev = usage_rows(rng, replace(life, users=np.where(untracked[:, None], 0, life.users)), 2.0)
+    half = len(ANALYTICS_EVENTS) // 2
+    basic = rng.integers(0, half, len(ev))
+    advanced = half + rng.integers(0, len(ANALYTICS_EVENTS) - half, len(ev))
+    kind = np.where(ev.kind.to_numpy() >= len(EVENT_KINDS) - len(ADVANCED), advanced, basic)
+    starts = month_starts()
+    gone = np.nonzero(life.churned & (life.last + 1 < MONTHS) & ~untracked)[0]
+    late = pd.DataFrame(
+        {
+            "acc": gone,
+            "user": 0,
+            "at": starts[life.last[gone] + 1] + pd.Timedelta(days=3, hours=10),
+            "kind": 5,  # Page Viewed: Billing
+        }
+    )
+    frame = pd.concat(
+        [pd.DataFrame({"acc": ev.acc, "user": ev.user, "at": ev["at"], "kind": kind}), late]
+    )
+    return pd.DataFrame(
+        {
+            "event_time": pd.to_datetime(frame["at"]).dt.floor("ms").to_numpy(),
+            "user_id": user_ids[first_user[frame.acc.to_numpy()] + frame.user.to_numpy()],
+            "event_type": np.array(ANALYTICS_EVENTS)[frame.kind.to_numpy()],
+            "session_id": (pd.to_datetime(frame["at"]).astype("int64") // 10**9 // 1800)
+            .to_numpy()
+            .astype("int64"),
+            "event_properties": '{"source": "web"}',
+        }
+    ).sort_values("event_time", kind="stable")
+
+
+def write_product_analytics(folder: Path, seed: int = 107, accounts: int = 150) -> dict:
+    """(j) A product-led company's own database plus a product analytics export.
+
+    ``workspaces.csv`` (UUID keys, ``signup_ts`` with ``Z``, an employee band), the product
+    database's ``plan_changes.csv`` (one row per plan change with the new plan, seats and price,
+    a ``cancelled`` row when a workspace leaves, no end column), ``users.csv`` (email ->
+    workspace), monthly Parquet files ``events/events_YYYY_MM.parquet`` keyed by user email only,
+    with about 40 event names (a tenth of the workspaces never installed the tracking: no
+    events at all; a user of a workspace that left shows up once after it left) and NPS
+    answers from a survey tool keyed by email with Unix-seconds dates. No tickets.
+    """
+    folder = Path(folder)
+    (folder / "events").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts)
+    ids = _uuids(rng, accounts)
+    starts = month_starts()
+    signup = starts[life.start] - pd.to_timedelta(rng.integers(0, 40 * 24, accounts), unit="h")
+    pd.DataFrame(
+        {
+            "workspace_uuid": ids,
+            "company": [f"Company {i}" for i in range(accounts)],
+            "signup_ts": _iso(signup),
+            "employees": rng.choice(["1-10", "11-50", "51-200", "201-1000"], accounts),
+        }
+    ).to_csv(folder / "workspaces.csv", index=False)
+    _plan_change_log(life, ids).to_csv(folder / "plan_changes.csv", index=False)
+    per_account = life.seats.max(axis=1)
+    first_user = np.concatenate([[0], np.cumsum(per_account)[:-1]])
+    owner = np.repeat(np.arange(accounts), per_account)
+    emails = np.array([f"user{k}@company{a}.example" for k, a in enumerate(owner)], dtype=object)
+    pd.DataFrame({"user_id": emails, "workspace_uuid": ids[owner]}).to_csv(
+        folder / "users.csv", index=False
+    )
+    untracked = rng.random(accounts) < 0.1
+    events = _analytics_events(rng, life, emails, first_user, untracked)
+    month = pd.to_datetime(events.event_time).dt.strftime("%Y_%m")
+    for name, part in events.groupby(month):
+        part.to_parquet(folder / "events" / f"events_{name}.parquet", index=False)
+    acc, mon = np.nonzero(life.active & (rng.random(life.active.shape) < 0.15))
+    answered = starts[mon] + pd.to_timedelta(rng.integers(0, 27, len(acc)), unit="D")
+    score = np.clip(np.round(rng.normal(np.where(life.trouble[acc, mon], 4, 8.5), 1.5)), 0, 10)
+    pd.DataFrame(
+        {
+            "person_email": emails[first_user[acc]],
+            "score": score.astype(int),
+            "created_at": _epoch(answered),
+            "comment": "",
+        }
+    ).to_csv(folder / "survey_responses.csv", index=False)
+    _write_truth(folder, life, "product_analytics", True)
+    return product_analytics_config()
+
+
+def product_analytics_config() -> dict:
+    """The churnml config of the layout written by write_product_analytics."""
+    config = _common("layout-product-analytics")
+    users = {
+        "lookup": {"kind": "file", "path": "users.csv"},
+        "lookup_key": "user_id",
+        "lookup_account_id": "workspace_uuid",
+    }
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "workspaces.csv"},
+            "columns": {
+                "account_id": "workspace_uuid",
+                "name": "company",
+                "created_at": "signup_ts",
+            },
+            "derive": {
+                "segment": {
+                    "from": "employees",
+                    "map": {
+                        "1-10": "smb",
+                        "11-50": "smb",
+                        "51-200": "mid_market",
+                        "201-1000": "enterprise",
+                    },
+                }
+            },
+        },
+        "subscriptions": {  # the next change of a workspace ends a row; a cancellation opens none
+            "source": {
+                "kind": "view",
+                "query": "SELECT *, lead(changed_at) OVER (PARTITION BY workspace_uuid "
+                "ORDER BY changed_at) AS ended_at\n"
+                "FROM read_csv('plan_changes.csv', all_varchar = true)\n"
+                "QUALIFY new_plan <> 'cancelled'\n",
+            },
+            "columns": {
+                "account_id": "workspace_uuid",
+                "start_at": "changed_at",
+                "end_at": "ended_at",
+                "plan": "new_plan",
+                "seats": "seats",
+                "mrr": "price",
+            },
+            "derive": {"subscription_id": {"concat": ["workspace_uuid", "changed_at"]}},
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "events/*.parquet"},
+            "columns": {
+                "occurred_at": "event_time",
+                "event_type": "event_type",
+                "user_id": "user_id",
+            },
+            "account_key": {"column": "user_id", **users},
+        },
+        "nps_responses": {
+            "source": {"kind": "file", "path": "survey_responses.csv"},
+            "columns": {"score": "score"},
+            "account_key": {"column": "person_email", **users},
+            "derive": {"responded_at": {"from": "created_at", "unit": "epoch_seconds"}},
+        },
+    }
+    config["features"] = {
+        "account_attributes_categorical": ["segment"],
+        "onboarding_events": ["Dashboard Created", "Integration Connected", "Invite Accepted"],
+    }
+    config["labels"]["plan_order"] = list(ANALYTICS_PLANS)
+    return config
+
+
+# --- (k) billing platform with free trials, a CRM's cases and daily feature counts --------------
+TRIAL_DAYS = 14
+CASE_PRIORITY = {"low": "Niedrig", "normal": "Mittel", "high": "Hoch", "urgent": "Kritisch"}
+CASE_TYPE = {"defect": "Problem", "how_to": "Frage", "billing": "Abrechnung", "outage": "Ausfall"}
+
+
+def _trial_subscriptions(
+    rng: np.random.Generator, life: Lifecycles, ids: np.ndarray, trial: np.ndarray
+) -> pd.DataFrame:
+    """One row per subscription, a plan or seat change starting a new one; the first row of an
+    account that signed up with a trial starts 14 days before it pays, priced in full."""
+    starts = month_starts()
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        end = starts[last + 1] if life.churned[i] else pd.NaT
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        for k, m in enumerate(cuts):
+            stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
+            begin = starts[m]
+            tried = k == 0 and trial[i]
+            status = "canceled" if pd.notna(stop) else "active"
+            if status == "active" and life.trouble[i, MONTHS - 1]:
+                status = rng.choice(["past_due", "unpaid"])
+            rows.append(
+                {
+                    "customer": ids[i],
+                    "status": status,
+                    "start_date": begin - pd.Timedelta(days=TRIAL_DAYS) if tried else begin,
+                    "trial_start": begin - pd.Timedelta(days=TRIAL_DAYS) if tried else pd.NaT,
+                    "trial_end": begin if tried else pd.NaT,
+                    "canceled_at": stop - pd.Timedelta(days=3) if pd.notna(stop) else pd.NaT,
+                    "ended_at": stop,
+                    "price.nickname": STRIPE_PLANS[life.tier[i, m]],
+                    "price.unit_amount": int(PRICE[life.tier[i, m]] * 100),
+                    "quantity": int(life.seats[i, m]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _unconverted_trials(
+    rng: np.random.Generator, ids: np.ndarray, data_end: pd.Timestamp
+) -> pd.DataFrame:
+    """Trials that never paid: canceled when the trial ended, or still running at the export."""
+    signup = START + pd.to_timedelta(rng.integers(20, (data_end - START).days - 3, len(ids)), "D")
+    signup = signup.where(np.arange(len(ids)) > 0, data_end - pd.Timedelta(days=5))  # one running
+    trial_end = signup + pd.Timedelta(days=TRIAL_DAYS)
+    running = trial_end > data_end
+    return pd.DataFrame(
+        {
+            "customer": ids,
+            "status": np.where(running, "trialing", "canceled"),
+            "start_date": signup,
+            "trial_start": signup,
+            "trial_end": trial_end,
+            "canceled_at": pd.Series(trial_end - pd.Timedelta(days=1)).where(~running),
+            "ended_at": pd.Series(trial_end).where(~running),
+            "price.nickname": STRIPE_PLANS[0],
+            "price.unit_amount": int(PRICE[0] * 100),
+            "quantity": rng.choice([3, 5], len(ids)),
+        }
+    )
+
+
+def _daily_feature_counts(
+    rng: np.random.Generator, life: Lifecycles, ids: np.ndarray, trials: pd.DataFrame
+) -> pd.DataFrame:
+    """A CRM's usage object: one row per account, day and feature with the day's event count;
+    trial accounts use the product during their trial too."""
+    ev = usage_rows(rng, life, per_user=3.0)
+    frame = pd.DataFrame(
+        {"account": ids[ev.acc], "at": pd.to_datetime(ev["at"]), "kind": ev.kind.to_numpy()}
+    )
+    tried = trials.loc[rng.random(len(trials)) < 0.8]
+    taps = rng.integers(5, 40, len(tried))
+    extra = pd.DataFrame(
+        {
+            "account": np.repeat(tried.customer.to_numpy(), taps),
+            "at": np.repeat(tried.start_date.to_numpy(), taps)
+            + pd.to_timedelta(rng.random(taps.sum()) * TRIAL_DAYS * 86_400, unit="s"),
+            "kind": rng.integers(0, 3, taps.sum()),
+        }
+    )
+    frame = pd.concat([frame, extra])
+    frame = frame[frame["at"] < month_starts()[-1]]
+    daily = (
+        frame.assign(day=frame["at"].dt.strftime("%Y-%m-%d"))
+        .groupby(["account", "day", "kind"])
+        .size()
+        .reset_index(name="count")
+    )
+    return pd.DataFrame(
+        {
+            "Account__c": daily.account,
+            "Usage_Date__c": daily.day,
+            "Feature__c": np.array([k.replace("_", " ").title() for k in EVENT_KINDS])[daily.kind],
+            "Event_Count__c": daily["count"].astype(float),
+        }
+    )
+
+
+def _german_cases(rng: np.random.Generator, life: Lifecycles, sf_ids: np.ndarray) -> pd.DataFrame:
+    """Cases as a German CRM org exports them: picklist labels in German, 18-character ids."""
+    tk = ticket_rows(rng, life)
+    stamp = "%Y-%m-%dT%H:%M:%S.000+0000"
+    closed = pd.Series(pd.to_datetime(tk.closed))
+    status = np.where(closed.notna(), "Geschlossen", rng.choice(["Neu", "In Bearbeitung"], len(tk)))
+    return pd.DataFrame(
+        {
+            "Id": _salesforce_ids(rng, "500", len(tk)),
+            "CaseNumber": [f"{k:08d}" for k in range(1, len(tk) + 1)],
+            "AccountId": sf_ids[tk.acc],
+            "CreatedDate": pd.to_datetime(pd.Series(tk.opened)).dt.strftime(stamp),
+            "ClosedDate": closed.dt.strftime(stamp).where(closed.notna(), ""),
+            "Status": status,
+            "Priority": pd.Series(tk.priority).map(CASE_PRIORITY),
+            "Type": pd.Series(tk.topic).map(CASE_TYPE),
+        }
+    )
+
+
+def write_trial_billing(folder: Path, seed: int = 109, accounts: int = 140) -> dict:
+    """(k) A billing platform's export with free trials, a CRM's cases, daily feature counts.
+
+    ``customers.csv`` (``cus_...`` ids, ``created`` in Unix seconds); ``subscriptions.csv`` with
+    ISO dates and the platform's statuses (trialing / active / past_due / unpaid / canceled),
+    ``trial_start`` / ``trial_end``, a monthly price per seat in cents: about half the new
+    customers start with a 14-day trial on the row they later pay for, priced in full, and a
+    third as many trials again never convert (canceled at the trial's end, or still running
+    at the export). ``sf_accounts.csv`` links the CRM's 18-character ids to the billing ids;
+    ``cases.csv`` holds its cases with German picklist labels (Hoch, Mittel, Niedrig, Kritisch);
+    ``feature_usage_daily.csv`` one row per account, day and feature with an event count.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts)
+    ids = _token(rng, "cus_", accounts)
+    trial_ids = _token(rng, "cus_", accounts // 3)
+    trial = (life.start > 0) & (rng.random(accounts) < 0.5)
+    paying = _trial_subscriptions(rng, life, ids, trial)
+    unconverted = _unconverted_trials(rng, trial_ids, month_starts()[-1])
+    subs = pd.concat([paying, unconverted], ignore_index=True)
+    subs.insert(0, "id", _token(rng, "sub_", len(subs)))
+    first = subs.groupby("customer")["start_date"].min()
+    for col in ("start_date", "trial_start", "trial_end", "canceled_at", "ended_at"):
+        subs[col] = _iso(subs[col])
+    subs.to_csv(folder / "subscriptions.csv", index=False)
+    signup = pd.concat(
+        [
+            pd.Series(ids),
+            pd.Series(trial_ids),
+        ],
+        ignore_index=True,
+    )
+    pd.DataFrame(
+        {
+            "id": signup,
+            "name": [f"Client {k}" for k in range(len(signup))],
+            "created": _epoch(first.loc[signup].to_numpy() - pd.Timedelta(hours=1)),
+            "metadata[segment]": np.concatenate(
+                [
+                    np.where(life.seats[np.arange(accounts), life.start] >= 8, "mid_market", "smb"),
+                    np.full(len(trial_ids), "smb"),
+                ]
+            ),
+        }
+    ).to_csv(folder / "customers.csv", index=False)
+    sf_ids = _salesforce_ids(rng, "001", len(signup))
+    pd.DataFrame({"Id": sf_ids, "Name": signup, "Stripe_Customer_ID__c": signup}).to_csv(
+        folder / "sf_accounts.csv", index=False
+    )
+    _german_cases(rng, life, sf_ids[:accounts]).to_csv(folder / "cases.csv", index=False)
+    _daily_feature_counts(rng, life, ids, unconverted).to_csv(
+        folder / "feature_usage_daily.csv", index=False
+    )
+    _write_truth(folder, life, "trial_billing", True)
+    return trial_billing_config()
+
+
+def trial_billing_config() -> dict:
+    """The churnml config of the layout written by write_trial_billing."""
+    config = _common("layout-trial-billing")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "customers.csv"},
+            "columns": {"account_id": "id", "name": "name", "segment": "metadata[segment]"},
+            "derive": {"created_at": {"from": "created", "unit": "epoch_seconds"}},
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "subscriptions.csv"},
+            "columns": {
+                "subscription_id": "id",
+                "account_id": "customer",
+                "start_at": "start_date",
+                "end_at": "ended_at",
+                "trial_end_at": "trial_end",
+                "plan": "price.nickname",
+                "seats": "quantity",
+            },
+            "derive": {
+                "mrr": {"from": "price.unit_amount", "scale": 0.01, "times": "quantity"},
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "feature_usage_daily.csv"},
+            "columns": {
+                "account_id": "Account__c",
+                "occurred_at": "Usage_Date__c",
+                "event_type": "Feature__c",
+                "quantity": "Event_Count__c",
+            },
+        },
+        "support_tickets": {
+            "source": {"kind": "file", "path": "cases.csv"},
+            "columns": {
+                "ticket_id": "Id",
+                "opened_at": "CreatedDate",
+                "closed_at": "ClosedDate",
+                "status": "Status",
+            },
+            "account_key": {
+                "column": "AccountId",
+                "lookup": {"kind": "file", "path": "sf_accounts.csv"},
+                "lookup_key": "Id",
+                "lookup_account_id": "Stripe_Customer_ID__c",
+            },
+            "derive": {
+                "priority": {"from": "Priority", "map": {v: k for k, v in CASE_PRIORITY.items()}},
+                "category": {"from": "Type", "map": {v: k for k, v in CASE_TYPE.items()}},
+            },
+        },
+    }
+    config["features"] = {"account_attributes_categorical": ["segment"]}
+    config["labels"]["plan_order"] = list(STRIPE_PLANS)
+    return config
+
+
 EXPORT_LAYOUTS = {
     "billing_platform": write_billing_platform,
     "crm_weekly": write_crm_weekly,
     "degenerate": write_degenerate,
+    "product_analytics": write_product_analytics,
+    "trial_billing": write_trial_billing,
 }
+
+
+def write_tiny_same_day(folder: Path, seed: int = 113, horizon_days: int = 180) -> dict:
+    """(l) Twelve accounts all signed up on one day, 3.5 months of data, one plan, logins only,
+    and a horizon longer than the data: no outcome can be known yet."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"T{i:02d}" for i in range(12)]
+    day, left, end = (
+        pd.Timestamp("2026-01-05"),
+        pd.Timestamp("2026-03-05"),
+        pd.Timestamp("2026-04-20"),
+    )
+    pd.DataFrame({"account_id": ids, "created_at": _day([day] * 12)}).to_csv(
+        folder / "accounts.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "subscription_id": [f"S{i:02d}" for i in range(12)],
+            "account_id": ids,
+            "start_at": _day([day] * 12),
+            "end_at": [str(left.date()) if i < 3 else "" for i in range(12)],
+            "mrr": 49.0,
+            "plan": "basic",
+        }
+    ).to_csv(folder / "subscriptions.csv", index=False)
+    rows = [
+        (a, d + pd.Timedelta(hours=10), "login")
+        for i, a in enumerate(ids)
+        for d in pd.date_range(day, left if i < 3 else end, freq="D")
+        if rng.random() < 0.5
+    ]
+    frame = pd.DataFrame(rows, columns=["account_id", "occurred_at", "event_type"])
+    frame.assign(occurred_at=_iso(frame.occurred_at)).to_csv(folder / "events.csv", index=False)
+    config = _common("layout-tiny-same-day")
+    config["sources"] = {
+        name: {
+            "source": {
+                "kind": "file",
+                "path": f"{name if name != 'usage_events' else 'events'}.csv",
+            }
+        }
+        for name in ("accounts", "subscriptions", "usage_events")
+    }
+    config["snapshots"] = {"frequency": "monthly", "count": 4}
+    config["labels"]["churn_horizon_days"] = horizon_days
+    config["labels"]["upsell_horizon_days"] = horizon_days
+    return config

@@ -84,7 +84,13 @@ def run_export(name: str, folder: Path) -> ExportRun:
 
 
 # the billing platform smaller than its own size, so the module stays within a minute
-TEST_ACCOUNTS = {"billing_platform": 70, "crm_weekly": 60, "degenerate": 25}
+TEST_ACCOUNTS = {
+    "billing_platform": 70,
+    "crm_weekly": 60,
+    "degenerate": 25,
+    "product_analytics": 70,
+    "trial_billing": 70,
+}
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +148,9 @@ def test_degenerate_is_tiny_and_flat(generated):
     assert set(pd.read_csv(folder / "events.csv").event_type) == {"login"}
 
 
-@pytest.mark.parametrize("name", ["billing_platform", "crm_weekly"])
+@pytest.mark.parametrize(
+    "name", ["billing_platform", "crm_weekly", "product_analytics", "trial_billing"]
+)
 def test_export_runs_by_config_alone(runs, name):
     run = runs[name]
     for step in ("check-data", "train", "score", "explain"):
@@ -192,3 +200,91 @@ def test_degenerate_skips_upsell_in_one_line_and_trains_or_refuses_churn(runs):
         return
     (line,) = [line for line in score.output.splitlines() if line.strip()]
     assert "no churn champion" in line and "nothing was scored or written" in line
+
+
+def test_product_analytics_keys_usage_by_user_only(generated):
+    folder = generated["product_analytics"]
+    events = pd.concat(pd.read_parquet(f) for f in sorted((folder / "events").glob("*.parquet")))
+    assert list(events.columns[:3]) == ["event_time", "user_id", "event_type"]
+    assert events.event_type.nunique() > 30
+    users = pd.read_csv(folder / "users.csv")
+    assert set(events.user_id) <= set(users.user_id)
+    workspaces = pd.read_csv(folder / "workspaces.csv")
+    tracked = set(users.set_index("user_id").loc[events.user_id.unique()].workspace_uuid)
+    assert 0 < len(set(workspaces.workspace_uuid) - tracked) < len(workspaces) / 4
+    changes = pd.read_csv(folder / "plan_changes.csv")
+    assert "cancelled" in set(changes.new_plan) and "end" not in " ".join(changes.columns)
+
+
+def test_product_analytics_scores_workspaces_without_events(runs):
+    run = runs["product_analytics"]
+    run.ok("score")
+    scored = run.scored()
+    users = pd.read_csv(run.folder / "users.csv")
+    events = pd.concat(pd.read_parquet(f) for f in (run.folder / "events").glob("*.parquet"))
+    tracked = set(users[users.user_id.isin(events.user_id)].workspace_uuid)
+    untracked = scored[~scored.account_id.isin(tracked)]
+    assert len(untracked) > 0
+    assert untracked[["p_churn", "p_upsell"]].notna().all().all()
+
+
+def _trials(folder: Path) -> pd.DataFrame:
+    subs = pd.read_csv(folder / "subscriptions.csv")
+    for col in ("start_date", "trial_end", "ended_at"):
+        subs[col] = pd.to_datetime(subs[col]).dt.tz_localize(None)
+    return subs
+
+
+def test_trial_billing_writes_trials_priced_in_full(generated):
+    subs = _trials(generated["trial_billing"])
+    assert {"trialing", "active", "canceled"} <= set(subs.status)
+    with_trial = subs[subs.trial_end.notna()]
+    assert (with_trial.start_date < with_trial.trial_end).all()
+    assert (with_trial["price.unit_amount"] > 0).all()  # the full price from the first day
+    unconverted = with_trial.ended_at <= with_trial.trial_end
+    assert 10 < unconverted.sum() < len(with_trial)
+    cases = pd.read_csv(generated["trial_billing"] / "cases.csv")
+    assert set(cases.Priority) == {"Niedrig", "Mittel", "Hoch", "Kritisch"}
+    assert (cases.AccountId.str.len() == 18).all()
+
+
+def test_trial_billing_scores_paying_customers_only(runs):
+    """No trial is scored: neither one that never converted nor one running at the as-of; the
+    ARR of the others is their price from the trial's end on."""
+    run = runs["trial_billing"]
+    run.ok("score")
+    subs = _trials(run.folder)
+    as_of = pd.Timestamp(run.scored_as_of)
+    unconverted = set(subs[subs.ended_at <= subs.trial_end].customer)
+    on_trial = set(subs[(subs.start_date <= as_of) & (subs.trial_end > as_of)].customer)
+    scored = run.scored().set_index("account_id")
+    assert unconverted and not unconverted & set(scored.index)
+    assert not on_trial & set(scored.index)
+    paid_from = subs.trial_end.fillna(subs.start_date)
+    live = subs[(paid_from < as_of) & ~(subs.ended_at < as_of)]
+    mrr = (live["price.unit_amount"] / 100 * live.quantity).groupby(live.customer).sum()
+    both = scored.index.intersection(mrr.index)
+    assert len(both) > 0.9 * len(scored) > 30
+    assert np.allclose(scored.arr[both], 12 * mrr[both])
+
+
+def test_tiny_same_day_with_a_horizon_longer_than_the_data_is_refused_in_one_line(
+    prefect_backend, tmp_path
+):
+    """Twelve accounts signed up on one day: the data checks pass, and training says in one line
+    that no outcome is known yet instead of training on nothing."""
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+
+    config = fl.write_tiny_same_day(tmp_path)
+    config["training"] = flow_training(50, 0.6)
+    path = fl.write_config(tmp_path, config)
+    checked = CliRunner().invoke(app, ["check-data", "-c", str(path)])
+    rebind_prefect_console()
+    assert checked.exit_code == 0 and "all checks passed" in checked.output
+    trained = CliRunner().invoke(app, ["train", "-c", str(path)])
+    rebind_prefect_console()
+    assert trained.exit_code == 1 and "Traceback" not in trained.output
+    (line,) = [line for line in trained.output.splitlines() if "no target could be trained" in line]
+    assert "every horizon is still open" in line and "nothing was registered" in line

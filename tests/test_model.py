@@ -80,3 +80,16 @@ def test_a_bundle_pickled_before_the_linear_part_existed_still_predicts():
     np.testing.assert_allclose(
         old.contributions(frame.head(20)), bundle.contributions(frame.head(20))
     )
+
+
+def test_a_platt_curve_pickled_before_its_bounds_existed_predicts_as_fitted():
+    from churnml.model import PlattCalibrator
+
+    curve = PlattCalibrator(slope=40.0, intercept=0.0)
+    del curve.low, curve.high  # as unpickled from an older bundle
+    old = pickle.loads(pickle.dumps(curve))
+    assert old.predict(np.array([0.999]))[0] == 1.0  # unbounded, as it was fitted
+    bounded = PlattCalibrator().fit(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0.2, 0.2, 0.8, 0.8]))
+    assert bounded.low == 0.2 and bounded.high == 0.8
+    assert bounded.predict(np.array([0.000001, 0.999999])).min() >= 0.2
+    assert bounded.predict(np.array([0.999999]))[0] <= 0.8

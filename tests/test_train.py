@@ -278,6 +278,49 @@ def test_calibration_method_follows_the_number_of_positives():
         fit_calibrator(np.linspace(0, 1, 50), np.zeros(50))
 
 
+@pytest.mark.parametrize("positives", [4, 30, 600])
+def test_calibrated_probabilities_stay_strictly_inside_0_and_1(positives):
+    """Scores that separate the outcomes (a small book: every positive above every negative)
+    once ran the curve to exactly 1.0 at the top and 0.0 at the bottom; Platt's targets keep
+    each method (platt-shrunk, platt, isotonic) inside [1/(N- + 2), (N+ + 1)/(N+ + 2)]."""
+    from churnml.calibration import calibration_targets, fit_calibrator
+
+    negatives = 4 * positives
+    raw = np.concatenate([np.linspace(0.0005, 0.6, negatives), np.linspace(0.7, 0.9995, positives)])
+    y = np.concatenate([np.zeros(negatives), np.ones(positives)])
+    curve, method = fit_calibrator(raw, y)
+    p = curve.predict(np.array([0.0, 0.0005, 0.5, 0.9995, 1.0]))
+    assert (
+        1.0 / (negatives + 2) - 1e-9 <= p.min()
+        and p.max() <= (positives + 1) / (positives + 2) + 1e-9
+    )
+    assert 0.0 < p.min() < 0.2 and 0.8 < p.max() < 1.0, (method, p)
+    assert np.all(np.diff(p) >= 0)
+    targets = calibration_targets(y)
+    assert set(np.round(targets, 6)) == {
+        round(1 / (negatives + 2), 6),
+        round((positives + 1) / (positives + 2), 6),
+    }
+
+
+def test_calibration_never_turns_the_ranking_upside_down():
+    """Held-out scores that rank backwards (a tiny book's folds) give every account the base
+    rate: a Platt curve with a negative slope would score the safest accounts riskiest."""
+    from churnml.calibration import calibration_targets, fit_calibrator
+
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0.05, 0.95, 200)
+    y = (rng.random(200) < 1 - raw).astype(int)  # higher score, fewer positives
+    fewest = (raw <= np.sort(raw)[5]).astype(int)  # 6 positives, the lowest scores
+    for positives in (y, fewest):  # platt and platt-shrunk
+        calibrator, method = fit_calibrator(raw, positives)
+        assert method.startswith("platt")
+        p = calibrator.predict(raw)
+        np.testing.assert_allclose(p, calibration_targets(positives).mean())
+    calibrator, _ = fit_calibrator(raw, 1 - y)  # the right way round: increasing, as before
+    assert np.all(np.diff(calibrator.predict(np.sort(raw))) > 0)
+
+
 def test_many_noise_features_do_not_sink_a_small_dataset():
     rng = np.random.default_rng(1)
     frame = labelled_frame(n_accounts=300)
@@ -715,3 +758,17 @@ def test_small_data_chooses_over_more_folds_never_a_test_snapshot():
         again.blend.query("model == 'judged'").reset_index(drop=True),
         result.blend.query("model == 'judged'").reset_index(drop=True),
     )
+
+
+def test_leaf_rows_follow_the_outcome_rate_within_a_tenth_of_the_rows():
+    from churnml.train import leaf_rows
+
+    params = default_config().training  # min_child_samples 100, min_leaf_positives 5
+    assert leaf_rows(params, 20_000, 2_000) == 100  # common outcome: the configured minimum
+    assert leaf_rows(params, 20_000, 20) == 2_000  # 0.1% positives: 5 expected per leaf
+    assert leaf_rows(params, 5_000, 5) == 500  # ... but never above a tenth of the rows
+    # ... and never below the configured minimum: on a few hundred rows, leaves of 100 keep
+    # the trees from fitting noise features (test_many_noise_features_do_not_sink_a_small_dataset)
+    assert leaf_rows(params, 250, 40) == 100
+    small = params.model_copy(update={"min_child_samples": 5})
+    assert leaf_rows(small, 30, 10) == 5

@@ -594,6 +594,16 @@ class LabelConfig(StrictModel):
         min_length=1,
         description="accounts.status values meaning churned (churn_source: account_status)",
     )
+    trials: Literal["not_customers", "customers"] = Field(
+        "not_customers",
+        description="subscriptions.trial_end_at: a row counts from its trial's end and a trial "
+        "that never converted is not churn (not_customers), or trials count as paying (customers)",
+    )
+    zero_mrr: Literal["customers", "not_customers"] = Field(
+        "customers",
+        description="subscription rows at MRR 0 (free plans, trials stored as rows of their "
+        "own): customer time (customers), or none, so that paying is becoming a customer",
+    )
 
 
 class TrainingConfig(StrictModel):

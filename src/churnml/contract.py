@@ -73,6 +73,8 @@ SUBSCRIPTIONS = Table(
         Column("plan", "string"),
         Column("seats", "int64", required=False),
         Column("billing_period", "string", required=False, default="monthly"),
+        # a free trial's end: before it the row is not paid (labels.trials, churnml.trials)
+        Column("trial_end_at", "timestamp", required=False),
     ),
     key=("subscription_id",),
     time_column="start_at",

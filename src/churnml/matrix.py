@@ -11,6 +11,7 @@ from churnml.config import LabelConfig
 from churnml.features import FeatureSpec, build_features
 from churnml.labels import build_labels, outcome_churns, outcome_tables
 from churnml.snapshots import as_of_table, population
+from churnml.trials import observed_start
 
 # The columns that date each table's records (whichever tables are configured).
 TIME_COLUMNS = {
@@ -29,7 +30,7 @@ def observed_until(tables: dict[str, ir.Table]) -> datetime:
     """The latest instant the data covers: the last event, ticket, answer, contract change or
     recorded outcome, over the tables that are configured."""
     latest = [
-        tables[name].aggregate(end=tables[name][column].max().cast("timestamp"))
+        tables[name].aggregate(end=_observed(tables[name], column).max().cast("timestamp"))
         for name, columns in TIME_COLUMNS.items()
         if name in tables
         for column in columns
@@ -40,6 +41,10 @@ def observed_until(tables: dict[str, ir.Table]) -> datetime:
     if end is None:
         raise ValueError("the sources hold no timestamps: nothing to learn from")
     return end.replace(tzinfo=None)
+
+
+def _observed(table: ir.Table, column: str) -> ir.Value:
+    return observed_start(table) if column == "start_at" else table[column]
 
 
 def spine_for(

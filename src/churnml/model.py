@@ -136,18 +136,36 @@ class PlattCalibrator:
         self.slope = slope
         self.intercept = intercept
         self.c = c  # inverse L2 strength; small values shrink the slope on few outcomes
+        # the lowest and highest target fitted: a sigmoid steep enough to separate few outcomes
+        # would otherwise run past them to 0 or 1 (churnml.calibration.calibration_targets)
+        self.low, self.high = 0.0, 1.0
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> PlattCalibrator:
+        """Fit on outcomes ``y`` in [0, 1]: 0/1 labels, or soft targets (each row then counts
+        as a positive with weight y and a negative with weight 1 - y)."""
         from sklearn.linear_model import LogisticRegression
 
         z = _logit(raw).reshape(-1, 1)
-        lr = LogisticRegression(C=self.c).fit(z, y)
+        t = np.asarray(y, dtype=float)
+        lr = LogisticRegression(C=self.c).fit(
+            np.vstack([z, z]),
+            np.concatenate([np.ones(len(t)), np.zeros(len(t))]),
+            sample_weight=np.concatenate([t, 1.0 - t]),
+        )
         self.slope = float(lr.coef_[0, 0])
         self.intercept = float(lr.intercept_[0])
+        self.low, self.high = float(t.min()), float(t.max())
+        if self.slope < 0:
+            # held-out scores ranking backwards show no skill to calibrate: every account gets
+            # the base rate rather than a curve that turns the model's ranking upside down
+            self.slope = 0.0
+            self.intercept = float(_logit(np.mean(t)))
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.slope * _logit(raw) + self.intercept)))
+        p = 1.0 / (1.0 + np.exp(-(self.slope * _logit(raw) + self.intercept)))
+        # calibrators pickled before the bounds existed have none: as fitted, 0 to 1
+        return np.clip(p, getattr(self, "low", 0.0), getattr(self, "high", 1.0))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

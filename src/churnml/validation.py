@@ -152,7 +152,7 @@ def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list
         checks.append(
             _Check(col.name, "NaN or infinite value", v.notnull() & (v.isnan() | v.isinf()))
         )
-    if col.dtype == "timestamp" and col.name != "end_at":
+    if col.dtype == "timestamp" and col.name not in ("end_at", "trial_end_at"):
         future = ibis.timestamp(now + timedelta(days=1))
         checks.append(_Check(col.name, "timestamp in the future", v.notnull() & (v > future)))
     if col.dtype == "timestamp":

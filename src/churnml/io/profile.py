@@ -37,7 +37,32 @@ def profile_sources(mapped: dict) -> str:
             lines.append(f"  {col}: not in the source; {FALLBACKS[name][col]}")
         if m.unmapped_columns:
             lines.append("  unmapped source columns (ignored): " + ", ".join(m.unmapped_columns))
+        if getattr(m, "exported", None) is not None:
+            lines += _trials(m, rows)
     return "\n".join(lines)
+
+
+def _trials(m, paid_rows: int) -> list[str]:
+    """What leaving trials (labels.trials) and rows at MRR 0 (labels.zero_mrr) out did, when the
+    export has any; counted on the rows as exported."""
+    s = m.exported
+    r = s.aggregate(
+        rows=s.count(),
+        trials=(s.trial_end_at.notnull() & (s.trial_end_at > s.start_at)).cast("int64").sum(),
+        zero_mrr=(s.mrr == 0).cast("int64").sum(),
+    ).to_pandas()
+    rows = int(r["rows"].iloc[0])
+    found = {rule: int(r[rule].iloc[0] or 0) for rule in m.left_out}
+    said = {"trials": "began with a trial", "zero_mrr": "are at MRR 0"}
+    parts = [f"{n:,} rows {said[rule]}" for rule, n in found.items() if n]
+    if not parts:
+        return []
+    options = ", ".join(f"labels.{rule}: not_customers" for rule in m.left_out)
+    ends = " (the others count from the trial's end)" if found.get("trials") else ""
+    return [
+        f"  not customer time ({options}): {'; '.join(parts)}; {rows - paid_rows:,} of the "
+        f"{rows:,} rows exported are left out{ends}"
+    ]
 
 
 def _time_range(column: str | None, r, rows: int) -> str:

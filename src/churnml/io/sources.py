@@ -49,6 +49,7 @@ from churnml.contract import (
     days_as_period,
 )
 from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
+from churnml.trials import paid_periods, paying_rows
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
 
@@ -67,6 +68,10 @@ class MappedTable:
     derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
     derived_checks: list[DerivedCheck] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
+    # subscriptions as exported, before rows that are no customer time were left out, and
+    # which rules left them out (labels.trials, labels.zero_mrr)
+    exported: ibis.Table | None = None
+    left_out: list[str] = field(default_factory=list)
 
 
 def warehouse_out_of_memory(cfg: ChurnmlConfig) -> SourceError:
@@ -583,7 +588,13 @@ def map_table(
         for c in source_columns
         if c not in used and c != (mapping.account_key.column if mapping.account_key else None)
     ]
-    table = raw_selected.select(**typed)
+    table = exported = raw_selected.select(**typed)
+    cut_trials = name == "subscriptions" and cfg.labels.trials == "not_customers"
+    if cut_trials:
+        table = paid_periods(exported)
+    cut_free = name == "subscriptions" and cfg.labels.zero_mrr == "not_customers"
+    if cut_free:
+        table = paying_rows(table)
     return MappedTable(
         name=name,
         table=table,
@@ -597,6 +608,8 @@ def map_table(
         derived={c: d.describe() for c, d in mapping.derive.items()},
         derived_checks=derived_checks,
         fallbacks=fallbacks,
+        exported=exported if cut_trials or cut_free else None,
+        left_out=["trials"] * cut_trials + ["zero_mrr"] * cut_free,
     )
 
 
