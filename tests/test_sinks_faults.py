@@ -195,12 +195,36 @@ def test_duckdb_waits_a_bounded_time_then_fails_clearly(tmp_path):
         )
         out, err = second.communicate(timeout=120)
         waited = time.time() - started
+        cli = _check_data_while_held(tmp_path, warehouse)
     finally:
         holder.send_signal(signal.SIGTERM)
         holder.communicate(timeout=30)
     assert second.returncode != 0 and "OPENED" not in out
-    assert "SourceReadError" in err and "is held by another process for more than 1.5s" in err
+    assert "WarehouseBusyError" in err and "is held by another process for more than 1.5s" in err
     assert str(warehouse) in err
     assert waited < 60  # bounded: it did not hang
+    # the CLI says it in one line, as the outside world's failure (exit 1), not a mapping mistake
+    assert cli.exit_code == 1, cli.output
+    (line,) = [x for x in cli.output.splitlines() if x.strip()]
+    assert line.startswith("warehouse busy: warehouse ") and "held by another process" in line
     current = duckdb_rows(warehouse, "scored_accounts")
     assert len(current) == 100 and set(current.as_of) == {pd.Timestamp("2025-01-01")}
+
+
+def _check_data_while_held(folder: Path, warehouse: Path):
+    """`churnml check-data` on a warehouse another process holds, with a short lock timeout."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+
+    config = folder / "churnml.yaml"
+    settings = {
+        "warehouse": {"path": str(warehouse), "lock_timeout_seconds": 1.0},
+        "sources": {
+            name: {"source": {"kind": "duckdb", "table": name}}
+            for name in ("accounts", "subscriptions")
+        },
+    }
+    config.write_text(yaml.safe_dump(settings))
+    return CliRunner().invoke(app, ["check-data", "-c", str(config)])

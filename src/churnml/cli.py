@@ -175,7 +175,7 @@ def check_data(config: ConfigOption = None) -> None:
         con = connect_for_checks(cfg)
         mapped = load_sources(con, cfg)
     except SourceError as exc:
-        raise _fail(f"mapping error: {exc}") from None
+        raise _source_failure(exc) from None
     typer.echo(profile_sources(mapped))
     problems = validate_sources(
         mapped, None, cfg.validation, cfg.labels.plan_order, cfg.features.onboarding_events
@@ -188,6 +188,16 @@ def check_data(config: ConfigOption = None) -> None:
         _report(errors, "data problem", "", "red")
         raise typer.Exit(1)
     typer.secho("all checks passed" + (" (with warnings)" if warnings else ""), fg="green")
+
+
+def _source_failure(exc: Exception) -> typer.Exit:
+    """A source failure in one line: a mapping mistake (exit 2), or a warehouse another run
+    held for longer than its lock timeout (exit 1: nothing to fix in the config)."""
+    from churnml.io.preflight import WarehouseBusyError
+
+    if isinstance(exc, WarehouseBusyError):
+        return _fail(failure_line(exc), 1)
+    return _fail(f"mapping error: {exc}")
 
 
 def _report(problems: list, what: str, note: str, colour: str) -> None:
@@ -225,7 +235,7 @@ def _refuse_bad_data(cfg, labels: bool = False) -> None:
     try:
         refuse_bad_data(cfg, labels)
     except SourceError as exc:
-        raise _fail(f"mapping error: {exc}") from None
+        raise _source_failure(exc) from None
     except (DataValidationError, TrainingError) as exc:
         raise _fail(failure_line(exc), 1) from None
 
@@ -262,7 +272,7 @@ def _refuse_an_as_of_outside_the_data(cfg, as_of: date) -> None:
     try:
         refuse_an_as_of_outside_the_data(cfg, as_of)
     except SourceError as exc:
-        raise _fail(f"mapping error: {exc}") from None
+        raise _source_failure(exc) from None
     except NoActiveAccountsError as exc:
         raise _fail(failure_line(exc), 1) from None
 

@@ -50,6 +50,7 @@ _FAILURE_WORDS = {
     "TrackRecordError": "evaluation error",
     "DriftError": "drift error",
     "OutputError": "output error",
+    "WarehouseBusyError": "warehouse busy",
     "SourceError": "source error",
     "SinkError": "output error",
     "SparkEngineError": "Spark error",

@@ -33,6 +33,10 @@ class SourceReadError(SourceError):
     the only source failure worth retrying."""
 
 
+class WarehouseBusyError(SourceReadError):
+    """Another process held the warehouse longer than `warehouse.lock_timeout_seconds`."""
+
+
 def _open_bytes(path: Path):
     """The file's bytes, decompressed when it is gzip (``.csv.gz``, which DuckDB reads as is)."""
     import gzip

@@ -48,7 +48,7 @@ from churnml.contract import (
     cast_to_contract,
     days_as_period,
 )
-from churnml.io.preflight import SourceError, SourceReadError, check_csv_file
+from churnml.io.preflight import SourceError, SourceReadError, WarehouseBusyError, check_csv_file
 from churnml.trials import paid_periods, paying_rows
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
@@ -112,7 +112,7 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
-                raise SourceReadError(
+                raise WarehouseBusyError(
                     f"warehouse {path} is held by another process for more than "
                     f"{cfg.warehouse.lock_timeout_seconds:g}s (another churnml run?); nothing was "
                     f"read or written. DuckDB said: {exc}"
