@@ -86,8 +86,14 @@ def _rates(subscriptions: pd.DataFrame, months: int, horizon_days: int) -> pd.Da
 # The demo records churn as subscription ends and expansion as subscription changes, so the
 # contract's other outcome sources (event tables, an account status) are not in it.
 OTHER_OUTCOME_TABLES = {"churn_events", "expansion_events"}
-# what the demo records elsewhere: outcomes in subscriptions, MRR per subscription
-OTHER_OUTCOME_COLUMNS = {("accounts", "status"), ("accounts", "churned_at"), ("accounts", "mrr")}
+# what the demo records elsewhere: outcomes in subscriptions, MRR per subscription; and what it
+# does not have: free trials (every demo subscription is paid from its start)
+OTHER_OUTCOME_COLUMNS = {
+    ("accounts", "status"),
+    ("accounts", "churned_at"),
+    ("accounts", "mrr"),
+    ("subscriptions", "trial_end_at"),
+}
 DEMO_TABLES = {n: t for n, t in TABLES.items() if n not in OTHER_OUTCOME_TABLES}
 
 
