@@ -182,7 +182,7 @@ def test_concurrent_duckdb_runs_queue_for_the_warehouse(tmp_path):
     )
 
 
-def test_duckdb_waits_a_bounded_time_then_fails_clearly(tmp_path):
+def test_duckdb_waits_a_bounded_time_then_fails_clearly(tmp_path, caplog):
     warehouse = tmp_path / "warehouse.duckdb"
     holder = start_writer("duckdb", str(warehouse), "2025-01-01", "100", "--hold", "30")
     for line in holder.stdout:
@@ -207,6 +207,12 @@ def test_duckdb_waits_a_bounded_time_then_fails_clearly(tmp_path):
     assert cli.exit_code == 1, cli.output
     (line,) = [x for x in cli.output.splitlines() if x.strip()]
     assert line.startswith("warehouse busy: warehouse ") and "held by another process" in line
+    # and while it waits it says why nothing seems to happen (a warning on stderr)
+    waiting = [r.getMessage() for r in caplog.records if "waiting for warehouse" in r.getMessage()]
+    assert waiting == [
+        f"waiting for warehouse {warehouse}: another process holds it (up to 1s, "
+        "warehouse.lock_timeout_seconds)"
+    ]
     current = duckdb_rows(warehouse, "scored_accounts")
     assert len(current) == 100 and set(current.as_of) == {pd.Timestamp("2025-01-01")}
 

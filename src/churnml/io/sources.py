@@ -9,6 +9,7 @@ and types, plus what the profile needs (unmapped columns, the raw columns before
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import time
@@ -111,6 +112,13 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
+            if delay == 0.1:  # the first refusal: say why nothing seems to happen
+                logging.getLogger(__name__).warning(
+                    "waiting for warehouse %s: another process holds it (up to %gs, "
+                    "warehouse.lock_timeout_seconds)",
+                    path,
+                    cfg.warehouse.lock_timeout_seconds,
+                )
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(
                     f"warehouse {path} is held by another process for more than "
