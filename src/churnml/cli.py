@@ -43,8 +43,8 @@ def _config(
 ):
     """The checked config (and, with sources, a cheap look at the source files; with
     warehouse, at the warehouse file; with writes, at the places the command writes: warehouse,
-    mlflow, reports, sinks, prefect (its home folder)), before anything slow is imported: every mistake is one line and
-    exit 2."""
+    mlflow, reports, sinks, prefect (its home folder)), before anything slow is imported: every
+    mistake is one line and exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:

@@ -395,24 +395,32 @@ def _key_format_hint(orphans: ir.Table, known: ir.Table) -> str:
     keys = orphans.select(key=orphans.account_id.cast("string")).distinct()
     ids = known.select(known_key=known.known_id.cast("string"))
     pairs = keys.join(ids, _plain_key(keys.key) == _plain_key(ids.known_key))
-    pair = pairs.limit(1).to_pandas()
-    if pair.empty:
+    pair = _first_pair(pairs)
+    if pair is None:
         return _letter_case_hint(keys, ids) or _cut_key_hint(keys, ids)
-    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    mine, theirs = pair
     return (
         f" (the same keys written another way: {mine!r} here is {theirs!r} in accounts; export "
         "the key alike in every table, as text or whole numbers)"
     )
 
 
+def _first_pair(pairs: ir.Table) -> tuple[str, str] | None:
+    """The first (unknown key, known key) of a join of the two, or None when it is empty."""
+    pair = pairs.limit(1).to_pandas()
+    if pair.empty:
+        return None
+    return pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+
+
 def _letter_case_hint(keys: ir.Table, ids: ir.Table) -> str:
     """' (...)' when unknown keys match known ones but for letter case (ACC_A for acc_a): keys
     are matched exactly, so one export's upper-case keys match nothing."""
     pairs = keys.join(ids, _plain_key(keys.key).lower() == _plain_key(ids.known_key).lower())
-    pair = pairs.limit(1).to_pandas()
-    if pair.empty:
+    pair = _first_pair(pairs)
+    if pair is None:
         return ""
-    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    mine, theirs = pair
     return (
         f" (the same keys in another letter case: {mine!r} here is {theirs!r} in accounts; keys "
         "match exactly: export the key in one letter case in every table)"
@@ -426,10 +434,10 @@ def _cut_key_hint(keys: ir.Table, ids: ir.Table) -> str:
     pairs = sample.join(
         ids, (ids.known_key.length() > sample.key.length()) & ids.known_key.startswith(sample.key)
     )
-    pair = pairs.limit(1).to_pandas()
-    if pair.empty:
+    pair = _first_pair(pairs)
+    if pair is None:
         return ""
-    mine, theirs = pair.iloc[0]["key"], pair.iloc[0]["known_key"]
+    mine, theirs = pair
     return (
         f" (keys cut short: {mine!r} here is the beginning of {theirs!r} in accounts ("
         f"{len(mine)} of {len(theirs)} characters); export the whole key in every table)"

@@ -170,6 +170,8 @@ def _new_paths(cfg: ChurnmlConfig) -> list[Path]:
 def store_removed_on_failure(cfg: ChurnmlConfig) -> Iterator[None]:
     """A local MLflow store (and artifact folder) that did not exist before is gone again when
     what runs inside fails: a failed first training leaves no half-made mlruns/ behind."""
+    import shutil
+
     created = _new_paths(cfg)
     try:
         yield
@@ -178,8 +180,6 @@ def store_removed_on_failure(cfg: ChurnmlConfig) -> Iterator[None]:
             _forget_store(tracking_uri(cfg))
             for path in created:
                 if path.is_dir():
-                    import shutil
-
                     shutil.rmtree(path, ignore_errors=True)
                 elif path.exists():
                     path.unlink()
