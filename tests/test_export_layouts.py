@@ -19,7 +19,7 @@ import yaml
 
 import foreign_layouts as fl
 from flow_training import flow_training
-from test_foreign_layouts import evaluation_as_of, rebind_prefect_console
+from test_foreign_layouts import OnFirstUse, evaluation_as_of, rebind_prefect_console
 
 pytestmark = pytest.mark.slow
 
@@ -96,17 +96,20 @@ TEST_ACCOUNTS = {
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, Path]:
     """Every layout written once, with its churnml.yaml."""
-    folders = {}
-    for name, write in fl.EXPORT_LAYOUTS.items():
+
+    def write(name: str) -> Path:
         folder = tmp_path_factory.mktemp(f"export-{name}")
-        fl.write_config(folder, write(folder, accounts=TEST_ACCOUNTS.get(name, 60)))
-        folders[name] = folder
-    return folders
+        fl.write_config(
+            folder, fl.EXPORT_LAYOUTS[name](folder, accounts=TEST_ACCOUNTS.get(name, 60))
+        )
+        return folder
+
+    return OnFirstUse(write)
 
 
 @pytest.fixture(scope="module")
 def runs(prefect_backend, generated) -> dict[str, ExportRun]:
-    return {name: run_export(name, folder) for name, folder in generated.items()}
+    return OnFirstUse(lambda name: run_export(name, generated[name]))
 
 
 def test_billing_platform_writes_cents_unix_time_json_lines_and_helpdesk_numbers(generated):

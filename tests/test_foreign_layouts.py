@@ -54,10 +54,23 @@ def generate(name: str, tmp_path_factory) -> tuple[Path, dict, float]:
     return GENERATED[name]
 
 
+class OnFirstUse(dict):
+    """name -> make(name), made on first use: a worker given only some layouts' tests
+    (tests/worker_schedule.py) writes and runs only those layouts."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, name: str):
+        self[name] = self.make(name)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     """Every layout written once: folder, config dict and CPU seconds to generate it."""
-    return {name: generate(name, tmp_path_factory) for name in fl.LAYOUTS}
+    return OnFirstUse(lambda name: generate(name, tmp_path_factory))
 
 
 def read_source(folder: Path, source: dict) -> pd.DataFrame:
