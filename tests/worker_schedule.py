@@ -40,30 +40,38 @@ def _layout_names() -> dict[str, tuple[str, ...]]:
 # with the file.
 PER_LAYOUT = _layout_names()
 
-# Wall seconds of each unit (setup included) in a parallel run, from `--junitxml`; the largest
-# goes out first. Only the order matters: rough figures are enough.
+# Wall seconds of each unit (setup included) in one parallel run on a busy machine, from
+# `--junitxml` (the export layouts' split estimated from their sizes); the largest goes out
+# first. Only the order matters: rough figures are enough.
 SECONDS = {
-    "spark": 200,
-    "trained-demo": 150,
-    "tests/test_foreign_layouts.py[product_led]": 105,
-    "tests/test_foreign_layouts.py[telemetry_export]": 90,
-    "tests/test_foreign_layouts.py[churn_only]": 65,
-    "tests/test_foreign_layouts.py[no_signal]": 65,
-    "tests/test_foreign_layouts.py[erp_addons]": 55,
-    "tests/test_foreign_layouts.py[upsell_only]": 30,
-    "tests/test_foreign_layouts.py[status_only]": 30,
-    "tests/test_export_layouts.py[billing_platform]": 40,
-    "tests/test_export_layouts.py[product_analytics]": 40,
-    "tests/test_export_layouts.py[trial_billing]": 40,
-    "tests/test_export_layouts.py[crm_weekly]": 35,
-    "tests/test_export_layouts.py[degenerate]": 15,
-    "tests/test_flows.py": 120,
-    "tests/test_flows_trust.py": 60,
-    "tests/test_secrets.py": 50,
-    "tests/test_flows_targets.py": 50,
-    "tests/test_flows_failure.py": 45,
-    "tests/test_flows_track_record.py": 40,
-    "tests/test_deployments.py": 35,
+    "spark": 465,
+    "tests/test_flows.py": 375,
+    "trained-demo": 340,
+    "tests/test_foreign_layouts.py[product_led]": 235,
+    "tests/test_flows_trust.py": 220,
+    "tests/test_bad_inputs.py": 220,
+    "tests/test_foreign_layouts.py[no_signal]": 160,
+    "tests/test_train.py": 155,
+    "tests/test_validation.py": 145,
+    "tests/test_export_layouts.py[billing_platform]": 130,
+    "tests/test_export_layouts.py[product_analytics]": 130,
+    "tests/test_export_layouts.py[trial_billing]": 130,
+    "tests/test_flows_targets.py": 130,
+    "tests/test_sinks_faults.py": 130,
+    "tests/test_foreign_layouts.py[erp_addons]": 120,
+    "tests/test_foreign_layouts.py[churn_only]": 120,
+    "tests/test_flows_track_record.py": 115,
+    "tests/test_flows_failure.py": 115,
+    "tests/test_export_layouts.py[crm_weekly]": 110,
+    "tests/test_foreign_layouts.py[telemetry_export]": 110,
+    "tests/test_reference_parity.py": 105,
+    "tests/test_mapping.py": 90,
+    "tests/test_foreign_layouts.py[status_only]": 65,
+    "tests/test_foreign_layouts.py[upsell_only]": 60,
+    "tests/test_export_layouts.py[degenerate]": 50,
+    "tests/test_features.py": 55,
+    "tests/test_activity.py": 50,
+    "tests/test_deployments.py": 45,
 }
 
 
