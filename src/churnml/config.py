@@ -254,14 +254,50 @@ class ScaleDerivation(StrictModel):
         description="a column holding the billing period the amount covers (month, year, 12...):"
         " the amount is divided by the period's months",
     )
+    currency: str | None = Field(
+        None, description="a column holding each row's currency code (EUR, GBP, USD...)"
+    )
+    rates: dict[str, float] | None = Field(
+        None,
+        description="reporting-currency units per unit of each currency of the `currency` "
+        "column (USD: 1, EUR: 1.08): the amount is multiplied by its currency's rate",
+    )
+
+    @field_validator("rates")
+    @classmethod
+    def _positive_rates(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("rates is empty: give each currency's rate (USD: 1, EUR: 1.08)")
+        bad = {code: rate for code, rate in v.items() if not rate > 0}
+        if bad:
+            raise ValueError(f"rates must be greater than 0: {bad}")
+        codes = [code.strip().upper() for code in v]
+        if len(set(codes)) < len(codes):
+            raise ValueError(
+                f"rates names a currency twice (codes are compared in upper case): {list(v)}"
+            )
+        return {code.strip().upper(): float(rate) for code, rate in v.items()}
+
+    @model_validator(mode="after")
+    def _currency_with_rates(self) -> ScaleDerivation:
+        if (self.currency is None) != (self.rates is None):
+            raise ValueError(
+                "currency and rates go together: currency names the column holding each row's "
+                "currency code, rates gives each code's rate into the reporting currency"
+            )
+        return self
 
     def source_columns(self) -> list[str]:
-        return [self.from_, *[c for c in (self.times, self.per) if c is not None]]
+        parts = (self.times, self.per, self.currency)
+        return [self.from_, *[c for c in parts if c is not None]]
 
     def describe(self) -> str:
         times = f" x {self.times}" if self.times else ""
         per = f" per {self.per}" if self.per else ""
-        return f"{self.from_} x {self.scale:g}{times}{per}"
+        rate = f" x the rate of {self.currency}" if self.currency else ""
+        return f"{self.from_} x {self.scale:g}{times}{per}{rate}"
 
 
 class ShiftDerivation(StrictModel):

@@ -514,6 +514,11 @@ def _derive_arithmetic(
             months = billing_period_days(work[derivation.per]) / DAYS_PER_MONTH
             value = value / months
             parts.append((derivation.per, months, "a billing period (month, year, 12...)"))
+        if derivation.currency is not None:
+            rate = _currency_rate(work[derivation.currency], derivation.rates or {})
+            value = value * rate
+            codes = ", ".join(derivation.rates or {})
+            parts.append((derivation.currency, rate, f"a currency of rates ({codes})"))
     work = work.mutate(**{target: value})
     checks = []
     for source_column, parsed, what in parts:
@@ -522,6 +527,14 @@ def _derive_arithmetic(
         name = f"{source_column} is not {what}: {described}"
         checks.append(DerivedCheck(col, name, bad, shown, work))
     return work, checks
+
+
+def _currency_rate(code: ir.Value, rates: dict[str, float]) -> ir.FloatingValue:
+    """The rate of each row's currency code (compared trimmed and in upper case); NULL for a
+    code ``rates`` does not give, so no amount is added in a currency of its own."""
+    text = code.cast("string").strip().upper()
+    cases = [(text == ibis.literal(c), ibis.literal(r, type="float64")) for c, r in rates.items()]
+    return ibis.cases(*cases, else_=ibis.null("float64"))
 
 
 def _derive_lookup(
