@@ -178,6 +178,24 @@ def test_billing_platform_money_is_in_units_per_month_not_cents(runs):
     assert np.allclose(arr[both], 12 * mrr[both])
 
 
+def test_expected_expansion_is_sized_by_the_expansions_the_history_shows(runs):
+    """An account's expected expansion ARR takes the ARR growth of an expansion measured on the
+    history, the forecast's own share, not the configured stand-in (20%): this layout's
+    expansions add seats by 40-80% and sometimes a plan."""
+    run = runs["billing_platform"]
+    run.ok("score")
+    con = duckdb.connect(str(run.folder / "churnml.duckdb"), read_only=True)
+    try:
+        forecast = con.execute("SELECT * FROM cs_forecast WHERE segment = 'all'").df()
+    finally:
+        con.close()
+    (basis,), (share,) = forecast.expansion_basis, forecast.expansion_share
+    assert basis == "history" and share > 0.4
+    scored = run.scored()
+    want = (scored.p_upsell * scored.arr * share).round(2)
+    assert np.allclose(scored.expected_expansion_arr, want, atol=0.02)
+
+
 def test_crm_weekly_trains_on_weekly_snapshots(runs):
     run = runs["crm_weekly"]
     train = run.ok("train")
