@@ -858,7 +858,7 @@ class OutreachConfig(StrictModel):
         description="ordered rules; the first that matches gives the play; the last matches all",
     )
     expected_expansion_share: float = Field(
-        0.2, ge=0, description="typical ARR growth of an expansion"
+        0.2, ge=0, description="ARR growth of an expansion when the history shows none"
     )
 
     @field_validator("playbook")
