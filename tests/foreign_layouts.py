@@ -2090,3 +2090,244 @@ def write_tiny_same_day(folder: Path, seed: int = 113, horizon_days: int = 180) 
     config["labels"]["churn_horizon_days"] = horizon_days
     config["labels"]["upsell_horizon_days"] = horizon_days
     return config
+
+
+# --- (m) a multi-currency billing system with dunning ------------------------------------------
+FX_RATES = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}  # USD per unit, the config's fixed rates
+FX_PRICE = {  # list price per seat and month, by tier, in each currency (annual: 10 months)
+    "USD": np.array([18.0, 32.0, 55.0]),
+    "EUR": np.array([17.0, 29.0, 50.0]),
+    "GBP": np.array([14.0, 25.0, 43.0]),
+}
+FX_COUNTRY = {"US": "USD", "CA": "USD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP"}
+FX_PLANS = ("starter", "pro", "enterprise")
+
+
+def fx_monthly_usd(life: Lifecycles, currency: np.ndarray) -> np.ndarray:
+    """[account, month] MRR in USD as the export prices it: seats x the currency's list price,
+    an annual plan at 10 months' price over 12, converted at FX_RATES; 0 when not active."""
+    price = np.stack([FX_PRICE[c] for c in currency])  # [account, tier]
+    per_seat = np.take_along_axis(price, life.tier, axis=1)
+    annual = (life.term == 12)[:, None]
+    monthly = np.where(annual, per_seat * 10 / 12, per_seat) * life.seats
+    rate = np.array([FX_RATES[c] for c in currency])[:, None]
+    return np.where(life.active, monthly * rate, 0.0)
+
+
+def _fx_rows(rng: np.random.Generator, life: Lifecycles, ids, currency, dunning) -> tuple:
+    """Subscription rows (a seat or plan change expires one and starts the next) and their
+    invoices, one per billing period. A churner either cancels (its last row expires at the
+    term end) or stops paying (``dunning``): its last invoice fails and the row stays open,
+    state ``unpaid``, with no expiry. Accounts in trouble pay late; one in trouble at the
+    export whose latest invoice is open is ``past_due``."""
+    starts = month_starts()
+    export = starts[-1] + pd.offsets.MonthEnd(0)  # the last day of the data
+    subs, invoices = [], []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        months = int(life.term[i])
+        for k, m in enumerate(cuts):
+            begin = life.term_start(i) if k == 0 else starts[m]
+            is_last = k + 1 == len(cuts)
+            ends = is_last and life.churned[i]
+            stop = starts[cuts[k + 1]] if not is_last else (starts[last + 1] if ends else pd.NaT)
+            uuid = "".join(rng.choice(list("0123456789abcdef"), 32))
+            tier, seats = life.tier[i, m], life.seats[i, m]
+            cents = int(round(FX_PRICE[currency[i]][tier] * (10 if months == 12 else 1) * 100))
+            bill = (uuid, ids[i], currency[i], cents * seats)
+            due, state = begin, "active"
+            while due < (stop if pd.notna(stop) else export):
+                month = min(max(0, int(np.searchsorted(starts, due, side="right")) - 1), MONTHS - 1)
+                lag = rng.integers(8, 45) if life.trouble[i, month] else rng.integers(0, 3)
+                paid = due + pd.Timedelta(days=int(lag), hours=int(rng.integers(8, 18)))
+                if paid > export:  # still open at the export
+                    invoices.append((*bill, due, pd.NaT, "past_due"))
+                    state = "past_due"
+                else:
+                    invoices.append((*bill, due, paid, "paid"))
+                due = due + pd.DateOffset(months=months)
+            if pd.notna(stop):
+                state = "expired"
+            if ends and dunning[i]:  # the renewal invoice fails; the row is left open
+                failed = stop + pd.Timedelta(days=21) <= export  # dunning gives up after 3 weeks
+                invoices.append((*bill, stop, pd.NaT, "failed" if failed else "past_due"))
+                state, stop = ("unpaid" if failed else "past_due"), pd.NaT
+            canceled = stop - pd.Timedelta(days=int(rng.integers(3, 25))) if ends else pd.NaT
+            subs.append(
+                (uuid, ids[i], FX_PLANS[tier], seats, cents, currency[i], months, state)
+                + (begin, canceled, stop)
+            )
+    return subs, invoices
+
+
+def _utc_text(stamps) -> pd.Series:
+    """ISO 8601 with a Z, empty where missing, as billing APIs write timestamps."""
+    s = pd.Series(pd.to_datetime(stamps))
+    return s.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
+
+
+def _weekly_usage(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """One row per account and ISO week (Monday) from the product database: active users and
+    sessions; growers run more sessions per user."""
+    weeks = pd.date_range(START, month_starts()[-1] - pd.Timedelta(days=1), freq="W-MON")
+    month = np.searchsorted(month_starts(), weeks, side="right") - 1
+    acc, w = np.nonzero(life.users[:, month] > 0)
+    users = life.users[acc, month[w]]
+    active = np.maximum(1, rng.binomial(users, 0.85))
+    sessions = rng.poisson(active * np.where(life.grower[acc], 7.0, 4.0))
+    return pd.DataFrame(
+        {
+            "account_code": ids[acc],
+            "week": weeks[w].strftime("%Y-%m-%d"),
+            "active_users": active,
+            "sessions": sessions,
+        }
+    )
+
+
+def write_billing_fx(folder: Path, seed: int = 127, accounts: int = 160) -> dict:
+    """(m) A subscription-billing system selling in USD, EUR and GBP, plus a weekly usage
+    extract and NPS answers from half the accounts; no support tickets.
+
+    ``accounts.csv`` (``account_code``, ``company_name``, ``country``, ``created_at`` with a Z),
+    ``subscriptions.csv`` (``uuid``, ``plan_code``, ``quantity``, ``unit_amount_in_cents`` per
+    seat and billing period in the row's ``currency``, ``plan_interval_length`` in months, 1 or
+    12, ``state`` active / past_due / unpaid / expired, ``activated_at``, ``canceled_at``,
+    ``expires_at``), ``invoices.csv`` (one per billing period: ``due_on``, ``paid_at`` empty
+    when never paid, ``state`` paid / past_due / failed), ``weekly_usage.csv`` (``week``,
+    ``active_users``, ``sessions``) and ``nps.csv``. About a third of the churners stop paying
+    instead of cancelling: their last row stays ``unpaid`` with no expiry, and only its failed
+    invoice says when they stopped.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life = simulate(rng, accounts, terms=(1, 1, 12))
+    ids = np.array(
+        [f"{rng.choice(['acme', 'nord', 'blue', 'kite'])}-{i:04d}" for i in range(accounts)]
+    )
+    country = rng.choice(list(FX_COUNTRY), accounts, p=[0.35, 0.05, 0.2, 0.1, 0.05, 0.25])
+    currency = np.array([FX_COUNTRY[c] for c in country])
+    dunning = rng.random(accounts) < 0.35
+    created = life.term_starts() - pd.to_timedelta(rng.integers(0, 30, accounts), unit="D")
+    pd.DataFrame(
+        {
+            "account_code": ids,
+            "company_name": [f"Company {i}" for i in range(accounts)],
+            "country": country,
+            "created_at": _utc_text(created),
+        }
+    ).to_csv(folder / "accounts.csv", index=False)
+    subs, invoices = _fx_rows(rng, life, ids, currency, dunning)
+    subs = pd.DataFrame(
+        subs,
+        columns=[
+            "uuid", "account_code", "plan_code", "quantity", "unit_amount_in_cents", "currency",
+            "plan_interval_length", "state", "activated_at", "canceled_at", "expires_at",
+        ],
+    )  # fmt: skip
+    for col in ("activated_at", "canceled_at", "expires_at"):
+        subs[col] = _utc_text(subs[col])
+    subs.to_csv(folder / "subscriptions.csv", index=False)
+    inv = pd.DataFrame(
+        invoices,
+        columns=["subscription_uuid", "account_code", "currency", "total_in_cents", "due_on"]
+        + ["paid_at", "state"],
+    )
+    inv.insert(0, "invoice_number", np.arange(len(inv)) + 1001)
+    inv["due_on"] = _day(inv.due_on)
+    inv["paid_at"] = _utc_text(inv.paid_at)
+    inv.to_csv(folder / "invoices.csv", index=False)
+    _weekly_usage(rng, life, ids).to_csv(folder / "weekly_usage.csv", index=False)
+    answering = rng.random(accounts) < 0.5
+    survey = _survey_rows(rng, life, ids)
+    survey = survey[np.isin(survey.client_code, ids[answering])]
+    survey.rename(columns={"client_code": "account_code", "answered_at": "submitted_at"}).assign(
+        submitted_at=lambda f: _utc_text(f.submitted_at)
+    ).to_csv(folder / "nps.csv", index=False)
+    _write_truth(folder, life, "billing_fx", True)
+    np.save(folder / "truth_dunning.npy", dunning)
+    return billing_fx_config()
+
+
+# An unpaid row's end is the due date of its first failed invoice: the billing system left it
+# open, the customer stopped paying then. The due date is a day; written as midnight UTC like
+# the other ends (a bare date beside values with an offset reads as mixed time zones).
+FX_SUBSCRIPTIONS_VIEW = """\
+SELECT s.*, COALESCE(NULLIF(s.expires_at, ''),
+                     CASE WHEN s.state = 'unpaid' THEN f.first_failed || 'T00:00:00Z' END)
+              AS ended_at
+FROM read_csv('subscriptions.csv', all_varchar = true) s
+LEFT JOIN (SELECT subscription_uuid, min(due_on) AS first_failed
+           FROM read_csv('invoices.csv', all_varchar = true)
+           WHERE state = 'failed' GROUP BY subscription_uuid) f
+  ON f.subscription_uuid = s.uuid
+"""
+FX_USAGE_VIEW = """\
+SELECT account_code, week, 'active_users' AS metric, active_users AS value
+FROM read_csv('weekly_usage.csv', all_varchar = true)
+UNION ALL
+SELECT account_code, week, 'sessions' AS metric, sessions AS value
+FROM read_csv('weekly_usage.csv', all_varchar = true)
+"""
+
+
+def billing_fx_config() -> dict:
+    """The churnml config of the layout written by write_billing_fx."""
+    config = _common("layout-billing-fx")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "accounts.csv"},
+            "columns": {
+                "account_id": "account_code",
+                "name": "company_name",
+                "created_at": "created_at",
+                "region": "country",
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "view", "query": FX_SUBSCRIPTIONS_VIEW},
+            "columns": {
+                "subscription_id": "uuid",
+                "account_id": "account_code",
+                "start_at": "activated_at",
+                "end_at": "ended_at",
+                "plan": "plan_code",
+                "seats": "quantity",
+                "billing_period": "plan_interval_length",
+            },
+            "derive": {
+                "mrr": {
+                    "from": "unit_amount_in_cents",
+                    "scale": 0.01,
+                    "times": "quantity",
+                    "per": "plan_interval_length",
+                    "currency": "currency",
+                    "rates": dict(FX_RATES),
+                }
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "view", "query": FX_USAGE_VIEW},
+            "columns": {
+                "account_id": "account_code",
+                "occurred_at": "week",
+                "event_type": "metric",
+                "quantity": "value",
+            },
+        },
+        "nps_responses": {
+            "source": {"kind": "file", "path": "nps.csv"},
+            "columns": {
+                "account_id": "account_code",
+                "responded_at": "submitted_at",
+                "score": "rating",
+            },
+        },
+    }
+    config["labels"]["plan_order"] = list(FX_PLANS)
+    return config
+
+
+EXPORT_LAYOUTS["billing_fx"] = write_billing_fx
