@@ -2101,6 +2101,7 @@ FX_PRICE = {  # list price per seat and month, by tier, in each currency (annual
 }
 FX_COUNTRY = {"US": "USD", "CA": "USD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP"}
 FX_PLANS = ("starter", "pro", "enterprise")
+FX_SEED = 127
 
 
 def fx_monthly_usd(life: Lifecycles, currency: np.ndarray) -> np.ndarray:
@@ -2186,7 +2187,31 @@ def _weekly_usage(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -
     )
 
 
-def write_billing_fx(folder: Path, seed: int = 127, accounts: int = 160) -> dict:
+@dataclass
+class FxDraws:
+    """What write_billing_fx draws before writing: the tests recompute its truths from it."""
+
+    life: Lifecycles
+    ids: np.ndarray
+    country: np.ndarray
+    currency: np.ndarray
+    dunning: np.ndarray  # bool: a churner that stops paying instead of cancelling
+
+    def __iter__(self):
+        return iter((self.life, self.ids, self.country, self.currency, self.dunning))
+
+
+def billing_fx_draws(rng: np.random.Generator, accounts: int) -> FxDraws:
+    life = simulate(rng, accounts, terms=(1, 1, 12))
+    ids = np.array(
+        [f"{rng.choice(['acme', 'nord', 'blue', 'kite'])}-{i:04d}" for i in range(accounts)]
+    )
+    country = rng.choice(list(FX_COUNTRY), accounts, p=[0.35, 0.05, 0.2, 0.1, 0.05, 0.25])
+    currency = np.array([FX_COUNTRY[c] for c in country])
+    return FxDraws(life, ids, country, currency, rng.random(accounts) < 0.35)
+
+
+def write_billing_fx(folder: Path, seed: int = FX_SEED, accounts: int = 160) -> dict:
     """(m) A subscription-billing system selling in USD, EUR and GBP, plus a weekly usage
     extract and NPS answers from half the accounts; no support tickets.
 
@@ -2203,13 +2228,7 @@ def write_billing_fx(folder: Path, seed: int = 127, accounts: int = 160) -> dict
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    life = simulate(rng, accounts, terms=(1, 1, 12))
-    ids = np.array(
-        [f"{rng.choice(['acme', 'nord', 'blue', 'kite'])}-{i:04d}" for i in range(accounts)]
-    )
-    country = rng.choice(list(FX_COUNTRY), accounts, p=[0.35, 0.05, 0.2, 0.1, 0.05, 0.25])
-    currency = np.array([FX_COUNTRY[c] for c in country])
-    dunning = rng.random(accounts) < 0.35
+    life, ids, country, currency, dunning = billing_fx_draws(rng, accounts)
     created = life.term_starts() - pd.to_timedelta(rng.integers(0, 30, accounts), unit="D")
     pd.DataFrame(
         {
