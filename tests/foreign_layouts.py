@@ -2350,3 +2350,295 @@ def billing_fx_config() -> dict:
 
 
 EXPORT_LAYOUTS["billing_fx"] = write_billing_fx
+
+
+# --- (n) a CRM with account hierarchies and merged duplicates -----------------------------------
+HIERARCHY_SEED = 131
+HIERARCHY_PRODUCTS = ("Essentials", "Professional", "Enterprise")
+
+
+@dataclass
+class HierarchyDraws:
+    """What write_crm_hierarchy draws: the customers' lifecycles (index i is the contracting
+    top-level account ``ids[i]``), every CRM record's customer, and the merged duplicates."""
+
+    life: Lifecycles
+    ids: np.ndarray  # the contracting (top-level, surviving) account of each customer
+    records: pd.DataFrame  # AccountNumber, ParentAccountNumber, customer index, domain
+    merged: pd.DataFrame  # customer index, duplicate AccountNumber, merge month, its seats
+
+
+def hierarchy_draws(rng: np.random.Generator, customers: int) -> HierarchyDraws:
+    life = simulate(rng, customers, terms=(12,))
+    ids = np.array([f"A-{100000 + 7 * i}" for i in range(customers)])
+    rows = []  # (number, parent, customer, domain)
+    serial = 500000
+    for i in range(customers):
+        rows.append((ids[i], "", i, f"customer{i}.example"))
+        for c in range(int(rng.choice([0, 0, 1, 2, 3]))):
+            serial += 1
+            child = f"A-{serial}"
+            rows.append((child, ids[i], i, f"sub{c}.customer{i}.example"))
+            if rng.random() < 0.3:
+                serial += 1
+                rows.append((f"A-{serial}", child, i, f"unit.sub{c}.customer{i}.example"))
+    records = pd.DataFrame(
+        rows, columns=["AccountNumber", "ParentAccountNumber", "customer", "domain"]
+    )
+    # a duplicate record held part of the seats of a customer that never expanded before the
+    # merge, until the merge month; then the survivor's contract holds them all
+    merged = []
+    for i in np.nonzero((life.start == 0) & (rng.random(customers) < 0.12))[0]:
+        month = int(rng.integers(3, 10))
+        if month > life.last[i] or life.expanded[i, 1 : month + 1].any():
+            continue
+        serial += 1
+        merged.append((i, f"A-{serial}", month, int(life.seats[i, 0] // 3)))
+    merged = pd.DataFrame(merged, columns=["customer", "duplicate", "month", "seats"])
+    return HierarchyDraws(life, ids, records, merged)
+
+
+def _hierarchy_contracts(draws: HierarchyDraws) -> pd.DataFrame:
+    """Annual contracts (ContractTerm 12, TotalContractValue for the term) on the top-level
+    account; an expansion or a merge ends one contract and starts the next. A merged duplicate
+    holds its share of the seats on a contract of its own until the merge."""
+    life, ids, starts = draws.life, draws.ids, month_starts()
+    merge = draws.merged.set_index("customer")
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        if i in merge.index:
+            cuts = sorted({*cuts, int(merge.month[i])})
+        end = starts[last + 1] if life.churned[i] else pd.NaT
+        for k, m in enumerate(cuts):
+            begin = life.term_start(i) if k == 0 else starts[m]
+            stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
+            seats = life.seats[i, m]
+            if i in merge.index and m < merge.month[i]:
+                dup = int(merge.seats[i])
+                rows.append(
+                    (merge.duplicate[i], begin, starts[merge.month[i]], life.tier[i, m], dup)
+                )
+                seats -= dup
+            rows.append((ids[i], begin, stop, life.tier[i, m], seats))
+    out = pd.DataFrame(rows, columns=["AccountId", "StartDate", "EndDate", "tier", "Seats"])
+    out.insert(0, "ContractNumber", [f"{i + 1:08d}" for i in range(len(out))])
+    tier = out.pop("tier").to_numpy()
+    out["Product"] = np.array(HIERARCHY_PRODUCTS)[tier]
+    out["ContractTerm"] = 12
+    out["TotalContractValue"] = (PRICE[tier] * out.Seats * 12).round(2)
+    return out
+
+
+def _family_events(rng, draws: HierarchyDraws, workspaces: pd.DataFrame) -> pd.DataFrame:
+    """Product events on the workspaces of each customer's family (the parent's, its
+    subsidiaries', a merged duplicate's until the merge), keyed by workspace only."""
+    events = usage_rows(rng, draws.life, per_user=6.0)
+    family = workspaces.groupby("customer").workspace_id.agg(list)
+    pick = rng.random(len(events))
+    ws = [family[c][int(p * len(family[c]))] for c, p in zip(events.acc, pick, strict=True)]
+    merged = draws.merged.set_index("customer")
+    dup_ws = workspaces.set_index("crm_account").workspace_id
+    for i, row in merged.iterrows():  # the duplicate's users before the merge, none after
+        before = (events.acc == i) & (events.month < row.month) & (pick < 0.33)
+        for k in np.nonzero(before.to_numpy())[0]:
+            ws[k] = dup_ws[row.duplicate]
+    return pd.DataFrame(
+        {
+            "workspace_id": ws,
+            "ts": _utc_text(events["at"]),
+            "action": np.array(EVENT_KINDS)[events.kind],
+            "user": [f"u{a}-{u}" for a, u in zip(events.acc, events.user, strict=True)],
+        }
+    )
+
+
+def write_crm_hierarchy(folder: Path, seed: int = HIERARCHY_SEED, accounts: int = 150) -> dict:
+    """(n) A CRM whose customers are account hierarchies: the annual contract sits on the
+    top-level account, subsidiaries (and their units) use the product in workspaces of their
+    own and raise tickets from their own e-mail domains; some customers were entered twice and
+    merged, the duplicate's contract ending at the merge while the survivor's takes its seats.
+
+    ``accounts.csv`` (``AccountNumber``, ``ParentAccountNumber``, ``Website``, ...), ``account_merges.csv``
+    (``merged_account``, ``surviving_account``, ``merged_on``), ``contracts.csv``
+    (``ContractTerm`` 12 months, ``TotalContractValue`` for the term), ``workspaces.csv``
+    (workspace -> CRM account), ``events.csv`` keyed by workspace, ``tickets.csv`` keyed by the
+    requester's e-mail only (some from free-mail addresses no account owns).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    draws = hierarchy_draws(rng, accounts)
+    life, records, merged = draws.life, draws.records, draws.merged
+    dups = pd.DataFrame(
+        {
+            "AccountNumber": merged.duplicate,
+            "ParentAccountNumber": "",
+            "customer": merged.customer,
+            "domain": [f"customer{i}.example" for i in merged.customer],
+        }
+    )
+    crm = pd.concat([records, dups], ignore_index=True)
+    first = life.term_starts()[crm.customer] - pd.to_timedelta(
+        rng.integers(5, 60, len(crm)), unit="D"
+    )
+    signed = life.seats[np.arange(accounts), life.start]
+    tiers = np.select([signed >= 15, signed >= 6], ["Enterprise", "Mid-Market"], "SMB")
+    pd.DataFrame(
+        {
+            "AccountNumber": crm.AccountNumber,
+            "AccountName": [
+                f"Customer {c}" + (" (dup)" if k >= len(records) else "")
+                for k, c in enumerate(crm.customer)
+            ],
+            "ParentAccountNumber": crm.ParentAccountNumber,
+            "Website": crm.domain,
+            "Tier": tiers[crm.customer],
+            "Industry": rng.choice(["Manufacturing", "Retail", "Software"], len(crm)),
+            "CreatedDate": _day(first),
+        }
+    ).to_csv(folder / "accounts.csv", index=False)
+    starts = month_starts()
+    pd.DataFrame(
+        {
+            "merged_account": merged.duplicate,
+            "surviving_account": draws.ids[merged.customer],
+            "merged_on": _day(starts[merged.month]),
+        }
+    ).to_csv(folder / "account_merges.csv", index=False)
+    contracts = _hierarchy_contracts(draws)
+    for col in ("StartDate", "EndDate"):
+        contracts[col] = _day(contracts[col]).fillna("")
+    contracts.to_csv(folder / "contracts.csv", index=False)
+    workspaces = pd.DataFrame(
+        {
+            "workspace_id": [f"ws_{k:05d}" for k in range(len(crm))],
+            "crm_account": crm.AccountNumber,
+            "customer": crm.customer,
+        }
+    )
+    _family_events(rng, draws, workspaces).to_csv(folder / "events.csv", index=False)
+    workspaces.drop(columns="customer").to_csv(folder / "workspaces.csv", index=False)
+    tickets = ticket_rows(rng, life)
+    domains = records.groupby("customer").domain.agg(list)
+    requester = [
+        f"user{int(p * 97)}@"
+        + ("gmail.com" if p < 0.05 else domains[c][int(p * 1000) % len(domains[c])])
+        for c, p in zip(tickets.acc, rng.random(len(tickets)), strict=True)
+    ]
+    pd.DataFrame(
+        {
+            "ticket_id": np.arange(len(tickets)) + 70001,
+            "requester_email": requester,
+            "created_at": _utc_text(tickets.opened),
+            "solved_at": _utc_text(tickets.closed),
+            "priority": tickets.priority,
+            "type": tickets.topic,
+        }
+    ).to_csv(folder / "tickets.csv", index=False)
+    _write_truth(folder, life, "crm_hierarchy", True)
+    return crm_hierarchy_config()
+
+
+# Every CRM record -> the customer that holds the contract: up the parent links to the top
+# level, then a merged top-level record to its survivor.
+HIERARCHY_RESOLVE = """\
+WITH RECURSIVE crm AS (SELECT * FROM read_csv('accounts.csv', all_varchar = true)),
+up(AccountNumber, top_level) AS (
+  SELECT AccountNumber, AccountNumber FROM crm WHERE coalesce(ParentAccountNumber, '') = ''
+  UNION ALL
+  SELECT crm.AccountNumber, up.top_level FROM crm JOIN up ON crm.ParentAccountNumber = up.AccountNumber
+)
+SELECT up.AccountNumber, lower(crm.Website) AS domain,
+       coalesce(m.surviving_account, up.top_level) AS customer
+FROM up JOIN crm USING (AccountNumber)
+LEFT JOIN read_csv('account_merges.csv', all_varchar = true) m ON m.merged_account = up.top_level
+"""
+
+
+def crm_hierarchy_config() -> dict:
+    """The churnml config of the layout written by write_crm_hierarchy."""
+    resolve = {"kind": "view", "query": HIERARCHY_RESOLVE}
+    config = _common("layout-crm-hierarchy")
+    config["sources"] = {
+        "accounts": {  # the customers: top-level records that were not merged away
+            "source": {
+                "kind": "view",
+                "query": "SELECT * FROM read_csv('accounts.csv', all_varchar = true)\n"
+                "WHERE coalesce(ParentAccountNumber, '') = ''\n"
+                "  AND AccountNumber NOT IN (SELECT merged_account\n"
+                "                            FROM read_csv('account_merges.csv', all_varchar = true))\n",
+            },
+            "columns": {
+                "account_id": "AccountNumber",
+                "name": "AccountName",
+                "created_at": "CreatedDate",
+                "segment": "Tier",
+                "industry": "Industry",
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "contracts.csv"},
+            "columns": {
+                "subscription_id": "ContractNumber",
+                "start_at": "StartDate",
+                "end_at": "EndDate",
+                "plan": "Product",
+                "seats": "Seats",
+                "billing_period": "ContractTerm",
+            },
+            "account_key": {
+                "column": "AccountId",
+                "lookup": resolve,
+                "lookup_key": "AccountNumber",
+                "lookup_account_id": "customer",
+            },
+            "derive": {"mrr": {"from": "TotalContractValue", "scale": 1, "per": "ContractTerm"}},
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "events.csv"},
+            "columns": {"occurred_at": "ts", "event_type": "action", "user_id": "user"},
+            "account_key": {
+                "column": "workspace_id",
+                "lookup": {
+                    "kind": "view",
+                    "query": "SELECT w.workspace_id, r.customer\n"
+                    "FROM read_csv('workspaces.csv', all_varchar = true) w\n"
+                    f"JOIN ({HIERARCHY_RESOLVE}) r ON r.AccountNumber = w.crm_account\n",
+                },
+                "lookup_key": "workspace_id",
+                "lookup_account_id": "customer",
+            },
+        },
+        "support_tickets": {  # requesters from a domain no account owns cannot be attributed
+            "source": {
+                "kind": "view",
+                "query": "SELECT *, lower(split_part(requester_email, '@', 2)) AS domain\n"
+                "FROM read_csv('tickets.csv', all_varchar = true)\n"
+                "WHERE lower(split_part(requester_email, '@', 2)) IN\n"
+                "      (SELECT lower(Website) FROM read_csv('accounts.csv', all_varchar = true))\n",
+            },
+            "columns": {
+                "ticket_id": "ticket_id",
+                "opened_at": "created_at",
+                "closed_at": "solved_at",
+                "priority": "priority",
+                "category": "type",
+            },
+            "account_key": {
+                "column": "domain",
+                "lookup": resolve,
+                "lookup_key": "domain",
+                "lookup_account_id": "customer",
+            },
+        },
+    }
+    # the duplicate's contract and the survivor's overlap on one product until the merge
+    config["validation"] = {"same_plan_overlap": "sum"}
+    config["features"] = {"account_attributes_categorical": ["segment", "industry"]}
+    config["labels"]["plan_order"] = list(HIERARCHY_PRODUCTS)
+    return config
+
+
+EXPORT_LAYOUTS["crm_hierarchy"] = write_crm_hierarchy
