@@ -90,8 +90,13 @@ TEST_ACCOUNTS = {
     "degenerate": 25,
     "product_analytics": 70,
     "trial_billing": 70,
-    "billing_fx": 70,
+    "billing_fx": 100,  # at 70 no backtest fold holds a churn on both sides
 }
+
+
+# annual contracts churn too rarely at a test size for churn to train: its own test
+# (test_hierarchy_layout.py) checks the mapping and the labels; benchmarks/layouts.py the CLI
+NOT_RUN = {"crm_hierarchy"}
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +104,8 @@ def generated(tmp_path_factory) -> dict[str, Path]:
     """Every layout written once, with its churnml.yaml."""
     folders = {}
     for name, write in fl.EXPORT_LAYOUTS.items():
+        if name in NOT_RUN:
+            continue
         folder = tmp_path_factory.mktemp(f"export-{name}")
         fl.write_config(folder, write(folder, accounts=TEST_ACCOUNTS.get(name, 60)))
         folders[name] = folder
@@ -107,7 +114,9 @@ def generated(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def runs(prefect_backend, generated) -> dict[str, ExportRun]:
-    return {name: run_export(name, folder) for name, folder in generated.items()}
+    return {
+        name: run_export(name, folder) for name, folder in generated.items() if name not in NOT_RUN
+    }
 
 
 def test_billing_platform_writes_cents_unix_time_json_lines_and_helpdesk_numbers(generated):
