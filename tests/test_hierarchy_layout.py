@@ -18,6 +18,8 @@ from churnml.labels import build_labels
 from churnml.snapshots import active_accounts, as_of_table
 from churnml.validation import validate_sources
 
+pytestmark = pytest.mark.slow
+
 ACCOUNTS = 150
 
 
