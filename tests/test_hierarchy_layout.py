@@ -70,14 +70,13 @@ def test_subsidiaries_usage_and_tickets_reach_the_contracting_customer(layout):
 
 def _truth(draws: fl.HierarchyDraws, k: int) -> tuple[set, set]:
     """Customers churning, and expanding, within 90 days of month k's start among those active
-    then; an expansion counts for customers already under contract before the as-of (one that
-    starts at the as-of has no contract before it to grow from, as the label reads it)."""
+    then (those starting at it included: they grow from their first contract)."""
     life, starts = draws.life, fl.month_starts()
     end = starts[k] + pd.Timedelta(days=fl.HORIZON_DAYS)
     active = (life.start <= k) & (life.last >= k)
     gone = np.array([j + 1 < fl.MONTHS and starts[j + 1] <= end for j in life.last])
     ahead = [j for j in range(k, fl.MONTHS) if starts[j] < end]
-    grew = active & (life.start < k) & life.expanded[:, ahead].any(axis=1)
+    grew = active & life.expanded[:, ahead].any(axis=1)
     return set(draws.ids[active & life.churned & gone]), set(draws.ids[grew])
 
 
