@@ -321,34 +321,6 @@ def test_calibration_never_turns_the_ranking_upside_down():
     assert np.all(np.diff(calibrator.predict(np.sort(raw))) > 0)
 
 
-def test_calibration_takes_its_level_from_the_latest_snapshot():
-    """Out-of-fold rows over four snapshots whose base rate rose from 5% to 20%: the curve's
-    level is the latest snapshot's (one slope, one offset per earlier snapshot), where one
-    intercept over every row told the latest accounts the average of the past. With fewer
-    than 10 positives in the latest snapshot its level is every row's, as without periods."""
-    from churnml.calibration import fit_calibrator
-
-    rng = np.random.default_rng(5)
-    periods = np.repeat(np.arange(4), 500)
-    quantile = rng.uniform(0.001, 0.999, len(periods))
-    shift = np.array([-2.9, -2.4, -1.9, -1.4])[periods]  # base rates ~5%, 8%, 13%, 20%
-    y = (rng.random(len(periods)) < 1 / (1 + np.exp(-(shift + 2.0 * (quantile - 0.5))))).astype(int)
-    latest = periods == 3
-    pooled, _ = fit_calibrator(quantile, y)
-    levelled, method = fit_calibrator(quantile, y, periods)
-    assert method == "platt"
-    observed = y[latest].mean()
-    assert abs(levelled.predict(quantile[latest]).mean() - observed) < 0.01
-    assert pooled.predict(quantile[latest]).mean() < observed - 0.05
-    assert np.all(np.diff(levelled.predict(np.sort(quantile))) > 0)
-    few = y.copy()
-    few[latest] = 0
-    few[np.flatnonzero(latest)[:9]] = 1  # 9 positives in the latest snapshot
-    a, _ = fit_calibrator(quantile, few, periods)
-    b, _ = fit_calibrator(quantile, few)
-    np.testing.assert_allclose(a.predict(quantile), b.predict(quantile))
-
-
 def test_many_noise_features_do_not_sink_a_small_dataset():
     rng = np.random.default_rng(1)
     frame = labelled_frame(n_accounts=300)

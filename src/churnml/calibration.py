@@ -54,17 +54,9 @@ def calibration_targets(y: np.ndarray) -> np.ndarray:
     return np.where(y == 1, (positives + 1) / (positives + 2), 1.0 / (negatives + 2))
 
 
-def fit_calibrator(
-    raw: np.ndarray, y: np.ndarray, periods: np.ndarray | None = None
-) -> tuple[object, str]:
+def fit_calibrator(raw: np.ndarray, y: np.ndarray) -> tuple[object, str]:
     """A calibrator (``.predict(raw) -> probability``) and the name of its method, fitted on
-    :func:`calibration_targets`, so that no probability is exactly 0 or 1.
-
-    ``periods`` (each row's snapshot) lets a Platt curve take its level from the latest
-    snapshot (PlattCalibrator.fit) when that snapshot alone holds at least
-    MIN_CALIBRATION_POSITIVES of each outcome: out-of-fold rows span months over which a base
-    rate can move (a book whose churn rose from 7% to 10% a year was told 7%). Fewer, and the
-    level is every row's. An isotonic curve (thousands of outcomes) keeps every row's level."""
+    :func:`calibration_targets`, so that no probability is exactly 0 or 1."""
     y = np.asarray(y, dtype=int)
     raw = np.asarray(raw, dtype=float)
     method = calibration_method(int(y.sum()), int(len(y) - y.sum()))
@@ -72,18 +64,9 @@ def fit_calibrator(
     if method == "isotonic":
         curve = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         return curve.fit(raw, targets), method
-    if periods is not None and not _enough_in_latest(y, np.asarray(periods)):
-        periods = None
     if method == "platt-shrunk":
-        return PlattCalibrator(c=SHRUNK_PLATT_C).fit(raw, targets, periods), method
-    return PlattCalibrator().fit(raw, targets, periods), method
-
-
-def _enough_in_latest(y: np.ndarray, periods: np.ndarray) -> bool:
-    """Whether the latest period alone holds MIN_CALIBRATION_POSITIVES of each outcome."""
-    latest = y[periods == np.max(periods)]
-    positives = int(latest.sum())
-    return min(positives, len(latest) - positives) >= MIN_CALIBRATION_POSITIVES
+        return PlattCalibrator(c=SHRUNK_PLATT_C).fit(raw, targets), method
+    return PlattCalibrator().fit(raw, targets), method
 
 
 REFERENCE_POINTS = 2001

@@ -140,30 +140,15 @@ class PlattCalibrator:
         # would otherwise run past them to 0 or 1 (churnml.calibration.calibration_targets)
         self.low, self.high = 0.0, 1.0
 
-    def fit(
-        self, raw: np.ndarray, y: np.ndarray, periods: np.ndarray | None = None
-    ) -> PlattCalibrator:
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> PlattCalibrator:
         """Fit on outcomes ``y`` in [0, 1]: 0/1 labels, or soft targets (each row then counts
-        as a positive with weight y and a negative with weight 1 - y).
-
-        With ``periods`` (each row's period, e.g. its snapshot date) the slope is fitted on
-        every row and the intercept is the latest period's: each earlier period gets its own
-        offset, so a base rate that moved over time puts the curve's level where it is now,
-        not at the average of the past."""
+        as a positive with weight y and a negative with weight 1 - y)."""
         from sklearn.linear_model import LogisticRegression
 
         z = _logit(raw).reshape(-1, 1)
         t = np.asarray(y, dtype=float)
-        latest = np.ones(len(t), dtype=bool)
-        offsets = np.zeros((len(t), 0))
-        if periods is not None:
-            periods = np.asarray(periods)
-            earlier = np.unique(periods)[:-1]
-            latest = periods == np.max(periods)
-            offsets = (periods[:, None] == earlier[None, :]).astype(float)
-        design = np.hstack([z, offsets])
         lr = LogisticRegression(C=self.c).fit(
-            np.vstack([design, design]),
+            np.vstack([z, z]),
             np.concatenate([np.ones(len(t)), np.zeros(len(t))]),
             sample_weight=np.concatenate([t, 1.0 - t]),
         )
@@ -174,7 +159,7 @@ class PlattCalibrator:
             # held-out scores ranking backwards show no skill to calibrate: every account gets
             # the base rate rather than a curve that turns the model's ranking upside down
             self.slope = 0.0
-            self.intercept = float(_logit(np.mean(t[latest])))
+            self.intercept = float(_logit(np.mean(t)))
         return self
 
     def predict(self, raw: np.ndarray) -> np.ndarray:

@@ -453,9 +453,7 @@ def choose_recipe(data: LabelledData, folds: list[Fold], params: TrainingConfig)
 def _oof_calibrator(data: LabelledData, oof: pd.DataFrame) -> tuple[object, str]:
     """The calibration curve on the out-of-fold quantiles, or one line why there is none."""
     try:
-        return fit_calibrator(
-            oof["quantile"].to_numpy(), oof.label.to_numpy(), oof.as_of.to_numpy()
-        )
+        return fit_calibrator(oof["quantile"].to_numpy(), oof.label.to_numpy())
     except CalibrationError as exc:
         raise TargetNotTrainable(
             f"{data.label}: cannot calibrate: {exc}; use more history"
