@@ -624,13 +624,43 @@ def test_an_unreachable_tracking_server_is_said_in_seconds(
 )
 def test_the_quick_store_check_never_shows_a_password(tmp_path, monkeypatch, form):
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
     from test_secrets import FORMS, leaked
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", FORMS[form][0])
-    why = unreachable_store(default_config(tmp_path))
-    assert why is None if form == "not a port" else "127.0.0.1:1: connection refused" in why
-    assert not leaked(str(why)) and (why is None or "fix MLFLOW_TRACKING_URI" in why)
+    cfg = default_config(tmp_path)
+    why = store_uri_mistake(cfg) if form == "not a port" else unreachable_store(cfg)
+    expected = "no number from 1 to 65535 ('notaport')" if form == "not a port" else (
+        "127.0.0.1:1: connection refused"
+    )
+    assert expected in why and "fix MLFLOW_TRACKING_URI" in why
+    assert not leaked(why), why
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["models", "train", "score", "evaluate", "serve"])
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("http://localhost:notaport", "has a port that is no number from 1 to 65535 ('notaport'"),
+        ("http://localhost:70000", "has a port that is no number from 1 to 65535 ('70000'"),
+        ("nosuch://host", "has a scheme MLflow cannot use (nosuch://); fix mlflow.tracking_uri: "),
+    ],
+)
+def test_a_tracking_uri_that_is_wrong_in_itself_is_a_config_mistake(
+    tmp_path, tiny_frames, command, uri, expected
+):
+    """Exit 2 like every other setting to fix, said before the sources are read."""
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "mlflow": {"tracking_uri": uri}}))
+    (tmp_path / "accounts.csv").unlink()  # a source mistake too: the store's is said first
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(f"tracking error: MLflow store {uri} {expected}"), line
+    assert line.endswith("Nothing was run or written."), line
 
 
 READ_ONLY_OUTPUTS = {
@@ -1350,10 +1380,11 @@ def test_any_http_answer_counts_as_a_reachable_store(tmp_path, monkeypatch):
 )
 def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, refused):
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    why = unreachable_store(default_config(tmp_path))
+    cfg = default_config(tmp_path)
+    why = store_uri_mistake(cfg) or unreachable_store(cfg)
     scheme = uri.split("://")[0]
     if refused:
         assert why == (
@@ -1379,12 +1410,13 @@ def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, r
 def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, uri, missing):
     """`http://` used to wait for MLflow's timeouts, a folder for its retries (minutes)."""
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
 
     uri, missing = uri.format(folder=tmp_path), missing.format(folder=tmp_path)
     (tmp_path / "notes.db").write_text("not a database")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    why = unreachable_store(default_config(tmp_path))
+    why = store_uri_mistake(default_config(tmp_path))
+    assert unreachable_store(default_config(tmp_path)) is None  # said once, as a mistake
     assert why.startswith(f"MLflow store {uri} {missing}"), why
     assert why.endswith("; fix MLFLOW_TRACKING_URI. Nothing was run or written.")
 

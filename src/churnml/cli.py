@@ -39,18 +39,28 @@ ALL_OUTPUTS = ("warehouse", "mlflow", "reports", "sinks", "prefect")
 
 
 def _config(
-    path: Path | None, sources: bool = False, warehouse: bool = True, writes: tuple[str, ...] = ()
+    path: Path | None,
+    sources: bool = False,
+    warehouse: bool = True,
+    writes: tuple[str, ...] = (),
+    store: bool = False,
 ):
-    """The checked config (and, with sources, a cheap look at the source files; with
-    warehouse, at the warehouse file; with writes, at the places the command writes: warehouse,
-    mlflow, reports, sinks, prefect (its home folder)), before anything slow is imported: every
-    mistake is one line and exit 2."""
+    """The checked config (and, with store or writes naming mlflow, the MLflow store URI; with
+    sources, a cheap look at the source files; with warehouse, at the warehouse file; with
+    writes, at the places the command writes: warehouse, mlflow, reports, sinks, prefect (its
+    home folder)), before anything slow is imported: every mistake is one line and exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:
         cfg = load_config(path) if path else default_config(Path.cwd())
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    if store or "mlflow" in writes:
+        from churnml.io.mlflow_store import store_uri_mistake
+
+        mistake = store_uri_mistake(cfg)
+        if mistake:
+            raise _fail(f"tracking error: {mistake}")
     from churnml.io.preflight import (
         OutputError,
         SourceError,
@@ -499,7 +509,7 @@ def pd_date(value) -> str:
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List each target's registered model versions, the champion and the gate's reason."""
-    cfg = _config(config, warehouse=False)
+    cfg = _config(config, warehouse=False, store=True)
     _refuse_a_missing_store(cfg)
     _refuse_an_unreachable_store(cfg)
     from churnml.io import registry

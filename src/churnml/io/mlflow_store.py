@@ -90,26 +90,28 @@ def _windows_drive(scheme: str) -> bool:
 _DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
-def unreachable_store(
-    cfg: ChurnmlConfig, timeout: float = 3.0, http_timeout: float = 5.0
-) -> str | None:
-    """One line when the store is a server that does not answer a single connection within
-    `timeout` seconds (or, for an HTTP server, one request within `http_timeout` seconds), else
-    None. MLflow itself waits through its HTTP retries (minutes) before it gives up; a command
-    checks this first, before anything slow starts."""
-    import socket
+def store_uri_mistake(cfg: ChurnmlConfig) -> str | None:
+    """One line when the store URI itself is wrong (a port that is no number, no host, no
+    database file, a folder or another kind of file, a scheme MLflow cannot use), else None: a
+    setting to fix, said before anything reads or connects (MLflow would answer with its own
+    message, or retry for minutes)."""
     from urllib.parse import urlsplit
 
     from churnml.urls import mask_url
 
     uri = tracking_uri(cfg)
     key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
+    parts = urlsplit(uri)
     try:
-        parts = urlsplit(uri)
-        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
-    except ValueError:  # a port that is no number: MLflow says what is wrong with it
-        return None
-    nameless = _names_nothing(uri, parts.scheme, host)
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        port = parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[-1]
+        return (
+            f"MLflow store {mask_url(uri)} has a port that is no number from 1 to 65535 "
+            f"({port!r}); fix {key}: http://host:port of a tracking server (e.g. "
+            "http://localhost:5000). Nothing was run or written."
+        )
+    nameless = _names_nothing(uri, parts.scheme, parts.hostname)
     store = local_store(cfg)
     if nameless is None and store is not None and store.is_dir():
         nameless = f"is a folder, not a database file (expected sqlite:///{store / 'mlflow.db'})"
@@ -123,6 +125,28 @@ def unreachable_store(
             f"fix {key}: sqlite:///path/to/mlflow.db, http://host:port of a tracking server, "
             "or a database URL (postgresql://, mysql://). Nothing was run or written."
         )
+    return None
+
+
+def unreachable_store(
+    cfg: ChurnmlConfig, timeout: float = 3.0, http_timeout: float = 5.0
+) -> str | None:
+    """One line when the store is a server that does not answer a single connection within
+    `timeout` seconds (or, for an HTTP server, one request within `http_timeout` seconds), else
+    None. MLflow itself waits through its HTTP retries (minutes) before it gives up; a command
+    checks this first, before anything slow starts. A URI that is wrong in itself is
+    `store_uri_mistake`'s to say."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from churnml.urls import mask_url
+
+    uri = tracking_uri(cfg)
+    key = "MLFLOW_TRACKING_URI" if user_store() else "mlflow.tracking_uri"
+    if store_uri_mistake(cfg) is not None:
+        return None
+    parts = urlsplit(uri)
+    host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
     if not host or port is None:
         return None  # a local store, or a scheme only MLflow knows how to reach
     try:

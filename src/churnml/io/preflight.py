@@ -44,29 +44,40 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
-    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
+def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20, utf8: bool = True) -> None:
+    """Refuse a CSV file that is not valid UTF-8 (with `utf8`), or that holds NUL bytes, naming
+    file, line, column and byte offset.
 
     DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
-    only once a query reaches it); a streaming check up front gives the data owner the exact
-    place, at disk speed.
+    only once a query reaches it), and it reads a NUL byte into a value without a word; a
+    streaming check up front gives the data owner the exact place, at disk speed.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    offset, nul_count, nuls = 0, 0, []
     with _open_bytes(path) as fh:
         while chunk := fh.read(chunk_size):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                _raise_not_utf8(path, table, offset + exc.start)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    _raise_not_utf8(path, table, offset + exc.start)
+            found = chunk.count(b"\x00")
+            at = -1
+            while found and len(nuls) < 3 and (at := chunk.find(b"\x00", at + 1)) >= 0:
+                nuls.append(offset + at)
+            nul_count += found
             offset += len(chunk)
+    if utf8:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             _raise_not_utf8(path, table, offset - 1)
+    if nuls:
+        _raise_nul_bytes(path, table, nuls, nul_count)
 
 
-def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+def _place(path: Path, bad: int) -> tuple[int, bytes, str]:
+    """(line number, the whole row, column name) of byte offset `bad` of a CSV file."""
     with _open_bytes(path) as fh:
         head = fh.read(bad + 1)
         rest = fh.readline()
@@ -78,13 +89,36 @@ def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
     if column_index is None:
         column = "(header line)"
     elif column_index < len(header):
-        column = header[column_index].strip('"')
+        column = header[column_index].strip('"').replace("\x00", "")
     else:
         column = "(beyond the header's columns)"
+    return line_no, row, column
+
+
+def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+    line_no, row, column = _place(path, bad)
+    with _open_bytes(path) as fh:
+        byte = fh.read(bad + 1)[bad]
     raise SourceError(
-        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
+        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{byte:02x} "
         f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
         "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
+    )
+
+
+def _raise_nul_bytes(path: Path, table: str, offsets: list[int], count: int) -> None:
+    """NUL bytes are no text: DuckDB would keep them inside values (names that never match,
+    keys that look equal and are not)."""
+    places = {}
+    for offset in offsets:
+        line_no, row, column = _place(path, offset)
+        places.setdefault(line_no, (column, row.decode("utf-8", errors="replace")[:160]))
+    columns = list(dict.fromkeys(column for column, _ in places.values()))
+    rows = "; ".join(f"line {n}: {row!r}" for n, (_, row) in places.items())
+    raise SourceError(
+        f"table {table}, column {', '.join(columns)}: file {path} holds {count} NUL byte(s) "
+        f"(0x00), which are no text (a binary field or a damaged export), e.g. {rows}. Export "
+        f"the file again, or remove them (e.g. tr -d '\\000' < {path.name} > fixed.csv)"
     )
 
 
@@ -117,8 +151,9 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
 
 def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
     refuse_other_kinds_of_file(path, table, encoding)
+    if not encoding.replace("_", "-").lower().startswith(("utf-16", "utf-32")):
+        check_utf8(path, table, utf8=encoding == "utf-8")
     if encoding == "utf-8":
-        check_utf8(path, table)
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
     with _open_text(path, encoding) as fh:
         start = fh.read(_TAIL_BYTES).lstrip()
