@@ -1089,6 +1089,36 @@ CORPUS = {
         1,
         ["subscriptions.subscription_id: duplicate key (1 rows)", "'copies': 2"],
     ),
+    "a NUL byte inside a field": (
+        "train",
+        _file_bytes("accounts", lambda data: data.replace(b"Alpha", b"Al\x00pha", 1)),
+        2,
+        [
+            "source error: table accounts, column name: file ",
+            "accounts.csv holds 1 NUL byte(s) (0x00), which are no text",
+            "e.g. line 2: 'acc_a,Al\\x00pha & Co,2024-01-01,",
+            "Export the file again, or remove them",
+        ],
+    ),
+    "NUL bytes in a Latin-1 file": (
+        "check-data",
+        _both(
+            _file_bytes("support_tickets", lambda data: data.replace(b"defect", b"\x00\x00")),
+            _source("support_tickets", encoding="latin-1"),
+        ),
+        2,
+        ["table support_tickets, column category: ", "holds 2 NUL byte(s) (0x00)", "line 2: "],
+    ),
+    "a single snapshot": (
+        "train",
+        lambda folder, frames, raw: raw.update(snapshots={"count": 1}),
+        2,
+        [
+            "snapshots.count: 1 snapshot(s) cannot train a model: training learns from labelled "
+            "snapshots and backtests on later ones, a churn horizon apart, so it needs at least two",
+            "set snapshots.count to 12 (the default, monthly) or more",
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

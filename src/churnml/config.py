@@ -452,8 +452,20 @@ class SnapshotConfig(StrictModel):
     """The grid of as-of dates at which features and labels are computed for training."""
 
     frequency: Literal["monthly", "weekly"] = "monthly"
-    count: int = Field(12, ge=2, le=240)
+    count: int = Field(12, le=240)
     end: date | None = Field(None, description="last snapshot; default: the latest data date")
+
+    @field_validator("count")
+    @classmethod
+    def _at_least_two(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(
+                f"{v} snapshot(s) cannot train a model: training learns from labelled snapshots "
+                "and backtests on later ones, a churn horizon apart, so it needs at least two "
+                "(and in practice a year of them); set snapshots.count to 12 (the default, "
+                "monthly) or more, or leave it out"
+            )
+        return v
 
 
 class FeatureConfig(StrictModel):
