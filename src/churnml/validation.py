@@ -692,8 +692,9 @@ def validate_sources(
         accounts = mapped["accounts"].table
         if subscriptions is None:
             problems += check_creation_dates(accounts)
+        unreadable = _unreadable_keys(problems)
         for name, m in mapped.items():
-            if name != "accounts":
+            if name != "accounts" and name not in unreadable:
                 problems += check_orphans(name, m.table, accounts)
         for name, m in mapped.items():
             if name in ACTIVITY_TIMES:
@@ -736,6 +737,9 @@ def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
     for p in problems:
         if (p.table, p.column) == ("accounts", "account_id") and p.check.startswith(KEY_NEVER_SET):
             return True
+        if (p.table, p.column) == ("accounts", "account_id") and p.check.startswith(WRONG_TYPE):
+            p.check += " (the other tables' account checks are skipped until it is fixed)"
+            return True
         if (p.table, p.column, p.check) == ("accounts", "*", EMPTY_TABLE):
             p.check = (
                 f"{EMPTY_TABLE}: no account to match the other tables' rows to (their account "
@@ -743,6 +747,15 @@ def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
             )
             return True
     return False
+
+
+WRONG_TYPE = "wrong type: "
+
+
+def _unreadable_keys(problems: list[DataProblem]) -> set[str]:
+    """Tables whose account_id has the wrong type (a record or a list): no key of theirs can
+    match, and saying that of every row would repeat the one real problem."""
+    return {p.table for p in problems if p.column == "account_id" and p.check.startswith(WRONG_TYPE)}
 
 
 def only_errors(problems: list[DataProblem]) -> list[DataProblem]:
