@@ -1540,3 +1540,33 @@ def test_demo_data_refuses_a_warehouse_another_process_holds(tmp_path, tiny_fram
     assert f"(PID {holder.pid})); nothing was written. Wait for that run to finish" in line
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT kept FROM scored_accounts_history").fetchall() == [(1,)]
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_evaluate_reads_the_sources_once_before_the_flow(tmp_path, tiny_frames, monkeypatch):
+    """The maturity check and the data checks share one read of the sources."""
+    import duckdb
+
+    import churnml.io.sources
+
+    reads = []
+    load_sources = churnml.io.sources.load_sources
+
+    def counted(con, cfg):
+        reads.append(cfg)
+        return load_sources(con, cfg)
+
+    monkeypatch.setattr(churnml.io.sources, "load_sources", counted)
+    config = write_csv_config(tmp_path, tiny_frames)
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT DATE '2024-10-01' AS as_of")
+    result = CliRunner().invoke(app, ["evaluate", "-c", config])
+    assert "a flow started" in str(result.exception), result.output
+    assert len(reads) == 1
+    # a data problem is still said, after the same one read
+    reads.clear()
+    tiny_frames["subscriptions"].loc[0, "mrr"] = -5.0
+    config = write_csv_config(tmp_path, tiny_frames)
+    result = CliRunner().invoke(app, ["evaluate", "-c", config])
+    assert result.exit_code == 1 and len(reads) == 1, result.output
+    assert result.stderr.startswith("data problem: subscriptions.mrr: negative MRR"), result.stderr

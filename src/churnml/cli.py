@@ -420,8 +420,11 @@ def evaluate(
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports", "prefect"))
-    _require_a_scoring_run(cfg, chosen)
-    _refuse_bad_data(cfg)
+    from churnml.io.preflight import sources_read_once
+
+    with sources_read_once(cfg):  # both checks read the sources: once
+        _require_a_scoring_run(cfg, chosen)
+        _refuse_bad_data(cfg)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow

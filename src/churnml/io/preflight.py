@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+from contextlib import contextmanager
 from pathlib import Path
 
 from churnml.config import (
@@ -393,6 +394,11 @@ def preflight_warehouse(cfg: ChurnmlConfig) -> None:
     check_creatable(path, "warehouse.path", "point it into a folder you can write to")
 
 
+def is_lock_error(exc: Exception) -> bool:
+    """Whether DuckDB refused to open a file because another process holds its lock."""
+    return "lock" in str(exc).lower()
+
+
 def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
     """Raise OutputError when another process holds the warehouse: replacing the file under a
     running score or training would lose what that run writes."""
@@ -404,7 +410,7 @@ def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
+        if not is_lock_error(exc):
             raise
         holder = str(exc).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0]
         raise OutputError(
@@ -855,24 +861,95 @@ def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
         con.disconnect()
 
 
+class _SourcesRead:
+    """The local sources mapped once for the checks a command runs before its flow starts: the
+    connection and the mapped tables (or the error either gave), for each check to share."""
+
+    def __init__(self, cfg: ChurnmlConfig) -> None:
+        self.cfg = cfg
+        self._con = None
+        self._mapped: dict | None = None
+        self._error: Exception | None = None
+        self._con_error: Exception | None = None
+
+    def connection(self):
+        """The checks' connection (connect_for_checks); its error is raised to every caller."""
+        from churnml.io.sources import connect_for_checks
+
+        if self._con_error is not None:
+            raise self._con_error
+        if self._con is None:
+            try:
+                self._con = connect_for_checks(self.cfg)
+            except Exception as exc:
+                self._con_error = exc
+                raise
+        return self._con
+
+    def mapped(self) -> dict:
+        """load_sources on the connection, once; its error is raised again to each caller."""
+        from churnml.io.sources import load_sources
+
+        if self._error is not None:
+            raise self._error
+        if self._mapped is None:
+            try:
+                self._mapped = load_sources(self.connection(), self.cfg)
+            except Exception as exc:
+                self._error = exc
+                raise
+        return self._mapped
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.disconnect()
+            self._con = None
+
+
+_SHARED: _SourcesRead | None = None
+
+
+@contextmanager
+def sources_read_once(cfg: ChurnmlConfig):
+    """Within it, the checks below (refuse_an_immature_evaluation, refuse_bad_data) share one
+    read of the sources instead of each reading them again."""
+    global _SHARED
+    _SHARED = _SourcesRead(cfg)
+    try:
+        yield
+    finally:
+        _SHARED.close()
+        _SHARED = None
+
+
+@contextmanager
+def _sources(cfg: ChurnmlConfig):
+    """The shared read of `sources_read_once` for this config, else a read of its own."""
+    if _SHARED is not None and _SHARED.cfg is cfg:
+        yield _SHARED
+        return
+    own = _SourcesRead(cfg)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def refuse_an_immature_evaluation(cfg: ChurnmlConfig, scored: list, requested, where: str) -> None:
     """Raise TrackRecordError when no scored as-of (or not the requested one) has its outcomes
     in the data yet, from a cheap read of the latest date, as the evaluation flow would after
     its start-up (track_record.choose_as_of). Sources on a database are left to the flow."""
-    from churnml.io.sources import connect_for_checks, load_sources
     from churnml.matrix import observed_until
     from churnml.track_record import choose_as_of
 
     if not _all_local(cfg):
         return
-    con = connect_for_checks(cfg)
-    try:
-        mapped = load_sources(con, cfg)
-        end = observed_until({name: m.table for name, m in mapped.items()})
-    except Exception:  # noqa: BLE001 (the flow reads the sources again and says what is wrong)
-        return
-    finally:
-        con.disconnect()
+    with _sources(cfg) as read:
+        try:
+            mapped = read.mapped()
+            end = observed_until({name: m.table for name, m in mapped.items()})
+        except Exception:  # noqa: BLE001 (the data checks read them and say what is wrong)
+            return
     choose_as_of(scored, cfg.labels, end, requested, where=where)
 
 
@@ -883,25 +960,25 @@ def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
     train (refuse_untrainable_data). Sources on a database (SQL) are left to the flow: it
     reads them with retries, and reading them twice costs more than its start-up. The flow
     runs every check again."""
-    from churnml.io.sources import connect_for_checks, load_sources
     from churnml.trainable import TrainingError
     from churnml.validation import DataValidationError, raise_for_problems, validate_sources
 
     if not _all_local(cfg):
         return
-    con = connect_for_checks(cfg)
-    try:
-        mapped = load_sources(con, cfg)
-        raise_for_problems(validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order))
-        frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
-    except SourceReadError:
-        return  # an outage: the flow retries it
-    except (SourceError, DataValidationError, TrainingError):
-        raise
-    except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
-        return
-    finally:
-        con.disconnect()
+    with _sources(cfg) as read:
+        read.connection()  # a warehouse another run holds is said, not skipped
+        try:
+            mapped = read.mapped()
+            raise_for_problems(
+                validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order)
+            )
+            frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
+        except SourceReadError:
+            return  # an outage: the flow retries it
+        except (SourceError, DataValidationError, TrainingError):
+            raise
+        except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
+            return
     if frame is not None:
         refuse_untrainable_data(cfg, frame)
 

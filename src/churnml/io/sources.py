@@ -49,7 +49,13 @@ from churnml.contract import (
     cast_to_contract,
     days_as_period,
 )
-from churnml.io.preflight import SourceError, SourceReadError, WarehouseBusyError, check_csv_file
+from churnml.io.preflight import (
+    SourceError,
+    SourceReadError,
+    WarehouseBusyError,
+    check_csv_file,
+    is_lock_error,
+)
 from churnml.trials import paid_periods, paying_rows
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
@@ -110,7 +116,7 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
             con = ibis.duckdb.connect(str(path), read_only=read_only, **kwargs)
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+            if not is_lock_error(exc):
                 raise
             if delay == 0.1:  # the first refusal: say why nothing seems to happen
                 logging.getLogger(__name__).warning(
