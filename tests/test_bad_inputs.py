@@ -50,6 +50,20 @@ def test_a_required_table_with_a_header_only_is_refused_before_anything(
     assert "unknown accounts (" not in line
 
 
+def test_the_profile_names_optional_columns_the_source_lacks_instead_of_100_percent_null(
+    tmp_path, tiny_frames
+):
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "accounts: 3 rows, created_at 2024-01-01 00:00:00 .. 2024-09-01 00:00:00",
+        "  null rates: csm_owner 33%",
+        "  not in the source (optional, left empty): status, churned_at, mrr",
+    ]
+    assert "  not in the source (optional, left empty): trial_end_at" in lines
+    assert "100%" not in result.stdout
+
+
 def test_an_empty_optional_table_is_fine(tmp_path, tiny_frames):
     tiny_frames["support_tickets"] = tiny_frames["support_tickets"].iloc[:0]
     result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])

@@ -75,6 +75,8 @@ class MappedTable:
     derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
     derived_checks: list[DerivedCheck] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
+    # optional contract columns the source does not have (left empty, or at their default)
+    absent: list[str] = field(default_factory=list)
     # subscriptions as exported, before rows that are no customer time were left out, and
     # which rules left them out (labels.trials, labels.zero_mrr)
     exported: ibis.Table | None = None
@@ -592,7 +594,8 @@ def map_table(
         raw = _join_account_key(name, raw, mapping.account_key, con, cfg, mapped)
     raw, derived_checks = _derive(name, mapping, raw, con, cfg)
     used: set[str] = {s for d in mapping.derive.values() for s in d.source_columns()}
-    selections, fallbacks = _contract_selections(name, mapping, raw, source_columns, used)
+    selections, absent = _contract_selections(name, mapping, raw, source_columns, used)
+    fallbacks = [c for c in absent if c in FALLBACKS.get(name, {})]
     for attr, value in _attribute_selections(name, mapping, cfg, raw, source_columns, used):
         selections.setdefault(attr, value)
     raw_selected = raw.select(**selections)
@@ -622,6 +625,7 @@ def map_table(
         derived={c: d.describe() for c, d in mapping.derive.items()},
         derived_checks=derived_checks,
         fallbacks=fallbacks,
+        absent=absent,
         exported=exported if cut_trials or cut_free else None,
         left_out=["trials"] * cut_trials + ["zero_mrr"] * cut_free,
     )
@@ -656,12 +660,13 @@ def _contract_selections(
     source_columns: list[str],
     used: set[str],
 ) -> tuple[dict[str, ibis.Value], list[str]]:
-    """Each contract column from its derivation, its source column or its default (a fallback).
+    """Each contract column from its derivation, its source column or its default, and the
+    optional columns the source does not have (filled with their default or a fallback).
 
     Adds the source columns it reads to ``used``.
     """
     selections: dict[str, ibis.Value] = {}
-    fallbacks: list[str] = []
+    absent: list[str] = []
     for col in TABLES[name].columns:
         src = mapping.columns.get(col.name, col.name)
         if col.name == "account_id" and mapping.account_key is not None:
@@ -678,8 +683,8 @@ def _contract_selections(
             )
         else:
             selections[col.name] = ibis.literal(col.default, type=col.dtype)
-            fallbacks += [col.name] if col.name in FALLBACKS.get(name, {}) else []
-    return selections, fallbacks
+            absent.append(col.name)
+    return selections, absent
 
 
 def _attribute_selections(
