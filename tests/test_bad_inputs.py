@@ -1584,3 +1584,32 @@ def test_evaluate_reads_the_sources_once_before_the_flow(tmp_path, tiny_frames, 
     result = CliRunner().invoke(app, ["evaluate", "-c", config])
     assert result.exit_code == 1 and len(reads) == 1, result.output
     assert result.stderr.startswith("data problem: subscriptions.mrr: negative MRR"), result.stderr
+
+
+def test_demo_data_replaces_a_demo_warehouse_but_not_another_one_without_force(
+    tmp_path, tiny_frames
+):
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT 1 AS kept")
+    before = {p.name for p in tmp_path.rglob("*")}
+    demo = ["demo-data", "--accounts", "5", "--months", "2", "-c", config]
+    line = assert_one_line_refusal(CliRunner().invoke(app, demo), tmp_path, before)
+    assert line == (
+        f"output error: warehouse.path: {warehouse} is not a demo warehouse (it holds "
+        "scored_accounts_history); `churnml demo-data` would replace the whole file. Point "
+        "warehouse.path at another file, or pass --force to replace it; nothing was written"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT kept FROM scored_accounts_history").fetchall() == [(1,)]
+    result = CliRunner().invoke(app, [*demo, "--force"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"replaced {warehouse}, with its tables scored_accounts_history (--force)"
+    )
+    result = CliRunner().invoke(app, demo)  # a demo warehouse is replaced as `make demo` does
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 1

@@ -147,6 +147,10 @@ def demo_data(
         float,
         typer.Option(help="usage intensity; 0.12 gives ~50M events at 100k accounts x 13 months"),
     ] = 0.12,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace a warehouse that is not a demo warehouse"),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
@@ -158,11 +162,16 @@ def demo_data(
         if value < least:
             raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
     cfg = _config(config, writes=("warehouse",))
-    from churnml.io.preflight import OutputError, refuse_a_warehouse_in_use
+    from churnml.io.preflight import (
+        OutputError,
+        refuse_a_warehouse_in_use,
+        refuse_replacing_a_warehouse,
+    )
     from churnml.io.warehouse_writer import write_demo_warehouse
 
     try:
         refuse_a_warehouse_in_use(cfg)
+        dropped = refuse_replacing_a_warehouse(cfg, force)
     except OutputError as exc:
         raise _fail(f"output error: {exc}") from None
 
@@ -171,6 +180,8 @@ def demo_data(
         path, accounts, months, seed, events_per_user_day=events_per_user_day
     )
     typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    if dropped:
+        typer.echo(dropped)
 
 
 @app.command("check-data")

@@ -419,6 +419,48 @@ def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
         ) from None
 
 
+def refuse_replacing_a_warehouse(cfg: ChurnmlConfig, force: bool = False) -> str | None:
+    """Before `churnml demo-data` replaces the warehouse file: raise OutputError when it holds
+    tables and is no demo warehouse (no `demo_latent_truth`: the user's own tables, scored
+    history, track record), unless `force`. Returns what the replacement drops (a note for the
+    user), or None when there is nothing to drop."""
+    import duckdb
+
+    from churnml.io.warehouse_writer import LATENT_TABLE, PLAY_TRUTH_TABLE, SMALL_TABLES
+
+    path = cfg.resolve(cfg.warehouse.path)
+    if not path.is_file():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+                ).fetchall()
+            ]
+    except duckdb.Error:
+        return None  # the writer says what is wrong with the file
+    demo = {*SMALL_TABLES, "usage_events", LATENT_TABLE, PLAY_TRUTH_TABLE}
+    if LATENT_TABLE in tables:  # a demo warehouse: replacing it is what demo-data is for
+        extra = [t for t in tables if t not in demo]
+        return f"replaced the demo warehouse there, with its {_names(extra)}" if extra else None
+    if not tables:
+        return None
+    if force:
+        return f"replaced {path}, with its tables {_names(tables)} (--force)"
+    raise OutputError(
+        f"warehouse.path: {path} is not a demo warehouse (it holds {_names(tables)}); "
+        "`churnml demo-data` would replace the whole file. Point warehouse.path at another file, "
+        "or pass --force to replace it; nothing was written"
+    )
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more} more" if more > 0 else "")
+
+
 def check_creatable(path: Path, where: str, fix: str) -> None:
     """A file that does not exist yet can be created: its nearest existing folder is a folder
     and writable (else the flow would fail after its start-up, with a traceback per retry)."""
