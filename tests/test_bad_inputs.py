@@ -644,8 +644,10 @@ def test_the_quick_store_check_never_shows_a_password(tmp_path, monkeypatch, for
     monkeypatch.setenv("MLFLOW_TRACKING_URI", FORMS[form][0])
     cfg = default_config(tmp_path)
     why = store_uri_mistake(cfg) if form == "not a port" else unreachable_store(cfg)
-    expected = "no number from 1 to 65535 ('notaport')" if form == "not a port" else (
-        "127.0.0.1:1: connection refused"
+    expected = (
+        "no number from 1 to 65535 ('notaport')"
+        if form == "not a port"
+        else ("127.0.0.1:1: connection refused")
     )
     assert expected in why and "fix MLFLOW_TRACKING_URI" in why
     assert not leaked(why), why
@@ -1147,6 +1149,28 @@ CORPUS = {
         [
             "data problem: accounts.account_id: wrong type: struct<id: string, crm: string> values",
             "(the other tables' account checks are skipped until it is fixed)",
+        ],
+    ),
+    "two exports joined with their headers": (
+        "score",
+        _file_bytes(
+            "usage_events", lambda data: data + data.replace(b"\n", b"\r\n").replace(b"acc_", b"x")
+        ),
+        2,
+        [
+            "source error: table usage_events: file ",
+            "usage_events.csv repeats its header line at line 10: exports joined with their "
+            "headers?",
+            "(sources.usage_events.source.path: e.g. usage_events-*.csv)",
+        ],
+    ),
+    "Unix time in milliseconds": (
+        "train",
+        _text("usage_events", "occurred_at", slice(None), "1734685200000"),
+        1,
+        [
+            "usage_events.occurred_at: unparseable date (Unix time? derive it: occurred_at: {from: "
+            "<your column>, unit: epoch_milliseconds})"
         ],
     ),
     "explain with a date written another way": (

@@ -201,8 +201,9 @@ def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Chec
         reasons.append((r.contains(","), _NUMBER_HINT))
     if col.dtype == "timestamp":
         reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
-        epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}})"
-        reasons.append((r.re_search(r"^\s*\d{9,13}(\.\d*)?\s*$"), epoch))
+        for digits, unit in (("12,13", "epoch_milliseconds"), ("9,11", "epoch_seconds")):
+            epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: {unit}}})"
+            reasons.append((r.re_search(rf"^\s*\d{{{digits}}}(\.\d*)?\s*$"), epoch))
     if col.dtype == "timestamp":
         reasons.append((r.re_search(r"^\s*\d{5}(\.\d+)?\s*$"), _SERIAL_DATE_HINT))
     checks = []
@@ -755,7 +756,9 @@ WRONG_TYPE = "wrong type: "
 def _unreadable_keys(problems: list[DataProblem]) -> set[str]:
     """Tables whose account_id has the wrong type (a record or a list): no key of theirs can
     match, and saying that of every row would repeat the one real problem."""
-    return {p.table for p in problems if p.column == "account_id" and p.check.startswith(WRONG_TYPE)}
+    return {
+        p.table for p in problems if p.column == "account_id" and p.check.startswith(WRONG_TYPE)
+    }
 
 
 def only_errors(problems: list[DataProblem]) -> list[DataProblem]:

@@ -55,8 +55,10 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20, utf8: bool = T
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, nul_count, nuls = 0, 0, []
+    repeated = _RepeatedHeader(path)
     with _open_bytes(path) as fh:
         while chunk := fh.read(chunk_size):
+            repeated.feed(chunk)
             if utf8:
                 try:
                     decoder.decode(chunk)
@@ -75,6 +77,35 @@ def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20, utf8: bool = T
             _raise_not_utf8(path, table, offset - 1)
     if nuls:
         _raise_nul_bytes(path, table, nuls, nul_count)
+    if repeated.offsets:
+        _raise_repeated_header(path, table, repeated.offsets[0], len(repeated.offsets))
+
+
+class _RepeatedHeader:
+    """The offsets of lines that repeat the header line, found while a file streams past in
+    chunks (a match may straddle two chunks)."""
+
+    def __init__(self, path: Path) -> None:
+        with _open_bytes(path) as fh:
+            first = fh.readline().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+        self.pattern = b"\n" + first if first.strip() else b""
+        self.carry = b""
+        self.start = 0  # file offset of carry's first byte
+        self.offsets: list[int] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.pattern:
+            return
+        buffer, size = self.carry + chunk, len(self.pattern)
+        at = buffer.find(self.pattern)
+        while at >= 0:
+            end = at + size
+            if end + 1 > len(self.carry) and end < len(buffer) and buffer[end] in b"\r\n":
+                self.offsets.append(self.start + at + 1)
+            at = buffer.find(self.pattern, at + 1)
+        keep = min(len(buffer), size + 1)
+        self.start += len(buffer) - keep
+        self.carry = buffer[len(buffer) - keep :]
 
 
 def _place(path: Path, bad: int) -> tuple[int, bytes, str]:
@@ -104,6 +135,17 @@ def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
         f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{byte:02x} "
         f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
         "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
+    )
+
+
+def _raise_repeated_header(path: Path, table: str, offset: int, count: int) -> None:
+    line_no = _place(path, offset)[0]
+    more = f" (and {count - 1} more time(s))" if count > 1 else ""
+    raise SourceError(
+        f"table {table}: file {path} repeats its header line at line {line_no}{more}: exports "
+        "joined with their headers? Every repeated header would be read as a row of bad "
+        "values; delete the repeated header lines, or keep the exports as separate files and "
+        f"read them all with a glob (sources.{table}.source.path: e.g. {path.name.split('.')[0]}-*.csv)"
     )
 
 

@@ -22,7 +22,9 @@ def profile_sources(mapped: dict) -> str:
             time_column = None  # not in the source: its own line says what stands in
         lines.append(f"{name}: {rows:,} rows" + _time_range(m, time_column, rows))
         nulls = [
-            f"{c} {int(r['null__' + c]) / rows:.0%}" for c in present if rows and int(r["null__" + c])
+            f"{c} {int(r['null__' + c]) / rows:.0%}"
+            for c in present
+            if rows and int(r["null__" + c])
         ]
         lines.append("  null rates: " + (", ".join(nulls) if nulls else "none"))
         unmapped = [c for c in absent if c not in getattr(m, "fallbacks", [])]
