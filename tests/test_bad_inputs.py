@@ -1173,6 +1173,16 @@ CORPUS = {
             "<your column>, unit: epoch_milliseconds})"
         ],
     ),
+    "one file given for two tables": (
+        "train",
+        _source("subscriptions", path="accounts.csv"),
+        2,
+        [
+            "table subscriptions, column subscription_id: required column not found",
+            "; note: accounts.csv is also the file of sources.accounts: is "
+            "sources.subscriptions.source.path a copy of that line?",
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],
@@ -1637,3 +1647,31 @@ def test_demo_data_replaces_a_demo_warehouse_but_not_another_one_without_force(
     result = CliRunner().invoke(app, demo)  # a demo warehouse is replaced as `make demo` does
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("url", "code", "expected"),
+    [
+        ("http://127.0.0.1:{port}/api", 1, "is unreachable (127.0.0.1:{port}: connection refused)"),
+        ("http://127.0.0.1:notaport/api", 2, "has a port that is no number from 1 to 65535"),
+        ("127.0.0.1:4200", 2, "is no http://host:port/api address"),
+    ],
+)
+def test_serve_says_in_one_line_that_its_prefect_server_cannot_be_reached(
+    tmp_path, tiny_frames, monkeypatch, url, code, expected
+):
+    """Prefect answered with pages of traceback after its retries."""
+    port = _closed_port()
+    url, expected = url.format(port=port), expected.format(port=port)
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    config = write_csv_config(tmp_path, tiny_frames)
+    before = {p.name for p in tmp_path.rglob("*")}
+    result = CliRunner().invoke(app, ["serve", "-c", config])
+    assert result.exit_code == code, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"schedule error: Prefect server {url} {expected}"), line
+    assert line.endswith(
+        "fix PREFECT_API_URL (e.g. http://127.0.0.1:4200/api). Nothing was registered or run."
+    )
+    assert {p.name for p in tmp_path.rglob("*")} == before

@@ -455,6 +455,11 @@ def serve_command(config: ConfigOption = None) -> None:
     """Register the scoring and retraining schedules with a Prefect server and run them."""
     cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
     _refuse_an_unreachable_store(cfg)
+    from churnml.io.mlflow_store import prefect_server_problem
+
+    problem = prefect_server_problem()
+    if problem is not None:
+        raise _fail(f"schedule error: {problem[0]}", problem[1])
     _quiet_prefect()
     from flows.deployments import ScheduleError, serve_schedules
 

@@ -190,3 +190,47 @@ def _no_http_answer(scheme: str, host: str, port: int, path: str, timeout: float
         return f"accepts connections but does not answer HTTP ({(str(exc) or type(exc).__name__).lower()})"
     finally:
         connection.close()
+
+
+def prefect_server_problem(
+    timeout: float = 3.0, http_timeout: float = 5.0
+) -> tuple[str, int] | None:
+    """(one line, exit code) when PREFECT_API_URL, the server `churnml serve` registers its
+    schedules with, is wrong in itself (2) or does not answer (1), else None (also when it is
+    unset: serving says so). Prefect would answer with pages of traceback after its retries."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from churnml.urls import mask_url
+
+    url = os.environ.get("PREFECT_API_URL", "")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    fix = "fix PREFECT_API_URL (e.g. http://127.0.0.1:4200/api). Nothing was registered or run."
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return (
+            f"Prefect server {mask_url(url)} has a port that is no number from 1 to 65535; {fix}",
+            2,
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"Prefect server {mask_url(url)} is no http://host:port/api address; {fix}", 2
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        why = None
+    except OSError as exc:
+        why = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else (exc.strerror or str(exc)).lower()
+        )
+    why = why or _no_http_answer(parts.scheme, parts.hostname, port, parts.path, http_timeout)
+    if why is None:
+        return None
+    return (
+        f"Prefect server {mask_url(url)} is unreachable ({parts.hostname}:{port}: {why}); start "
+        f"it (prefect server start), or {fix}",
+        1,
+    )

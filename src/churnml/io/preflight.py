@@ -672,7 +672,10 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
             check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
-            _check_columns(name, mapping, cfg, columns)
+            try:
+                _check_columns(name, mapping, cfg, columns)
+            except SourceError as exc:
+                raise SourceError(f"{exc}{_read_by_another_table(cfg, name)}") from None
             _check_has_rows(name, mapping.source, cfg)
         key = mapping.account_key
         if key is not None and key.lookup is not None:
@@ -682,6 +685,23 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     raise SourceError(
                         f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
                     )
+
+
+def _read_by_another_table(cfg: ChurnmlConfig, name: str) -> str:
+    """'; ... is also the file of sources.X' when another table reads the same file: a
+    copy-paste slip in the config is likelier then than a column missing from the export."""
+    source = cfg.sources[name].source
+    if not isinstance(source, FileSource):
+        return ""
+    path = cfg.resolve(source.path)
+    for other, mapping in cfg.sources.items():
+        theirs = mapping.source
+        if other != name and isinstance(theirs, FileSource) and cfg.resolve(theirs.path) == path:
+            return (
+                f"; note: {source.path} is also the file of sources.{other}: is "
+                f"sources.{name}.source.path a copy of that line?"
+            )
+    return ""
 
 
 def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
