@@ -656,20 +656,7 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
     """Raise SourceError (one line: table, file, column, how to fix) on the first mistake."""
     preflight_warehouse(cfg)
     for name, mapping in cfg.sources.items():
-        source = mapping.source
-        if isinstance(source, SqlSource) and not source.url_secret:
-            why = _unset_url_env(source.url_env, f"sources.{name}.source")
-            if why:
-                raise SourceError(f"table {name}: {why}")
-        if isinstance(source, DuckDBTableSource) and source.database is not None:
-            path = cfg.resolve(source.database)
-            if not path.exists():
-                raise SourceError(
-                    f"table {name}: DuckDB database {path} does not exist; fix "
-                    f"sources.{name}.source.database (relative paths start at the config file's "
-                    "folder)"
-                )
-            check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
+        _check_database_source(cfg, name, mapping.source)
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
             try:
@@ -685,6 +672,23 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     raise SourceError(
                         f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
                     )
+
+
+def _check_database_source(cfg: ChurnmlConfig, name: str, source) -> None:
+    """A SQL source's URL is set; a DuckDB source's database file exists and is one."""
+    if isinstance(source, SqlSource) and not source.url_secret:
+        why = _unset_url_env(source.url_env, f"sources.{name}.source")
+        if why:
+            raise SourceError(f"table {name}: {why}")
+    if isinstance(source, DuckDBTableSource) and source.database is not None:
+        path = cfg.resolve(source.database)
+        if not path.exists():
+            raise SourceError(
+                f"table {name}: DuckDB database {path} does not exist; fix "
+                f"sources.{name}.source.database (relative paths start at the config file's "
+                "folder)"
+            )
+        check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
 
 
 def _read_by_another_table(cfg: ChurnmlConfig, name: str) -> str:
