@@ -1183,6 +1183,28 @@ CORPUS = {
             "sources.subscriptions.source.path a copy of that line?",
         ],
     ),
+    "a seat count with a fraction": (
+        "score",
+        _text("subscriptions", "seats", 0, "10.5"),
+        1,
+        [
+            "subscriptions.seats: not a whole number (it would be rounded): export whole numbers",
+            "'seats': '10.5'",
+        ],
+    ),
+    "an NPS score with a fraction in Parquet": (
+        "check-data",
+        _both(
+            lambda folder, frames, raw: (
+                frames["nps_responses"]
+                .assign(score=[8.0, 4.5, 9.0])
+                .to_parquet(folder / "nps.parquet", index=False)
+            ),
+            _source("nps_responses", path="nps.parquet"),
+        ),
+        1,
+        ["1 data problem: nps_responses.score: not a whole number (it would be rounded)"],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -123,12 +123,30 @@ _NO_ACCOUNT_HINT = (
 )
 
 
+def _fraction_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Check]:
+    """A count (seats) with a fraction, 10.5, would be rounded to a whole number without a word:
+    an average or a per-period share exported in place of the count."""
+    if r.type().is_string():
+        fraction = r.re_search(r"^\s*[-+]?\d*\.\d*[1-9]\d*\s*$")
+    elif r.type().is_floating():
+        fraction = r.notnull() & ~r.isnan() & (r != r.floor())
+    else:
+        return []
+    what = (
+        "not a whole number (it would be rounded): export whole numbers such as 12, or leave "
+        f"{col.name} unmapped if the column holds something else (an average?)"
+    )
+    return [_Check(col.name, what, v.notnull() & fraction)]
+
+
 def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list[_Check]:
     """What any contract column must satisfy: present if required, parseable, plausible."""
     checks = []
     r, v = t[col.name], t[f"__t_{col.name}"]
     if col.required and col.name != "account_id":
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
+    if col.dtype == "int64":
+        checks += _fraction_checks(r, v, col)
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
         checks += _unparsed_text_checks(r, v, col)
     elif col.dtype == "string" and r.type().is_nested():
