@@ -1205,6 +1205,12 @@ CORPUS = {
         1,
         ["1 data problem: nps_responses.score: not a whole number (it would be rounded)"],
     ),
+    "an as-of on a day the month lacks": (
+        "score",
+        lambda folder, frames, raw: ["score", "--as-of", "2025-02-30", "-c", "churnml.yaml"],
+        2,
+        ["--as-of must be a date YYYY-MM-DD, got '2025-02-30' (day is out of range for month)"],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],
@@ -1697,3 +1703,31 @@ def test_serve_says_in_one_line_that_its_prefect_server_cannot_be_reached(
         "fix PREFECT_API_URL (e.g. http://127.0.0.1:4200/api). Nothing was registered or run."
     )
     assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("not a url", "Could not parse SQLAlchemy URL from given URL string"),
+        ("postgresql://etl@127.0.0.1:notaport/db", "its port is no number"),
+    ],
+)
+def test_a_source_url_that_is_no_url_says_how_one_looks(
+    tmp_path, tiny_frames, monkeypatch, url, why
+):
+    monkeypatch.setenv("CHURNML_BAD_URL", url)
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"]["nps_responses"] = {
+        "source": {"kind": "sql", "query": "SELECT 1", "url_env": "CHURNML_BAD_URL"}
+    }
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["check-data", "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        "mapping error: table nps_responses: the database URL in $CHURNML_BAD_URL is not usable "
+        f"({why}); set it to a SQLAlchemy URL such as postgresql://user:password@host:5432/db"
+    )

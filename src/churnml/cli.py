@@ -85,10 +85,13 @@ def _config(
 def _as_of(value: str | None) -> date | None:
     if value is None:
         return None
+    import re
+
     try:
         return date.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
+    except ValueError as exc:
+        why = f" ({exc})" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else ""
+        raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}{why}") from None
 
 
 def _run_flow(run, what: str = "churnml"):

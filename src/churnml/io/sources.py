@@ -317,9 +317,12 @@ def read_sql_frame(
     try:
         engine = sa.create_engine(url)
     except Exception as exc:
+        why = redact(str(exc), url).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        if "int()" in why:
+            why = "its port is no number"
         raise SourceError(
-            f"table {table}: the database URL in {where} is not usable: "
-            f"{type(exc).__name__}: {redact(str(exc), url)}"
+            f"table {table}: the database URL in {where} is not usable ({why}); set it to a "
+            "SQLAlchemy URL such as postgresql://user:password@host:5432/db"
         ) from None
     try:
         with engine.connect() as conn:
