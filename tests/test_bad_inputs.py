@@ -1068,9 +1068,15 @@ CORPUS = {
         _source("accounts", path="$CHURNML_NO_SUCH_FOLDER/accounts.csv"),
         2,
         [
-            "$CHURNML_NO_SUCH_FOLDER/accounts.csv (environment variable CHURNML_NO_SUCH_FOLDER is "
-            "not set); fix sources.accounts.source.path"
+            "sources.accounts.source.path names environment variable CHURNML_NO_SUCH_FOLDER, "
+            "which is not set; set it (export CHURNML_NO_SUCH_FOLDER=...) or write the path out"
         ],
+    ),
+    "a warehouse path naming an unset environment variable": (
+        "train",
+        lambda folder, frames, raw: raw["warehouse"].update(path="${CHURNML_NO_WH}/wh.duckdb"),
+        2,
+        ["config file ", "churnml.yaml: warehouse.path names environment variable CHURNML_NO_WH"],
     ),
     "MRR with a currency sign": (
         "train",
