@@ -1217,6 +1217,12 @@ CORPUS = {
         2,
         ["--as-of must be a date YYYY-MM-DD, got '2025-02-30' (day is out of range for month)"],
     ),
+    "a section written as a value": (
+        "train",
+        lambda folder, frames, raw: raw.update(labels=90),
+        2,
+        ["labels: should be a section of `key: value` lines, not a list or a single value"],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -1194,6 +1194,8 @@ def render_errors(exc) -> str:
             message += (
                 f" (did you mean {meant[0]!r}?)" if meant else " (no key of that name: remove it)"
             )
+        if error["type"] in ("dict_type", "model_type") and error["loc"]:
+            message = "should be a section of `key: value` lines, not a list or a single value"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)  # one line, however many mistakes
 
