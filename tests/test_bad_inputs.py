@@ -1223,6 +1223,19 @@ CORPUS = {
         2,
         ["labels: should be a section of `key: value` lines, not a list or a single value"],
     ),
+    "month-first dates under a day-first date_format": (
+        "check-data",
+        _both(
+            _text("subscriptions", "start_at", 4, "02/20/2025"),
+            _source("subscriptions", date_format="%d/%m/%Y"),
+        ),
+        1,
+        [
+            "subscriptions.start_at: unparseable date in the declared sources.subscriptions."
+            "source.date_format '%d/%m/%Y' (day and month the other way round? then the dates "
+            "that fit both orders were read wrong too: declare date_format: '%m/%d/%Y'",
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -702,6 +702,7 @@ def validate_sources(
     for name, m in mapped.items():
         table_problems = check_table(name, m.raw, now, settings)
         name_derived_keys(table_problems, getattr(m, "derived", {}))
+        name_the_declared_date_format(table_problems, name, getattr(m, "date_format", None))
         problems += table_problems + check_derivations(name, m)
     subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
     if subscriptions is not None:
@@ -824,6 +825,26 @@ def name_derived_keys(problems: list[DataProblem], derived: dict[str, str]) -> N
             p.check = (
                 f"duplicate key, derived as {derived[p.column]}: the key is still not unique "
                 "(add source columns that tell the rows apart)"
+            )
+
+
+def name_the_declared_date_format(
+    problems: list[DataProblem], table: str, date_format: str | None
+) -> None:
+    """Dates that do not parse in the format the source declares: the file writes day and month
+    the other way round, and every date that fits both orders was read wrong without a word."""
+    if date_format is None:
+        return
+    other = {"%d/%m/%Y": "%m/%d/%Y", "%m/%d/%Y": "%d/%m/%Y", "%d.%m.%Y": "%m.%d.%Y"}
+    for p in problems:
+        if p.check.startswith("unparseable date (day-first or month-first"):
+            swap = other.get(date_format)
+            p.check = (
+                f"unparseable date in the declared sources.{table}.source.date_format "
+                f"{date_format!r} (day and month the other way round? then the dates that fit "
+                "both orders were read wrong too: "
+                + (f"declare date_format: {swap!r}" if swap else "fix date_format")
+                + ", or export dates as YYYY-MM-DD)"
             )
 
 

@@ -77,6 +77,7 @@ class MappedTable:
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
     # optional contract columns the source does not have (left empty, or at their default)
     absent: list[str] = field(default_factory=list)
+    date_format: str | None = None  # the file's declared date format (source.date_format)
     # subscriptions as exported, before rows that are no customer time were left out, and
     # which rules left them out (labels.trials, labels.zero_mrr)
     exported: ibis.Table | None = None
@@ -629,6 +630,7 @@ def map_table(
         derived_checks=derived_checks,
         fallbacks=fallbacks,
         absent=absent,
+        date_format=getattr(mapping.source, "date_format", None),
         exported=exported if cut_trials or cut_free else None,
         left_out=["trials"] * cut_trials + ["zero_mrr"] * cut_free,
     )
