@@ -229,3 +229,26 @@ def test_a_full_disk_is_one_line_and_keeps_the_earlier_runs(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no temp file left behind
     assert (sink.previous(pd.Timestamp("2025-02-01")).p_churn == 0.2).all()
     con.close()
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from churnml.io.sinks import write_report_file
+
+    target = tmp_path / "reports" / "churnml-report-2025-01-01.html"
+    write_report_file(target, "<p>earlier</p>")
+
+    def full(self, text, encoding=None):
+        Path.write_bytes(self, b"<p>ha")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(SinkError) as raised:
+        write_report_file(target, "<p>new</p>")
+    assert str(raised.value).startswith(
+        f"report {target} could not be written (No space left on device); the scores were "
+    )
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert target.read_bytes() == b"<p>earlier</p>"

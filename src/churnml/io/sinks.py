@@ -444,6 +444,24 @@ def _first_line(exc: Exception) -> str:
     return text.strip().splitlines()[0]
 
 
+def write_report_file(target: Path, html: str) -> str:
+    """An HTML page written to a temp name and renamed into place; a failed write (a full disk)
+    leaves no temp file and the earlier page intact, and says so in one line."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(
+            f"report {target} could not be written ({_first_line(exc)}); the scores were "
+            "written, an earlier report of that date is intact; free disk space or fix "
+            "output.report_dir"
+        ) from None
+    return str(target)
+
+
 def write_file(scored: pd.DataFrame, sink: SinkConfig, cfg: ChurnmlConfig) -> Path:
     """The run's CRM import file, written atomically."""
     return Path(open_sink(sink, cfg).write(scored, None))
