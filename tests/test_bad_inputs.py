@@ -465,6 +465,12 @@ def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
             "churnml demo-data: invalid value for '--accounts': ",
         ),
         (["trian"], "churnml: no such command 'trian' (did you mean 'train'?); see churnml --help"),
+        (
+            ["report"],
+            "churnml: no such command 'report' (`churnml score` writes the report, `churnml "
+            "evaluate` the track-record page); see churnml --help",
+        ),
+        (["predict"], "churnml: no such command 'predict' (did you mean 'score'?); see churnml"),
         (["explain"], "churnml explain: missing argument 'account'; see churnml explain --help"),
         (["score", "--as-of"], "churnml score: option '--as-of' requires an argument; see "),
         (["models", "extra"], "churnml models: got unexpected extra argument(s) (extra); see "),

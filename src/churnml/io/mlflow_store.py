@@ -1,5 +1,7 @@
 """Where the MLflow store is, without importing MLflow: a read-only command that finds no
-local store answers at once instead of creating an empty one."""
+local store answers at once instead of creating an empty one. Also whether the servers a
+command talks to (the MLflow tracking server, the Prefect server `churnml serve` registers
+with) answer at all, in seconds."""
 
 from __future__ import annotations
 
@@ -136,7 +138,6 @@ def unreachable_store(
     None. MLflow itself waits through its HTTP retries (minutes) before it gives up; a command
     checks this first, before anything slow starts. A URI that is wrong in itself is
     `store_uri_mistake`'s to say."""
-    import socket
     from urllib.parse import urlsplit
 
     from churnml.urls import mask_url
@@ -149,15 +150,7 @@ def unreachable_store(
     host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.split("+")[0])
     if not host or port is None:
         return None  # a local store, or a scheme only MLflow knows how to reach
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        why = None
-    except OSError as exc:
-        why = (
-            f"no answer within {timeout:g} s"
-            if isinstance(exc, TimeoutError)
-            else (exc.strerror or str(exc)).lower()
-        )
+    why = _no_connection(host, port, timeout)
     if why is None and parts.scheme in ("http", "https"):
         why = _no_http_answer(parts.scheme, host, port, parts.path, http_timeout)
     if why is None:
@@ -166,6 +159,19 @@ def unreachable_store(
         f"MLflow store {mask_url(uri)} is unreachable ({host}:{port}: {why}); start the "
         f"tracking server, or fix {key}. Nothing was run or written."
     )
+
+
+def _no_connection(host: str, port: int, timeout: float) -> str | None:
+    """Why no connection to host:port opens within `timeout` seconds, else None."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return None
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {timeout:g} s"
+        return (exc.strerror or str(exc)).lower()
 
 
 def _no_http_answer(scheme: str, host: str, port: int, path: str, timeout: float) -> str | None:
@@ -198,7 +204,6 @@ def prefect_server_problem(
     """(one line, exit code) when PREFECT_API_URL, the server `churnml serve` registers its
     schedules with, is wrong in itself (2) or does not answer (1), else None (also when it is
     unset: serving says so). Prefect would answer with pages of traceback after its retries."""
-    import socket
     from urllib.parse import urlsplit
 
     from churnml.urls import mask_url
@@ -217,16 +222,9 @@ def prefect_server_problem(
         )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"Prefect server {mask_url(url)} is no http://host:port/api address; {fix}", 2
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-        why = None
-    except OSError as exc:
-        why = (
-            f"no answer within {timeout:g} s"
-            if isinstance(exc, TimeoutError)
-            else (exc.strerror or str(exc)).lower()
-        )
-    why = why or _no_http_answer(parts.scheme, parts.hostname, port, parts.path, http_timeout)
+    why = _no_connection(parts.hostname, port, timeout) or _no_http_answer(
+        parts.scheme, parts.hostname, port, parts.path, http_timeout
+    )
     if why is None:
         return None
     return (
