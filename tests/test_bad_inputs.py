@@ -1242,6 +1242,15 @@ CORPUS = {
             "that fit both orders were read wrong too: declare date_format: '%m/%d/%Y'",
         ],
     ),
+    "MRR exported in cents": (
+        "train",
+        _text("subscriptions", "mrr", 1, "1250000000"),
+        1,
+        [
+            "subscriptions.mrr: absurd MRR (> 10,000,000; money in cents? derive it: mrr: {from: "
+            "<your column>, scale: 0.01}; truly this large? raise validation.absurd_mrr)",
+        ],
+    ),
     "explain with a date written another way": (
         "explain",
         lambda folder, frames, raw: ["explain", "acc_a", "--as-of", "03/01/2025"],

@@ -236,7 +236,12 @@ def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -
     absurd_mrr = settings.absurd_mrr
     return [
         _Check("mrr", "negative MRR", typed("mrr") < 0),
-        _Check("mrr", f"absurd MRR (> {money(absurd_mrr)})", typed("mrr") > absurd_mrr),
+        _Check(
+            "mrr",
+            f"absurd MRR (> {money(absurd_mrr)}; money in cents? derive it: mrr: {{from: <your "
+            "column>, scale: 0.01}; truly this large? raise validation.absurd_mrr)",
+            typed("mrr") > absurd_mrr,
+        ),
     ]
 
 
