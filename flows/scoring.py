@@ -244,10 +244,8 @@ def write_report(
     previous_drivers=None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     as_of = scored["as_of"].iloc[0] if len(scored) else datetime.now(UTC)
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
-    tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if missing:
         extra.append(missing_targets_section(missing, lang))
@@ -275,9 +273,7 @@ def write_report(
         drivers=drivers,
         previous_drivers=previous_drivers,
     )
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
-    return str(target)
+    return sinks.write_report_file(target, html)
 
 
 @flow(name="churnml-score", log_prints=True)

@@ -488,8 +488,20 @@ class SnapshotConfig(StrictModel):
     """The grid of as-of dates at which features and labels are computed for training."""
 
     frequency: Literal["monthly", "weekly"] = "monthly"
-    count: int = Field(12, ge=2, le=240)
+    count: int = Field(12, le=240)
     end: date | None = Field(None, description="last snapshot; default: the latest data date")
+
+    @field_validator("count")
+    @classmethod
+    def _at_least_two(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(
+                f"{v} snapshot(s) cannot train a model: training learns from labelled snapshots "
+                "and backtests on later ones, a churn horizon apart, so it needs at least two "
+                "(and in practice a year of them); set snapshots.count to 12 (the default, "
+                "monthly) or more, or leave it out"
+            )
+        return v
 
 
 class FeatureConfig(StrictModel):
@@ -1193,6 +1205,7 @@ def load_config(path: str | Path) -> ChurnmlConfig:
             "...); is it the config? see src/churnml/defaults/churnml.yaml"
         )
     refuse_secrets(raw, path)
+    refuse_unset_variables(raw, path)
     raw.setdefault("base_dir", str(path.resolve().parent))
     from pydantic import ValidationError
 
@@ -1217,6 +1230,8 @@ def render_errors(exc) -> str:
             message += (
                 f" (did you mean {meant[0]!r}?)" if meant else " (no key of that name: remove it)"
             )
+        if error["type"] in ("dict_type", "model_type") and error["loc"]:
+            message = "should be a section of `key: value` lines, not a list or a single value"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)  # one line, however many mistakes
 
@@ -1269,6 +1284,39 @@ def refuse_secrets(node, path: Path, where: str = "") -> None:
                 f"config file {path}: {here} holds a URL with a password; secrets never go in the "
                 f"file: put the URL in {_secret_home(here)}"
             )
+
+
+# The keys whose values are paths: `ChurnmlConfig.resolve` expands $VARIABLES in them.
+_PATH_KEYS = ("path", "database", "report_dir", "artifact_root", "tracking_uri")
+
+
+def refuse_unset_variables(node, path: Path, where: str = "") -> None:
+    """Refuse a path naming an environment variable that is not set: it would stay in the path
+    as written, and a folder literally named `${WAREHOUSE_DIR}` would be created."""
+    import re
+
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        here = f"{where}.{key}" if where else str(key)
+        if isinstance(value, (dict, list)):
+            refuse_unset_variables(value, path, here)
+        elif isinstance(value, str) and str(key) in _PATH_KEYS:
+            unset = [
+                name
+                for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", value)
+                if name not in os.environ
+            ]
+            if unset:
+                raise ConfigError(
+                    f"config file {path}: {here} names environment variable {unset[0]}, which "
+                    f"is not set; set it (export {unset[0]}=...) or write the path out"
+                )
 
 
 def default_config(base_dir: str | Path = ".", warehouse: str | None = None) -> ChurnmlConfig:
