@@ -270,6 +270,15 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def paired_gaps(draws) -> list[str]:
+    """Per dataset and target, churnml's ROC AUC minus the logistic baseline's on the same
+    draws: its mean and the standard error of that mean (a gap inside about two standard
+    errors of 0 is a tie the draws cannot settle)."""
+    gap = (draws["churnml"] - draws["logistic"]).groupby(level=["dataset", "target"], sort=False)
+    se = gap.std(ddof=1) / gap.size() ** 0.5
+    return [f"{d} {t} {m:+.3f} +/- {se.loc[(d, t)]:.3f}" for (d, t), m in gap.mean().items()]
+
+
 def verdict(rows: list[dict]) -> list[str]:
     """The issue's bar, on each dataset's mean ROC AUC over its draws: churnml at or above the
     logistic baseline on every dataset and target, and above the plain LightGBM on average.
@@ -296,6 +305,8 @@ def verdict(rows: list[dict]) -> list[str]:
             for (d, t), r in below.iterrows()
         ),
         f"single draws: churnml >= logistic on {won} of {len(draws)}",
+        "churnml - logistic per dataset-target, mean +/- standard error of the paired draws: "
+        + ", ".join(paired_gaps(draws)),
     ]
     lines += [
         f"{d} {t}: no signal by construction, not compared; chance level expected (0.5): "

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from churnml.config import ChurnmlConfig
 from churnml.forecast import forecast_vs_actual
-from churnml.io import kpi_store, score_history, tracking
+from churnml.io import kpi_store, score_history, sinks, tracking
 from churnml.labels import outcome_tables
 from churnml.plays import evaluated_plays, play_effects
 from churnml.report import headline, plays_section, track_record_page
@@ -118,18 +118,14 @@ def write_page(
     plays: pd.DataFrame | None = None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"churnml-track-record-{pd.Timestamp(record.summary['as_of']):%Y-%m-%d}.html"
-    tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if comparison is not None:
         extra.append(forecast_vs_actual_section(comparison, lang))
     if plays is not None:
         activity = cfg.activity
         extra.append(plays_section(plays, activity.min_accounts, activity.confidence, lang))
-    tmp.write_text(track_record_page(record, lang, extra), encoding="utf-8")
-    tmp.replace(target)
-    return str(target)
+    return sinks.write_report_file(target, track_record_page(record, lang, extra))
 
 
 @task(cache_policy=NO_CACHE)

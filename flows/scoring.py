@@ -139,9 +139,10 @@ def score(
     lang: str,
     previous=None,
     previous_drivers=None,
+    expansion_share: float | None = None,
 ):
     """The scored_accounts table as written (drivers as JSON, checked) and the drivers' long
-    frame, which the report reads."""
+    frame, which the report reads; ``expansion_share`` sizes the expected expansion ARR."""
     accounts = tables["accounts"].to_pandas()
     bundles = {target: bundle for target, (bundle, _) in champions.items()}
     scored = score_accounts(
@@ -156,6 +157,7 @@ def score(
         previous,
         previous_drivers,
         threads=cfg.training.num_threads,
+        expansion_share=expansion_share,
     )
     return validate_scored(scored.written()), scored.drivers
 
@@ -189,17 +191,25 @@ def measure_drift(features, scored, champions: dict, cfg: ChurnmlConfig, as_of=N
 
 
 @task(cache_policy=NO_CACHE)
-def kpis_and_forecast(tables: dict, scored, cfg: ChurnmlConfig, as_of: date, record=None) -> dict:
-    """The KPI board up to the as-of and next quarter's forecast from the scores, its interval
-    at least as wide as the errors of the past forecasts in the track record (docs/kpis.md)."""
+def kpi_board(tables: dict, cfg: ChurnmlConfig, as_of: date) -> dict:
+    """The KPI board up to the as-of and the ARR growth of an expansion measured on it, which
+    sizes both the accounts' expected expansion ARR and the forecast."""
     board, moves = board_and_months(tables, cfg, as_of)
-    share = expansion_share_from_history(moves, cfg)
+    return {"board": board, "expansion_share": expansion_share_from_history(moves, cfg)}
+
+
+@task(cache_policy=NO_CACHE)
+def kpis_and_forecast(
+    tables: dict, board: dict, scored, cfg: ChurnmlConfig, as_of: date, record=None
+) -> dict:
+    """Next quarter's forecast from the scores beside the board, its interval at least as wide
+    as the errors of the past forecasts in the track record (docs/kpis.md)."""
     backtest = backtest_rate_errors(record, as_of, outcome_horizon_days(cfg.labels))
-    forecast = forecast_quarter(scored, cfg, share, backtest)
+    forecast = forecast_quarter(scored, cfg, board["expansion_share"], backtest)
     unavailable = unavailable_kpis(tables, cfg)
     for reason in unavailable.values():
         get_run_logger().info("KPI board: %s", reason)
-    return {"board": board, "forecast": forecast, "unavailable": unavailable}
+    return {"board": board["board"], "forecast": forecast, "unavailable": unavailable}
 
 
 @task(cache_policy=NO_CACHE)
@@ -234,10 +244,8 @@ def write_report(
     previous_drivers=None,
 ) -> str:
     folder = cfg.resolve(cfg.output.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     as_of = scored["as_of"].iloc[0] if len(scored) else datetime.now(UTC)
     target = folder / f"churnml-report-{as_of:%Y-%m-%d}.html"
-    tmp = target.with_name(f".{target.name}.tmp")
     extra = []
     if missing:
         extra.append(missing_targets_section(missing, lang))
@@ -265,9 +273,7 @@ def write_report(
         drivers=drivers,
         previous_drivers=previous_drivers,
     )
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
-    return str(target)
+    return sinks.write_report_file(target, html)
 
 
 @flow(name="churnml-score", log_prints=True)
@@ -291,7 +297,17 @@ def scoring_flow(
         features, scored_as_missing = screen_categories(features, champions, cfg)
         previous = previous_run(con, cfg, as_of)
         previous_drivers = stored_drivers(previous)  # read once, for changes and the report
-        scored, drivers = score(features, tables, champions, cfg, lang, previous, previous_drivers)
+        board = kpi_board(tables, cfg, as_of)
+        scored, drivers = score(
+            features,
+            tables,
+            champions,
+            cfg,
+            lang,
+            previous,
+            previous_drivers,
+            board["expansion_share"],
+        )
         drift = measure_drift(features, scored, champions, cfg, as_of)
         drift_summary = summarize(drift) if drift is not None else None
         run_id = log_scoring_run(cfg, as_of, champions, drift)
@@ -301,7 +317,7 @@ def scoring_flow(
                 f"'fail'; nothing was written (MLflow run {run_id}): {drift_summary['headline']}"
             )
         record = track_record_history(con, cfg)
-        kpis = kpis_and_forecast(tables, scored, cfg, as_of, record)
+        kpis = kpis_and_forecast(tables, board, scored, cfg, as_of, record)
         written = write_back(con, scored, cfg)
         written += write_kpis(con, kpis, cfg, as_of)
         plays = latest_play_effects(con, cfg)

@@ -2090,3 +2090,555 @@ def write_tiny_same_day(folder: Path, seed: int = 113, horizon_days: int = 180) 
     config["labels"]["churn_horizon_days"] = horizon_days
     config["labels"]["upsell_horizon_days"] = horizon_days
     return config
+
+
+# --- (m) a multi-currency billing system with dunning ------------------------------------------
+FX_RATES = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}  # USD per unit, the config's fixed rates
+FX_PRICE = {  # list price per seat and month, by tier, in each currency (annual: 10 months)
+    "USD": np.array([18.0, 32.0, 55.0]),
+    "EUR": np.array([17.0, 29.0, 50.0]),
+    "GBP": np.array([14.0, 25.0, 43.0]),
+}
+FX_COUNTRY = {"US": "USD", "CA": "USD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP"}
+FX_PLANS = ("starter", "pro", "enterprise")
+FX_SEED = 127
+
+
+def fx_monthly_usd(life: Lifecycles, currency: np.ndarray) -> np.ndarray:
+    """[account, month] MRR in USD as the export prices it: seats x the currency's list price,
+    an annual plan at 10 months' price over 12, converted at FX_RATES; 0 when not active."""
+    price = np.stack([FX_PRICE[c] for c in currency])  # [account, tier]
+    per_seat = np.take_along_axis(price, life.tier, axis=1)
+    annual = (life.term == 12)[:, None]
+    monthly = np.where(annual, per_seat * 10 / 12, per_seat) * life.seats
+    rate = np.array([FX_RATES[c] for c in currency])[:, None]
+    return np.where(life.active, monthly * rate, 0.0)
+
+
+def _fx_rows(rng: np.random.Generator, life: Lifecycles, ids, currency, dunning) -> tuple:
+    """Subscription rows (a seat or plan change expires one and starts the next) and their
+    invoices, one per billing period. A churner either cancels (its last row expires at the
+    term end) or stops paying (``dunning``): its last invoice fails and the row stays open,
+    state ``unpaid``, with no expiry. Accounts in trouble pay late; one in trouble at the
+    export whose latest invoice is open is ``past_due``."""
+    starts = month_starts()
+    export = starts[-1] + pd.offsets.MonthEnd(0)  # the last day of the data
+    subs, invoices = [], []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        months = int(life.term[i])
+        for k, m in enumerate(cuts):
+            begin = life.term_start(i) if k == 0 else starts[m]
+            is_last = k + 1 == len(cuts)
+            ends = is_last and life.churned[i]
+            stop = starts[cuts[k + 1]] if not is_last else (starts[last + 1] if ends else pd.NaT)
+            uuid = "".join(rng.choice(list("0123456789abcdef"), 32))
+            tier, seats = life.tier[i, m], life.seats[i, m]
+            cents = int(round(FX_PRICE[currency[i]][tier] * (10 if months == 12 else 1) * 100))
+            bill = (uuid, ids[i], currency[i], cents * seats)
+            due, state = begin, "active"
+            while due < (stop if pd.notna(stop) else export):
+                month = min(max(0, int(np.searchsorted(starts, due, side="right")) - 1), MONTHS - 1)
+                lag = rng.integers(8, 45) if life.trouble[i, month] else rng.integers(0, 3)
+                paid = due + pd.Timedelta(days=int(lag), hours=int(rng.integers(8, 18)))
+                if paid > export:  # still open at the export
+                    invoices.append((*bill, due, pd.NaT, "past_due"))
+                    state = "past_due"
+                else:
+                    invoices.append((*bill, due, paid, "paid"))
+                due = due + pd.DateOffset(months=months)
+            if pd.notna(stop):
+                state = "expired"
+            if ends and dunning[i]:  # the renewal invoice fails; the row is left open
+                failed = stop + pd.Timedelta(days=21) <= export  # dunning gives up after 3 weeks
+                invoices.append((*bill, stop, pd.NaT, "failed" if failed else "past_due"))
+                state, stop = ("unpaid" if failed else "past_due"), pd.NaT
+            canceled = stop - pd.Timedelta(days=int(rng.integers(3, 25))) if ends else pd.NaT
+            subs.append(
+                (uuid, ids[i], FX_PLANS[tier], seats, cents, currency[i], months, state)
+                + (begin, canceled, stop)
+            )
+    return subs, invoices
+
+
+def _utc_text(stamps) -> pd.Series:
+    """ISO 8601 with a Z, empty where missing, as billing APIs write timestamps."""
+    s = pd.Series(pd.to_datetime(stamps))
+    return s.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
+
+
+def _weekly_usage(rng: np.random.Generator, life: Lifecycles, ids: np.ndarray) -> pd.DataFrame:
+    """One row per account and ISO week (Monday) from the product database: active users and
+    sessions; growers run more sessions per user."""
+    weeks = pd.date_range(START, month_starts()[-1] - pd.Timedelta(days=1), freq="W-MON")
+    month = np.searchsorted(month_starts(), weeks, side="right") - 1
+    acc, w = np.nonzero(life.users[:, month] > 0)
+    users = life.users[acc, month[w]]
+    active = np.maximum(1, rng.binomial(users, 0.85))
+    sessions = rng.poisson(active * np.where(life.grower[acc], 7.0, 4.0))
+    return pd.DataFrame(
+        {
+            "account_code": ids[acc],
+            "week": weeks[w].strftime("%Y-%m-%d"),
+            "active_users": active,
+            "sessions": sessions,
+        }
+    )
+
+
+@dataclass
+class FxDraws:
+    """What write_billing_fx draws before writing: the tests recompute its truths from it."""
+
+    life: Lifecycles
+    ids: np.ndarray
+    country: np.ndarray
+    currency: np.ndarray
+    dunning: np.ndarray  # bool: a churner that stops paying instead of cancelling
+
+    def __iter__(self):
+        return iter((self.life, self.ids, self.country, self.currency, self.dunning))
+
+
+def billing_fx_draws(rng: np.random.Generator, accounts: int) -> FxDraws:
+    life = simulate(rng, accounts, terms=(1, 1, 12))
+    ids = np.array(
+        [f"{rng.choice(['acme', 'nord', 'blue', 'kite'])}-{i:04d}" for i in range(accounts)]
+    )
+    country = rng.choice(list(FX_COUNTRY), accounts, p=[0.35, 0.05, 0.2, 0.1, 0.05, 0.25])
+    currency = np.array([FX_COUNTRY[c] for c in country])
+    return FxDraws(life, ids, country, currency, rng.random(accounts) < 0.35)
+
+
+def write_billing_fx(folder: Path, seed: int = FX_SEED, accounts: int = 160) -> dict:
+    """(m) A subscription-billing system selling in USD, EUR and GBP, plus a weekly usage
+    extract and NPS answers from half the accounts; no support tickets.
+
+    ``accounts.csv`` (``account_code``, ``company_name``, ``country``, ``created_at`` with a Z),
+    ``subscriptions.csv`` (``uuid``, ``plan_code``, ``quantity``, ``unit_amount_in_cents`` per
+    seat and billing period in the row's ``currency``, ``plan_interval_length`` in months, 1 or
+    12, ``state`` active / past_due / unpaid / expired, ``activated_at``, ``canceled_at``,
+    ``expires_at``), ``invoices.csv`` (one per billing period: ``due_on``, ``paid_at`` empty
+    when never paid, ``state`` paid / past_due / failed), ``weekly_usage.csv`` (``week``,
+    ``active_users``, ``sessions``) and ``nps.csv``. About a third of the churners stop paying
+    instead of cancelling: their last row stays ``unpaid`` with no expiry, and only its failed
+    invoice says when they stopped.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    life, ids, country, currency, dunning = billing_fx_draws(rng, accounts)
+    created = life.term_starts() - pd.to_timedelta(rng.integers(0, 30, accounts), unit="D")
+    pd.DataFrame(
+        {
+            "account_code": ids,
+            "company_name": [f"Company {i}" for i in range(accounts)],
+            "country": country,
+            "created_at": _utc_text(created),
+        }
+    ).to_csv(folder / "accounts.csv", index=False)
+    subs, invoices = _fx_rows(rng, life, ids, currency, dunning)
+    subs = pd.DataFrame(
+        subs,
+        columns=[
+            "uuid", "account_code", "plan_code", "quantity", "unit_amount_in_cents", "currency",
+            "plan_interval_length", "state", "activated_at", "canceled_at", "expires_at",
+        ],
+    )  # fmt: skip
+    for col in ("activated_at", "canceled_at", "expires_at"):
+        subs[col] = _utc_text(subs[col])
+    subs.to_csv(folder / "subscriptions.csv", index=False)
+    inv = pd.DataFrame(
+        invoices,
+        columns=["subscription_uuid", "account_code", "currency", "total_in_cents", "due_on"]
+        + ["paid_at", "state"],
+    )
+    inv.insert(0, "invoice_number", np.arange(len(inv)) + 1001)
+    inv["due_on"] = _day(inv.due_on)
+    inv["paid_at"] = _utc_text(inv.paid_at)
+    inv.to_csv(folder / "invoices.csv", index=False)
+    _weekly_usage(rng, life, ids).to_csv(folder / "weekly_usage.csv", index=False)
+    answering = rng.random(accounts) < 0.5
+    survey = _survey_rows(rng, life, ids)
+    survey = survey[np.isin(survey.client_code, ids[answering])]
+    survey.rename(columns={"client_code": "account_code", "answered_at": "submitted_at"}).assign(
+        submitted_at=lambda f: _utc_text(f.submitted_at)
+    ).to_csv(folder / "nps.csv", index=False)
+    _write_truth(folder, life, "billing_fx", True)
+    np.save(folder / "truth_dunning.npy", dunning)
+    return billing_fx_config()
+
+
+# An unpaid row's end is the due date of its first failed invoice: the billing system left it
+# open, the customer stopped paying then. The due date is a day; written as midnight UTC like
+# the other ends (a bare date beside values with an offset reads as mixed time zones).
+FX_SUBSCRIPTIONS_VIEW = """\
+SELECT s.*, COALESCE(NULLIF(s.expires_at, ''),
+                     CASE WHEN s.state = 'unpaid' THEN f.first_failed || 'T00:00:00Z' END)
+              AS ended_at
+FROM read_csv('subscriptions.csv', all_varchar = true) s
+LEFT JOIN (SELECT subscription_uuid, min(due_on) AS first_failed
+           FROM read_csv('invoices.csv', all_varchar = true)
+           WHERE state = 'failed' GROUP BY subscription_uuid) f
+  ON f.subscription_uuid = s.uuid
+"""
+FX_USAGE_VIEW = """\
+SELECT account_code, week, 'active_users' AS metric, active_users AS value
+FROM read_csv('weekly_usage.csv', all_varchar = true)
+UNION ALL
+SELECT account_code, week, 'sessions' AS metric, sessions AS value
+FROM read_csv('weekly_usage.csv', all_varchar = true)
+"""
+
+
+def billing_fx_config() -> dict:
+    """The churnml config of the layout written by write_billing_fx."""
+    config = _common("layout-billing-fx")
+    config["sources"] = {
+        "accounts": {
+            "source": {"kind": "file", "path": "accounts.csv"},
+            "columns": {
+                "account_id": "account_code",
+                "name": "company_name",
+                "created_at": "created_at",
+                "region": "country",
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "view", "query": FX_SUBSCRIPTIONS_VIEW},
+            "columns": {
+                "subscription_id": "uuid",
+                "account_id": "account_code",
+                "start_at": "activated_at",
+                "end_at": "ended_at",
+                "plan": "plan_code",
+                "seats": "quantity",
+                "billing_period": "plan_interval_length",
+            },
+            "derive": {
+                "mrr": {
+                    "from": "unit_amount_in_cents",
+                    "scale": 0.01,
+                    "times": "quantity",
+                    "per": "plan_interval_length",
+                    "currency": "currency",
+                    "rates": dict(FX_RATES),
+                }
+            },
+        },
+        "usage_events": {
+            "source": {"kind": "view", "query": FX_USAGE_VIEW},
+            "columns": {
+                "account_id": "account_code",
+                "occurred_at": "week",
+                "event_type": "metric",
+                "quantity": "value",
+            },
+        },
+        "nps_responses": {
+            "source": {"kind": "file", "path": "nps.csv"},
+            "columns": {
+                "account_id": "account_code",
+                "responded_at": "submitted_at",
+                "score": "rating",
+            },
+        },
+    }
+    config["labels"]["plan_order"] = list(FX_PLANS)
+    return config
+
+
+EXPORT_LAYOUTS["billing_fx"] = write_billing_fx
+
+
+# --- (n) a CRM with account hierarchies and merged duplicates -----------------------------------
+HIERARCHY_SEED = 131
+HIERARCHY_PRODUCTS = ("Essentials", "Professional", "Enterprise")
+
+
+@dataclass
+class HierarchyDraws:
+    """What write_crm_hierarchy draws: the customers' lifecycles (index i is the contracting
+    top-level account ``ids[i]``), every CRM record's customer, and the merged duplicates."""
+
+    life: Lifecycles
+    ids: np.ndarray  # the contracting (top-level, surviving) account of each customer
+    records: pd.DataFrame  # AccountNumber, ParentAccountNumber, customer index, domain
+    merged: pd.DataFrame  # customer index, duplicate AccountNumber, merge month, its seats
+
+
+def hierarchy_draws(rng: np.random.Generator, customers: int) -> HierarchyDraws:
+    life = simulate(rng, customers, terms=(12,))
+    ids = np.array([f"A-{100000 + 7 * i}" for i in range(customers)])
+    rows = []  # (number, parent, customer, domain)
+    serial = 500000
+    for i in range(customers):
+        rows.append((ids[i], "", i, f"customer{i}.example"))
+        for c in range(int(rng.choice([0, 0, 1, 2, 3]))):
+            serial += 1
+            child = f"A-{serial}"
+            rows.append((child, ids[i], i, f"sub{c}.customer{i}.example"))
+            if rng.random() < 0.3:
+                serial += 1
+                rows.append((f"A-{serial}", child, i, f"unit.sub{c}.customer{i}.example"))
+    records = pd.DataFrame(
+        rows, columns=["AccountNumber", "ParentAccountNumber", "customer", "domain"]
+    )
+    # a duplicate record held part of the seats of a customer that never expanded before the
+    # merge, until the merge month; then the survivor's contract holds them all
+    merged = []
+    for i in np.nonzero((life.start == 0) & (rng.random(customers) < 0.12))[0]:
+        month = int(rng.integers(3, 10))
+        if month > life.last[i] or life.expanded[i, 1 : month + 1].any():
+            continue
+        serial += 1
+        merged.append((i, f"A-{serial}", month, int(life.seats[i, 0] // 3)))
+    merged = pd.DataFrame(merged, columns=["customer", "duplicate", "month", "seats"])
+    return HierarchyDraws(life, ids, records, merged)
+
+
+def _hierarchy_contracts(draws: HierarchyDraws) -> pd.DataFrame:
+    """Annual contracts (ContractTerm 12, TotalContractValue for the term) on the top-level
+    account; an expansion or a merge ends one contract and starts the next. A merged duplicate
+    holds its share of the seats on a contract of its own until the merge."""
+    life, ids, starts = draws.life, draws.ids, month_starts()
+    merge = draws.merged.set_index("customer")
+    rows = []
+    for i in range(len(ids)):
+        first, last = life.start[i], life.last[i]
+        cuts = [first, *[m for m in range(first + 1, last + 1) if life.expanded[i, m]]]
+        if i in merge.index:
+            cuts = sorted({*cuts, int(merge.month[i])})
+        end = starts[last + 1] if life.churned[i] else pd.NaT
+        for k, m in enumerate(cuts):
+            begin = life.term_start(i) if k == 0 else starts[m]
+            stop = starts[cuts[k + 1]] if k + 1 < len(cuts) else end
+            seats = life.seats[i, m]
+            if i in merge.index and m < merge.month[i]:
+                dup = int(merge.seats[i])
+                rows.append(
+                    (merge.duplicate[i], begin, starts[merge.month[i]], life.tier[i, m], dup)
+                )
+                seats -= dup
+            rows.append((ids[i], begin, stop, life.tier[i, m], seats))
+    out = pd.DataFrame(rows, columns=["AccountId", "StartDate", "EndDate", "tier", "Seats"])
+    out.insert(0, "ContractNumber", [f"{i + 1:08d}" for i in range(len(out))])
+    tier = out.pop("tier").to_numpy()
+    out["Product"] = np.array(HIERARCHY_PRODUCTS)[tier]
+    out["ContractTerm"] = 12
+    out["TotalContractValue"] = (PRICE[tier] * out.Seats * 12).round(2)
+    return out
+
+
+def _family_events(rng, draws: HierarchyDraws, workspaces: pd.DataFrame) -> pd.DataFrame:
+    """Product events on the workspaces of each customer's family (the parent's, its
+    subsidiaries', a merged duplicate's until the merge), keyed by workspace only."""
+    events = usage_rows(rng, draws.life, per_user=6.0)
+    family = workspaces.groupby("customer").workspace_id.agg(list)
+    pick = rng.random(len(events))
+    ws = [family[c][int(p * len(family[c]))] for c, p in zip(events.acc, pick, strict=True)]
+    merged = draws.merged.set_index("customer")
+    dup_ws = workspaces.set_index("crm_account").workspace_id
+    for i, row in merged.iterrows():  # the duplicate's users before the merge, none after
+        before = (events.acc == i) & (events.month < row.month) & (pick < 0.33)
+        for k in np.nonzero(before.to_numpy())[0]:
+            ws[k] = dup_ws[row.duplicate]
+    return pd.DataFrame(
+        {
+            "workspace_id": ws,
+            "ts": _utc_text(events["at"]),
+            "action": np.array(EVENT_KINDS)[events.kind],
+            "user": [f"u{a}-{u}" for a, u in zip(events.acc, events.user, strict=True)],
+        }
+    )
+
+
+def write_crm_hierarchy(folder: Path, seed: int = HIERARCHY_SEED, accounts: int = 150) -> dict:
+    """(n) A CRM whose customers are account hierarchies: the annual contract sits on the
+    top-level account, subsidiaries (and their units) use the product in workspaces of their
+    own and raise tickets from their own e-mail domains; some customers were entered twice and
+    merged, the duplicate's contract ending at the merge while the survivor's takes its seats.
+
+    ``accounts.csv`` (``AccountNumber``, ``ParentAccountNumber``, ``Website``, ...), ``account_merges.csv``
+    (``merged_account``, ``surviving_account``, ``merged_on``), ``contracts.csv``
+    (``ContractTerm`` 12 months, ``TotalContractValue`` for the term), ``workspaces.csv``
+    (workspace -> CRM account), ``events.csv`` keyed by workspace, ``tickets.csv`` keyed by the
+    requester's e-mail only (some from free-mail addresses no account owns).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    draws = hierarchy_draws(rng, accounts)
+    life, records, merged = draws.life, draws.records, draws.merged
+    dups = pd.DataFrame(
+        {
+            "AccountNumber": merged.duplicate,
+            "ParentAccountNumber": "",
+            "customer": merged.customer,
+            "domain": [f"customer{i}.example" for i in merged.customer],
+        }
+    )
+    crm = pd.concat([records, dups], ignore_index=True)
+    first = life.term_starts()[crm.customer] - pd.to_timedelta(
+        rng.integers(5, 60, len(crm)), unit="D"
+    )
+    signed = life.seats[np.arange(accounts), life.start]
+    tiers = np.select([signed >= 15, signed >= 6], ["Enterprise", "Mid-Market"], "SMB")
+    pd.DataFrame(
+        {
+            "AccountNumber": crm.AccountNumber,
+            "AccountName": [
+                f"Customer {c}" + (" (dup)" if k >= len(records) else "")
+                for k, c in enumerate(crm.customer)
+            ],
+            "ParentAccountNumber": crm.ParentAccountNumber,
+            "Website": crm.domain,
+            "Tier": tiers[crm.customer],
+            "Industry": rng.choice(["Manufacturing", "Retail", "Software"], len(crm)),
+            "CreatedDate": _day(first),
+        }
+    ).to_csv(folder / "accounts.csv", index=False)
+    starts = month_starts()
+    pd.DataFrame(
+        {
+            "merged_account": merged.duplicate,
+            "surviving_account": draws.ids[merged.customer],
+            "merged_on": _day(starts[merged.month]),
+        }
+    ).to_csv(folder / "account_merges.csv", index=False)
+    contracts = _hierarchy_contracts(draws)
+    for col in ("StartDate", "EndDate"):
+        contracts[col] = _day(contracts[col]).fillna("")
+    contracts.to_csv(folder / "contracts.csv", index=False)
+    workspaces = pd.DataFrame(
+        {
+            "workspace_id": [f"ws_{k:05d}" for k in range(len(crm))],
+            "crm_account": crm.AccountNumber,
+            "customer": crm.customer,
+        }
+    )
+    _family_events(rng, draws, workspaces).to_csv(folder / "events.csv", index=False)
+    workspaces.drop(columns="customer").to_csv(folder / "workspaces.csv", index=False)
+    tickets = ticket_rows(rng, life)
+    domains = records.groupby("customer").domain.agg(list)
+    requester = [
+        f"user{int(p * 97)}@"
+        + ("gmail.com" if p < 0.05 else domains[c][int(p * 1000) % len(domains[c])])
+        for c, p in zip(tickets.acc, rng.random(len(tickets)), strict=True)
+    ]
+    pd.DataFrame(
+        {
+            "ticket_id": np.arange(len(tickets)) + 70001,
+            "requester_email": requester,
+            "created_at": _utc_text(tickets.opened),
+            "solved_at": _utc_text(tickets.closed),
+            "priority": tickets.priority,
+            "type": tickets.topic,
+        }
+    ).to_csv(folder / "tickets.csv", index=False)
+    _write_truth(folder, life, "crm_hierarchy", True)
+    return crm_hierarchy_config()
+
+
+# Every CRM record -> the customer that holds the contract: up the parent links to the top
+# level, then a merged top-level record to its survivor.
+HIERARCHY_RESOLVE = """\
+WITH RECURSIVE crm AS (SELECT * FROM read_csv('accounts.csv', all_varchar = true)),
+up(AccountNumber, top_level) AS (
+  SELECT AccountNumber, AccountNumber FROM crm WHERE coalesce(ParentAccountNumber, '') = ''
+  UNION ALL
+  SELECT crm.AccountNumber, up.top_level FROM crm JOIN up ON crm.ParentAccountNumber = up.AccountNumber
+)
+SELECT up.AccountNumber, lower(crm.Website) AS domain,
+       coalesce(m.surviving_account, up.top_level) AS customer
+FROM up JOIN crm USING (AccountNumber)
+LEFT JOIN read_csv('account_merges.csv', all_varchar = true) m ON m.merged_account = up.top_level
+"""
+
+
+def crm_hierarchy_config() -> dict:
+    """The churnml config of the layout written by write_crm_hierarchy."""
+    resolve = {"kind": "view", "query": HIERARCHY_RESOLVE}
+    config = _common("layout-crm-hierarchy")
+    config["sources"] = {
+        "accounts": {  # the customers: top-level records that were not merged away
+            "source": {
+                "kind": "view",
+                "query": "SELECT * FROM read_csv('accounts.csv', all_varchar = true)\n"
+                "WHERE coalesce(ParentAccountNumber, '') = ''\n"
+                "  AND AccountNumber NOT IN (SELECT merged_account\n"
+                "                            FROM read_csv('account_merges.csv', all_varchar = true))\n",
+            },
+            "columns": {
+                "account_id": "AccountNumber",
+                "name": "AccountName",
+                "created_at": "CreatedDate",
+                "segment": "Tier",
+                "industry": "Industry",
+            },
+        },
+        "subscriptions": {
+            "source": {"kind": "file", "path": "contracts.csv"},
+            "columns": {
+                "subscription_id": "ContractNumber",
+                "start_at": "StartDate",
+                "end_at": "EndDate",
+                "plan": "Product",
+                "seats": "Seats",
+                "billing_period": "ContractTerm",
+            },
+            "account_key": {
+                "column": "AccountId",
+                "lookup": resolve,
+                "lookup_key": "AccountNumber",
+                "lookup_account_id": "customer",
+            },
+            "derive": {"mrr": {"from": "TotalContractValue", "scale": 1, "per": "ContractTerm"}},
+        },
+        "usage_events": {
+            "source": {"kind": "file", "path": "events.csv"},
+            "columns": {"occurred_at": "ts", "event_type": "action", "user_id": "user"},
+            "account_key": {
+                "column": "workspace_id",
+                "lookup": {
+                    "kind": "view",
+                    "query": "SELECT w.workspace_id, r.customer\n"
+                    "FROM read_csv('workspaces.csv', all_varchar = true) w\n"
+                    f"JOIN ({HIERARCHY_RESOLVE}) r ON r.AccountNumber = w.crm_account\n",
+                },
+                "lookup_key": "workspace_id",
+                "lookup_account_id": "customer",
+            },
+        },
+        "support_tickets": {  # requesters from a domain no account owns cannot be attributed
+            "source": {
+                "kind": "view",
+                "query": "SELECT *, lower(split_part(requester_email, '@', 2)) AS domain\n"
+                "FROM read_csv('tickets.csv', all_varchar = true)\n"
+                "WHERE lower(split_part(requester_email, '@', 2)) IN\n"
+                "      (SELECT lower(Website) FROM read_csv('accounts.csv', all_varchar = true))\n",
+            },
+            "columns": {
+                "ticket_id": "ticket_id",
+                "opened_at": "created_at",
+                "closed_at": "solved_at",
+                "priority": "priority",
+                "category": "type",
+            },
+            "account_key": {
+                "column": "domain",
+                "lookup": resolve,
+                "lookup_key": "domain",
+                "lookup_account_id": "customer",
+            },
+        },
+    }
+    # the duplicate's contract and the survivor's overlap on one product until the merge
+    config["validation"] = {"same_plan_overlap": "sum"}
+    config["features"] = {"account_attributes_categorical": ["segment", "industry"]}
+    config["labels"]["plan_order"] = list(HIERARCHY_PRODUCTS)
+    return config
+
+
+EXPORT_LAYOUTS["crm_hierarchy"] = write_crm_hierarchy

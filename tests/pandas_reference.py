@@ -457,6 +457,11 @@ def build_labels(
         .agg(mrr=("mrr", "sum"), seats=("seats", "sum"), rank=("plan_rank", "max"))
         .reset_index()
     )
+    # no row before the as-of: the account grows from the row starting at it
+    first = _state_at(subs, base.assign(first_at=base.as_of), "first_at").drop(columns="first_at")
+    known = now.set_index(["account_id", "as_of"]).index
+    first = first[~first.set_index(["account_id", "as_of"]).index.isin(known)]
+    now = pd.concat([now, first], ignore_index=True)
     starts = base.merge(subs[["account_id", "start_at"]], on="account_id")
     starts = starts[(starts.start_at >= starts.as_of) & (starts.start_at < starts.as_of + up_h)]
     changes = starts.rename(columns={"start_at": "change_at"}).drop_duplicates()

@@ -50,6 +50,20 @@ def test_a_required_table_with_a_header_only_is_refused_before_anything(
     assert "unknown accounts (" not in line
 
 
+def test_the_profile_names_optional_columns_the_source_lacks_instead_of_100_percent_null(
+    tmp_path, tiny_frames
+):
+    result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "accounts: 3 rows, created_at 2024-01-01 00:00:00 .. 2024-09-01 00:00:00",
+        "  null rates: csm_owner 33%",
+        "  not in the source (optional, left empty): status, churned_at, mrr",
+    ]
+    assert "  not in the source (optional, left empty): trial_end_at" in lines
+    assert "100%" not in result.stdout
+
+
 def test_an_empty_optional_table_is_fine(tmp_path, tiny_frames):
     tiny_frames["support_tickets"] = tiny_frames["support_tickets"].iloc[:0]
     result = CliRunner().invoke(app, ["check-data", "-c", write_csv_config(tmp_path, tiny_frames)])
@@ -451,6 +465,12 @@ def test_a_csv_header_that_starts_like_another_kind_is_still_csv(tmp_path):
             "churnml demo-data: invalid value for '--accounts': ",
         ),
         (["trian"], "churnml: no such command 'trian' (did you mean 'train'?); see churnml --help"),
+        (
+            ["report"],
+            "churnml: no such command 'report' (`churnml score` writes the report, `churnml "
+            "evaluate` the track-record page); see churnml --help",
+        ),
+        (["predict"], "churnml: no such command 'predict' (did you mean 'score'?); see churnml"),
         (["explain"], "churnml explain: missing argument 'account'; see churnml explain --help"),
         (["score", "--as-of"], "churnml score: option '--as-of' requires an argument; see "),
         (["models", "extra"], "churnml models: got unexpected extra argument(s) (extra); see "),
@@ -624,13 +644,45 @@ def test_an_unreachable_tracking_server_is_said_in_seconds(
 )
 def test_the_quick_store_check_never_shows_a_password(tmp_path, monkeypatch, form):
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
     from test_secrets import FORMS, leaked
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", FORMS[form][0])
-    why = unreachable_store(default_config(tmp_path))
-    assert why is None if form == "not a port" else "127.0.0.1:1: connection refused" in why
-    assert not leaked(str(why)) and (why is None or "fix MLFLOW_TRACKING_URI" in why)
+    cfg = default_config(tmp_path)
+    why = store_uri_mistake(cfg) if form == "not a port" else unreachable_store(cfg)
+    expected = (
+        "no number from 1 to 65535 ('notaport')"
+        if form == "not a port"
+        else ("127.0.0.1:1: connection refused")
+    )
+    assert expected in why and "fix MLFLOW_TRACKING_URI" in why
+    assert not leaked(why), why
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize("command", ["models", "train", "score", "evaluate", "serve"])
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("http://localhost:notaport", "has a port that is no number from 1 to 65535 ('notaport'"),
+        ("http://localhost:70000", "has a port that is no number from 1 to 65535 ('70000'"),
+        ("nosuch://host", "has a scheme MLflow cannot use (nosuch://); fix mlflow.tracking_uri: "),
+    ],
+)
+def test_a_tracking_uri_that_is_wrong_in_itself_is_a_config_mistake(
+    tmp_path, tiny_frames, command, uri, expected
+):
+    """Exit 2 like every other setting to fix, said before the sources are read."""
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**raw, "mlflow": {"tracking_uri": uri}}))
+    (tmp_path / "accounts.csv").unlink()  # a source mistake too: the store's is said first
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, [command, "-c", str(config)]), tmp_path, before
+    )
+    assert line.startswith(f"tracking error: MLflow store {uri} {expected}"), line
+    assert line.endswith("Nothing was run or written."), line
 
 
 READ_ONLY_OUTPUTS = {
@@ -1022,9 +1074,15 @@ CORPUS = {
         _source("accounts", path="$CHURNML_NO_SUCH_FOLDER/accounts.csv"),
         2,
         [
-            "$CHURNML_NO_SUCH_FOLDER/accounts.csv (environment variable CHURNML_NO_SUCH_FOLDER is "
-            "not set); fix sources.accounts.source.path"
+            "sources.accounts.source.path names environment variable CHURNML_NO_SUCH_FOLDER, "
+            "which is not set; set it (export CHURNML_NO_SUCH_FOLDER=...) or write the path out"
         ],
+    ),
+    "a warehouse path naming an unset environment variable": (
+        "train",
+        lambda folder, frames, raw: raw["warehouse"].update(path="${CHURNML_NO_WH}/wh.duckdb"),
+        2,
+        ["config file ", "churnml.yaml: warehouse.path names environment variable CHURNML_NO_WH"],
     ),
     "MRR with a currency sign": (
         "train",
@@ -1058,6 +1116,140 @@ CORPUS = {
         _text("subscriptions", "subscription_id", 2, "s1"),
         1,
         ["subscriptions.subscription_id: duplicate key (1 rows)", "'copies': 2"],
+    ),
+    "a NUL byte inside a field": (
+        "train",
+        _file_bytes("accounts", lambda data: data.replace(b"Alpha", b"Al\x00pha", 1)),
+        2,
+        [
+            "source error: table accounts, column name: file ",
+            "accounts.csv holds 1 NUL byte(s) (0x00), which are no text",
+            "e.g. line 2: 'acc_a,Al\\x00pha & Co,2024-01-01,",
+            "Export the file again, or remove them",
+        ],
+    ),
+    "NUL bytes in a Latin-1 file": (
+        "check-data",
+        _both(
+            _file_bytes("support_tickets", lambda data: data.replace(b"defect", b"\x00\x00")),
+            _source("support_tickets", encoding="latin-1"),
+        ),
+        2,
+        ["table support_tickets, column category: ", "holds 2 NUL byte(s) (0x00)", "line 2: "],
+    ),
+    "a single snapshot": (
+        "train",
+        lambda folder, frames, raw: raw.update(snapshots={"count": 1}),
+        2,
+        [
+            "snapshots.count: 1 snapshot(s) cannot train a model: training learns from labelled "
+            "snapshots and backtests on later ones, a churn horizon apart, so it needs at least two",
+            "set snapshots.count to 12 (the default, monthly) or more",
+        ],
+    ),
+    "a record-typed account key": (
+        "train",
+        _both(
+            lambda folder, frames, raw: (
+                frames["accounts"]
+                .assign(account_id=[{"id": a, "crm": "x"} for a in frames["accounts"].account_id])
+                .to_parquet(folder / "accounts.parquet", index=False)
+            ),
+            _source("accounts", path="accounts.parquet"),
+        ),
+        1,
+        [
+            "data problem: accounts.account_id: wrong type: struct<id: string, crm: string> values",
+            "(the other tables' account checks are skipped until it is fixed)",
+        ],
+    ),
+    "two exports joined with their headers": (
+        "score",
+        _file_bytes(
+            "usage_events", lambda data: data + data.replace(b"\n", b"\r\n").replace(b"acc_", b"x")
+        ),
+        2,
+        [
+            "source error: table usage_events: file ",
+            "usage_events.csv repeats its header line at line 10: exports joined with their "
+            "headers?",
+            "(sources.usage_events.source.path: e.g. usage_events-*.csv)",
+        ],
+    ),
+    "Unix time in milliseconds": (
+        "train",
+        _text("usage_events", "occurred_at", slice(None), "1734685200000"),
+        1,
+        [
+            "usage_events.occurred_at: unparseable date (Unix time? derive it: occurred_at: {from: "
+            "<your column>, unit: epoch_milliseconds})"
+        ],
+    ),
+    "one file given for two tables": (
+        "train",
+        _source("subscriptions", path="accounts.csv"),
+        2,
+        [
+            "table subscriptions, column subscription_id: required column not found",
+            "; note: accounts.csv is also the file of sources.accounts: is "
+            "sources.subscriptions.source.path a copy of that line?",
+        ],
+    ),
+    "a seat count with a fraction": (
+        "score",
+        _text("subscriptions", "seats", 0, "10.5"),
+        1,
+        [
+            "subscriptions.seats: not a whole number (it would be rounded): export whole numbers",
+            "'seats': '10.5'",
+        ],
+    ),
+    "an NPS score with a fraction in Parquet": (
+        "check-data",
+        _both(
+            lambda folder, frames, raw: (
+                frames["nps_responses"]
+                .assign(score=[8.0, 4.5, 9.0])
+                .to_parquet(folder / "nps.parquet", index=False)
+            ),
+            _source("nps_responses", path="nps.parquet"),
+        ),
+        1,
+        ["1 data problem: nps_responses.score: not a whole number (it would be rounded)"],
+    ),
+    "an as-of on a day the month lacks": (
+        "score",
+        lambda folder, frames, raw: ["score", "--as-of", "2025-02-30", "-c", "churnml.yaml"],
+        2,
+        ["--as-of must be a date YYYY-MM-DD, got '2025-02-30' (day is out of range for month)"],
+    ),
+    "a section written as a value": (
+        "train",
+        lambda folder, frames, raw: raw.update(labels=90),
+        2,
+        ["labels: should be a section of `key: value` lines, not a list or a single value"],
+    ),
+    "month-first dates under a day-first date_format": (
+        "check-data",
+        _both(
+            _text("subscriptions", "start_at", 4, "02/20/2025"),
+            _source("subscriptions", date_format="%d/%m/%Y"),
+        ),
+        1,
+        [
+            "subscriptions.start_at: unparseable date in the declared sources.subscriptions."
+            "source.date_format '%d/%m/%Y' (day and month the other way round? then the dates "
+            "that fit both orders were read wrong too: declare date_format: '%m/%d/%Y'",
+        ],
+    ),
+    "MRR exported in cents": (
+        "train",
+        _text("subscriptions", "mrr", 1, "1250000000"),
+        1,
+        [
+            "subscriptions.mrr: absurd MRR (> 10,000,000; money in cents? derive it: mrr: {from: "
+            "<your column>, scale: 0.01}; truly this large? raise validation.absurd_mrr)",
+        ],
     ),
     "explain with a date written another way": (
         "explain",
@@ -1350,10 +1542,11 @@ def test_any_http_answer_counts_as_a_reachable_store(tmp_path, monkeypatch):
 )
 def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, refused):
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    why = unreachable_store(default_config(tmp_path))
+    cfg = default_config(tmp_path)
+    why = store_uri_mistake(cfg) or unreachable_store(cfg)
     scheme = uri.split("://")[0]
     if refused:
         assert why == (
@@ -1379,12 +1572,13 @@ def test_a_store_scheme_mlflow_cannot_use_is_named(tmp_path, monkeypatch, uri, r
 def test_a_store_uri_naming_no_server_or_file_is_refused(tmp_path, monkeypatch, uri, missing):
     """`http://` used to wait for MLflow's timeouts, a folder for its retries (minutes)."""
     from churnml.config import default_config
-    from churnml.io.mlflow_store import unreachable_store
+    from churnml.io.mlflow_store import store_uri_mistake, unreachable_store
 
     uri, missing = uri.format(folder=tmp_path), missing.format(folder=tmp_path)
     (tmp_path / "notes.db").write_text("not a database")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    why = unreachable_store(default_config(tmp_path))
+    why = store_uri_mistake(default_config(tmp_path))
+    assert unreachable_store(default_config(tmp_path)) is None  # said once, as a mistake
     assert why.startswith(f"MLflow store {uri} {missing}"), why
     assert why.endswith("; fix MLFLOW_TRACKING_URI. Nothing was run or written.")
 
@@ -1462,3 +1656,118 @@ def test_demo_data_refuses_a_warehouse_another_process_holds(tmp_path, tiny_fram
     assert f"(PID {holder.pid})); nothing was written. Wait for that run to finish" in line
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT kept FROM scored_accounts_history").fetchall() == [(1,)]
+
+
+@pytest.mark.usefixtures("no_flows")
+def test_evaluate_reads_the_sources_once_before_the_flow(tmp_path, tiny_frames, monkeypatch):
+    """The maturity check and the data checks share one read of the sources."""
+    import duckdb
+
+    import churnml.io.sources
+
+    reads = []
+    load_sources = churnml.io.sources.load_sources
+
+    def counted(con, cfg):
+        reads.append(cfg)
+        return load_sources(con, cfg)
+
+    monkeypatch.setattr(churnml.io.sources, "load_sources", counted)
+    config = write_csv_config(tmp_path, tiny_frames)
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT DATE '2024-10-01' AS as_of")
+    result = CliRunner().invoke(app, ["evaluate", "-c", config])
+    assert "a flow started" in str(result.exception), result.output
+    assert len(reads) == 1
+    # a data problem is still said, after the same one read
+    reads.clear()
+    tiny_frames["subscriptions"].loc[0, "mrr"] = -5.0
+    config = write_csv_config(tmp_path, tiny_frames)
+    result = CliRunner().invoke(app, ["evaluate", "-c", config])
+    assert result.exit_code == 1 and len(reads) == 1, result.output
+    assert result.stderr.startswith("data problem: subscriptions.mrr: negative MRR"), result.stderr
+
+
+def test_demo_data_replaces_a_demo_warehouse_but_not_another_one_without_force(
+    tmp_path, tiny_frames
+):
+    import duckdb
+
+    config = write_csv_config(tmp_path, tiny_frames)
+    warehouse = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE scored_accounts_history AS SELECT 1 AS kept")
+    before = {p.name for p in tmp_path.rglob("*")}
+    demo = ["demo-data", "--accounts", "5", "--months", "2", "-c", config]
+    line = assert_one_line_refusal(CliRunner().invoke(app, demo), tmp_path, before)
+    assert line == (
+        f"output error: warehouse.path: {warehouse} is not a demo warehouse (it holds "
+        "scored_accounts_history); `churnml demo-data` would replace the whole file. Point "
+        "warehouse.path at another file, or pass --force to replace it; nothing was written"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT kept FROM scored_accounts_history").fetchall() == [(1,)]
+    result = CliRunner().invoke(app, [*demo, "--force"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        f"replaced {warehouse}, with its tables scored_accounts_history (--force)"
+    )
+    result = CliRunner().invoke(app, demo)  # a demo warehouse is replaced as `make demo` does
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("url", "code", "expected"),
+    [
+        ("http://127.0.0.1:{port}/api", 1, "is unreachable (127.0.0.1:{port}: connection refused)"),
+        ("http://127.0.0.1:notaport/api", 2, "has a port that is no number from 1 to 65535"),
+        ("127.0.0.1:4200", 2, "is no http://host:port/api address"),
+    ],
+)
+def test_serve_says_in_one_line_that_its_prefect_server_cannot_be_reached(
+    tmp_path, tiny_frames, monkeypatch, url, code, expected
+):
+    """Prefect answered with pages of traceback after its retries."""
+    port = _closed_port()
+    url, expected = url.format(port=port), expected.format(port=port)
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    config = write_csv_config(tmp_path, tiny_frames)
+    before = {p.name for p in tmp_path.rglob("*")}
+    result = CliRunner().invoke(app, ["serve", "-c", config])
+    assert result.exit_code == code, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"schedule error: Prefect server {url} {expected}"), line
+    assert line.endswith(
+        "fix PREFECT_API_URL (e.g. http://127.0.0.1:4200/api). Nothing was registered or run."
+    )
+    assert {p.name for p in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.usefixtures("no_flows")
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("not a url", "Could not parse SQLAlchemy URL from given URL string"),
+        ("postgresql://etl@127.0.0.1:notaport/db", "its port is no number"),
+    ],
+)
+def test_a_source_url_that_is_no_url_says_how_one_looks(
+    tmp_path, tiny_frames, monkeypatch, url, why
+):
+    monkeypatch.setenv("CHURNML_BAD_URL", url)
+    config = Path(write_csv_config(tmp_path, tiny_frames))
+    raw = yaml.safe_load(config.read_text())
+    raw["sources"]["nps_responses"] = {
+        "source": {"kind": "sql", "query": "SELECT 1", "url_env": "CHURNML_BAD_URL"}
+    }
+    config.write_text(yaml.safe_dump(raw))
+    before = {p.name for p in tmp_path.rglob("*")}
+    line = assert_one_line_refusal(
+        CliRunner().invoke(app, ["check-data", "-c", str(config)]), tmp_path, before
+    )
+    assert line == (
+        "mapping error: table nps_responses: the database URL in $CHURNML_BAD_URL is not usable "
+        f"({why}); set it to a SQLAlchemy URL such as postgresql://user:password@host:5432/db"
+    )

@@ -255,7 +255,9 @@ def test_config_mistakes_are_answered_without_importing_prefect(tmp_path):
 def test_as_of_must_be_a_date(no_flows, command):
     result = CliRunner().invoke(app, [command, "--as-of", "2025-13-40"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "--as-of must be a date YYYY-MM-DD, got '2025-13-40'"
+    assert result.stderr.strip() == (
+        "--as-of must be a date YYYY-MM-DD, got '2025-13-40' (month must be in 1..12)"
+    )
 
 
 def test_version():

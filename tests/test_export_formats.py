@@ -134,6 +134,38 @@ def test_cents_per_seat_and_interval_become_mrr(tmp_path, tiny_frames):
     assert checks[period].examples[0]["interval"] == "fortnight"
 
 
+def test_amounts_in_several_currencies_are_converted_at_the_configured_rates(tmp_path, tiny_frames):
+    """Euros and pounds are not added to dollars: each amount takes its currency's rate, a
+    code is compared trimmed and in any case, and a code without a rate is a data problem."""
+    subs = tiny_frames["subscriptions"].copy()
+    subs["amount"] = ["1200", "100", "100", "100", "100"]
+    subs["interval"] = ["year", "month", "month", "month", "month"]
+    subs["currency"] = ["EUR", " gbp", "USD", "CHF", ""]
+    mapping = {
+        "source": {"kind": "file", "path": "subs.csv"},
+        "derive": {
+            "mrr": {
+                "from": "amount",
+                "scale": 1,
+                "per": "interval",
+                "currency": "currency",
+                "rates": {"USD": 1, "EUR": 1.1, "GBP": 1.25},
+            }
+        },
+    }
+    subs.drop(columns=["mrr"]).to_csv(tmp_path / "subs.csv", index=False)
+    mapped, problems = load(tmp_path, tiny_frames, {"subscriptions": mapping})
+    mrr = table(mapped, "subscriptions", "subscription_id").mrr
+    assert mrr[["s1", "s2", "s3"]].round(6).tolist() == [110.0, 125.0, 100.0]
+    assert mrr[["s4", "s5"]].isna().all()  # CHF has no rate; an empty code stays empty
+    (problem,) = [p for p in problems if "currency" in p.check]
+    assert problem.check == (
+        "currency is not a currency of rates (EUR, GBP, USD): amount x 1 per interval x the "
+        "rate of currency"
+    )
+    assert problem.failing_rows == 1 and problem.examples[0]["currency"] == "CHF"
+
+
 def test_a_row_per_month_ends_a_month_or_some_days_later(tmp_path, tiny_frames):
     subs = tiny_frames["subscriptions"].drop(columns="end_at")
     subs["month"] = subs.pop("start_at").dt.strftime("%Y-%m-%d")
@@ -169,6 +201,24 @@ def test_a_row_per_month_ends_a_month_or_some_days_later(tmp_path, tiny_frames):
             "exactly one of add_days or add_months",
         ),
         ("subscriptions", {"mrr": {"from": "m", "scale": 0}}, {}, "greater than 0"),
+        (
+            "subscriptions",
+            {"mrr": {"from": "m", "scale": 1, "currency": "c"}},
+            {},
+            "currency and rates go together",
+        ),
+        (
+            "subscriptions",
+            {"mrr": {"from": "m", "scale": 1, "currency": "c", "rates": {"EUR": 0}}},
+            {},
+            "rates must be greater than 0",
+        ),
+        (
+            "subscriptions",
+            {"mrr": {"from": "m", "scale": 1, "currency": "c", "rates": {"EUR": 1, "eur": 1}}},
+            {},
+            "names a currency twice",
+        ),
         ("accounts", {}, {"date_format": "dd/mm/yyyy"}, "has no day, month or year code"),
         ("accounts", {}, {"decimal": ";"}, "Input should be '.' or ','"),
     ],

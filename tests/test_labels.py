@@ -283,6 +283,21 @@ def test_upsell_base_is_read_across_a_one_day_renewal_gap():
     assert labels_at(tables, date(2025, 3, 1)).loc["upgrades", "upsell_label"] == 1
 
 
+def test_a_customer_starting_at_the_as_of_grows_from_its_first_row():
+    """Contracts that start on the 1st and monthly as-ofs: the month's new customers are in the
+    population with no row before the as-of; one that adds seats within the horizon expanded."""
+    subs = pd.concat(
+        [
+            _monthly("grows", [("2025-02-01", "2025-03-01", 100.0), ("2025-03-01", None, 180.0)]),
+            _monthly("stays", [("2025-02-01", None, 100.0)]),
+            _monthly("shrinks", [("2025-02-01", "2025-03-01", 100.0), ("2025-03-01", None, 60.0)]),
+        ]
+    )
+    tables = {"subscriptions": ibis.memtable(subs)}
+    out = labels_at(tables, date(2025, 2, 1))
+    assert out.upsell_label.to_dict() == {"grows": 1, "shrinks": 0, "stays": 0}
+
+
 def _created(rows: list[tuple[str, str | None]]) -> ibis.Table:
     frame = pd.DataFrame(rows, columns=["account_id", "created_at"])
     return ibis.memtable(

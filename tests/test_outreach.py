@@ -21,6 +21,17 @@ def test_tiers_health_and_touch():
     )
 
 
+def test_expected_expansion_uses_the_measured_expansion_share_else_the_configured_one():
+    """An expansion that adds 90% of ARR in the history is sized as such, not at the
+    configured 20% (which only stands in when the history has no expansion)."""
+    cfg = OutreachConfig(expected_expansion_share=0.2)
+    scores = pd.DataFrame({"p_churn": [0.1, 0.1], "p_upsell": [0.5, 0.25]})
+    arr = pd.Series([10_000.0, 4_000.0])
+    measured = outreach_fields(scores, arr, cfg, expansion_share=0.9)
+    assert measured.expected_expansion_arr.tolist() == [4500.0, 900.0]
+    assert outreach_fields(scores, arr, cfg).expected_expansion_arr.tolist() == [1000.0, 200.0]
+
+
 def test_health_score_bounds():
     h = health_score(pd.Series([0.0, 1.0]), pd.Series([1.0, 0.0]))
     assert h.tolist() == [100, 0]

@@ -194,3 +194,61 @@ def test_postgres_new_column_and_bad_rows_roll_back_together(pg_url, monkeypatch
     engine.dispose()
     assert "upsell_rank" not in columns and copied == 2
     assert sink.as_ofs() == [date(2025, 1, 1)]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet", "csv"])
+def test_a_full_disk_is_one_line_and_keeps_the_earlier_runs(tmp_path, monkeypatch, kind):
+    import errno
+
+    import churnml.io.sinks as sinks
+
+    raw = default_config(tmp_path).model_dump()
+    raw["output"]["sinks"] = [{"kind": kind, "table": "scored_accounts", "path": "crm"}]
+    cfg = ChurnmlConfig.model_validate(raw)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    sink = open_sink(cfg.output.sinks[0], cfg, con)
+    sink.write(run("2025-01-01"), None)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+
+    def full(frame, path, *args):
+        path.write_bytes(b"part of a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_duckdb(*args):
+        raise duckdb.IOException("IO Error: No space left on device\nmore detail")
+
+    if kind == "duckdb":
+        monkeypatch.setattr(sinks, "write_duckdb", full_duckdb)
+    else:
+        monkeypatch.setattr(type(sink), "_save", lambda self, frame, path: full(frame, path))
+    with pytest.raises(SinkError) as raised:
+        sink.write(run("2025-01-01", p=0.9), None)
+    line = str(raised.value)
+    assert "\n" not in line and "No space left on device" in line, line
+    assert line.startswith(f"sink {kind} "), line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no temp file left behind
+    assert (sink.previous(pd.Timestamp("2025-02-01")).p_churn == 0.2).all()
+    con.close()
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    from churnml.io.sinks import write_report_file
+
+    target = tmp_path / "reports" / "churnml-report-2025-01-01.html"
+    write_report_file(target, "<p>earlier</p>")
+
+    def full(self, text, encoding=None):
+        Path.write_bytes(self, b"<p>ha")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(SinkError) as raised:
+        write_report_file(target, "<p>new</p>")
+    assert str(raised.value).startswith(
+        f"report {target} could not be written (No space left on device); the scores were "
+    )
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert target.read_bytes() == b"<p>earlier</p>"

@@ -387,15 +387,21 @@ def test_mrr_change_reads_the_base_across_a_one_day_renewal_gap():
     """Monthly renewals stored as [Jan 1, Jan 31), [Feb 1, ...): the base is January's MRR."""
     subs = pd.DataFrame(
         {
-            "account_id": ["renews", "renews", "renews", "came_back", "came_back"],
+            "account_id": ["renews"] * 3 + ["came_back"] * 2 + ["new"] * 2,
             "start_at": pd.to_datetime(
                 ["2025-01-01", "2025-02-01", "2025-03-01", "2024-10-01", "2025-02-01"]
+                + ["2025-02-01", "2025-03-01"]
             ),
-            "end_at": pd.to_datetime(["2025-01-31", "2025-02-28", None, "2024-12-01", None]),
-            "mrr": [100.0, 100.0, 250.0, 100.0, 300.0],
+            "end_at": pd.to_datetime(
+                ["2025-01-31", "2025-02-28", None, "2024-12-01", None, "2025-03-01", None]
+            ),
+            "mrr": [100.0, 100.0, 250.0, 100.0, 300.0, 80.0, 200.0],
         }
     )
     rows = subscriptions_around(ibis.memtable(subs), date(2025, 2, 1), 90, 30).to_pandas()
     change = mrr_change(rows, date(2025, 2, 1), 90, 30).set_index("account_id")
     assert change.loc["renews", "base_mrr"] == 100 and change.loc["renews", "peak_mrr"] == 250
-    assert change.loc["came_back", "base_mrr"] == 0  # gone longer than the gap: a new customer
+    # gone longer than the gap, back at the as-of: a new customer, whose base is the row it
+    # came back with; one starting at the as-of grows from its first row
+    assert change.loc["came_back", "base_mrr"] == 300 == change.loc["came_back", "peak_mrr"]
+    assert change.loc["new", "base_mrr"] == 80 and change.loc["new", "peak_mrr"] == 200

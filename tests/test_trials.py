@@ -144,6 +144,15 @@ def test_the_profile_says_how_many_rows_trials_cut(tmp_path):
     assert "not customer time" not in profile_sources(write_source(tmp_path, ROWS, "customers"))
 
 
+def test_the_profile_dates_subscriptions_as_exported_not_by_scheduled_paid_starts(tmp_path):
+    """A trial running today starts paying after today: the start_at range is the export's."""
+    from churnml.io.profile import profile_sources
+
+    profile = profile_sources(write_source(tmp_path, [*ROWS, RUNNING]))
+    line = next(x for x in profile.splitlines() if x.startswith("subscriptions: "))
+    assert line.endswith(".. 2025-03-01 00:00:00"), line
+
+
 def test_trials_as_customers_keeps_the_rows_as_exported(tmp_path):
     mapped = write_source(tmp_path, ROWS, trials="customers")
     frame = mapped["subscriptions"].table.to_pandas().set_index("account_id")

@@ -39,18 +39,28 @@ ALL_OUTPUTS = ("warehouse", "mlflow", "reports", "sinks", "prefect")
 
 
 def _config(
-    path: Path | None, sources: bool = False, warehouse: bool = True, writes: tuple[str, ...] = ()
+    path: Path | None,
+    sources: bool = False,
+    warehouse: bool = True,
+    writes: tuple[str, ...] = (),
+    store: bool = False,
 ):
-    """The checked config (and, with sources, a cheap look at the source files; with
-    warehouse, at the warehouse file; with writes, at the places the command writes: warehouse,
-    mlflow, reports, sinks, prefect (its home folder)), before anything slow is imported: every
-    mistake is one line and exit 2."""
+    """The checked config (and, with store or writes naming mlflow, the MLflow store URI; with
+    sources, a cheap look at the source files; with warehouse, at the warehouse file; with
+    writes, at the places the command writes: warehouse, mlflow, reports, sinks, prefect (its
+    home folder)), before anything slow is imported: every mistake is one line and exit 2."""
     from churnml.config import ConfigError, default_config, load_config
 
     try:
         cfg = load_config(path) if path else default_config(Path.cwd())
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    if store or "mlflow" in writes:
+        from churnml.io.mlflow_store import store_uri_mistake
+
+        mistake = store_uri_mistake(cfg)
+        if mistake:
+            raise _fail(f"tracking error: {mistake}")
     from churnml.io.preflight import (
         OutputError,
         SourceError,
@@ -75,10 +85,13 @@ def _config(
 def _as_of(value: str | None) -> date | None:
     if value is None:
         return None
+    import re
+
     try:
         return date.fromisoformat(value)
-    except ValueError:
-        raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
+    except ValueError as exc:
+        why = f" ({exc})" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else ""
+        raise _fail(f"--as-of must be a date YYYY-MM-DD, got {value!r}{why}") from None
 
 
 def _run_flow(run, what: str = "churnml"):
@@ -137,6 +150,10 @@ def demo_data(
         float,
         typer.Option(help="usage intensity; 0.12 gives ~50M events at 100k accounts x 13 months"),
     ] = 0.12,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="replace a warehouse that is not a demo warehouse"),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Generate a realistic B2B SaaS dataset into the configured DuckDB warehouse."""
@@ -148,11 +165,16 @@ def demo_data(
         if value < least:
             raise _fail(f"{option} must be at least {least}, got {value}; nothing was written")
     cfg = _config(config, writes=("warehouse",))
-    from churnml.io.preflight import OutputError, refuse_a_warehouse_in_use
+    from churnml.io.preflight import (
+        OutputError,
+        refuse_a_warehouse_in_use,
+        refuse_replacing_a_warehouse,
+    )
     from churnml.io.warehouse_writer import write_demo_warehouse
 
     try:
         refuse_a_warehouse_in_use(cfg)
+        dropped = refuse_replacing_a_warehouse(cfg, force)
     except OutputError as exc:
         raise _fail(f"output error: {exc}") from None
 
@@ -161,6 +183,8 @@ def demo_data(
         path, accounts, months, seed, events_per_user_day=events_per_user_day
     )
     typer.echo(f"demo warehouse {path}: " + ", ".join(f"{k}={v:,}" for k, v in counts.items()))
+    if dropped:
+        typer.echo(dropped)
 
 
 @app.command("check-data")
@@ -410,8 +434,11 @@ def evaluate(
     """Track record: scores written one horizon ago against what happened, logged and reported."""
     chosen = _as_of(as_of)
     cfg = _config(config, sources=True, writes=("warehouse", "mlflow", "reports", "prefect"))
-    _require_a_scoring_run(cfg, chosen)
-    _refuse_bad_data(cfg)
+    from churnml.io.preflight import sources_read_once
+
+    with sources_read_once(cfg):  # both checks read the sources: once
+        _require_a_scoring_run(cfg, chosen)
+        _refuse_bad_data(cfg)
     _refuse_an_unreachable_store(cfg)
     _quiet_prefect()
     from flows.evaluation import evaluation_flow
@@ -431,6 +458,11 @@ def serve_command(config: ConfigOption = None) -> None:
     """Register the scoring and retraining schedules with a Prefect server and run them."""
     cfg = _config(config, sources=True, writes=ALL_OUTPUTS)
     _refuse_an_unreachable_store(cfg)
+    from churnml.io.mlflow_store import prefect_server_problem
+
+    problem = prefect_server_problem()
+    if problem is not None:
+        raise _fail(f"schedule error: {problem[0]}", problem[1])
     _quiet_prefect()
     from flows.deployments import ScheduleError, serve_schedules
 
@@ -499,7 +531,7 @@ def pd_date(value) -> str:
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List each target's registered model versions, the champion and the gate's reason."""
-    cfg = _config(config, warehouse=False)
+    cfg = _config(config, warehouse=False, store=True)
     _refuse_a_missing_store(cfg)
     _refuse_an_unreachable_store(cfg)
     from churnml.io import registry

@@ -33,7 +33,18 @@ def usage_error_line(exc, command: str = "churnml") -> str:
             f"{suggested[1]} (did you mean {suggested[2]}?)" if suggested else message.rstrip(".")
         )
         what = what[:1].lower() + what[1:]
+        for word, meant in _COMMANDS_BY_ANOTHER_NAME.items():
+            if what == f"no such command {word!r}":
+                what += f" ({meant})"
     return f"{command}: {what}; see {command} --help"
+
+
+# Words a user may try for what another command does.
+_COMMANDS_BY_ANOTHER_NAME = {
+    "report": "`churnml score` writes the report, `churnml evaluate` the track-record page",
+    "predict": "did you mean 'score'?",
+    "validate": "did you mean 'check-data'?",
+}
 
 
 class OneLineUsageErrors(TyperGroup):

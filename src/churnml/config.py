@@ -254,14 +254,50 @@ class ScaleDerivation(StrictModel):
         description="a column holding the billing period the amount covers (month, year, 12...):"
         " the amount is divided by the period's months",
     )
+    currency: str | None = Field(
+        None, description="a column holding each row's currency code (EUR, GBP, USD...)"
+    )
+    rates: dict[str, float] | None = Field(
+        None,
+        description="reporting-currency units per unit of each currency of the `currency` "
+        "column (USD: 1, EUR: 1.08): the amount is multiplied by its currency's rate",
+    )
+
+    @field_validator("rates")
+    @classmethod
+    def _positive_rates(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("rates is empty: give each currency's rate (USD: 1, EUR: 1.08)")
+        bad = {code: rate for code, rate in v.items() if not rate > 0}
+        if bad:
+            raise ValueError(f"rates must be greater than 0: {bad}")
+        codes = [code.strip().upper() for code in v]
+        if len(set(codes)) < len(codes):
+            raise ValueError(
+                f"rates names a currency twice (codes are compared in upper case): {list(v)}"
+            )
+        return {code.strip().upper(): float(rate) for code, rate in v.items()}
+
+    @model_validator(mode="after")
+    def _currency_with_rates(self) -> ScaleDerivation:
+        if (self.currency is None) != (self.rates is None):
+            raise ValueError(
+                "currency and rates go together: currency names the column holding each row's "
+                "currency code, rates gives each code's rate into the reporting currency"
+            )
+        return self
 
     def source_columns(self) -> list[str]:
-        return [self.from_, *[c for c in (self.times, self.per) if c is not None]]
+        parts = (self.times, self.per, self.currency)
+        return [self.from_, *[c for c in parts if c is not None]]
 
     def describe(self) -> str:
         times = f" x {self.times}" if self.times else ""
         per = f" per {self.per}" if self.per else ""
-        return f"{self.from_} x {self.scale:g}{times}{per}"
+        rate = f" x the rate of {self.currency}" if self.currency else ""
+        return f"{self.from_} x {self.scale:g}{times}{per}{rate}"
 
 
 class ShiftDerivation(StrictModel):
@@ -452,8 +488,20 @@ class SnapshotConfig(StrictModel):
     """The grid of as-of dates at which features and labels are computed for training."""
 
     frequency: Literal["monthly", "weekly"] = "monthly"
-    count: int = Field(12, ge=2, le=240)
+    count: int = Field(12, le=240)
     end: date | None = Field(None, description="last snapshot; default: the latest data date")
+
+    @field_validator("count")
+    @classmethod
+    def _at_least_two(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(
+                f"{v} snapshot(s) cannot train a model: training learns from labelled snapshots "
+                "and backtests on later ones, a churn horizon apart, so it needs at least two "
+                "(and in practice a year of them); set snapshots.count to 12 (the default, "
+                "monthly) or more, or leave it out"
+            )
+        return v
 
 
 class FeatureConfig(StrictModel):
@@ -822,7 +870,7 @@ class OutreachConfig(StrictModel):
         description="ordered rules; the first that matches gives the play; the last matches all",
     )
     expected_expansion_share: float = Field(
-        0.2, ge=0, description="typical ARR growth of an expansion"
+        0.2, ge=0, description="ARR growth of an expansion when the history shows none"
     )
 
     @field_validator("playbook")
@@ -1157,6 +1205,7 @@ def load_config(path: str | Path) -> ChurnmlConfig:
             "...); is it the config? see src/churnml/defaults/churnml.yaml"
         )
     refuse_secrets(raw, path)
+    refuse_unset_variables(raw, path)
     raw.setdefault("base_dir", str(path.resolve().parent))
     from pydantic import ValidationError
 
@@ -1181,6 +1230,8 @@ def render_errors(exc) -> str:
             message += (
                 f" (did you mean {meant[0]!r}?)" if meant else " (no key of that name: remove it)"
             )
+        if error["type"] in ("dict_type", "model_type") and error["loc"]:
+            message = "should be a section of `key: value` lines, not a list or a single value"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)  # one line, however many mistakes
 
@@ -1233,6 +1284,39 @@ def refuse_secrets(node, path: Path, where: str = "") -> None:
                 f"config file {path}: {here} holds a URL with a password; secrets never go in the "
                 f"file: put the URL in {_secret_home(here)}"
             )
+
+
+# The keys whose values are paths: `ChurnmlConfig.resolve` expands $VARIABLES in them.
+_PATH_KEYS = ("path", "database", "report_dir", "artifact_root", "tracking_uri")
+
+
+def refuse_unset_variables(node, path: Path, where: str = "") -> None:
+    """Refuse a path naming an environment variable that is not set: it would stay in the path
+    as written, and a folder literally named `${WAREHOUSE_DIR}` would be created."""
+    import re
+
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        here = f"{where}.{key}" if where else str(key)
+        if isinstance(value, (dict, list)):
+            refuse_unset_variables(value, path, here)
+        elif isinstance(value, str) and str(key) in _PATH_KEYS:
+            unset = [
+                name
+                for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", value)
+                if name not in os.environ
+            ]
+            if unset:
+                raise ConfigError(
+                    f"config file {path}: {here} names environment variable {unset[0]}, which "
+                    f"is not set; set it (export {unset[0]}=...) or write the path out"
+                )
 
 
 def default_config(base_dir: str | Path = ".", warehouse: str | None = None) -> ChurnmlConfig:

@@ -200,8 +200,19 @@ def upsell_labels(
     best = future.group_by(["account_id", "as_of"]).aggregate(
         max_mrr=future.mrr.max(), max_seats=future.seats.max(), max_rank=future.rank.max()
     )
+    # an account whose first row starts at the as-of grows from that row (a new customer's
+    # expansion within the horizon is one); no row before it means no base
+    first = _state_at(subs, spine.select("account_id", "as_of", first_at=spine.as_of), "first_at")
     out = spine.left_join(base, ["account_id", "as_of"]).select(
         spine, base.base_mrr, base.base_seats, base.base_rank
+    )
+    out = out.left_join(first, ["account_id", "as_of"])
+    new = out.base_mrr.isnull()
+    out = out.select(
+        *spine.columns,
+        base_mrr=ibis.ifelse(new, out.mrr, out.base_mrr),
+        base_seats=ibis.ifelse(new, out.seats, out.base_seats),
+        base_rank=ibis.ifelse(new, out.rank, out.base_rank),
     )
     out = out.left_join(best, ["account_id", "as_of"]).select(
         out, best.max_mrr, best.max_seats, best.max_rank

@@ -96,8 +96,13 @@ def outreach_fields(
     arr: pd.Series,
     cfg: OutreachConfig,
     top_driver_family: pd.Series | None = None,
+    expansion_share: float | None = None,
 ) -> pd.DataFrame:
-    """Tiers, health, ARR at risk, expected expansion, touch model and the playbook's play."""
+    """Tiers, health, ARR at risk, expected expansion, touch model and the playbook's play.
+
+    ``expansion_share`` is the ARR growth of an expansion measured on the history (the
+    forecast's, forecast.expansion_share_from_history); None falls back to
+    ``cfg.expected_expansion_share``."""
     out = pd.DataFrame(index=scores.index)
     out["churn_tier"] = tier(scores["p_churn"], cfg.churn_tier_thresholds)
     out["upsell_tier"] = tier(scores["p_upsell"], cfg.upsell_tier_thresholds)
@@ -105,7 +110,9 @@ def outreach_fields(
     out["arr"] = arr.astype("float64")  # NaN: no MRR mapped for the account, money unknown
     out["arr_at_risk"] = (scores["p_churn"] * out["arr"]).round(2)
     out["expected_expansion_arr"] = (
-        scores["p_upsell"] * out["arr"] * cfg.expected_expansion_share
+        scores["p_upsell"]
+        * out["arr"]
+        * (cfg.expected_expansion_share if expansion_share is None else expansion_share)
     ).round(2)
     out["touch_model"] = touch_model(out["arr"], cfg)
     family = (

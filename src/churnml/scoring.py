@@ -106,11 +106,14 @@ def score_accounts(
     previous: pd.DataFrame | None = None,
     previous_drivers: pd.DataFrame | None = None,
     threads: int = 1,
+    expansion_share: float | None = None,
 ) -> ScoredAccounts:
     """One row per account in the feature frame, and its drivers; `previous` is the last run's
     output (with `previous_drivers` its drivers, else read from its JSON columns), for the score
     change and what moved it. A target without a champion (None) leaves its probability, tier,
-    money and driver columns empty; health and plays use the other. `threads`: TreeSHAP threads."""
+    money and driver columns empty; health and plays use the other. `threads`: TreeSHAP threads;
+    `expansion_share`: the ARR growth of an expansion for `expected_expansion_arr`
+    (outreach_fields)."""
     columns = [c for c in SCORED_COLUMNS if c not in DRIVER_JSON_COLUMNS]
     if features.empty:
         return ScoredAccounts(pd.DataFrame(columns=columns), empty_drivers())
@@ -123,7 +126,8 @@ def score_accounts(
     upsell_drivers = _drivers(upsell, features, "upsell", lang, threads)
     both = [d for d in (churn_drivers, upsell_drivers) if len(d)]
     drivers = pd.concat(both, ignore_index=True) if both else empty_drivers()
-    fields = outreach_fields(scores, arr, cfg, top_family(churn_drivers, features["account_id"]))
+    family = top_family(churn_drivers, features["account_id"])
+    fields = outreach_fields(scores, arr, cfg, family, expansion_share)
     meta = accounts.set_index("account_id")
     out = pd.DataFrame(
         {

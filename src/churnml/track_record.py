@@ -169,7 +169,8 @@ def mrr_change(
     reactivation_gap_days: int = DEFAULT_REACTIVATION_GAP_DAYS,
 ) -> pd.DataFrame:
     """Per account: MRR just before the as-of (as the upsell label reads it, across a renewal
-    gap shorter than the reactivation gap) and the highest MRR at any change within the
+    gap shorter than the reactivation gap; for an account starting at the as-of, its first
+    row's) and the highest MRR at any change within the
     horizon (NaN when nothing changed), the instants the upsell label looks at."""
     start = pd.Timestamp(as_of)
     end = start + pd.Timedelta(days=horizon_days)
@@ -178,6 +179,10 @@ def mrr_change(
     accounts = pd.Index(rows["account_id"].unique(), name="account_id")
     base_points = _last_live_before(rows, start, pd.Timedelta(days=reactivation_gap_days))
     base = _mrr_at(rows, base_points).set_index("account_id")["mrr"]
+    # no row before the as-of: the row starting at it is the base (labels.upsell_labels)
+    first = _mrr_at(rows, pd.DataFrame({"account_id": accounts, "at": start}))
+    first = first.set_index("account_id")["mrr"]
+    base = pd.concat([base, first[~first.index.isin(base.index)]])
     changes = rows.loc[(rows["start_at"] >= start) & (rows["start_at"] < end)]
     change_points = changes[["account_id", "start_at"]].drop_duplicates()
     peak = (

@@ -123,12 +123,30 @@ _NO_ACCOUNT_HINT = (
 )
 
 
+def _fraction_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Check]:
+    """A count (seats) with a fraction, 10.5, would be rounded to a whole number without a word:
+    an average or a per-period share exported in place of the count."""
+    if r.type().is_string():
+        fraction = r.re_search(r"^\s*[-+]?\d*\.\d*[1-9]\d*\s*$")
+    elif r.type().is_floating():
+        fraction = r.notnull() & ~r.isnan() & (r != r.floor())
+    else:
+        return []
+    what = (
+        "not a whole number (it would be rounded): export whole numbers such as 12, or leave "
+        f"{col.name} unmapped if the column holds something else (an average?)"
+    )
+    return [_Check(col.name, what, v.notnull() & fraction)]
+
+
 def _column_checks(t: ir.Table, col: Column, now: datetime, floor: date) -> list[_Check]:
     """What any contract column must satisfy: present if required, parseable, plausible."""
     checks = []
     r, v = t[col.name], t[f"__t_{col.name}"]
     if col.required and col.name != "account_id":
         checks.append(_Check(col.name, "required value is missing", r.isnull()))
+    if col.dtype == "int64":
+        checks += _fraction_checks(r, v, col)
     if col.dtype in ("timestamp", "float64", "int64", "boolean") and r.type().is_string():
         checks += _unparsed_text_checks(r, v, col)
     elif col.dtype == "string" and r.type().is_nested():
@@ -201,8 +219,9 @@ def _unparsed_text_checks(r: ir.Column, v: ir.Column, col: Column) -> list[_Chec
         reasons.append((r.contains(","), _NUMBER_HINT))
     if col.dtype == "timestamp":
         reasons.append((r.re_search(r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"), _DATE_ORDER_HINT))
-        epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: epoch_seconds}})"
-        reasons.append((r.re_search(r"^\s*\d{9,13}(\.\d*)?\s*$"), epoch))
+        for digits, unit in (("12,13", "epoch_milliseconds"), ("9,11", "epoch_seconds")):
+            epoch = f" (Unix time? derive it: {col.name}: {{from: <your column>, unit: {unit}}})"
+            reasons.append((r.re_search(rf"^\s*\d{{{digits}}}(\.\d*)?\s*$"), epoch))
     if col.dtype == "timestamp":
         reasons.append((r.re_search(r"^\s*\d{5}(\.\d+)?\s*$"), _SERIAL_DATE_HINT))
     checks = []
@@ -217,7 +236,12 @@ def _mrr_checks(typed: Callable[[str], ir.Column], settings: ValidationConfig) -
     absurd_mrr = settings.absurd_mrr
     return [
         _Check("mrr", "negative MRR", typed("mrr") < 0),
-        _Check("mrr", f"absurd MRR (> {money(absurd_mrr)})", typed("mrr") > absurd_mrr),
+        _Check(
+            "mrr",
+            f"absurd MRR (> {money(absurd_mrr)}; money in cents? derive it: mrr: {{from: <your "
+            "column>, scale: 0.01}; truly this large? raise validation.absurd_mrr)",
+            typed("mrr") > absurd_mrr,
+        ),
     ]
 
 
@@ -683,6 +707,7 @@ def validate_sources(
     for name, m in mapped.items():
         table_problems = check_table(name, m.raw, now, settings)
         name_derived_keys(table_problems, getattr(m, "derived", {}))
+        name_the_declared_date_format(table_problems, name, getattr(m, "date_format", None))
         problems += table_problems + check_derivations(name, m)
     subscriptions = mapped["subscriptions"].table if "subscriptions" in mapped else None
     if subscriptions is not None:
@@ -692,8 +717,9 @@ def validate_sources(
         accounts = mapped["accounts"].table
         if subscriptions is None:
             problems += check_creation_dates(accounts)
+        unreadable = _unreadable_keys(problems)
         for name, m in mapped.items():
-            if name != "accounts":
+            if name != "accounts" and name not in unreadable:
                 problems += check_orphans(name, m.table, accounts)
         for name, m in mapped.items():
             if name in ACTIVITY_TIMES:
@@ -736,6 +762,9 @@ def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
     for p in problems:
         if (p.table, p.column) == ("accounts", "account_id") and p.check.startswith(KEY_NEVER_SET):
             return True
+        if (p.table, p.column) == ("accounts", "account_id") and p.check.startswith(WRONG_TYPE):
+            p.check += " (the other tables' account checks are skipped until it is fixed)"
+            return True
         if (p.table, p.column, p.check) == ("accounts", "*", EMPTY_TABLE):
             p.check = (
                 f"{EMPTY_TABLE}: no account to match the other tables' rows to (their account "
@@ -743,6 +772,17 @@ def _explain_empty_accounts(problems: list[DataProblem]) -> bool:
             )
             return True
     return False
+
+
+WRONG_TYPE = "wrong type: "
+
+
+def _unreadable_keys(problems: list[DataProblem]) -> set[str]:
+    """Tables whose account_id has the wrong type (a record or a list): no key of theirs can
+    match, and saying that of every row would repeat the one real problem."""
+    return {
+        p.table for p in problems if p.column == "account_id" and p.check.startswith(WRONG_TYPE)
+    }
 
 
 def only_errors(problems: list[DataProblem]) -> list[DataProblem]:
@@ -790,6 +830,26 @@ def name_derived_keys(problems: list[DataProblem], derived: dict[str, str]) -> N
             p.check = (
                 f"duplicate key, derived as {derived[p.column]}: the key is still not unique "
                 "(add source columns that tell the rows apart)"
+            )
+
+
+def name_the_declared_date_format(
+    problems: list[DataProblem], table: str, date_format: str | None
+) -> None:
+    """Dates that do not parse in the format the source declares: the file writes day and month
+    the other way round, and every date that fits both orders was read wrong without a word."""
+    if date_format is None:
+        return
+    other = {"%d/%m/%Y": "%m/%d/%Y", "%m/%d/%Y": "%d/%m/%Y", "%d.%m.%Y": "%m.%d.%Y"}
+    for p in problems:
+        if p.check.startswith("unparseable date (day-first or month-first"):
+            swap = other.get(date_format)
+            p.check = (
+                f"unparseable date in the declared sources.{table}.source.date_format "
+                f"{date_format!r} (day and month the other way round? then the dates that fit "
+                "both orders were read wrong too: "
+                + (f"declare date_format: {swap!r}" if swap else "fix date_format")
+                + ", or export dates as YYYY-MM-DD)"
             )
 
 

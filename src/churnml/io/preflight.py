@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+from contextlib import contextmanager
 from pathlib import Path
 
 from churnml.config import (
@@ -44,29 +45,71 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20) -> None:
-    """Refuse a CSV file that is not valid UTF-8, naming file, line, column and byte offset.
+def check_utf8(path: Path, table: str, chunk_size: int = 1 << 20, utf8: bool = True) -> None:
+    """Refuse a CSV file that is not valid UTF-8 (with `utf8`), or that holds NUL bytes, naming
+    file, line, column and byte offset.
 
     DuckDB would stop at the first bad byte with a parser message (or, past its sniffing sample,
-    only once a query reaches it); a streaming check up front gives the data owner the exact
-    place, at disk speed.
+    only once a query reaches it), and it reads a NUL byte into a value without a word; a
+    streaming check up front gives the data owner the exact place, at disk speed.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    offset, nul_count, nuls = 0, 0, []
+    repeated = _RepeatedHeader(path)
     with _open_bytes(path) as fh:
         while chunk := fh.read(chunk_size):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                _raise_not_utf8(path, table, offset + exc.start)
+            repeated.feed(chunk)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    _raise_not_utf8(path, table, offset + exc.start)
+            found = chunk.count(b"\x00")
+            at = -1
+            while found and len(nuls) < 3 and (at := chunk.find(b"\x00", at + 1)) >= 0:
+                nuls.append(offset + at)
+            nul_count += found
             offset += len(chunk)
+    if utf8:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             _raise_not_utf8(path, table, offset - 1)
+    if nuls:
+        _raise_nul_bytes(path, table, nuls, nul_count)
+    if repeated.offsets:
+        _raise_repeated_header(path, table, repeated.offsets[0], len(repeated.offsets))
 
 
-def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+class _RepeatedHeader:
+    """The offsets of lines that repeat the header line, found while a file streams past in
+    chunks (a match may straddle two chunks)."""
+
+    def __init__(self, path: Path) -> None:
+        with _open_bytes(path) as fh:
+            first = fh.readline().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+        self.pattern = b"\n" + first if first.strip() else b""
+        self.carry = b""
+        self.start = 0  # file offset of carry's first byte
+        self.offsets: list[int] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.pattern:
+            return
+        buffer, size = self.carry + chunk, len(self.pattern)
+        at = buffer.find(self.pattern)
+        while at >= 0:
+            end = at + size
+            if end + 1 > len(self.carry) and end < len(buffer) and buffer[end] in b"\r\n":
+                self.offsets.append(self.start + at + 1)
+            at = buffer.find(self.pattern, at + 1)
+        keep = min(len(buffer), size + 1)
+        self.start += len(buffer) - keep
+        self.carry = buffer[len(buffer) - keep :]
+
+
+def _place(path: Path, bad: int) -> tuple[int, bytes, str]:
+    """(line number, the whole row, column name) of byte offset `bad` of a CSV file."""
     with _open_bytes(path) as fh:
         head = fh.read(bad + 1)
         rest = fh.readline()
@@ -78,13 +121,47 @@ def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
     if column_index is None:
         column = "(header line)"
     elif column_index < len(header):
-        column = header[column_index].strip('"')
+        column = header[column_index].strip('"').replace("\x00", "")
     else:
         column = "(beyond the header's columns)"
+    return line_no, row, column
+
+
+def _raise_not_utf8(path: Path, table: str, bad: int) -> None:
+    line_no, row, column = _place(path, bad)
+    with _open_bytes(path) as fh:
+        byte = fh.read(bad + 1)[bad]
     raise SourceError(
-        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{head[bad]:02x} "
+        f"table {table}, column {column}: file {path} is not UTF-8 text: byte 0x{byte:02x} "
         f"at offset {bad} (line {line_no}); row: {row.decode('utf-8', errors='replace')!r}. "
         "Re-export it as UTF-8, or set the source's encoding (e.g. encoding: latin-1)."
+    )
+
+
+def _raise_repeated_header(path: Path, table: str, offset: int, count: int) -> None:
+    line_no = _place(path, offset)[0]
+    more = f" (and {count - 1} more time(s))" if count > 1 else ""
+    raise SourceError(
+        f"table {table}: file {path} repeats its header line at line {line_no}{more}: exports "
+        "joined with their headers? Every repeated header would be read as a row of bad "
+        "values; delete the repeated header lines, or keep the exports as separate files and "
+        f"read them all with a glob (sources.{table}.source.path: e.g. {path.name.split('.')[0]}-*.csv)"
+    )
+
+
+def _raise_nul_bytes(path: Path, table: str, offsets: list[int], count: int) -> None:
+    """NUL bytes are no text: DuckDB would keep them inside values (names that never match,
+    keys that look equal and are not)."""
+    places = {}
+    for offset in offsets:
+        line_no, row, column = _place(path, offset)
+        places.setdefault(line_no, (column, row.decode("utf-8", errors="replace")[:160]))
+    columns = list(dict.fromkeys(column for column, _ in places.values()))
+    rows = "; ".join(f"line {n}: {row!r}" for n, (_, row) in places.items())
+    raise SourceError(
+        f"table {table}, column {', '.join(columns)}: file {path} holds {count} NUL byte(s) "
+        f"(0x00), which are no text (a binary field or a damaged export), e.g. {rows}. Export "
+        f"the file again, or remove them (e.g. tr -d '\\000' < {path.name} > fixed.csv)"
     )
 
 
@@ -117,8 +194,9 @@ def check_csv_file(path: Path, table: str, encoding: str = "utf-8") -> list[str]
 
 def _checked_header(path: Path, table: str, encoding: str) -> list[str]:
     refuse_other_kinds_of_file(path, table, encoding)
+    if not encoding.replace("_", "-").lower().startswith(("utf-16", "utf-32")):
+        check_utf8(path, table, utf8=encoding == "utf-8")
     if encoding == "utf-8":
-        check_utf8(path, table)
         encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
     with _open_text(path, encoding) as fh:
         start = fh.read(_TAIL_BYTES).lstrip()
@@ -358,6 +436,11 @@ def preflight_warehouse(cfg: ChurnmlConfig) -> None:
     check_creatable(path, "warehouse.path", "point it into a folder you can write to")
 
 
+def is_lock_error(exc: Exception) -> bool:
+    """Whether DuckDB refused to open a file because another process holds its lock."""
+    return "lock" in str(exc).lower()
+
+
 def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
     """Raise OutputError when another process holds the warehouse: replacing the file under a
     running score or training would lose what that run writes."""
@@ -369,13 +452,55 @@ def refuse_a_warehouse_in_use(cfg: ChurnmlConfig) -> None:
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
+        if not is_lock_error(exc):
             raise
         holder = str(exc).split("Conflicting lock is held in", 1)[-1].split(". See", 1)[0]
         raise OutputError(
             f"warehouse.path: {path} is in use by another process ({holder.strip()}); nothing "
             "was written. Wait for that run to finish, or point warehouse.path at another file"
         ) from None
+
+
+def refuse_replacing_a_warehouse(cfg: ChurnmlConfig, force: bool = False) -> str | None:
+    """Before `churnml demo-data` replaces the warehouse file: raise OutputError when it holds
+    tables and is no demo warehouse (no `demo_latent_truth`: the user's own tables, scored
+    history, track record), unless `force`. Returns what the replacement drops (a note for the
+    user), or None when there is nothing to drop."""
+    import duckdb
+
+    from churnml.io.warehouse_writer import LATENT_TABLE, PLAY_TRUTH_TABLE, SMALL_TABLES
+
+    path = cfg.resolve(cfg.warehouse.path)
+    if not path.is_file():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+                ).fetchall()
+            ]
+    except duckdb.Error:
+        return None  # the writer says what is wrong with the file
+    demo = {*SMALL_TABLES, "usage_events", LATENT_TABLE, PLAY_TRUTH_TABLE}
+    if LATENT_TABLE in tables:  # a demo warehouse: replacing it is what demo-data is for
+        extra = [t for t in tables if t not in demo]
+        return f"replaced the demo warehouse there, with its {_names(extra)}" if extra else None
+    if not tables:
+        return None
+    if force:
+        return f"replaced {path}, with its tables {_names(tables)} (--force)"
+    raise OutputError(
+        f"warehouse.path: {path} is not a demo warehouse (it holds {_names(tables)}); "
+        "`churnml demo-data` would replace the whole file. Point warehouse.path at another file, "
+        "or pass --force to replace it; nothing was written"
+    )
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def check_creatable(path: Path, where: str, fix: str) -> None:
@@ -531,23 +656,13 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
     """Raise SourceError (one line: table, file, column, how to fix) on the first mistake."""
     preflight_warehouse(cfg)
     for name, mapping in cfg.sources.items():
-        source = mapping.source
-        if isinstance(source, SqlSource) and not source.url_secret:
-            why = _unset_url_env(source.url_env, f"sources.{name}.source")
-            if why:
-                raise SourceError(f"table {name}: {why}")
-        if isinstance(source, DuckDBTableSource) and source.database is not None:
-            path = cfg.resolve(source.database)
-            if not path.exists():
-                raise SourceError(
-                    f"table {name}: DuckDB database {path} does not exist; fix "
-                    f"sources.{name}.source.database (relative paths start at the config file's "
-                    "folder)"
-                )
-            check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
+        _check_database_source(cfg, name, mapping.source)
         columns = _source_columns(mapping.source, cfg, name)
         if columns is not None:
-            _check_columns(name, mapping, cfg, columns)
+            try:
+                _check_columns(name, mapping, cfg, columns)
+            except SourceError as exc:
+                raise SourceError(f"{exc}{_read_by_another_table(cfg, name)}") from None
             _check_has_rows(name, mapping.source, cfg)
         key = mapping.account_key
         if key is not None and key.lookup is not None:
@@ -557,6 +672,40 @@ def preflight_sources(cfg: ChurnmlConfig) -> None:
                     raise SourceError(
                         f"table {name}: lookup column {col!r} not found (lookup columns: {lookup})"
                     )
+
+
+def _check_database_source(cfg: ChurnmlConfig, name: str, source) -> None:
+    """A SQL source's URL is set; a DuckDB source's database file exists and is one."""
+    if isinstance(source, SqlSource) and not source.url_secret:
+        why = _unset_url_env(source.url_env, f"sources.{name}.source")
+        if why:
+            raise SourceError(f"table {name}: {why}")
+    if isinstance(source, DuckDBTableSource) and source.database is not None:
+        path = cfg.resolve(source.database)
+        if not path.exists():
+            raise SourceError(
+                f"table {name}: DuckDB database {path} does not exist; fix "
+                f"sources.{name}.source.database (relative paths start at the config file's "
+                "folder)"
+            )
+        check_duckdb_file(path, f"table {name}", f"fix sources.{name}.source.database")
+
+
+def _read_by_another_table(cfg: ChurnmlConfig, name: str) -> str:
+    """'; ... is also the file of sources.X' when another table reads the same file: a
+    copy-paste slip in the config is likelier then than a column missing from the export."""
+    source = cfg.sources[name].source
+    if not isinstance(source, FileSource):
+        return ""
+    path = cfg.resolve(source.path)
+    for other, mapping in cfg.sources.items():
+        theirs = mapping.source
+        if other != name and isinstance(theirs, FileSource) and cfg.resolve(theirs.path) == path:
+            return (
+                f"; note: {source.path} is also the file of sources.{other}: is "
+                f"sources.{name}.source.path a copy of that line?"
+            )
+    return ""
 
 
 def _not_parquet(path: Path, table: str, exc: Exception) -> SourceError:
@@ -820,24 +969,95 @@ def refuse_an_as_of_outside_the_data(cfg: ChurnmlConfig, as_of) -> None:
         con.disconnect()
 
 
+class _SourcesRead:
+    """The local sources mapped once for the checks a command runs before its flow starts: the
+    connection and the mapped tables (or the error either gave), for each check to share."""
+
+    def __init__(self, cfg: ChurnmlConfig) -> None:
+        self.cfg = cfg
+        self._con = None
+        self._mapped: dict | None = None
+        self._error: Exception | None = None
+        self._con_error: Exception | None = None
+
+    def connection(self):
+        """The checks' connection (connect_for_checks); its error is raised to every caller."""
+        from churnml.io.sources import connect_for_checks
+
+        if self._con_error is not None:
+            raise self._con_error
+        if self._con is None:
+            try:
+                self._con = connect_for_checks(self.cfg)
+            except Exception as exc:
+                self._con_error = exc
+                raise
+        return self._con
+
+    def mapped(self) -> dict:
+        """load_sources on the connection, once; its error is raised again to each caller."""
+        from churnml.io.sources import load_sources
+
+        if self._error is not None:
+            raise self._error
+        if self._mapped is None:
+            try:
+                self._mapped = load_sources(self.connection(), self.cfg)
+            except Exception as exc:
+                self._error = exc
+                raise
+        return self._mapped
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.disconnect()
+            self._con = None
+
+
+_SHARED: _SourcesRead | None = None
+
+
+@contextmanager
+def sources_read_once(cfg: ChurnmlConfig):
+    """Within it, the checks below (refuse_an_immature_evaluation, refuse_bad_data) share one
+    read of the sources instead of each reading them again."""
+    global _SHARED
+    _SHARED = _SourcesRead(cfg)
+    try:
+        yield
+    finally:
+        _SHARED.close()
+        _SHARED = None
+
+
+@contextmanager
+def _sources(cfg: ChurnmlConfig):
+    """The shared read of `sources_read_once` for this config, else a read of its own."""
+    if _SHARED is not None and _SHARED.cfg is cfg:
+        yield _SHARED
+        return
+    own = _SourcesRead(cfg)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def refuse_an_immature_evaluation(cfg: ChurnmlConfig, scored: list, requested, where: str) -> None:
     """Raise TrackRecordError when no scored as-of (or not the requested one) has its outcomes
     in the data yet, from a cheap read of the latest date, as the evaluation flow would after
     its start-up (track_record.choose_as_of). Sources on a database are left to the flow."""
-    from churnml.io.sources import connect_for_checks, load_sources
     from churnml.matrix import observed_until
     from churnml.track_record import choose_as_of
 
     if not _all_local(cfg):
         return
-    con = connect_for_checks(cfg)
-    try:
-        mapped = load_sources(con, cfg)
-        end = observed_until({name: m.table for name, m in mapped.items()})
-    except Exception:  # noqa: BLE001 (the flow reads the sources again and says what is wrong)
-        return
-    finally:
-        con.disconnect()
+    with _sources(cfg) as read:
+        try:
+            mapped = read.mapped()
+            end = observed_until({name: m.table for name, m in mapped.items()})
+        except Exception:  # noqa: BLE001 (the data checks read them and say what is wrong)
+            return
     choose_as_of(scored, cfg.labels, end, requested, where=where)
 
 
@@ -848,25 +1068,25 @@ def refuse_bad_data(cfg: ChurnmlConfig, labels: bool = False) -> None:
     train (refuse_untrainable_data). Sources on a database (SQL) are left to the flow: it
     reads them with retries, and reading them twice costs more than its start-up. The flow
     runs every check again."""
-    from churnml.io.sources import connect_for_checks, load_sources
     from churnml.trainable import TrainingError
     from churnml.validation import DataValidationError, raise_for_problems, validate_sources
 
     if not _all_local(cfg):
         return
-    con = connect_for_checks(cfg)
-    try:
-        mapped = load_sources(con, cfg)
-        raise_for_problems(validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order))
-        frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
-    except SourceReadError:
-        return  # an outage: the flow retries it
-    except (SourceError, DataValidationError, TrainingError):
-        raise
-    except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
-        return
-    finally:
-        con.disconnect()
+    with _sources(cfg) as read:
+        read.connection()  # a warehouse another run holds is said, not skipped
+        try:
+            mapped = read.mapped()
+            raise_for_problems(
+                validate_sources(mapped, None, cfg.validation, cfg.labels.plan_order)
+            )
+            frame = _labels(cfg, {name: m.table for name, m in mapped.items()}) if labels else None
+        except SourceReadError:
+            return  # an outage: the flow retries it
+        except (SourceError, DataValidationError, TrainingError):
+            raise
+        except Exception:  # noqa: BLE001 (anything else is the flow's to report, after its checks)
+            return
     if frame is not None:
         refuse_untrainable_data(cfg, frame)
 

@@ -10,24 +10,26 @@ def profile_sources(mapped: dict) -> str:
     for name, m in mapped.items():
         t = m.table
         contract = TABLES[name]
+        absent = getattr(m, "absent", [])
+        present = [c for c in t.columns if c not in absent]
         aggs = {"rows": t.count()}
-        for col in t.columns:
+        for col in present:
             aggs[f"null__{col}"] = t[col].isnull().cast("int64").sum()
-        if contract.time_column:
-            aggs["first"] = t[contract.time_column].min()
-            aggs["last"] = t[contract.time_column].max()
         r = t.aggregate(**aggs).to_pandas().iloc[0]
         rows = int(r["rows"])
         time_column = contract.time_column
-        if time_column in getattr(m, "fallbacks", []):
+        if time_column in absent:
             time_column = None  # not in the source: its own line says what stands in
-        lines.append(f"{name}: {rows:,} rows" + _time_range(time_column, r, rows))
+        lines.append(f"{name}: {rows:,} rows" + _time_range(m, time_column, rows))
         nulls = [
             f"{c} {int(r['null__' + c]) / rows:.0%}"
-            for c in t.columns
+            for c in present
             if rows and int(r["null__" + c])
         ]
         lines.append("  null rates: " + (", ".join(nulls) if nulls else "none"))
+        unmapped = [c for c in absent if c not in getattr(m, "fallbacks", [])]
+        if unmapped:
+            lines.append("  not in the source (optional, left empty): " + ", ".join(unmapped))
         derived = getattr(m, "derived", {})
         if derived:
             lines.append(
@@ -65,12 +67,16 @@ def _trials(m, paid_rows: int) -> list[str]:
     ]
 
 
-def _time_range(column: str | None, r, rows: int) -> str:
-    """`, start_at first .. last`, or says that no value is a date (the errors say why)."""
+def _time_range(m, column: str | None, rows: int) -> str:
+    """`, start_at first .. last` as the source has it (subscriptions as exported: a running
+    trial's paid start is a scheduled date, not one of the data's), or says that no value is a
+    date (the errors say why)."""
     import pandas as pd
 
     if not column or not rows:
         return ""
+    t = m.exported if getattr(m, "exported", None) is not None else m.table
+    r = t.aggregate(first=t[column].min(), last=t[column].max()).to_pandas().iloc[0]
     if pd.isna(r["first"]):
         return f", no {column} read as a date"
     return f", {column} {r['first']} .. {r['last']}"

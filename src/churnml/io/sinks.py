@@ -156,7 +156,16 @@ class DuckDBSink(Sink):
         return f"duckdb:{self.cfg.resolve(self.cfg.warehouse.path)}#{table}"
 
     def write(self, scored: pd.DataFrame, as_of) -> str:
-        write_duckdb(self.con, scored, self.config.table, as_of)
+        import duckdb
+
+        try:
+            write_duckdb(self.con, scored, self.config.table, as_of)
+        except (duckdb.IOException, OSError) as exc:  # a full disk, a file gone read-only
+            raise SinkError(
+                f"sink duckdb {self._where(self.config.table)}: the write failed "
+                f"({_first_line(exc)}) and was rolled back, earlier runs are intact; free disk "
+                "space or make the warehouse writable, then score again"
+            ) from None
         return self._where(self.config.table)
 
     def as_ofs(self) -> list[date]:
@@ -383,10 +392,19 @@ class FileSink(Sink):
 
     def write(self, scored: pd.DataFrame, as_of) -> str:
         target = self._path(_as_of_value(scored, as_of))
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        self._save(scored, tmp)
-        os.replace(tmp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._save(scored, tmp)
+            os.replace(tmp, target)
+        except OSError as exc:  # a full disk, a folder gone read-only
+            tmp.unlink(missing_ok=True)
+            raise SinkError(
+                f"sink {self.config.kind} {target}: the file could not be written "
+                f"({_first_line(exc)}); nothing was replaced, earlier files are intact; free disk "
+                "space or make the folder writable, or point the sink's path elsewhere, then "
+                "score again"
+            ) from None
         return str(target)
 
     def as_ofs(self) -> list[date]:
@@ -419,6 +437,29 @@ class CsvSink(FileSink):
 
     def _load(self, path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype={"account_id": "str"})
+
+
+def _first_line(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.strip().splitlines()[0]
+
+
+def write_report_file(target: Path, html: str) -> str:
+    """An HTML page written to a temp name and renamed into place; a failed write (a full disk)
+    leaves no temp file and the earlier page intact, and says so in one line."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(
+            f"report {target} could not be written ({_first_line(exc)}); the scores were "
+            "written, an earlier report of that date is intact; free disk space or fix "
+            "output.report_dir"
+        ) from None
+    return str(target)
 
 
 def write_file(scored: pd.DataFrame, sink: SinkConfig, cfg: ChurnmlConfig) -> Path:

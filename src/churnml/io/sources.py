@@ -49,7 +49,13 @@ from churnml.contract import (
     cast_to_contract,
     days_as_period,
 )
-from churnml.io.preflight import SourceError, SourceReadError, WarehouseBusyError, check_csv_file
+from churnml.io.preflight import (
+    SourceError,
+    SourceReadError,
+    WarehouseBusyError,
+    check_csv_file,
+    is_lock_error,
+)
 from churnml.trials import paid_periods, paying_rows
 from churnml.urls import redact
 from churnml.validation import DerivedCheck
@@ -69,6 +75,9 @@ class MappedTable:
     derived: dict[str, str] = field(default_factory=dict)  # contract column -> how it is derived
     derived_checks: list[DerivedCheck] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)  # contract columns filled by a fallback
+    # optional contract columns the source does not have (left empty, or at their default)
+    absent: list[str] = field(default_factory=list)
+    date_format: str | None = None  # the file's declared date format (source.date_format)
     # subscriptions as exported, before rows that are no customer time were left out, and
     # which rules left them out (labels.trials, labels.zero_mrr)
     exported: ibis.Table | None = None
@@ -110,7 +119,7 @@ def connect_warehouse(cfg: ChurnmlConfig, read_only: bool = False) -> DuckDBBack
             con = ibis.duckdb.connect(str(path), read_only=read_only, **kwargs)
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
+            if not is_lock_error(exc):
                 raise
             if delay == 0.1:  # the first refusal: say why nothing seems to happen
                 logging.getLogger(__name__).warning(
@@ -309,9 +318,12 @@ def read_sql_frame(
     try:
         engine = sa.create_engine(url)
     except Exception as exc:
+        why = redact(str(exc), url).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        if "int()" in why:
+            why = "its port is no number"
         raise SourceError(
-            f"table {table}: the database URL in {where} is not usable: "
-            f"{type(exc).__name__}: {redact(str(exc), url)}"
+            f"table {table}: the database URL in {where} is not usable ({why}); set it to a "
+            "SQLAlchemy URL such as postgresql://user:password@host:5432/db"
         ) from None
     try:
         with engine.connect() as conn:
@@ -514,6 +526,11 @@ def _derive_arithmetic(
             months = billing_period_days(work[derivation.per]) / DAYS_PER_MONTH
             value = value / months
             parts.append((derivation.per, months, "a billing period (month, year, 12...)"))
+        if derivation.currency is not None:
+            rate = _currency_rate(work[derivation.currency], derivation.rates or {})
+            value = value * rate
+            codes = ", ".join(derivation.rates or {})
+            parts.append((derivation.currency, rate, f"a currency of rates ({codes})"))
     work = work.mutate(**{target: value})
     checks = []
     for source_column, parsed, what in parts:
@@ -522,6 +539,14 @@ def _derive_arithmetic(
         name = f"{source_column} is not {what}: {described}"
         checks.append(DerivedCheck(col, name, bad, shown, work))
     return work, checks
+
+
+def _currency_rate(code: ir.Value, rates: dict[str, float]) -> ir.FloatingValue:
+    """The rate of each row's currency code (compared trimmed and in upper case); NULL for a
+    code ``rates`` does not give, so no amount is added in a currency of its own."""
+    text = code.cast("string").strip().upper()
+    cases = [(text == ibis.literal(c), ibis.literal(r, type="float64")) for c, r in rates.items()]
+    return ibis.cases(*cases, else_=ibis.null("float64"))
 
 
 def _derive_lookup(
@@ -586,7 +611,8 @@ def map_table(
         raw = _join_account_key(name, raw, mapping.account_key, con, cfg, mapped)
     raw, derived_checks = _derive(name, mapping, raw, con, cfg)
     used: set[str] = {s for d in mapping.derive.values() for s in d.source_columns()}
-    selections, fallbacks = _contract_selections(name, mapping, raw, source_columns, used)
+    selections, absent = _contract_selections(name, mapping, raw, source_columns, used)
+    fallbacks = [c for c in absent if c in FALLBACKS.get(name, {})]
     for attr, value in _attribute_selections(name, mapping, cfg, raw, source_columns, used):
         selections.setdefault(attr, value)
     raw_selected = raw.select(**selections)
@@ -616,6 +642,8 @@ def map_table(
         derived={c: d.describe() for c, d in mapping.derive.items()},
         derived_checks=derived_checks,
         fallbacks=fallbacks,
+        absent=absent,
+        date_format=getattr(mapping.source, "date_format", None),
         exported=exported if cut_trials or cut_free else None,
         left_out=["trials"] * cut_trials + ["zero_mrr"] * cut_free,
     )
@@ -650,12 +678,13 @@ def _contract_selections(
     source_columns: list[str],
     used: set[str],
 ) -> tuple[dict[str, ibis.Value], list[str]]:
-    """Each contract column from its derivation, its source column or its default (a fallback).
+    """Each contract column from its derivation, its source column or its default, and the
+    optional columns the source does not have (filled with their default or a fallback).
 
     Adds the source columns it reads to ``used``.
     """
     selections: dict[str, ibis.Value] = {}
-    fallbacks: list[str] = []
+    absent: list[str] = []
     for col in TABLES[name].columns:
         src = mapping.columns.get(col.name, col.name)
         if col.name == "account_id" and mapping.account_key is not None:
@@ -672,8 +701,8 @@ def _contract_selections(
             )
         else:
             selections[col.name] = ibis.literal(col.default, type=col.dtype)
-            fallbacks += [col.name] if col.name in FALLBACKS.get(name, {}) else []
-    return selections, fallbacks
+            absent.append(col.name)
+    return selections, absent
 
 
 def _attribute_selections(
