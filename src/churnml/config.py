@@ -1263,11 +1263,9 @@ def _secret_home(where: str) -> str:
     )
 
 
-def refuse_secrets(node, path: Path, where: str = "") -> None:
-    """Refuse a URL carrying a password anywhere in the file (any key, known or not), naming
-    where it was written and where it belongs, without printing it."""
-    from churnml.urls import has_secret
-
+def _leaves(node, where: str = ""):
+    """(dotted place, key, value) of every value in a parsed YAML tree that is not itself a
+    mapping or a list."""
     items = (
         node.items()
         if isinstance(node, dict)
@@ -1278,8 +1276,18 @@ def refuse_secrets(node, path: Path, where: str = "") -> None:
     for key, value in items:
         here = f"{where}.{key}" if where else str(key)
         if isinstance(value, (dict, list)):
-            refuse_secrets(value, path, here)
-        elif any(isinstance(v, str) and has_secret(v) for v in (key, value)):
+            yield from _leaves(value, here)
+        else:
+            yield here, key, value
+
+
+def refuse_secrets(node, path: Path) -> None:
+    """Refuse a URL carrying a password anywhere in the file (any key, known or not), naming
+    where it was written and where it belongs, without printing it."""
+    from churnml.urls import has_secret
+
+    for here, key, value in _leaves(node):
+        if any(isinstance(v, str) and has_secret(v) for v in (key, value)):
             raise ConfigError(
                 f"config file {path}: {here} holds a URL with a password; secrets never go in the "
                 f"file: put the URL in {_secret_home(here)}"
@@ -1290,23 +1298,13 @@ def refuse_secrets(node, path: Path, where: str = "") -> None:
 _PATH_KEYS = ("path", "database", "report_dir", "artifact_root", "tracking_uri")
 
 
-def refuse_unset_variables(node, path: Path, where: str = "") -> None:
+def refuse_unset_variables(node, path: Path) -> None:
     """Refuse a path naming an environment variable that is not set: it would stay in the path
     as written, and a folder literally named `${WAREHOUSE_DIR}` would be created."""
     import re
 
-    items = (
-        node.items()
-        if isinstance(node, dict)
-        else enumerate(node)
-        if isinstance(node, list)
-        else ()
-    )
-    for key, value in items:
-        here = f"{where}.{key}" if where else str(key)
-        if isinstance(value, (dict, list)):
-            refuse_unset_variables(value, path, here)
-        elif isinstance(value, str) and str(key) in _PATH_KEYS:
+    for here, key, value in _leaves(node):
+        if isinstance(value, str) and str(key) in _PATH_KEYS:
             unset = [
                 name
                 for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", value)
