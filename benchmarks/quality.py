@@ -1,6 +1,6 @@
 """Quality benchmark: churnml's training recipe beside a logistic baseline and a plain LightGBM.
 
-    python benchmarks/quality.py [--demo 1500:7 3000:11] [--months 24] [--draws 5]
+    python benchmarks/quality.py [--demo 1500:7 3000:21] [--months 24] [--draws 10]
                                  [--layouts telemetry_export ... | --layouts]
                                  [--config NAME=path/to/churnml.yaml ...] [--threads 1]
                                  [--variant NAME:KEY=VALUE,... ...]
@@ -20,7 +20,8 @@ One draw's test holds a few hundred to ~1,600 rows with ~50-150 positives: its A
 standard error of ~0.02-0.03, as large as the differences between the models. Every demo and
 layout entry is therefore measured on `--draws` independent samples (demo seeds SEED, SEED+1,
 ...; layout generator seeds from the writer's own seed on) and judged on the mean over them:
-5 by default (docs/training.md: with 3, one draw more or less could turn a verdict).
+10 by default (docs/training.md: with 5, one draw more or less turned a 0.002 gap round); the
+verdict also prints each gap to the baseline with the standard error of its paired draws.
 
 Prints one markdown table per draw as it goes, then the table of means (ROC AUC with its spread
 over the draws, PR AUC, top-decile lift, Brier), the verdict on the means and, per draw and
@@ -349,7 +350,7 @@ def datasets_of(args) -> list[Dataset]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--demo", nargs="*", default=["1500:7", "3000:11"])
+    parser.add_argument("--demo", nargs="*", default=["1500:7", "3000:21"])
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument(
         "--layouts",
@@ -364,7 +365,7 @@ def main() -> None:
     parser.add_argument(
         "--draws",
         type=int,
-        default=5,
+        default=10,
         help="samples per demo and layout entry (seeds SEED, SEED+1, ...), judged on their mean",
     )
     parser.add_argument(
